@@ -1,0 +1,186 @@
+/**
+ * The project's test command (`deno task test`, `.ci/run`).
+ *
+ * Runs the tiers this machine can run and ends with one line `N passed, N failed` that sums all of
+ * them:
+ * - `gates`: Deno version pin, `deno fmt --check`, `deno lint`, `deno check`, layering rules,
+ *   generated protobuf code up to date. Each gate counts as one test.
+ * - `unit`: every `*_test.ts` outside `e2e/suites/` (tier 1).
+ * - `ns`: `e2e/suites/**\/*_ns_test.ts` (tier 2, namespace nodes; needs root).
+ * - `vm`: `e2e/suites/**\/*_vm_test.ts` (tier 3, VMs; needs root and qemu).
+ *
+ * Usage: `deno run -A e2e/run.ts <all|gates|unit|ns|vm> [-- extra deno test args]`.
+ */
+
+/** The Deno version the project is pinned to (README commands use `npx --yes deno@<this>`). */
+export const DENO_PIN = "2.9.6";
+
+const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+interface Tally {
+  passed: number;
+  failed: number;
+  skipped: number;
+}
+
+/** Walks the repository (skipping output and VCS directories) and returns matching files. */
+export async function findFiles(dir: string, pred: (rel: string) => boolean): Promise<string[]> {
+  const out: string[] = [];
+  const skip = new Set([".git", "dist", "node_modules", ".cache"]);
+  async function walk(d: string) {
+    for await (const e of Deno.readDir(d)) {
+      if (skip.has(e.name) || e.name.startsWith("bazel-")) continue;
+      const p = `${d}/${e.name}`;
+      if (e.isDirectory) await walk(p);
+      else if (e.isFile && pred(p.slice(ROOT.length + 1))) out.push(p.slice(ROOT.length + 1));
+    }
+  }
+  await walk(dir);
+  return out.sort();
+}
+
+async function run(cmd: string[], opts: { quiet?: boolean } = {}): Promise<boolean> {
+  const p = new Deno.Command(cmd[0], {
+    args: cmd.slice(1),
+    cwd: ROOT,
+    stdin: "null",
+    stdout: opts.quiet ? "piped" : "inherit",
+    stderr: opts.quiet ? "piped" : "inherit",
+  });
+  const r = await p.output();
+  if (!r.success && opts.quiet) {
+    await Deno.stdout.write(r.stdout);
+    await Deno.stderr.write(r.stderr);
+  }
+  return r.success;
+}
+
+async function gates(): Promise<Tally> {
+  const t: Tally = { passed: 0, failed: 0, skipped: 0 };
+  const deno = Deno.execPath();
+  const ts = await findFiles(ROOT, (f) => f.endsWith(".ts") && !f.startsWith("proto/gen/"));
+  const gate = async (name: string, fn: () => Promise<boolean>) => {
+    const start = performance.now();
+    const ok = await fn();
+    const secs = ((performance.now() - start) / 1000).toFixed(1);
+    console.log(`gate ${name} ... ${ok ? "ok" : "FAILED"} (${secs}s)`);
+    if (ok) t.passed++;
+    else t.failed++;
+  };
+  await gate("deno version", () => {
+    if (Deno.version.deno === DENO_PIN) return Promise.resolve(true);
+    console.error(`error: Deno ${Deno.version.deno} runs this, the project pins ${DENO_PIN}`);
+    return Promise.resolve(false);
+  });
+  await gate("deno fmt --check", () => run([deno, "fmt", "--check", "--quiet"]));
+  await gate("deno lint", () => run([deno, "lint", "--quiet"]));
+  await gate("deno check", () => run([deno, "check", "--quiet", ...ts], { quiet: true }));
+  await gate("lint:layers", () => run([deno, "run", "-A", "e2e/tools/lint_layers.ts"]));
+  if (await exists(`${ROOT}/proto/generate.ts`)) {
+    await gate("proto up to date", () => run([deno, "run", "-A", "proto/generate.ts", "--check"]));
+  }
+  return t;
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await Deno.stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs `deno test` over files and tallies results from its JUnit report. */
+async function denoTest(tier: string, files: string[], extra: string[]): Promise<Tally> {
+  if (files.length === 0) {
+    console.log(`test: ${tier}: no test files`);
+    return { passed: 0, failed: 0, skipped: 0 };
+  }
+  const junit = await Deno.makeTempFile({ prefix: `metropolis-${tier}-`, suffix: ".xml" });
+  const ok = await run([
+    Deno.execPath(),
+    "test",
+    "-A",
+    "--no-check",
+    `--junit-path=${junit}`,
+    ...extra,
+    ...files,
+  ]);
+  const t = tallyJunit(await Deno.readTextFile(junit).catch(() => ""));
+  await Deno.remove(junit).catch(() => {});
+  // A crash of the runner itself (e.g. a file failing to load) must never count as green.
+  if (!ok && t.failed === 0) t.failed = 1;
+  return t;
+}
+
+/** Counts test cases in a JUnit XML report produced by `deno test --junit-path`. */
+export function tallyJunit(xml: string): Tally {
+  const t: Tally = { passed: 0, failed: 0, skipped: 0 };
+  const re = /<testcase\b[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g;
+  for (const m of xml.matchAll(re)) {
+    const body = m[2] ?? "";
+    if (/<(failure|error)\b/.test(body)) t.failed++;
+    else if (/<skipped\b/.test(body)) t.skipped++;
+    else t.passed++;
+  }
+  return t;
+}
+
+function isRoot(): boolean {
+  return Deno.uid() === 0;
+}
+
+async function main() {
+  const [which = "all", ...rest] = Deno.args;
+  const extra = rest[0] === "--" ? rest.slice(1) : rest;
+  const tiers = which === "all" ? ["gates", "unit", "ns", "vm"] : [which];
+  const total: Tally = { passed: 0, failed: 0, skipped: 0 };
+  const lines: string[] = [];
+  for (const tier of tiers) {
+    console.log(`test: ${tier}: starting`);
+    let t: Tally;
+    switch (tier) {
+      case "gates":
+        t = await gates();
+        break;
+      case "unit":
+        t = await denoTest(
+          tier,
+          await findFiles(ROOT, (f) => f.endsWith("_test.ts") && !f.startsWith("e2e/suites/")),
+          extra,
+        );
+        break;
+      case "ns":
+      case "vm": {
+        const files = await findFiles(
+          `${ROOT}/e2e`,
+          (f) => f.startsWith("e2e/suites/") && f.endsWith(`_${tier}_test.ts`),
+        );
+        if (!isRoot()) {
+          console.log(`test: ${tier}: skipped ${files.length} files: needs root`);
+          t = { passed: 0, failed: 0, skipped: files.length };
+        } else {
+          t = await denoTest(tier, files, extra);
+        }
+        break;
+      }
+      default:
+        console.error(`error: unknown tier '${tier}' (want all, gates, unit, ns or vm)`);
+        Deno.exit(2);
+    }
+    lines.push(`test: ${tier}: ${t.passed} ok, ${t.failed} failed, ${t.skipped} skipped`);
+    console.log(lines[lines.length - 1]);
+    total.passed += t.passed;
+    total.failed += t.failed;
+    total.skipped += t.skipped;
+  }
+  for (const l of lines) console.log(l);
+  console.log(
+    `${total.passed} passed, ${total.failed} failed` +
+      (total.skipped ? `, ${total.skipped} skipped` : ""),
+  );
+  Deno.exit(total.failed === 0 && total.passed > 0 ? 0 : 1);
+}
+
+if (import.meta.main) await main();
