@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { Etcd3 } from "etcd3";
+import { KV } from "../consensus/kv.ts";
+import { startTestEtcd } from "../consensus/testing.ts";
+import { campaign, currentLeader, type LeaderObservation } from "./election.ts";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+Deno.test("election: lowest create revision leads; guard fences; failover on lease loss", async () => {
+  const etcd = await startTestEtcd();
+  // Two candidates on separate connections, like two nodes.
+  const c2 = new Etcd3({ hosts: etcd.endpoint });
+  try {
+    const kv1 = etcd.kv.namespace("curator/");
+    const kv2 = new KV(c2, "curator/");
+    const a1 = new AbortController();
+    const a2 = new AbortController();
+    const l1 = await campaign(kv1, { ttl: 2, value: enc("node-1"), signal: a1.signal });
+    assert.equal(dec((await currentLeader(kv1))!.value), "node-1");
+
+    const seen: (LeaderObservation | undefined)[] = [];
+    const p2 = campaign(kv2, {
+      ttl: 2,
+      value: enc("node-2"),
+      signal: a2.signal,
+      onLeader: (l) => seen.push(l),
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(dec(seen.at(-1)!.value), "node-1", "follower reports the current leader");
+
+    // Leader writes are guarded by its election key's create revision.
+    const w = await kv1.txn([l1.guard], [{ put: "global/x", value: "by-1" }]);
+    assert.equal(w.succeeded, true);
+
+    // Leader 1 loses its lease (its etcd session goes away): node 2 takes over.
+    const t0 = Date.now();
+    await l1.resign();
+    assert.ok(l1.lost.aborted);
+    const l2 = await p2;
+    assert.ok(Date.now() - t0 < 3000, "failover after resign is immediate");
+    assert.equal(dec((await currentLeader(kv2))!.value), "node-2");
+    // The old leader's guard no longer holds.
+    const stale = await kv1.txn([l1.guard], [{ put: "global/x", value: "stale" }]);
+    assert.equal(stale.succeeded, false);
+    assert.equal(dec((await kv2.get("global/x"))!.value), "by-1");
+    a2.abort();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(l2.lost.aborted);
+    a1.abort();
+  } finally {
+    c2.close();
+    await etcd.stop();
+  }
+});
+
+Deno.test("election: a leader whose process dies is replaced after the lease TTL", async () => {
+  const etcd = await startTestEtcd();
+  // The dying leader is a real separate process, killed with SIGKILL: no resign, no revoke.
+  const root = new URL("../../..", import.meta.url).pathname;
+  const code = `
+    import { Etcd3 } from "etcd3";
+    import { KV } from "./node/core/consensus/kv.ts";
+    import { campaign } from "./node/core/curator/election.ts";
+    const kv = new KV(new Etcd3({ hosts: ${JSON.stringify(etcd.endpoint)} }), "curator/");
+    await campaign(kv, { ttl: 2, value: new TextEncoder().encode("dying"),
+      signal: new AbortController().signal });
+    console.log("LEADING");
+    await new Promise(() => {});`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    cwd: root,
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const out = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    let text = "";
+    while (!text.includes("LEADING")) {
+      const { value, done } = await out.read();
+      if (done) throw new Error("leader process exited early");
+      text += value;
+    }
+    const kv2 = etcd.kv.namespace("curator/");
+    const a2 = new AbortController();
+    const p2 = campaign(kv2, { ttl: 2, value: enc("heir"), signal: a2.signal });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(dec((await currentLeader(kv2))!.value), "dying");
+    const t0 = Date.now();
+    child.kill("SIGKILL");
+    const l2 = await p2;
+    const took = Date.now() - t0;
+    assert.ok(took >= 500 && took < 8000, `took ${took} ms`);
+    assert.equal(dec((await currentLeader(kv2))!.value), "heir");
+    a2.abort();
+    await l2.resign();
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already dead */ }
+    await child.status;
+    await out.cancel().catch(() => {});
+    await etcd.stop();
+  }
+});
