@@ -1,0 +1,68 @@
+/**
+ * Content-addressed build cache for the Kubernetes payloads (kube binary, pause, images):
+ * `${XDG_CACHE_HOME:-$HOME/.cache}/metropolis/<thing>/<hash of inputs>/`, so a rebuild happens
+ * only when an input changed.
+ */
+
+/** Root of the project's caches. */
+export function cacheRoot(): string {
+  const base = Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "/root"}/.cache`;
+  return `${base}/metropolis`;
+}
+
+/** Hex SHA-256 over the given parts (strings or bytes), each length-prefixed. */
+export async function hashInputs(parts: (string | Uint8Array)[]): Promise<string> {
+  const enc = new TextEncoder();
+  const chunks: Uint8Array[] = [];
+  for (const p of parts) {
+    const b = typeof p === "string" ? enc.encode(p) : p;
+    chunks.push(enc.encode(`${b.length}:`), b);
+  }
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let off = 0;
+  for (const c of chunks) {
+    all.set(c, off);
+    off += c.length;
+  }
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The cache directory for `thing` keyed by `key` (not created). */
+export function cacheDir(thing: string, key: string): string {
+  return `${cacheRoot()}/${thing}/${key.slice(0, 24)}`;
+}
+
+/** True if `path` exists. */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/** Runs a command, returning stdout; throws with the command, exit code and stderr on failure. */
+export async function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<string> {
+  const out = await new Deno.Command(cmd, {
+    args,
+    cwd: opts.cwd,
+    env: opts.env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  if (!out.success) {
+    throw new Error(
+      `${cmd} ${args.join(" ")} failed (exit ${out.code}): ${dec.decode(out.stderr).trim()}`,
+    );
+  }
+  return dec.decode(out.stdout);
+}
