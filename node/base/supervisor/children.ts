@@ -26,3 +26,12 @@ export function unregisterChild(pid: number): void {
 export function isOwnChild(pid: number): boolean {
   return children.has(pid);
 }
+
+/** Spawns `cmd`, registers the child's PID at once, and unregisters it when its status resolves. */
+export function spawnTracked(cmd: Deno.Command): Deno.ChildProcess {
+  const child = cmd.spawn();
+  const pid = child.pid;
+  registerChild(pid);
+  child.status.finally(() => unregisterChild(pid)).catch(() => {});
+  return child;
+}

@@ -1,0 +1,2 @@
+/** Public surface of node/base/event. */
+export * from "./value.ts";
