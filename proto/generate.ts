@@ -15,14 +15,14 @@
  * deno.json (`@bufbuild/protoc-gen-es`), run through this Deno via a tiny shell shim because protoc
  * wants an executable file. Options: `target=ts,import_extension=ts`.
  *
- * Usage: `deno run -A proto/generate.ts [--check]`. With `--check` nothing is written: the code is
- * generated into a temporary directory and compared with `proto/gen/`; on any difference it prints
- * one line naming the stale files and exits 1.
+ * Usage: `deno run -A proto/generate.ts [--check] [--gen-dir=<dir>]`. With `--check` nothing is
+ * written: the code is generated into a temporary directory and compared with `proto/gen/`; on any
+ * difference it prints one line naming the stale files and exits 1. `--gen-dir` replaces
+ * `proto/gen/` as the output (for tests).
  */
 
 const PROTO_DIR = new URL(".", import.meta.url).pathname.replace(/\/$/, "");
 const REPO = PROTO_DIR.replace(/\/proto$/, "");
-const GEN_DIR = `${PROTO_DIR}/gen`;
 const PROTOC = "/usr/bin/protoc";
 const WKT_INCLUDE = "/usr/include";
 const PLUGIN_OPTS = "target=ts,import_extension=ts";
@@ -144,55 +144,60 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-/** Returns the relative paths that differ between a fresh generation in `fresh` and proto/gen/. */
-async function diff(fresh: string, freshFiles: string[]): Promise<string[]> {
+/** Returns the relative paths that differ between a fresh generation in `fresh` and `genDir`. */
+async function diff(fresh: string, freshFiles: string[], genDir: string): Promise<string[]> {
   const stale: string[] = [];
   for (const f of freshFiles) {
     const want = await Deno.readFile(`${fresh}/${f}`);
-    const have = await readOrNull(`${GEN_DIR}/${f}`);
+    const have = await readOrNull(`${genDir}/${f}`);
     if (have === null || !sameBytes(want, have)) stale.push(f);
   }
   const wanted = new Set(freshFiles);
-  for (const f of await listFiles(GEN_DIR, () => true)) {
+  for (const f of await listFiles(genDir, () => true)) {
     if (!wanted.has(f)) stale.push(f);
   }
   return stale.sort();
 }
 
 async function main(args: string[]) {
-  const unknown = args.filter((a) => a !== "--check");
-  if (unknown.length > 0) fail(`unknown argument ${unknown[0]} (usage: generate.ts [--check])`);
+  const unknown = args.filter((a) => a !== "--check" && !a.startsWith("--gen-dir="));
+  if (unknown.length > 0) {
+    fail(`unknown argument ${unknown[0]} (usage: generate.ts [--check] [--gen-dir=<dir>])`);
+  }
   const check = args.includes("--check");
+  const genArg = args.findLast((a) => a.startsWith("--gen-dir="))?.slice("--gen-dir=".length);
+  const genDir = genArg ? genArg.replace(/\/$/, "") : `${PROTO_DIR}/gen`;
+  const shown = genArg ? genDir : "proto/gen";
 
   const tmp = await Deno.makeTempDir({ prefix: "metropolis-proto-gen-" });
   try {
     const files = await generate(tmp);
-    const stale = await diff(tmp, files);
+    const stale = await diff(tmp, files, genDir);
     if (check) {
       if (stale.length > 0) {
         console.error(
-          `proto: error: proto/gen/ is stale (${
-            stale.map((f) => `proto/gen/${f}`).join(", ")
+          `proto: error: ${shown}/ is stale (${
+            stale.map((f) => `${shown}/${f}`).join(", ")
           }): run \`deno task proto\``,
         );
         Deno.exit(1);
       }
-      say("proto/gen/ is up to date");
+      say(`${shown}/ is up to date`);
       return;
     }
     const wanted = new Set(files);
     for (const f of stale) {
       if (wanted.has(f)) {
-        const dst = `${GEN_DIR}/${f}`;
+        const dst = `${genDir}/${f}`;
         await Deno.mkdir(dst.slice(0, dst.lastIndexOf("/")), { recursive: true });
         await Deno.copyFile(`${tmp}/${f}`, dst);
-        say(`wrote proto/gen/${f}`);
+        say(`wrote ${shown}/${f}`);
       } else {
-        await Deno.remove(`${GEN_DIR}/${f}`);
-        say(`removed proto/gen/${f}`);
+        await Deno.remove(`${genDir}/${f}`);
+        say(`removed ${shown}/${f}`);
       }
     }
-    say(stale.length === 0 ? "proto/gen/ already up to date" : `updated ${stale.length} files`);
+    say(stale.length === 0 ? `${shown}/ already up to date` : `updated ${stale.length} files`);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
