@@ -1,0 +1,276 @@
+/**
+ * Starts a one-node Kubernetes control plane and worker inside a {@link NsNode}: etcd (TLS),
+ * kube-apiserver, kube-controller-manager, kube-scheduler, containerd (with preseeded images)
+ * and kubelet, with the flags of kubernetes.md §5–§7 (etcd over TLS on 127.0.0.1 instead of the
+ * node's consensus socket). A de-risk harness: the real role wiring must reuse the pieces it
+ * uses (containerd config, preseed, PKI profiles, kubeconfigs, the kube binary).
+ */
+import type { NsNode } from "./nsnode.ts";
+import { makeSmokePki, type SmokePki } from "./pki.ts";
+import { renderKubeconfig } from "../../../node/kubernetes/pki/kubeconfig.ts";
+import {
+  type ContainerdPaths,
+  renderCniTemplate,
+  renderContainerdConfig,
+} from "../../../node/kubernetes/containerd/config.ts";
+import { importArgs } from "../../../node/kubernetes/containerd/preseed.ts";
+
+/** What the cluster needs from outside. */
+export interface SmokeClusterOptions {
+  node: NsNode;
+  /** Path of the kube multicall binary. */
+  kube: string;
+  /** Kubernetes node name. */
+  nodeName: string;
+  /** Sandbox image reference and all OCI archives to preseed. */
+  sandboxImage: string;
+  archives: string[];
+}
+
+/** A small client for the apiserver with the `master` identity, dialled from the host. */
+export class Api {
+  readonly base: string;
+  readonly #client: Deno.HttpClient;
+
+  constructor(base: string, pki: SmokePki) {
+    this.base = base;
+    this.#client = Deno.createHttpClient({
+      caCerts: [pki.caPem],
+      cert: pki.masterPem.cert,
+      key: pki.masterPem.key,
+    });
+  }
+
+  /** Performs a request; returns status and parsed JSON (or text) body. */
+  // deno-lint-ignore no-explicit-any -- Kubernetes objects are arbitrary JSON here
+  async req(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+    const r = await fetch(`${this.base}${path}`, {
+      method,
+      client: this.#client,
+      headers: body ? { "content-type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(10000),
+    });
+    const text = await r.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch { /* not JSON */ }
+    return { status: r.status, body: parsed };
+  }
+
+  /** Releases the HTTP client. */
+  close() {
+    this.#client.close();
+  }
+}
+
+/** Polls `fn` every `ms` until it returns a value other than undefined, or throws on timeout. */
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  fn: () => Promise<T | undefined>,
+  ms = 500,
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, ms));
+  }
+  throw new Error(
+    `timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${last}` : ""}`,
+  );
+}
+
+/** The started cluster. */
+export interface SmokeCluster {
+  pki: SmokePki;
+  api: Api;
+  paths: ContainerdPaths;
+}
+
+/** Issues the PKI, writes all configs and starts etcd and the control plane. */
+export async function startControlPlane(o: SmokeClusterOptions): Promise<SmokeCluster> {
+  const { node, kube } = o;
+  const w = node.opts.workDir;
+  const ip = node.opts.nodeAddr;
+  const pki = await makeSmokePki(`${w}/pki`, o.nodeName, ip);
+  const c = pki.certs;
+
+  await Deno.mkdir(`${w}/etcd`, { recursive: true, mode: 0o700 });
+  node.start("etcd", [
+    "etcd",
+    "--name=smoke",
+    `--data-dir=${w}/etcd`,
+    "--listen-client-urls=https://127.0.0.1:2379",
+    "--advertise-client-urls=https://127.0.0.1:2379",
+    "--listen-peer-urls=http://127.0.0.1:2380",
+    "--initial-advertise-peer-urls=http://127.0.0.1:2380",
+    "--initial-cluster=smoke=http://127.0.0.1:2380",
+    `--cert-file=${c["etcd-server"].cert}`,
+    `--key-file=${c["etcd-server"].key}`,
+    `--trusted-ca-file=${pki.ca}`,
+    "--client-cert-auth",
+  ]);
+
+  node.start("kube-apiserver", [
+    kube,
+    "kube-apiserver",
+    `--advertise-address=${ip}`,
+    "--secure-port=6443",
+    "--etcd-servers=https://127.0.0.1:2379",
+    `--etcd-cafile=${pki.ca}`,
+    `--etcd-certfile=${c["etcd-client"].cert}`,
+    `--etcd-keyfile=${c["etcd-client"].key}`,
+    "--authorization-mode=Node,RBAC",
+    "--enable-admission-plugins=NodeRestriction",
+    `--client-ca-file=${pki.ca}`,
+    `--kubelet-client-certificate=${c["apiserver-kubelet-client"].cert}`,
+    `--kubelet-client-key=${c["apiserver-kubelet-client"].key}`,
+    "--kubelet-preferred-address-types=InternalIP",
+    `--proxy-client-cert-file=${c["front-proxy-client"].cert}`,
+    `--proxy-client-key-file=${c["front-proxy-client"].key}`,
+    `--requestheader-client-ca-file=${pki.aggregationCa}`,
+    "--requestheader-allowed-names=front-proxy-client,metropolis-auth-proxy-client",
+    "--requestheader-username-headers=X-Remote-User",
+    "--requestheader-group-headers=X-Remote-Group",
+    "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+    `--service-account-key-file=${pki.saPub}`,
+    `--service-account-signing-key-file=${pki.saKey}`,
+    "--service-account-issuer=https://metropolis.internal",
+    "--service-cluster-ip-range=10.224.0.0/16",
+    "--service-node-port-range=1-65535",
+    `--tls-cert-file=${c["apiserver"].cert}`,
+    `--tls-private-key-file=${c["apiserver"].key}`,
+    "--allow-privileged=true",
+    "--enable-aggregator-routing=true",
+  ]);
+
+  const kubeconfig = async (name: string, cert: string) => {
+    const path = `${w}/${name}.kubeconfig`;
+    const text = renderKubeconfig({
+      server: "https://127.0.0.1:6443",
+      caPem: pki.caPem,
+      certPem: await Deno.readTextFile(c[cert].cert),
+      keyPem: await Deno.readTextFile(c[cert].key),
+    });
+    await Deno.writeTextFile(path, text, { mode: 0o600 });
+    return path;
+  };
+  const cmKc = await kubeconfig("controller-manager", "controller-manager-client");
+  node.start("kube-controller-manager", [
+    kube,
+    "kube-controller-manager",
+    `--kubeconfig=${cmKc}`,
+    `--authentication-kubeconfig=${cmKc}`,
+    `--authorization-kubeconfig=${cmKc}`,
+    "--cluster-cidr=10.192.0.0/11",
+    "--allocate-node-cidrs=true",
+    "--node-cidr-mask-size=24",
+    "--service-cluster-ip-range=10.224.0.0/16",
+    "--use-service-account-credentials=true",
+    `--root-ca-file=${pki.ca}`,
+    `--service-account-private-key-file=${pki.saKey}`,
+    `--tls-cert-file=${c["controller-manager"].cert}`,
+    `--tls-private-key-file=${c["controller-manager"].key}`,
+    "--leader-elect=true",
+  ]);
+  const schedKc = await kubeconfig("scheduler", "scheduler-client");
+  node.start("kube-scheduler", [
+    kube,
+    "kube-scheduler",
+    `--kubeconfig=${schedKc}`,
+    `--authentication-kubeconfig=${schedKc}`,
+    `--authorization-kubeconfig=${schedKc}`,
+    `--tls-cert-file=${c["scheduler"].cert}`,
+    `--tls-private-key-file=${c["scheduler"].key}`,
+    "--leader-elect=true",
+  ]);
+  await kubeconfig("kubelet", "kubelet-client");
+
+  const api = new Api(`https://${ip}:6443`, pki);
+  const paths: ContainerdPaths = {
+    root: `${w}/containerd/root`,
+    state: `${w}/containerd/state`,
+    socket: `${w}/containerd/state/client.sock`,
+    runc: "/usr/sbin/runc",
+    cniBin: "/usr/lib/cni",
+    cniConf: `${w}/containerd/cni/conf`,
+    cniTemplate: `${w}/containerd/conf/cni.conflist.tmpl`,
+    ipamDir: `${w}/containerd/ipam`,
+  };
+  return { pki, api, paths };
+}
+
+/** Starts containerd, imports the preseed archives, then starts the kubelet. */
+export async function startWorker(o: SmokeClusterOptions, cl: SmokeCluster): Promise<void> {
+  const { node, kube } = o;
+  const w = node.opts.workDir;
+  const p = cl.paths;
+  await Deno.mkdir(`${w}/containerd/conf`, { recursive: true });
+  await Deno.mkdir(p.cniConf, { recursive: true });
+  await Deno.writeTextFile(
+    `${w}/containerd/conf/config.toml`,
+    renderContainerdConfig({ paths: p, sandboxImage: o.sandboxImage }),
+  );
+  await Deno.writeTextFile(p.cniTemplate, renderCniTemplate(p));
+  node.start("containerd", ["containerd", `--config=${w}/containerd/conf/config.toml`]);
+  await waitFor("containerd socket", 30000, async () => {
+    await node.run(["ctr", "--address", p.socket, "version"]);
+    return true;
+  });
+  for (const a of o.archives) await node.run(["ctr", ...importArgs(p.socket, a)]);
+
+  await Deno.mkdir(`${w}/kubelet`, { recursive: true });
+  await Deno.writeTextFile(`${w}/resolv.conf`, "nameserver 127.0.0.1\n");
+  const c = cl.pki.certs;
+  const config = {
+    apiVersion: "kubelet.config.k8s.io/v1beta1",
+    kind: "KubeletConfiguration",
+    authentication: {
+      x509: { clientCAFile: cl.pki.ca },
+      webhook: { enabled: true },
+      anonymous: { enabled: false },
+    },
+    authorization: { mode: "Webhook" },
+    clusterDNS: ["169.254.77.53"],
+    clusterDomain: "cluster.local",
+    hairpinMode: "none",
+    failSwapOn: false,
+    maxPods: 253,
+    cgroupDriver: "cgroupfs",
+    cgroupRoot: `/${node.opts.cgroupRoot}`,
+    containerRuntimeEndpoint: `unix://${p.socket}`,
+    tlsCertFile: c["kubelet-server"].cert,
+    tlsPrivateKeyFile: c["kubelet-server"].key,
+    rotateCertificates: false,
+    serverTLSBootstrap: false,
+    readOnlyPort: 0,
+    resolvConf: `${w}/resolv.conf`,
+    podLogsDir: `${w}/kubelet/pod-logs`,
+    // The host's disk is shared with builds: do not let eviction/GC remove preseeded images.
+    evictionHard: {
+      "memory.available": "50Mi",
+      "nodefs.available": "1%",
+      "imagefs.available": "1%",
+    },
+    imageGCHighThresholdPercent: 100,
+    imageGCLowThresholdPercent: 99,
+  };
+  await Deno.writeTextFile(`${w}/kubelet/config.json`, JSON.stringify(config, null, 2));
+  node.start("kubelet", [
+    kube,
+    "kubelet",
+    `--config=${w}/kubelet/config.json`,
+    `--kubeconfig=${w}/kubelet.kubeconfig`,
+    `--root-dir=${w}/kubelet/root`,
+    `--hostname-override=${o.nodeName}`,
+    `--node-ip=${node.opts.nodeAddr}`,
+  ]);
+}
