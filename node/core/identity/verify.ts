@@ -66,6 +66,23 @@ async function signedByCA(der: Uint8Array, caDer: Uint8Array): Promise<CertInfo>
 }
 
 /**
+ * Checks everything of a node certificate except its signature (which the caller has verified,
+ * e.g. a TLS stack against the cluster CA): Ed25519 key, not a CA, EKU serverAuth, CN and a DNS
+ * SAN equal to the node ID of its key. Synchronous, for TLS `checkServerIdentity`.
+ */
+export function checkNodeProfile(c: CertInfo): NodeIdentity {
+  ed25519(c);
+  if (c.isCA) throw new IdentityError("certificate is a CA");
+  if (!c.extKeyUsage?.includes("serverAuth")) throw new IdentityError("EKU lacks serverAuth");
+  const id = nodeId(c.publicKey);
+  if (c.commonNames.length !== 1 || c.commonNames[0] !== id) {
+    throw new IdentityError(`CN "${c.commonNames.join(",")}" is not the node ID ${id}`);
+  }
+  if (!c.dnsNames.includes(id)) throw new IdentityError(`no DNS SAN equals the node ID ${id}`);
+  return { nodeId: id, publicKey: c.publicKey, certificate: c };
+}
+
+/**
  * Verifies `der` as a node certificate of the cluster whose CA is `caDer`: Ed25519 key, signed by
  * the CA, not a CA, EKU serverAuth, CN and a DNS SAN equal to the node ID of its key.
  */
@@ -76,14 +93,18 @@ export async function verifyNodeCertificate(
   const c = parse(der);
   ed25519(c);
   await signedByCA(der, caDer);
+  return checkNodeProfile(c);
+}
+
+/** Checks everything of a user certificate except its signature (see {@link checkNodeProfile}). */
+export function checkUserProfile(c: CertInfo): UserIdentity {
+  ed25519(c);
   if (c.isCA) throw new IdentityError("certificate is a CA");
-  if (!c.extKeyUsage?.includes("serverAuth")) throw new IdentityError("EKU lacks serverAuth");
-  const id = nodeId(c.publicKey);
-  if (c.commonNames.length !== 1 || c.commonNames[0] !== id) {
-    throw new IdentityError(`CN "${c.commonNames.join(",")}" is not the node ID ${id}`);
+  if (!c.extKeyUsage?.includes("clientAuth")) throw new IdentityError("EKU lacks clientAuth");
+  if (c.commonNames.length !== 1 || !c.commonNames[0]) {
+    throw new IdentityError("user certificate has no CN");
   }
-  if (!c.dnsNames.includes(id)) throw new IdentityError(`no DNS SAN equals the node ID ${id}`);
-  return { nodeId: id, publicKey: c.publicKey, certificate: c };
+  return { identity: c.commonNames[0], publicKey: c.publicKey, certificate: c };
 }
 
 /**
@@ -97,12 +118,7 @@ export async function verifyUserCertificate(
   const c = parse(der);
   ed25519(c);
   await signedByCA(der, caDer);
-  if (c.isCA) throw new IdentityError("certificate is a CA");
-  if (!c.extKeyUsage?.includes("clientAuth")) throw new IdentityError("EKU lacks clientAuth");
-  if (c.commonNames.length !== 1 || !c.commonNames[0]) {
-    throw new IdentityError("user certificate has no CN");
-  }
-  return { identity: c.commonNames[0], publicKey: c.publicKey, certificate: c };
+  return checkUserProfile(c);
 }
 
 /**

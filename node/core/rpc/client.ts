@@ -1,0 +1,122 @@
+/**
+ * Client side of the Cluster API (node.md §10.4): channel credentials that verify the server as a
+ * node of the cluster (optionally a specific node), present a cluster or ephemeral client
+ * certificate, and keep the connection alive. TOFU mode (no CA) accepts any server certificate.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
+import type { DetailedPeerCertificate, PeerCertificate } from "node:tls";
+import { certificatePem, parseCertificate } from "../../base/pki/info.ts";
+import { equalBytes, exportPkcs8Pem } from "../../base/pki/keys.ts";
+import { checkNodeProfile, IdentityError } from "../identity/verify.ts";
+import { ephemeralCertificate } from "../identity/profiles.ts";
+import { installIpServernameFix } from "./servername.ts";
+
+/** Client keepalive: ping every 10 s, 5 s timeout, also without active calls. */
+export const CLIENT_KEEPALIVE_OPTIONS: grpc.ChannelOptions = {
+  "grpc.keepalive_time_ms": 10_000,
+  "grpc.keepalive_timeout_ms": 5_000,
+  "grpc.keepalive_permit_without_calls": 1,
+};
+
+/** A client certificate issued by the cluster, with its key. */
+export interface ClientCertificate {
+  certificate: Uint8Array;
+  privateKey: CryptoKey;
+}
+
+/** Options of {@link connectionParams}. */
+export interface DialOptions {
+  /** DER of the cluster CA. Absent: TOFU, any server certificate is accepted. */
+  ca?: Uint8Array;
+  /** Node ID the server must have (7839, 7840, the resolved leader). */
+  nodeId?: string;
+  /** Client certificate: a cluster-issued one, an ephemeral one for this key pair, or none. */
+  identity?: ClientCertificate | { ephemeral: CryptoKeyPair };
+  /** Keepalive per {@link CLIENT_KEEPALIVE_OPTIONS} (default true). */
+  keepalive?: boolean;
+  /** Extra grpc-js channel options. */
+  channelOptions?: grpc.ChannelOptions;
+}
+
+/** What grpc-js needs to open a channel: feed to `new grpc.Client(...)` or `makeClient(...)`. */
+export interface ConnectionParams {
+  address: string;
+  credentials: grpc.ChannelCredentials;
+  options: grpc.ClientOptions;
+}
+
+/**
+ * A `checkServerIdentity` for servers that must be nodes of the cluster with CA `caDer`. The TLS
+ * stack has verified the chain against the CA; this checks that the verified path is the leaf
+ * directly under the cluster CA (Deno exposes only the verified path, so this is how "exactly one
+ * certificate" is enforced: no intermediate can sit in between), the node profile, and `nodeId`
+ * when given. Synchronous as TLS requires.
+ */
+export function nodeServerIdentityCheck(
+  caDer: Uint8Array,
+  nodeId?: string,
+): (host: string, cert: PeerCertificate) => Error | undefined {
+  return (_host, peer) => {
+    // Node and Deno pass the detailed form (with issuerCertificate) to checkServerIdentity.
+    const cert = peer as DetailedPeerCertificate;
+    try {
+      if (!cert?.raw?.length) return new Error("server sent no certificate");
+      const issuer = cert.issuerCertificate;
+      if (issuer && issuer !== cert && !equalBytes(new Uint8Array(issuer.raw), caDer)) {
+        return new Error("server certificate is not issued directly by the cluster CA");
+      }
+      const id = checkNodeProfile(parseCertificate(new Uint8Array(cert.raw))).nodeId;
+      if (nodeId !== undefined && id !== nodeId) {
+        return new Error(`server is node ${id}, expected ${nodeId}`);
+      }
+      return undefined;
+    } catch (e) {
+      const reason = e instanceof IdentityError ? e.reason : (e as Error).message;
+      return new Error(`server is not a cluster node: ${reason}`);
+    }
+  };
+}
+
+/** Builds channel credentials and options per {@link DialOptions}. */
+export async function channelCredentials(
+  opts: DialOptions,
+): Promise<{ credentials: grpc.ChannelCredentials; options: grpc.ChannelOptions }> {
+  installIpServernameFix();
+  let certPem: Buffer | null = null;
+  let keyPem: Buffer | null = null;
+  const id = opts.identity;
+  if (id) {
+    const [der, key] = "ephemeral" in id
+      ? [await ephemeralCertificate(id.ephemeral), id.ephemeral.privateKey]
+      : [id.certificate, id.privateKey];
+    certPem = Buffer.from(certificatePem(der));
+    keyPem = Buffer.from(await exportPkcs8Pem(key));
+  }
+  const options: grpc.ChannelOptions = {
+    ...(opts.keepalive === false ? {} : CLIENT_KEEPALIVE_OPTIONS),
+    ...(opts.nodeId ? { "grpc.ssl_target_name_override": opts.nodeId } : {}),
+    ...opts.channelOptions,
+  };
+  const credentials = opts.ca
+    ? grpc.credentials.createSsl(Buffer.from(certificatePem(opts.ca)), keyPem, certPem, {
+      checkServerIdentity: nodeServerIdentityCheck(opts.ca, opts.nodeId),
+    })
+    : grpc.credentials.createSsl(null, keyPem, certPem, { rejectUnauthorized: false });
+  return { credentials, options };
+}
+
+/** Connection parameters for `target` (`host:port`, IPv6 as `[addr]:port`). */
+export async function connectionParams(
+  target: string,
+  opts: DialOptions,
+): Promise<ConnectionParams> {
+  const { credentials, options } = await channelCredentials(opts);
+  return { address: target, credentials, options };
+}
+
+/** Opens a generic grpc-js client to `target` per {@link DialOptions}. */
+export async function dial(target: string, opts: DialOptions): Promise<grpc.Client> {
+  const p = await connectionParams(target, opts);
+  return new grpc.Client(p.address, p.credentials, p.options);
+}

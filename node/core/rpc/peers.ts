@@ -1,0 +1,58 @@
+/**
+ * Client certificates captured at the TLS handshake, keyed like grpc-js's `call.getPeer()`
+ * (`${remoteAddress}:${remotePort}`, IPv6 without brackets). grpc-js hides certificates of peers
+ * that were not CA-verified (workplace notes §3), so the TLS terminator records them here.
+ */
+
+/** The certificates one connection's client presented (DER, leaf first; empty: none). */
+export interface PeerCertificates {
+  readonly certificates: readonly Uint8Array[];
+}
+
+/** Peer key of a socket, equal to what grpc-js returns from `call.getPeer()`. */
+export function peerKey(remoteAddress: string | undefined, remotePort: number | undefined): string {
+  if (!remoteAddress) return "unknown";
+  return remotePort ? `${remoteAddress}:${remotePort}` : remoteAddress;
+}
+
+/** A map of live connections to their certificates. */
+export class PeerTable {
+  readonly #peers = new Map<string, PeerCertificates>();
+
+  /** Records `entry` for `key`; returns a function removing it again (only if still current). */
+  add(key: string, entry: PeerCertificates): () => void {
+    this.#peers.set(key, entry);
+    return () => {
+      if (this.#peers.get(key) === entry) this.#peers.delete(key);
+    };
+  }
+
+  /** The entry of the connection `peer` (a `call.getPeer()` value), undefined when unknown. */
+  get(peer: string): PeerCertificates | undefined {
+    return this.#peers.get(peer);
+  }
+
+  /** Number of live connections (for tests and metrics). */
+  get size(): number {
+    return this.#peers.size;
+  }
+}
+
+/**
+ * Extracts the certificates a TLS peer sent from `getPeerCertificate(true)`: the leaf and each
+ * `issuerCertificate` link, stopping at a self-reference (Node's marker for the chain's end).
+ */
+export function chainFromPeerCertificate(
+  // deno-lint-ignore no-explicit-any
+  peer: any,
+): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const seen = new Set<unknown>();
+  let c = peer;
+  while (c && c.raw && c.raw.length && !seen.has(c)) {
+    seen.add(c);
+    out.push(new Uint8Array(c.raw));
+    c = c.issuerCertificate;
+  }
+  return out;
+}

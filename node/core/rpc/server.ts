@@ -1,0 +1,139 @@
+/**
+ * TLS termination for gRPC servers on 7835/7839 (node.md §10.1): a `node:tls` server presenting
+ * the node certificate only, requesting but not verifying client certificates and advertising no
+ * CA names, ALPN `h2`, TLS ≥ 1.2. Each secure connection is injected into a grpc-js server; the
+ * client's certificates are kept in a {@link PeerTable} for the per-call authorizer.
+ */
+import tls from "node:tls";
+import type net from "node:net";
+import * as grpc from "@grpc/grpc-js";
+import { certificatePem } from "../../base/pki/info.ts";
+import { exportPkcs8Pem } from "../../base/pki/keys.ts";
+import { chainFromPeerCertificate, type PeerCertificates, peerKey, PeerTable } from "./peers.ts";
+
+/**
+ * grpc-js server options accepting client keepalive pings as often as every second, also without
+ * calls (upstream's curator policy). grpc-js does not police pings itself; the options document the
+ * policy and keep it if a future grpc-js starts enforcing them.
+ */
+export const SERVER_KEEPALIVE_OPTIONS: grpc.ServerOptions = {
+  "grpc.keepalive_permit_without_calls": 1,
+  "grpc.http2.min_ping_interval_without_data_ms": 1000,
+  "grpc.http2.min_time_between_pings_ms": 1000,
+  "grpc.http2.max_ping_strikes": 0,
+};
+
+/** Options of an {@link RpcServer}. */
+export interface RpcServerOptions {
+  /** DER node certificate, sent as the only certificate. */
+  certificate: Uint8Array;
+  /** Its private key (WebCrypto, extractable) or PKCS#8 PEM. */
+  privateKey: CryptoKey | string;
+  /** Extra grpc-js server options (merged over {@link SERVER_KEEPALIVE_OPTIONS}). */
+  grpcOptions?: grpc.ServerOptions;
+}
+
+/** A grpc-js server behind our own TLS terminator; register services on `.grpc`. */
+export class RpcServer {
+  /** The grpc-js server: `addService` on it (wrapped with {@link authorizeService}). */
+  readonly grpc: grpc.Server;
+  /** Certificates of live connections, keyed by `call.getPeer()`. */
+  readonly peers: PeerTable = new PeerTable();
+  readonly #opts: RpcServerOptions;
+  readonly #sockets = new Set<net.Socket>();
+  #tls?: tls.Server;
+  #injector?: ReturnType<grpc.Server["createConnectionInjector"]>;
+
+  /** Creates the grpc-js server; nothing listens until {@link listen}. */
+  constructor(opts: RpcServerOptions) {
+    this.#opts = opts;
+    this.grpc = new grpc.Server({ ...SERVER_KEEPALIVE_OPTIONS, ...opts.grpcOptions });
+  }
+
+  /** The certificates the client of connection `peer` (= `call.getPeer()`) sent. */
+  peerCertificates(peer: string): readonly Uint8Array[] | undefined {
+    return this.peers.get(peer)?.certificates;
+  }
+
+  /**
+   * Starts listening on `host:port` (port 0: any free port) and resolves with the bound port.
+   * Call after all services are added.
+   */
+  async listen(port: number, host = "::"): Promise<number> {
+    if (this.#tls) throw new Error("rpc: server already listening");
+    const key = typeof this.#opts.privateKey === "string"
+      ? this.#opts.privateKey
+      : await exportPkcs8Pem(this.#opts.privateKey);
+    this.#injector = this.grpc.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const server = tls.createServer({
+      cert: certificatePem(this.#opts.certificate),
+      key,
+      // Request, but neither require nor verify, client certificates; no `ca` so that the
+      // CertificateRequest lists no CA names (Go clients would withhold self-signed certs).
+      requestCert: true,
+      rejectUnauthorized: false,
+      ALPNProtocols: ["h2"],
+      minVersion: "TLSv1.2",
+    }, (socket) => this.#onSecure(socket));
+    server.on("tlsClientError", () => {/* a failed handshake concerns only that client */});
+    this.#tls = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    return (server.address() as net.AddressInfo).port;
+  }
+
+  /** The bound port (after {@link listen}). */
+  get port(): number {
+    const a = this.#tls?.address() as net.AddressInfo | null | undefined;
+    if (!a) throw new Error("rpc: server is not listening");
+    return a.port;
+  }
+
+  #onSecure(socket: tls.TLSSocket): void {
+    if (socket.alpnProtocol && socket.alpnProtocol !== "h2") {
+      socket.destroy();
+      return;
+    }
+    const entry: PeerCertificates = {
+      certificates: chainFromPeerCertificate(socket.getPeerCertificate(true)),
+    };
+    const remove = this.peers.add(peerKey(socket.remoteAddress, socket.remotePort), entry);
+    this.#sockets.add(socket);
+    socket.once("close", () => {
+      remove();
+      this.#sockets.delete(socket);
+    });
+    socket.on("error", () => {/* reported to grpc-js through close */});
+    this.#injector!.injectConnection(socket);
+  }
+
+  /**
+   * Stops the server. Graceful: stop accepting, let running calls finish for up to `graceMs`,
+   * then force. Forced: cancel all calls and drop all connections now.
+   */
+  async shutdown(graceful = true, graceMs = 5000): Promise<void> {
+    const tlsServer = this.#tls;
+    const closed = tlsServer
+      ? new Promise<void>((r) => tlsServer.close(() => r()))
+      : Promise.resolve();
+    if (graceful) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const done = new Promise<boolean>((resolve) => {
+        this.grpc.tryShutdown(() => resolve(true));
+        timer = setTimeout(() => resolve(false), graceMs);
+      });
+      const clean = await done;
+      clearTimeout(timer);
+      if (!clean) this.grpc.forceShutdown();
+    } else {
+      this.grpc.forceShutdown();
+    }
+    for (const s of this.#sockets) s.destroy();
+    await closed;
+  }
+}
