@@ -6,3 +6,4 @@ export * from "./logger.ts";
 export * from "./linesplitter.ts";
 export * from "./reader.ts";
 export * from "./logtree.ts";
+export * from "./console.ts";
