@@ -3,7 +3,7 @@
  * and shuts the server down when its context is aborted.
  */
 import * as grpc from "@grpc/grpc-js";
-import { type Runnable, signal } from "./supervisor.ts";
+import { type Runnable, signal, untilAborted } from "./supervisor.ts";
 
 /** Where the server listens. */
 export type GrpcListener =
@@ -46,10 +46,7 @@ export function grpcServer(
       ctx.logger.info("gRPC server listening (custom listener)");
     }
     signal(ctx, "healthy");
-    await new Promise<void>((resolve) => {
-      if (ctx.signal.aborted) resolve();
-      ctx.signal.addEventListener("abort", () => resolve(), { once: true });
-    });
+    await untilAborted(ctx);
     await stopListening();
     if (graceful) {
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));

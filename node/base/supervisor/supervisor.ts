@@ -421,6 +421,14 @@ export function subLogger(ctx: Context, name: string): LeveledLogger {
   return sup(ctx).subLogger(ctx, name);
 }
 
+/** Resolves when `ctx` is aborted (at once if it already is); never rejects. */
+export function untilAborted(ctx: Context): Promise<void> {
+  return new Promise((resolve) => {
+    if (ctx.signal.aborted) return resolve();
+    ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+
 /** The leveled logger of the runnable behind `ctx`. */
 export function logger(ctx: Context): LeveledLogger {
   return ctx.logger;

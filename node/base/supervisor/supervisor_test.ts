@@ -118,7 +118,7 @@ Deno.test("§4.3 group sibling is CANCELED and restarted without delay", async (
 Deno.test("§4.3 grandchild aborted when grandparent fails", async () => {
   let grandAborted = 0;
   let parentRuns = 0;
-  const { s } = start((ctx) => {
+  const { s, timing } = start((ctx) => {
     run(ctx, "gp", async (c) => {
       parentRuns++;
       run(c, "p", async (c2) => {
@@ -139,6 +139,8 @@ Deno.test("§4.3 grandchild aborted when grandparent fails", async () => {
   await waitUntil(() => grandAborted >= 1 && parentRuns >= 2, "grandchild aborted");
   await waitUntil(() => s.state("root.gp.p.gc") === "HEALTHY", "grandchild restarted");
   await s.stop();
+  // Only the highest stopped node (gp) was restarted; p and gc came back through gp.
+  assert.deepEqual(timing.delays, [500]);
 });
 
 Deno.test("§4.1 names: length, dots, whitespace, duplicates, sub-logger clash", async () => {
@@ -216,8 +218,9 @@ Deno.test("§4.3 backoff with real timers and real randomness (midpoints ±50 %)
   await waitUntil(() => starts.length >= 3, "3 runs", 10_000);
   await s.stop();
   const d1 = starts[1] - starts[0], d2 = starts[2] - starts[1];
-  assert.ok(d1 >= 245 && d1 <= 800, `first delay ${d1} ms`);
-  assert.ok(d2 >= 370 && d2 <= 1200, `second delay ${d2} ms`);
+  // Lower bounds are exact; upper bounds leave room for a loaded 2-core machine.
+  assert.ok(d1 >= 245 && d1 <= 2000, `first delay ${d1} ms`);
+  assert.ok(d2 >= 370 && d2 <= 3000, `second delay ${d2} ms`);
   const restarts = tree.read("supervisor", { backlog: "all" }).backlog;
   assert.match(restarts[0].leveled!.lines[0], /^root\.r failed \(x\); restarting in 0\.\d{3}s$/);
 });
