@@ -1,0 +1,172 @@
+/**
+ * One QEMU VM booting a node disk through OVMF with Secure Boot (testing.md §2.3), its serial
+ * console captured to a file and searchable while it runs. Used by the boot tests and the
+ * launcher. TCG unless KVM is known to work (workplace.md §6: KVM is PVM here and unusable).
+ * @module
+ */
+import { startSwtpm, type Swtpm } from "./swtpm.ts";
+
+/** Debian's Secure-Boot OVMF code image (needs SMM). */
+export const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
+
+/** Options of {@link startVm}. */
+export interface VmOptions {
+  /** Directory for this VM's state: vars copy, console log, TPM state (absolute). */
+  stateDir: string;
+  /** Node disk image. Used in place unless `snapshot` is set. */
+  disk: string;
+  /** OVMF VARS template with the keys enrolled (copied to `<state>/vars.fd`). */
+  vars: string;
+  /** Attach a swtpm TPM 2.0 (default true). */
+  tpm?: boolean;
+  /** RAM in MiB (default 2048). */
+  ramMiB?: number;
+  /** vCPUs (default 2). */
+  cpus?: number;
+  /** `tcg` (default) or `kvm`. */
+  accel?: "tcg" | "kvm";
+  /** Discard disk writes (QEMU `snapshot=on`), so the image can be booted again unchanged. */
+  snapshot?: boolean;
+  /** Extra QEMU arguments (network devices, fw_cfg files). */
+  extraArgs?: string[];
+}
+
+/** A running VM. */
+export interface Vm {
+  /** `performance.now()` right before QEMU was spawned. */
+  startedAt: number;
+  /** Path of the serial console log. */
+  consoleLog: string;
+  /** The serial console output so far. */
+  console(): string;
+  /**
+   * Resolves with the match and the milliseconds since QEMU start when `re` appears on the
+   * console; rejects after `timeoutMs` (or when QEMU exits) with the console tail.
+   */
+  waitFor(re: RegExp, timeoutMs: number): Promise<{ match: RegExpMatchArray; ms: number }>;
+  /** True while QEMU runs. */
+  running(): boolean;
+  /** Stops QEMU and swtpm; resolves when both are gone. */
+  stop(): Promise<void>;
+}
+
+/** The QEMU command line for `opts` (testing.md §2.3, without network unless given). */
+export function qemuArgs(opts: VmOptions, tpmSocket?: string): string[] {
+  const accel = opts.accel ?? "tcg";
+  const args = [
+    "-machine",
+    "q35,smm=on",
+    "-accel",
+    accel,
+    "-cpu",
+    accel === "kvm" ? "host" : "max",
+    "-m",
+    String(opts.ramMiB ?? 2048),
+    "-smp",
+    String(opts.cpus ?? 2),
+    "-display",
+    "none",
+    "-nodefaults",
+    "-no-user-config",
+    "-no-reboot",
+    "-global",
+    "driver=cfi.pflash01,property=secure,value=on",
+    "-drive",
+    `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+    "-drive",
+    `if=pflash,format=raw,unit=1,file=${opts.stateDir}/vars.fd`,
+    "-drive",
+    `if=virtio,format=raw,cache=unsafe,file=${opts.disk}` +
+    (opts.snapshot ? ",snapshot=on" : ""),
+    "-device",
+    "virtio-rng-pci",
+    "-serial",
+    `file:${opts.stateDir}/console.log`,
+  ];
+  if (tpmSocket) {
+    args.push(
+      "-chardev",
+      `socket,id=chrtpm,path=${tpmSocket}`,
+      "-tpmdev",
+      "emulator,id=tpm0,chardev=chrtpm",
+      "-device",
+      "tpm-tis,tpmdev=tpm0",
+    );
+  }
+  if (!opts.extraArgs?.some((a) => a.startsWith("-netdev") || a === "-nic")) {
+    args.push("-nic", "none");
+  }
+  return [...args, ...(opts.extraArgs ?? [])];
+}
+
+/** Starts a VM (and its swtpm). */
+export async function startVm(opts: VmOptions): Promise<Vm> {
+  if (!opts.stateDir.startsWith("/")) throw new Error(`vm: stateDir must be absolute`);
+  await Deno.mkdir(opts.stateDir, { recursive: true });
+  await Deno.copyFile(opts.vars, `${opts.stateDir}/vars.fd`);
+  const consoleLog = `${opts.stateDir}/console.log`;
+  await Deno.writeFile(consoleLog, new Uint8Array());
+  let tpm: Swtpm | undefined;
+  if (opts.tpm !== false) tpm = await startSwtpm(`${opts.stateDir}/tpm`);
+  const startedAt = performance.now();
+  const child = new Deno.Command("qemu-system-x86_64", {
+    args: qemuArgs(opts, tpm?.socket),
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let alive = true;
+  let stderr = "";
+  const exited = (async () => {
+    const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      stderr += value;
+    }
+    await child.status;
+    alive = false;
+  })();
+  const read = () => {
+    try {
+      return new TextDecoder().decode(Deno.readFileSync(consoleLog));
+    } catch {
+      return "";
+    }
+  };
+  const tail = () => {
+    const lines = read().replaceAll("\r", "").split("\n").slice(-15).join("\n");
+    return `${lines}${stderr ? `\nqemu stderr: ${stderr.trim()}` : ""}`;
+  };
+  return {
+    startedAt,
+    consoleLog,
+    console: read,
+    running: () => alive,
+    async waitFor(re, timeoutMs) {
+      const deadline = performance.now() + timeoutMs;
+      for (;;) {
+        const m = read().match(re);
+        if (m) return { match: m, ms: performance.now() - startedAt };
+        if (!alive) {
+          throw new Error(`vm: QEMU exited before ${re} appeared; console tail:\n${tail()}`);
+        }
+        if (performance.now() > deadline) {
+          throw new Error(
+            `vm: ${re} did not appear within ${timeoutMs} ms; console tail:\n${tail()}`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async stop() {
+      if (alive) {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already exited */ }
+      }
+      await exited;
+      await tpm?.stop();
+    },
+  };
+}

@@ -1,0 +1,32 @@
+import assert from "node:assert/strict";
+import { nodeCmdline, osRelease } from "./cmdline.ts";
+import { parseSections } from "./mkuki.ts";
+
+const v = { rootHash: "ab".repeat(32), salt: "cd".repeat(32), dataBlocks: 100, size: 0 };
+
+Deno.test("node command line matches image.md §6 for slot B", () => {
+  const dev = "PARTLABEL=METROPOLIS-SYSTEM-B";
+  assert.equal(
+    nodeCmdline("b", v),
+    "console=ttyS0,115200 console=tty0 quiet rootfstype=erofs ro root=/dev/dm-0 init=/init " +
+      `dm-mod.waitfor=${dev} dm-mod.create="rootfs,,,ro,0 800 verity 1 ${dev} ${dev} 4096 4096 ` +
+      `100 100 sha256 ${v.rootHash} ${v.salt}" panic=10 kernel.unknown_nmi_panic=1`,
+  );
+});
+
+Deno.test("osRelease carries version and commit", () => {
+  const t = osRelease("1.2.3", "abc");
+  assert.match(t, /^VERSION_ID=1\.2\.3$/m);
+  assert.match(t, /^BUILD_ID=abc$/m);
+  assert.match(t, /^PRETTY_NAME="Metropolis Node 1\.2\.3"$/m);
+});
+
+Deno.test("parseSections reads objdump -h of the systemd stub", async () => {
+  const out = await new Deno.Command("objdump", {
+    args: ["-h", "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"],
+  }).output();
+  const s = parseSections(new TextDecoder().decode(out.stdout));
+  const magic = s.find((x) => x.name === ".sdmagic");
+  assert.ok(magic, "stub has .sdmagic");
+  assert.ok(s.some((x) => x.name === ".text"));
+});
