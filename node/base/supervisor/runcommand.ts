@@ -78,28 +78,41 @@ export async function runCommand(
     tree.logRaw(ctx.dn, bytes, len);
   };
 
-  const child = spawnTracked(
-    new Deno.Command(argv[0], {
-      args: argv.slice(1),
-      env: opts.env,
-      clearEnv: opts.clearEnv,
-      cwd: opts.cwd,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }),
-  );
+  let child: Deno.ChildProcess;
+  try {
+    child = spawnTracked(
+      new Deno.Command(argv[0], {
+        args: argv.slice(1),
+        env: opts.env,
+        clearEnv: opts.clearEnv,
+        cwd: opts.cwd,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }),
+    );
+  } catch (e) {
+    throw new Error(`runCommand: cannot start ${argv[0]}: ${(e as Error).message}`);
+  }
   opts.onSpawn?.(child.pid);
-  const pump = async (s: ReadableStream<Uint8Array>) => {
+  const readers = [child.stdout.getReader(), child.stderr.getReader()];
+  const pump = async (r: ReadableStreamDefaultReader<Uint8Array>) => {
     const split = new LineSplitter(onLine);
     try {
-      for await (const chunk of s) split.write(chunk);
+      for (;;) {
+        const { done, value } = await r.read();
+        if (done) break;
+        split.write(value);
+      }
     } catch {
-      // The stream was cancelled after the child exited; flush what we have.
+      // Cancelled after the child exited (a grandchild kept the pipe open); keep what we have.
     }
     split.flush();
   };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const pumps = Promise.all(readers.map(pump));
+  // Ends the readiness loop and its timers when runCommand returns, whatever the reason.
+  const local = new AbortController();
+  const probeSignal = AbortSignal.any([ctx.signal, local.signal]);
 
   let exited = false;
   const status = child.status.then((s) => {
@@ -109,15 +122,15 @@ export async function runCommand(
   const ready = (async () => {
     if (opts.readiness) {
       const interval = opts.readinessIntervalMs ?? 100;
-      while (!exited && !ctx.signal.aborted) {
+      while (!exited && !probeSignal.aborted) {
         let ok = false;
         try {
-          ok = await opts.readiness(ctx.signal);
+          ok = await opts.readiness(probeSignal);
         } catch {
           ok = false;
         }
         if (ok) break;
-        await sleep(interval, ctx.signal);
+        await sleep(interval, probeSignal);
       }
     }
     if (!exited && !ctx.signal.aborted) signal(ctx, "healthy");
@@ -125,7 +138,7 @@ export async function runCommand(
 
   const aborted = new Promise<"aborted">((resolve) => {
     if (ctx.signal.aborted) resolve("aborted");
-    ctx.signal.addEventListener("abort", () => resolve("aborted"), { once: true });
+    probeSignal.addEventListener("abort", () => resolve("aborted"), { once: true });
   });
   const first = await Promise.race([status, aborted]);
   if (first === "aborted" && !exited) {
@@ -153,6 +166,9 @@ export async function runCommand(
   let t2: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([pumps, new Promise((r) => t2 = setTimeout(r, 500))]);
   clearTimeout(t2);
+  for (const r of readers) r.cancel().catch(() => {});
+  await pumps;
+  local.abort();
   await ready.catch(() => {});
   if (ctx.signal.aborted) {
     ctx.logger.info(`process stopped: ${describeExit(s)}`);

@@ -175,3 +175,39 @@ Deno.test("§4.6 klog and etcd-json parsers turn real-looking lines into leveled
     timeUs: 1795284245500000,
   });
 });
+
+Deno.test("§4.6 a grandchild holding the pipe open does not keep runCommand waiting", async () => {
+  let failure: Error | undefined;
+  const t0 = performance.now();
+  const { s, text } = supervise(async (ctx) => {
+    await runCommand(ctx, [SH, "-c", "sleep 2 & echo hi; exit 0"]).catch((e) => {
+      failure = e;
+      throw e;
+    });
+  });
+  await waitUntil(() => failure !== undefined, "exit");
+  assert.equal(failure!.message, "process exited: 0");
+  assert.ok(performance.now() - t0 < 1800, "returned before the grandchild exited");
+  assert.ok(text().includes("hi"));
+  await s.stop();
+});
+
+Deno.test("§4.6 a missing binary fails with a clear error", async () => {
+  let failure: Error | undefined;
+  const { s } = supervise(async (ctx) => {
+    await runCommand(ctx, ["/nonexistent/supervisor-test-binary"]).catch((e) => {
+      failure = e;
+      throw e;
+    });
+  });
+  await waitUntil(() => failure !== undefined, "failure");
+  assert.match(
+    failure!.message,
+    /^runCommand: cannot start \/nonexistent\/supervisor-test-binary: /,
+  );
+  await assert.rejects(
+    runCommand({ signal: new AbortController().signal } as Context, []),
+    /argv must be a non-empty array/,
+  );
+  await s.stop();
+});
