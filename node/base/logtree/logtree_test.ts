@@ -114,6 +114,11 @@ Deno.test("§5 read options: backlog none/all/last N in time order, kinds and se
   assert.deepEqual(rd({ backlog: 3, withChildren: true, onlyLeveled: true }), ["1", "3", "4"]);
   assert.deepEqual(rd({ backlog: "all", withChildren: true, onlyRaw: true }), ["2"]);
   assert.deepEqual(rd({ backlog: "all", withChildren: true, minSeverity: "WARNING" }), ["3", "4"]);
+  // A minimum severity drops raw entries, so with onlyRaw nothing is left (not an error).
+  assert.deepEqual(
+    rd({ backlog: "all", withChildren: true, onlyRaw: true, minSeverity: "INFO" }),
+    [],
+  );
   assert.throws(() => t.read("a", { onlyRaw: true, onlyLeveled: true }), /onlyRaw and onlyLeveled/);
   assert.throws(() => t.read("a", { backlog: 0 }), /backlog must be/);
 });

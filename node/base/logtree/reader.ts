@@ -27,9 +27,6 @@ export interface ReadOptions {
 /** Returns why `opts` is invalid, or undefined. */
 export function readOptionsError(opts: ReadOptions): string | undefined {
   if (opts.onlyRaw && opts.onlyLeveled) return "read options: onlyRaw and onlyLeveled together";
-  if (opts.onlyRaw && opts.minSeverity) {
-    return "read options: onlyRaw and minSeverity together";
-  }
   const b = opts.backlog;
   if (b !== undefined && b !== "none" && b !== "all") {
     if (typeof b !== "number" || !Number.isInteger(b) || b < 1) {
