@@ -108,6 +108,15 @@ interface Binding {
 
 const bindings = new WeakMap<Context, Binding>();
 
+/** `file:line` of the innermost stack frame of `err` (where it was thrown), or `unknown:0`. */
+export function errorLocation(err: Error): string {
+  for (const line of (err.stack ?? "").split("\n").slice(1)) {
+    const m = /([^/\s()]+):(\d+):\d+\)?\s*$/.exec(line);
+    if (m) return `${m[1]}:${m[2]}`;
+  }
+  return "unknown:0";
+}
+
 function errorOf(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
@@ -292,7 +301,7 @@ export class Supervisor {
     n.state = "DEAD";
     n.error = err;
     this.tree.logLeveled(n.dn, "FATAL", `runnable failed: ${err.stack ?? err.message}`, {
-      location: "supervisor.ts:0",
+      location: errorLocation(err),
     });
     this.#abortSubtree(n);
     if (n.group) { for (const s of n.group) if (s !== n) this.#abortSubtree(s); }

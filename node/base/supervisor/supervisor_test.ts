@@ -238,6 +238,7 @@ Deno.test("§4.2 a synchronous throw is a failure with a FATAL entry in the runn
   const e = tree.read("root.sync", { backlog: "all" }).backlog[0];
   assert.equal(e.leveled!.severity, "FATAL");
   assert.match(e.leveled!.lines[0], /^runnable failed: TypeError: sync boom/);
+  assert.match(e.leveled!.location, /^supervisor_test\.ts:\d+$/, "location where it was thrown");
 });
 
 Deno.test("§4.1 children can only be added while NEW; stale contexts are rejected", async () => {
