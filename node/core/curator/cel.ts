@@ -1,0 +1,342 @@
+/**
+ * The GetNodes filter (node.md §12.11): a CEL expression over the variable `node`
+ * (`metropolis.proto.api.Node`), evaluated with @bufbuild/cel.
+ *
+ * @bufbuild/cel has no type checker (its `check()` handles constants and identifiers only), so
+ * mistakes would otherwise surface only when the filter meets a node — and a filter over an
+ * empty cluster would never fail. {@link compileNodeFilter} therefore adds a small static pass
+ * over the parsed expression that catches what upstream's checker catches most often: unknown
+ * fields of `node` and its sub-messages, calls of unknown functions, undeclared bare identifiers
+ * and a result that cannot be a bool. Everything else is caught per node at evaluation.
+ */
+import { celEnv, CelScalar, celType, isCelError, objectType, parse, plan } from "@bufbuild/cel";
+import type { CelType } from "@bufbuild/cel";
+import { type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf";
+import { registry } from "../../../proto/registry.ts";
+import {
+  type Node,
+  Node_HealthSchema,
+  NodeSchema,
+} from "../../../proto/gen/metropolis/proto/api/management_pb.ts";
+import { NodeStateSchema } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
+
+/** A compiled filter; throws {@link FilterError} if evaluation fails or yields a non-bool. */
+export type NodeFilter = (node: Node) => boolean;
+
+/** A filter that does not parse, plan or evaluate to a bool; the service answers INVALID_ARGUMENT. */
+export class FilterError extends Error {
+  /** `message` is the CEL message, on one line. */
+  constructor(message: string) {
+    super(oneLine(message));
+    this.name = "FilterError";
+  }
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s+/g, " ").trim();
+}
+
+/**
+ * Enum value names bound as int constants at the root, so that `node.state == NODE_STATE_UP` and
+ * `node.health == HEALTH_HEALTHY` work as in upstream (CEL would otherwise need the qualified
+ * `metropolis.proto.common.NodeState.NODE_STATE_UP`, which also works).
+ */
+const CONSTANTS: Readonly<Record<string, bigint>> = Object.freeze(Object.fromEntries(
+  [...NodeStateSchema.values, ...Node_HealthSchema.values].map((v) => [v.name, BigInt(v.number)]),
+));
+
+// The package of Node, so `Node.Health.HEALTH_HEALTHY` resolves like in a .proto file.
+const NAMESPACE = "metropolis.proto.api";
+
+const VARIABLES: Record<string, CelType> = {
+  node: objectType(NodeSchema),
+  ...Object.fromEntries(Object.keys(CONSTANTS).map((k) => [k, CelScalar.INT])),
+};
+
+let envCache: ReturnType<typeof makeEnv> | undefined;
+function makeEnv() {
+  return celEnv({ namespace: NAMESPACE, registry, variables: VARIABLES });
+}
+/** The CEL environment, built on first use (building the WKT registry costs a few ms). */
+function env() {
+  return envCache ??= makeEnv();
+}
+
+/**
+ * Parses and plans `expr` once and returns the per-node predicate. An empty or all-whitespace
+ * expression accepts every node. Throws {@link FilterError} on a syntax error or a static error
+ * (unknown field, unknown function, undeclared identifier, non-bool result).
+ */
+export function compileNodeFilter(expr: string): NodeFilter {
+  if (expr.trim() === "") return () => true;
+  let parsed: Parsed;
+  try {
+    parsed = parse(expr);
+  } catch (e) {
+    throw new FilterError((e as Error).message);
+  }
+  staticCheck(parsed.expr);
+  let fn: ReturnType<typeof plan>;
+  try {
+    fn = plan(env(), parsed);
+  } catch (e) {
+    throw new FilterError((e as Error).message);
+  }
+  // One bindings object reused for every node: evaluation is synchronous, and this avoids an
+  // allocation and a copy of the constants per node.
+  const bindings: Record<string, unknown> = { ...CONSTANTS, node: undefined };
+  return (node: Node): boolean => {
+    bindings.node = node;
+    let r;
+    try {
+      r = fn(bindings as never);
+    } catch (e) {
+      throw new FilterError((e as Error).message);
+    } finally {
+      bindings.node = undefined;
+    }
+    if (isCelError(r)) throw new FilterError(r.message);
+    if (typeof r !== "boolean") {
+      throw new FilterError(`filter must evaluate to bool, got ${celType(r)}`);
+    }
+    return r;
+  };
+}
+
+type Parsed = ReturnType<typeof parse>;
+type Expr = Parsed["expr"];
+
+/** What the static pass knows about a sub-expression's type. */
+type Known =
+  | { kind: "message"; desc: DescMessage }
+  | { kind: "value"; type: string } // a CEL type name: bool, int, string, duration, …
+  | undefined; // unknown (dynamic)
+
+// Functions the planner implements itself rather than through the resolver.
+const SPECIAL_CALLS = new Set([
+  "_[_]",
+  "_[?_]",
+  "_?._",
+  "_?_:_",
+  "_&&_",
+  "_||_",
+  "@not_strictly_false",
+  "__not_strictly_false__",
+]);
+
+// Type denotations that are valid bare identifiers.
+const TYPE_NAMES = new Set([
+  "int",
+  "uint",
+  "double",
+  "bool",
+  "string",
+  "bytes",
+  "list",
+  "map",
+  "null_type",
+  "type",
+  "dyn",
+]);
+
+function staticCheck(root: Expr): void {
+  const shadowed = new Set<string>(); // comprehension variables in scope
+  const k = visit(root);
+  if (k?.kind === "message") {
+    throw new FilterError(`filter must evaluate to bool, got ${k.desc.typeName}`);
+  }
+  if (k?.kind === "value" && k.type !== "bool") {
+    throw new FilterError(`filter must evaluate to bool, got ${k.type}`);
+  }
+
+  function visit(e: Expr | undefined): Known {
+    if (!e) return undefined;
+    const ek = e.exprKind;
+    switch (ek.case) {
+      case "constExpr":
+        return { kind: "value", type: constType(ek.value.constantKind.case) };
+      case "identExpr":
+        return ident(ek.value.name);
+      case "selectExpr": {
+        const operand = ek.value.operand;
+        // A bare identifier under a select may be the first part of a qualified name
+        // (`metropolis.proto.common.NodeState.NODE_STATE_UP`): not checked here.
+        const on = operand?.exprKind.case === "identExpr" &&
+            !isVariable(operand.exprKind.value.name)
+          ? undefined
+          : visit(operand);
+        if (on === undefined) return undefined;
+        if (on.kind === "value") {
+          throw new FilterError(`type '${on.type}' does not support field selection`);
+        }
+        const f = on.desc.fields.find((f) => f.name === ek.value.field);
+        if (!f) {
+          throw new FilterError(`undefined field '${ek.value.field}' of ${on.desc.typeName}`);
+        }
+        return ek.value.testOnly ? { kind: "value", type: "bool" } : fieldType(f);
+      }
+      case "callExpr": {
+        const c = ek.value;
+        c.args.forEach(visit);
+        const qualified = c.target && qualifiedName(c.target);
+        if (qualified === undefined) visit(c.target);
+        if (!SPECIAL_CALLS.has(c.function) && env().funcs.find(c.function) === undefined) {
+          const viaTarget = qualified !== undefined &&
+            candidates(`${qualified}.${c.function}`).some((n) => env().funcs.find(n));
+          if (!viaTarget) throw new FilterError(`undeclared reference to '${c.function}'`);
+        }
+        return callType(c.function);
+      }
+      case "listExpr":
+        ek.value.elements.forEach(visit);
+        return { kind: "value", type: "list" };
+      case "structExpr":
+        ek.value.entries.forEach((en) => {
+          if (en.keyKind.case === "mapKey") visit(en.keyKind.value);
+          visit(en.value);
+        });
+        return ek.value.messageName === "" ? { kind: "value", type: "map" } : undefined;
+      case "comprehensionExpr": {
+        const c = ek.value;
+        visit(c.iterRange);
+        visit(c.accuInit);
+        const added = [c.iterVar, c.iterVar2, c.accuVar].filter((v) => v && !shadowed.has(v));
+        added.forEach((v) => shadowed.add(v));
+        visit(c.loopCondition);
+        visit(c.loopStep);
+        const r = visit(c.result);
+        added.forEach((v) => shadowed.delete(v));
+        return r;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  function isVariable(name: string): boolean {
+    return shadowed.has(name) || name in VARIABLES;
+  }
+
+  function ident(name: string): Known {
+    if (shadowed.has(name)) return undefined;
+    if (name === "node") return { kind: "message", desc: NodeSchema };
+    if (name in CONSTANTS) return { kind: "value", type: "int" };
+    if (TYPE_NAMES.has(name)) return { kind: "value", type: "type" };
+    // A bare type or enum name visible from the namespace (e.g. `Node` in `type(node) == Node`).
+    if (candidates(name).some((n) => registry.get(n) !== undefined)) return undefined;
+    throw new FilterError(`undeclared reference to '${name}' (in container '${NAMESPACE}')`);
+  }
+}
+
+/** CEL name resolution candidates of `name` in {@link NAMESPACE}, innermost first. */
+function candidates(name: string): string[] {
+  if (name.startsWith(".")) return [name.slice(1)];
+  const parts = NAMESPACE.split(".");
+  const out: string[] = [];
+  for (let i = parts.length; i > 0; i--) out.push(`${parts.slice(0, i).join(".")}.${name}`);
+  out.push(name);
+  return out;
+}
+
+/** `a.b.c` if `e` is a chain of selects over an identifier that is not a variable. */
+function qualifiedName(e: Expr): string | undefined {
+  const ek = e.exprKind;
+  if (ek.case === "identExpr") return ek.value.name in VARIABLES ? undefined : ek.value.name;
+  if (ek.case === "selectExpr" && ek.value.operand && !ek.value.testOnly) {
+    const q = qualifiedName(ek.value.operand);
+    return q === undefined ? undefined : `${q}.${ek.value.field}`;
+  }
+  return undefined;
+}
+
+function constType(c: string | undefined): string {
+  switch (c) {
+    case "boolValue":
+      return "bool";
+    case "int64Value":
+      return "int";
+    case "uint64Value":
+      return "uint";
+    case "doubleValue":
+      return "double";
+    case "stringValue":
+      return "string";
+    case "bytesValue":
+      return "bytes";
+    case "nullValue":
+      return "null_type";
+    default:
+      return "dyn";
+  }
+}
+
+// Result types of the operators whose result type does not depend on their operands.
+const BOOL_CALLS = new Set([
+  "_==_",
+  "_!=_",
+  "_<_",
+  "_<=_",
+  "_>_",
+  "_>=_",
+  "_&&_",
+  "_||_",
+  "!_",
+  "@in",
+  "_in_",
+  "matches",
+  "startsWith",
+  "endsWith",
+  "contains",
+  "@not_strictly_false",
+  "__not_strictly_false__",
+]);
+
+function callType(fn: string): Known {
+  if (BOOL_CALLS.has(fn)) return { kind: "value", type: "bool" };
+  if (fn === "size") return { kind: "value", type: "int" };
+  return undefined;
+}
+
+function fieldType(f: DescField): Known {
+  switch (f.fieldKind) {
+    case "message":
+      if (f.message.typeName === "google.protobuf.Duration") {
+        return { kind: "value", type: "duration" };
+      }
+      if (f.message.typeName === "google.protobuf.Timestamp") {
+        return { kind: "value", type: "timestamp" };
+      }
+      // Other well-known types unwrap to CEL values; leave them dynamic.
+      if (f.message.typeName.startsWith("google.protobuf.")) return undefined;
+      return { kind: "message", desc: f.message };
+    case "enum":
+      return { kind: "value", type: "int" };
+    case "list":
+      return { kind: "value", type: "list" };
+    case "map":
+      return { kind: "value", type: "map" };
+    case "scalar":
+      return { kind: "value", type: scalarCelType(f.scalar) };
+  }
+}
+
+function scalarCelType(s: ScalarType): string {
+  switch (s) {
+    case ScalarType.BOOL:
+      return "bool";
+    case ScalarType.STRING:
+      return "string";
+    case ScalarType.BYTES:
+      return "bytes";
+    case ScalarType.DOUBLE:
+    case ScalarType.FLOAT:
+      return "double";
+    case ScalarType.UINT64:
+    case ScalarType.FIXED64:
+    case ScalarType.UINT32:
+    case ScalarType.FIXED32:
+      return "uint";
+    default:
+      return "int";
+  }
+}

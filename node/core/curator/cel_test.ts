@@ -1,0 +1,148 @@
+import assert from "node:assert/strict";
+import { create } from "@bufbuild/protobuf";
+import { compileNodeFilter, FilterError } from "./cel.ts";
+import {
+  type Node,
+  Node_Health,
+  NodeSchema,
+} from "../../../proto/gen/metropolis/proto/api/management_pb.ts";
+import { NodeState } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
+
+/** Three nodes as GetNodes would present them (roles always set, health computed). */
+const up = create(NodeSchema, {
+  id: "metropolis-00000000000000000000000000000001",
+  state: NodeState.UP,
+  health: Node_Health.HEALTHY,
+  timeSinceHeartbeat: { seconds: 2n, nanos: 500_000_000 },
+  roles: { kubernetesWorker: {}, consensusMember: {} },
+  status: { externalAddress: "10.1.0.3" },
+  labels: { pairs: [{ key: "rack", value: "r1" }, { key: "example.com/zone", value: "" }] },
+});
+const silent = create(NodeSchema, {
+  id: "metropolis-00000000000000000000000000000002",
+  state: NodeState.UP,
+  health: Node_Health.HEARTBEAT_TIMEOUT,
+  // The saturated value of §12.6 for a node this leader never heard from.
+  timeSinceHeartbeat: { seconds: 9223372036n, nanos: 854775807 },
+  roles: { kubernetesController: {}, consensusMember: {} },
+  status: { externalAddress: "10.1.0.4" },
+});
+const fresh = create(NodeSchema, {
+  id: "metropolis-00000000000000000000000000000003",
+  state: NodeState.NEW,
+  health: Node_Health.UNKNOWN,
+  timeSinceHeartbeat: { seconds: 9223372036n, nanos: 854775807 },
+  roles: {},
+});
+const ALL = [up, silent, fresh];
+
+function matching(expr: string): string[] {
+  const f = compileNodeFilter(expr);
+  return ALL.filter((n) => f(n)).map((n) => n.id.slice(-1));
+}
+
+function filterError(f: () => unknown, match: RegExp) {
+  assert.throws(f, (e) => {
+    assert.ok(e instanceof FilterError, `expected FilterError, got ${e}`);
+    assert.match(e.message, match);
+    assert.ok(!e.message.includes("\n"), "message is one line");
+    return true;
+  });
+}
+
+Deno.test("empty filter accepts every node", () => {
+  assert.deepEqual(matching(""), ["1", "2", "3"]);
+  assert.deepEqual(matching("  \n\t "), ["1", "2", "3"]);
+});
+
+Deno.test("the documented filters of §12.11", () => {
+  assert.deepEqual(matching("node.state == NODE_STATE_NEW"), ["3"]);
+  assert.deepEqual(matching("node.state == NODE_STATE_UP"), ["1", "2"]);
+  assert.deepEqual(matching(`node.id == "metropolis-00000000000000000000000000000002"`), ["2"]);
+  assert.deepEqual(matching("has(node.roles.kubernetes_worker)"), ["1"]);
+  assert.deepEqual(matching("has(node.roles.consensus_member)"), ["1", "2"]);
+  assert.deepEqual(matching(`node.status.external_address == "10.1.0.3"`), ["1"]);
+  // Saturated durations of silent nodes never match a "recent heartbeat" filter.
+  assert.deepEqual(matching("node.time_since_heartbeat < duration('6s')"), ["1"]);
+  assert.deepEqual(matching("node.time_since_heartbeat > duration('1h')"), ["2", "3"]);
+  assert.deepEqual(matching("node.health == HEALTH_HEALTHY"), ["1"]);
+  assert.deepEqual(matching("node.health == HEALTH_HEARTBEAT_TIMEOUT"), ["2"]);
+  assert.deepEqual(matching("node.health == HEALTH_UNKNOWN"), ["3"]);
+});
+
+Deno.test("combinations, qualified enum names, macros and string functions", () => {
+  assert.deepEqual(
+    matching("node.state == NODE_STATE_UP && has(node.roles.kubernetes_controller)"),
+    ["2"],
+  );
+  assert.deepEqual(
+    matching("node.state == NODE_STATE_NEW || node.health == HEALTH_HEALTHY"),
+    ["1", "3"],
+  );
+  assert.deepEqual(
+    matching(
+      "(node.state == NODE_STATE_UP || node.state == NODE_STATE_STANDBY) && " +
+        "!(node.time_since_heartbeat < duration('6s'))",
+    ),
+    ["2"],
+  );
+  assert.deepEqual(matching("node.state == metropolis.proto.common.NodeState.NODE_STATE_UP"), [
+    "1",
+    "2",
+  ]);
+  assert.deepEqual(matching("node.health == Node.Health.HEALTH_HEALTHY"), ["1"]);
+  assert.deepEqual(matching("node.state in [NODE_STATE_NEW, NODE_STATE_STANDBY]"), ["3"]);
+  assert.deepEqual(matching("node.labels.pairs.exists(p, p.key == 'rack' && p.value == 'r1')"), [
+    "1",
+  ]);
+  assert.deepEqual(matching("size(node.labels.pairs) == 0"), ["2", "3"]);
+  assert.deepEqual(matching("node.status.external_address.startsWith('10.1.0.')"), ["1", "2"]);
+  assert.deepEqual(matching("node.id.matches('[23]$')"), ["2", "3"]);
+  assert.deepEqual(matching("!has(node.status)"), ["3"]);
+});
+
+Deno.test("parse errors are FilterErrors at compile time", () => {
+  filterError(() => compileNodeFilter("node.state =="), /<input>:1:/);
+  filterError(() => compileNodeFilter("node.state ==\n  \n"), /<input>:/);
+  filterError(() => compileNodeFilter("(node.id"), /<input>:1:/);
+});
+
+Deno.test("static errors: unknown fields, functions, identifiers, non-bool results", () => {
+  filterError(
+    () => compileNodeFilter("node.nonexistent == 1"),
+    /undefined field 'nonexistent' of metropolis\.proto\.api\.Node/,
+  );
+  filterError(
+    () => compileNodeFilter("node.state == NODE_STATE_UP && node.status.addr == '1'"),
+    /undefined field 'addr' of metropolis\.proto\.common\.NodeStatus/,
+  );
+  filterError(() => compileNodeFilter("has(node.roles.gpu)"), /undefined field 'gpu'/);
+  filterError(() => compileNodeFilter("node.id.length == 1"), /'string' does not support/);
+  filterError(() => compileNodeFilter("frobnicate(node)"), /undeclared reference to 'frobnicate'/);
+  filterError(() => compileNodeFilter("node.state == NODE_STATE_BOGUS"), /NODE_STATE_BOGUS/);
+  filterError(() => compileNodeFilter("1"), /must evaluate to bool, got int/);
+  filterError(() => compileNodeFilter("node.id"), /must evaluate to bool, got string/);
+  filterError(() => compileNodeFilter("node"), /got metropolis\.proto\.api\.Node/);
+  filterError(() => compileNodeFilter("[true]"), /got list/);
+});
+
+Deno.test("evaluation errors: type errors and dynamic non-bool results", () => {
+  filterError(() => matching("node.id + 1 == 2"), /no matching overload for '_\+_'/);
+  filterError(
+    () => matching("node.time_since_heartbeat < 5.0"),
+    /no matching overload.*Duration, double/,
+  );
+  filterError(() => matching("!node.id"), /no matching overload for '!_'/);
+  filterError(() => matching("duration('soon') > node.time_since_heartbeat"), /duration/);
+  // Only the UP nodes produce an int here; the error surfaces on the first of them.
+  filterError(() => matching("node.state == NODE_STATE_UP ? 1 : false"), /bool, got int/);
+  // An error on one node fails the whole filter even if other nodes evaluate fine.
+  const f = compileNodeFilter("node.labels.pairs[0].key == 'rack'");
+  assert.equal(f(up), true);
+  filterError(() => f(silent), /index|range|out of bounds/i);
+});
+
+Deno.test("a compiled filter is reusable and keeps no reference to the last node", () => {
+  const f = compileNodeFilter("node.health == HEALTH_HEALTHY");
+  for (let i = 0; i < 3; i++) assert.deepEqual(ALL.map((n: Node) => f(n)), [true, false, false]);
+});
