@@ -3,7 +3,8 @@
  * cached under `…/metropolis/kernel/<sha256 of tarball + fragment + build.sh>/` so an unchanged
  * kernel is never rebuilt (a cold build takes ≈ 18 min on 2 cores).
  *
- * CLI: `deno run -A os-image/kernel/build.ts` builds (or finds) the kernel and prints its paths.
+ * CLI: `deno run -A os-image/kernel/build.ts [--copy-to=<dir>]` builds (or finds) the kernel,
+ * prints its paths and optionally copies `bzImage` and `vmlinux` to a directory.
  * @module
  */
 import { cacheDir } from "../lib/cache.ts";
@@ -163,5 +164,10 @@ export async function buildKernel(): Promise<Kernel> {
 
 if (import.meta.main) {
   const k = await buildKernel();
+  const copy = Deno.args.find((a) => a.startsWith("--copy-to="))?.slice("--copy-to=".length);
+  if (copy) {
+    await Deno.copyFile(k.bzImage, `${copy}/bzImage`);
+    await Deno.copyFile(k.vmlinux, `${copy}/vmlinux`);
+  }
   console.log(JSON.stringify(k, null, 2));
 }

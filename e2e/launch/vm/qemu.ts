@@ -146,9 +146,10 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
     async waitFor(re, timeoutMs) {
       const deadline = performance.now() + timeoutMs;
       for (;;) {
+        const wasAlive = alive; // sampled before reading, so output written before exit is seen
         const m = read().match(re);
         if (m) return { match: m, ms: performance.now() - startedAt };
-        if (!alive) {
+        if (!wasAlive) {
           throw new Error(`vm: QEMU exited before ${re} appeared; console tail:\n${tail()}`);
         }
         if (performance.now() > deadline) {
