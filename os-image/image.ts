@@ -135,7 +135,11 @@ export async function buildImage(opts: ImageOptions = {}): Promise<Image> {
     const unsigned = `${work}/boot-${slot}.unsigned.efi`;
     const signed = `${outDir}/boot-${slot}.efi`;
     const ukiWork = `${work}/uki-${slot}`;
-    await mkuki({ osrel, cmdline: nodeCmdline(slot, system), linux }, unsigned, ukiWork);
+    await mkuki(
+      { osrel, cmdline: nodeCmdline(slot, system), linux, epoch },
+      unsigned,
+      ukiWork,
+    );
     await sign(unsigned, signed);
     if ((await signatureCount(signed)) !== 1) {
       throw new Error(`image: ${signed} does not carry exactly one signature`);

@@ -5,6 +5,7 @@
  * @module
  */
 import { run } from "../lib/exec.ts";
+import { setPeTimestamp } from "./pe.ts";
 
 /** systemd-boot-efi 252's x86-64 stub. */
 export const STUB = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
@@ -19,6 +20,8 @@ export interface UkiInput {
   linux: string;
   /** Optional initramfs path. */
   initrd?: string;
+  /** COFF timestamp (SOURCE_DATE_EPOCH); default 0. */
+  epoch?: number;
 }
 
 /** Parses `objdump -h` output into sections with VMA and size. */
@@ -61,5 +64,7 @@ export async function mkuki(input: UkiInput, out: string, work: string): Promise
     next = align(next + size);
   }
   await Deno.remove(out).catch(() => {});
-  await run("objcopy", [...args, STUB, out], { env: { SOURCE_DATE_EPOCH: "0" } });
+  await run("objcopy", [...args, STUB, out]);
+  // objcopy stamps the wall-clock time into the COFF header: make it reproducible.
+  await setPeTimestamp(out, input.epoch ?? 0);
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { nodeCmdline, osRelease } from "./cmdline.ts";
 import { parseSections } from "./mkuki.ts";
+import { peChecksum, setPeTimestamp } from "./pe.ts";
 
 const v = { rootHash: "ab".repeat(32), salt: "cd".repeat(32), dataBlocks: 100, size: 0 };
 
@@ -29,4 +30,35 @@ Deno.test("parseSections reads objdump -h of the systemd stub", async () => {
   const magic = s.find((x) => x.name === ".sdmagic");
   assert.ok(magic, "stub has .sdmagic");
   assert.ok(s.some((x) => x.name === ".text"));
+});
+
+Deno.test("setPeTimestamp makes objcopy output reproducible with a valid checksum", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mkimg-pe-" });
+  try {
+    await Deno.writeTextFile(`${dir}/osrel`, "NAME=x\n");
+    const raw = `${dir}/raw.efi`;
+    const out = await new Deno.Command("objcopy", {
+      args: [
+        "--add-section",
+        `.osrel=${dir}/osrel`,
+        "--change-section-vma",
+        ".osrel=0x1a000",
+        "/usr/lib/systemd/boot/efi/linuxx64.efi.stub",
+        raw,
+      ],
+    }).output();
+    assert.ok(out.success);
+    const b = await Deno.readFile(raw);
+    const v = new DataView(b.buffer);
+    const pe = v.getUint32(0x3c, true);
+    // Our checksum equals the one objcopy computed itself.
+    assert.equal(peChecksum(b, pe + 88), v.getUint32(pe + 88, true));
+    await setPeTimestamp(raw, 1234);
+    const p = await Deno.readFile(raw);
+    const pv = new DataView(p.buffer);
+    assert.equal(pv.getUint32(pe + 8, true), 1234);
+    assert.equal(pv.getUint32(pe + 88, true), peChecksum(p, pe + 88));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -58,6 +58,7 @@ export async function ukiWithRootHash(
       osrel: osRelease(String(img.manifest.version), commit),
       cmdline: nodeCmdline("a", { ...img.system, rootHash }),
       linux: `${img.outDir}/work/bzImage.signed`,
+      epoch: Number(img.manifest.sourceDateEpoch),
     },
     `${base}.unsigned.efi`,
     `${base}.work`,
