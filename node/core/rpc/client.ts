@@ -11,6 +11,8 @@ import { equalBytes, exportPkcs8Pem } from "../../base/pki/keys.ts";
 import { checkNodeProfile, IdentityError } from "../identity/verify.ts";
 import { ephemeralCertificate } from "../identity/profiles.ts";
 import { installIpServernameFix } from "./servername.ts";
+import { parseHostPort } from "../../base/socks/protocol.ts";
+import { startSocksRelay } from "../../base/socks/relay.ts";
 
 /** Client keepalive: ping every 10 s, 5 s timeout, also without active calls. */
 export const CLIENT_KEEPALIVE_OPTIONS: grpc.ChannelOptions = {
@@ -37,6 +39,11 @@ export interface DialOptions {
   keepalive?: boolean;
   /** Extra grpc-js channel options. */
   channelOptions?: grpc.ChannelOptions;
+  /**
+   * SOCKS5 proxy `host:port`: the target is reached through a loopback relay (grpc-js only knows
+   * HTTP CONNECT proxies). The relay lives until {@link ConnectionParams.close} / client close.
+   */
+  socks5?: string;
 }
 
 /** What grpc-js needs to open a channel: feed to `new grpc.Client(...)` or `makeClient(...)`. */
@@ -44,6 +51,8 @@ export interface ConnectionParams {
   address: string;
   credentials: grpc.ChannelCredentials;
   options: grpc.ClientOptions;
+  /** Releases resources of the connection (the SOCKS relay); call after closing clients. */
+  close(): Promise<void>;
 }
 
 /**
@@ -112,11 +121,24 @@ export async function connectionParams(
   opts: DialOptions,
 ): Promise<ConnectionParams> {
   const { credentials, options } = await channelCredentials(opts);
-  return { address: target, credentials, options };
+  if (!opts.socks5) {
+    return { address: target, credentials, options, close: () => Promise.resolve() };
+  }
+  const relay = await startSocksRelay(parseHostPort(opts.socks5), parseHostPort(target));
+  return { address: relay.address, credentials, options, close: () => relay.close() };
 }
 
-/** Opens a generic grpc-js client to `target` per {@link DialOptions}. */
+/**
+ * Opens a generic grpc-js client to `target` per {@link DialOptions}; `close()` also stops a SOCKS
+ * relay.
+ */
 export async function dial(target: string, opts: DialOptions): Promise<grpc.Client> {
   const p = await connectionParams(target, opts);
-  return new grpc.Client(p.address, p.credentials, p.options);
+  const client = new grpc.Client(p.address, p.credentials, p.options);
+  const close = client.close.bind(client);
+  client.close = () => {
+    close();
+    void p.close();
+  };
+  return client;
 }

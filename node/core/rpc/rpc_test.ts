@@ -34,6 +34,7 @@ import {
   RpcError,
   RpcServer,
 } from "./mod.ts";
+import { Socks5Server } from "../../base/socks/mod.ts";
 
 // ---- A tiny hand-written service (raw bytes; JSON for readability) ----
 
@@ -469,6 +470,26 @@ Deno.test("IPv6 loopback peers are mapped too", async () => {
     } finally {
       c.close();
       await server.shutdown(false);
+    }
+  });
+});
+
+Deno.test("dial through a SOCKS5 proxy (loopback relay), node ID still verified", async () => {
+  await withFixture(async (f) => {
+    const proxy = new Socks5Server();
+    const pport = await proxy.listen(0);
+    const c = await client(f, { identity: f.user, socks5: `127.0.0.1:${pport}` });
+    const wrong = await client(f, {
+      socks5: `127.0.0.1:${pport}`,
+      nodeId: "metropolis-" + "1".repeat(32),
+    });
+    try {
+      assert.deepEqual(JSON.parse(await unary(c, "Approve")), { kind: "user", id: "owner" });
+      await rejectsCode(unary(wrong, "Open"), grpc.status.UNAVAILABLE, /expected metropolis-1/);
+    } finally {
+      c.close();
+      wrong.close();
+      await proxy.close();
     }
   });
 });

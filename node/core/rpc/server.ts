@@ -77,13 +77,25 @@ export class RpcServer {
     }, (socket) => this.#onSecure(socket));
     server.on("tlsClientError", () => {/* a failed handshake concerns only that client */});
     this.#tls = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
-        resolve();
+    const bind = (h: string) =>
+      new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, h, () => {
+          server.off("error", reject);
+          resolve();
+        });
       });
-    });
+    try {
+      await bind(host);
+    } catch (e) {
+      // "::" (dual stack) fails where IPv6 is disabled (some namespaces): fall back to IPv4.
+      const code = (e as { code?: string }).code;
+      if (host !== "::" || (code !== "EAFNOSUPPORT" && code !== "EADDRNOTAVAIL")) {
+        this.#tls = undefined;
+        throw new Error(`rpc: cannot listen on ${host}:${port}: ${(e as Error).message}`);
+      }
+      await bind("0.0.0.0");
+    }
     return (server.address() as net.AddressInfo).port;
   }
 
