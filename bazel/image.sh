@@ -15,7 +15,7 @@ fi
 tmp=$(mktemp -d /tmp/metropolis-bazel-image.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 "$deno" run -A "$repo/os-image/image.ts" --out="$tmp"
-for f in bundle.zip manifest.json system.img boot-a.efi boot-b.efi disk.img \
+for f in bundle.zip manifest.json system.img boot-a.efi boot-b.efi installer.efi disk.img \
   ovmf-vars-test.fd ovmf-vars-test-extradb.fd; do
   cp --sparse=always "$tmp/$f" "$out/$f"
 done

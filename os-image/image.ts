@@ -1,7 +1,8 @@
 /**
  * `deno task image`: builds the whole node image chain (image.md): kernel (cached), `/init`,
  * agent bundle, system image (erofs + dm-verity), signed UKIs for slots A and B, PCR 11
- * predictions, `manifest.json`, `bundle.zip`, test OVMF VARS and a launcher disk image.
+ * predictions, the installer UKI (lz4 initramfs), `manifest.json`, `bundle.zip`, test OVMF VARS
+ * and a launcher disk image.
  *
  * CLI: `deno run -A os-image/image.ts [--out=<dir>] [--no-disk]`
  * (default out: `dist/os-image/core/`).
@@ -18,7 +19,8 @@ import { caBundle, etcOsRelease, type ProductInfo, productInfoJson } from "./sys
 import { buildSystem, type SystemImage } from "./system/build.ts";
 import { installedVersion } from "./system/debs.ts";
 import { bundle } from "./tools/bundle.ts";
-import { nodeCmdline, osRelease, type Slot } from "./uki/cmdline.ts";
+import { installerCmdline, nodeCmdline, osRelease, type Slot } from "./uki/cmdline.ts";
+import { installerEntries, mkinitramfs } from "./uki/initramfs.ts";
 import { predictPcr11 } from "./uki/measure.ts";
 import { mkuki } from "./uki/mkuki.ts";
 import { mkdisk } from "./disk/mkdisk.ts";
@@ -32,14 +34,16 @@ export interface ImageOptions {
   disk?: boolean;
   /** Also write the OVMF VARS with the test keys (default true). */
   ovmf?: boolean;
+  /** A prebuilt `/init` instead of building `os-image/init/init.c` (experiments). */
+  init?: string;
 }
 
 /** One UKI of the manifest. */
 export interface UkiInfo {
   /** File name in the bundle. */
   file: string;
-  /** Slot. */
-  slot: Slot;
+  /** Slot, or `installer`. */
+  slot: Slot | "installer";
   /** SHA-256 of the signed UKI. */
   sha256: string;
   /** SHA-256 of the UKI before signing (reproducible). */
@@ -60,6 +64,8 @@ export interface Image {
   ukis: Record<Slot, string>;
   /** Unsigned UKIs by slot (for tests: firmware must refuse them). */
   unsignedUkis: Record<Slot, string>;
+  /** Signed installer UKI (kernel + lz4 initramfs). */
+  installerUki: string;
   /** `bundle.zip`. */
   bundleZip: string;
   /** Kernel images. */
@@ -87,7 +93,7 @@ export async function buildImage(opts: ImageOptions = {}): Promise<Image> {
 
   const kernel = await buildKernel();
   console.log(`image: kernel ${kernel.release} (${kernel.key.slice(0, 12)})`);
-  const init = await buildInit({ version });
+  const init = opts.init ?? await buildInit({ version });
   const agent = await bundle(`${work}/agent`);
   const deno = await Deno.realPath(Deno.execPath());
   const ca = await caBundle();
@@ -158,6 +164,30 @@ export async function buildImage(opts: ImageOptions = {}): Promise<Image> {
       }),
     });
   }
+  // Installer: same kernel, installer command line, initramfs from the staged tree.
+  const initrd = `${work}/installer.cpio.lz4`;
+  await mkinitramfs(`${work}/staging`, installerEntries(system.entries), initrd, epoch);
+  const installerUnsigned = `${work}/installer.unsigned.efi`;
+  const installerUki = `${outDir}/installer.efi`;
+  const instWork = `${work}/uki-installer`;
+  await mkuki(
+    { osrel, cmdline: installerCmdline(), linux, initrd, epoch },
+    installerUnsigned,
+    instWork,
+  );
+  await sign(installerUnsigned, installerUki);
+  ukiInfos.push({
+    file: "installer.efi",
+    slot: "installer",
+    sha256: await sha256File(installerUki),
+    unsignedSha256: await sha256File(installerUnsigned),
+    pcr11Sha256: await predictPcr11({
+      linux,
+      osrel: `${instWork}/osrel`,
+      cmdline: `${instWork}/cmdline`,
+      initrd,
+    }),
+  });
   console.log(`image: UKIs signed (${key.test ? "test" : "production"} db key)`);
 
   const debianPackages: Record<string, string> = { ...system.debianPackages };
@@ -190,6 +220,7 @@ export async function buildImage(opts: ImageOptions = {}): Promise<Image> {
     "system.img": system.img,
     "boot-a.efi": ukis.a,
     "boot-b.efi": ukis.b,
+    "installer.efi": installerUki,
   });
   console.log(`image: ${bundleZip}`);
 
@@ -199,6 +230,7 @@ export async function buildImage(opts: ImageOptions = {}): Promise<Image> {
     system,
     ukis,
     unsignedUkis,
+    installerUki,
     bundleZip,
     kernel: { bzImage: kernel.bzImage, vmlinux: kernel.vmlinux, release: kernel.release },
   };

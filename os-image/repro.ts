@@ -25,6 +25,7 @@ async function digest(img: Image): Promise<Record<string, string>> {
     "system.img": await sha256File(img.system.img),
     "boot-a.efi (unsigned)": await sha256File(img.unsignedUkis.a),
     "boot-b.efi (unsigned)": await sha256File(img.unsignedUkis.b),
+    "installer.efi (unsigned)": await sha256File(`${img.outDir}/work/installer.unsigned.efi`),
     "ovmf-vars-test.fd": img.ovmfVars ? await sha256File(img.ovmfVars) : "",
     "agent.js": await sha256File(`${img.outDir}/work/agent/agent.js`),
   };

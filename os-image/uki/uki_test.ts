@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { nodeCmdline, osRelease } from "./cmdline.ts";
 import { parseSections } from "./mkuki.ts";
 import { peChecksum, setPeTimestamp } from "./pe.ts";
+import { installerEntries, mkinitramfs } from "./initramfs.ts";
+import type { StagedEntry } from "../system/stage.ts";
 
 const v = { rootHash: "ab".repeat(32), salt: "cd".repeat(32), dataBlocks: 100, size: 0 };
 
@@ -58,6 +60,38 @@ Deno.test("setPeTimestamp makes objcopy output reproducible with a valid checksu
     const pv = new DataView(p.buffer);
     assert.equal(pv.getUint32(pe + 8, true), 1234);
     assert.equal(pv.getUint32(pe + 88, true), peChecksum(p, pe + 88));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("mkinitramfs writes a reproducible lz4 newc cpio that cpio can list", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mkimg-initrd-" });
+  try {
+    await Deno.mkdir(`${dir}/root/agent`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/root/init`, "#init\n");
+    await Deno.writeTextFile(`${dir}/root/agent/agent.js`, "x");
+    await Deno.symlink("/ephemeral/hosts", `${dir}/root/hosts`);
+    const entries: StagedEntry[] = [
+      { path: "/init", kind: "file", mode: 0o755, sha256: "", source: "" },
+      { path: "/agent", kind: "dir", mode: 0o755, sha256: "", source: "" },
+      { path: "/agent/agent.js", kind: "file", mode: 0o644, sha256: "", source: "" },
+      { path: "/hosts", kind: "symlink", mode: 0o777, sha256: "", source: "" },
+      { path: "/bin", kind: "dir", mode: 0o755, sha256: "", source: "" },
+    ];
+    const kept = installerEntries(entries);
+    assert.deepEqual(kept.map((e) => e.path), ["/init", "/agent", "/agent/agent.js"]);
+    await mkinitramfs(`${dir}/root`, entries, `${dir}/a.lz4`, 7);
+    await mkinitramfs(`${dir}/root`, [...entries].reverse(), `${dir}/b.lz4`, 7);
+    assert.deepEqual(await Deno.readFile(`${dir}/a.lz4`), await Deno.readFile(`${dir}/b.lz4`));
+    const list = await new Deno.Command("bash", {
+      args: ["-c", `lz4 -dc ${dir}/a.lz4 | cpio -itv --quiet`],
+    }).output();
+    const text = new TextDecoder().decode(list.stdout);
+    assert.match(text, /^-rwxr-xr-x .* init$/m);
+    assert.match(text, /^crw------- .* dev\/console$/m);
+    assert.match(text, /^lrwxrwxrwx .* hosts -> \/ephemeral\/hosts$/m);
+    assert.match(text, /^drwxr-xr-x .* agent$/m);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

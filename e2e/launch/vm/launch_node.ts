@@ -3,7 +3,8 @@
  * the VM stops or Ctrl-C (`bazel run //:launch-node`).
  *
  * Usage: `deno run -A e2e/launch/vm/launch_node.ts --disk=<disk.img> --vars=<ovmf vars>
- * [--state=<dir>] [--ram=<MiB>] [--no-tpm]`. The disk is copied into the state directory first,
+ * [--state=<dir>] [--ram=<MiB>] [--parameters=<NodeParameters .pb>] [--no-tpm]`; parameters go
+ * through fw_cfg. The disk is copied into the state directory first,
  * so the build output stays unchanged.
  * @module
  */
@@ -11,7 +12,7 @@ import { startVm } from "./qemu.ts";
 
 const flags: Record<string, string> = {};
 for (const a of Deno.args) {
-  const m = /^--(disk|vars|state|ram)=(.+)$/.exec(a);
+  const m = /^--(disk|vars|state|ram|parameters)=(.+)$/.exec(a);
   if (m) flags[m[1]] = m[2];
   else if (a === "--no-tpm") flags.noTpm = "1";
   else {
@@ -36,6 +37,7 @@ const vm = await startVm({
   vars: await Deno.realPath(flags.vars),
   tpm: !flags.noTpm,
   ramMiB: flags.ram ? Number(flags.ram) : undefined,
+  parameters: flags.parameters ? await Deno.realPath(flags.parameters) : undefined,
 });
 Deno.addSignalListener("SIGINT", async () => {
   await vm.stop();

@@ -27,6 +27,8 @@ export interface VmOptions {
   accel?: "tcg" | "kvm";
   /** Discard disk writes (QEMU `snapshot=on`), so the image can be booted again unchanged. */
   snapshot?: boolean;
+  /** NodeParameters file passed through fw_cfg (node.md §6: wins over the ESP copy). */
+  parameters?: string;
   /** Extra QEMU arguments (network devices, fw_cfg files). */
   extraArgs?: string[];
 }
@@ -92,6 +94,9 @@ export function qemuArgs(opts: VmOptions, tpmSocket?: string): string[] {
       "-device",
       "tpm-tis,tpmdev=tpm0",
     );
+  }
+  if (opts.parameters) {
+    args.push("-fw_cfg", `name=dev.monogon.metropolis/parameters.pb,file=${opts.parameters}`);
   }
   if (!opts.extraArgs?.some((a) => a.startsWith("-netdev") || a === "-nic")) {
     args.push("-nic", "none");
