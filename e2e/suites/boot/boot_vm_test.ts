@@ -6,6 +6,7 @@
  * flipped byte in the agent's data never run the agent.
  */
 import assert from "node:assert/strict";
+import { detectAccel } from "../../launch/vm/accel.ts";
 import { startVm, type Vm } from "../../launch/vm/qemu.ts";
 import {
   AGENT_FIRST_LINE,
@@ -35,6 +36,7 @@ async function withVm(name: string, disk: string, fn: (vm: Vm) => Promise<void>)
     disk,
     vars: img.ovmfVars!,
     snapshot: true,
+    accel: await detectAccel(),
   });
   try {
     await fn(vm);

@@ -6,6 +6,7 @@
  * Usage: `deno run -A e2e/suites/boot/boottime.ts [n=3]`
  * @module
  */
+import { detectAccel } from "../../launch/vm/accel.ts";
 import { startVm } from "../../launch/vm/qemu.ts";
 import { AGENT_FIRST_LINE, image, INIT_BANNER, SCALE } from "./image.ts";
 
@@ -20,6 +21,7 @@ for (let i = 0; i < n; i++) {
     disk: img.disk!,
     vars: img.ovmfVars!,
     snapshot: true,
+    accel: await detectAccel(),
   });
   try {
     const a = await vm.waitFor(INIT_BANNER, 90_000 * SCALE);
