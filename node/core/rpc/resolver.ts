@@ -1,0 +1,320 @@
+/**
+ * Leader resolver shared by nodes and metroctl (node.md §10.5): finds the curator leader through
+ * `CuratorLocal.GetCurrentLeader` on seed endpoints, follows leadership changes by keeping that
+ * stream open, and learns further curator endpoints from `Curator.Watch(nodes_in_cluster)`.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { makeClient } from "../../../proto/grpc.ts";
+import {
+  Curator,
+  CuratorLocal,
+  type GetCurrentLeaderResponse,
+  type WatchEvent,
+} from "../../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
+import { type ClientCertificate, type ConnectionParams, connectionParams } from "./client.ts";
+
+/** Port of the curator (Cluster API). */
+export const CURATOR_PORT = 7835;
+
+/** A resolved leader. */
+export interface Leader {
+  nodeId: string;
+  /** `host:port` to dial (IPv6 in brackets). */
+  address: string;
+}
+
+/** Options of a {@link LeaderResolver}. */
+export interface ResolverOptions {
+  /** Seed endpoints: `host` or `host:port` (default port 7835). */
+  seeds: string[];
+  /** DER of the cluster CA: every server must verify as a node of it. */
+  ca: Uint8Array;
+  /** Client certificate (node or owner); needed for the background `Curator.Watch`. */
+  identity?: ClientCertificate;
+  /** SOCKS5 proxy `host:port` for every dial. */
+  socks5?: string;
+  /** Learn curator endpoints via `Curator.Watch` (default: when `identity` is set). */
+  watchNodes?: boolean;
+  /** Progress lines (leader changes, failures). */
+  log?: (line: string) => void;
+  /** Backoff between failed rounds (default 500 ms doubling to 10 s). */
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+/** Formats `host:port`, bracketing IPv6 literals. */
+export function joinHostPort(host: string, port: number): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Adds the curator port to a seed without one. */
+export function normalizeSeed(seed: string): string {
+  if (/^\[.*\]:\d+$/.test(seed) || /^[^:]+:\d+$/.test(seed)) return seed;
+  if (seed.includes(":") && !seed.startsWith("[")) return `[${seed}]:${CURATOR_PORT}`;
+  return `${seed}:${CURATOR_PORT}`;
+}
+
+/**
+ * Interprets one GetCurrentLeader answer from `seed`: undefined when the leader is unknown; throws
+ * for a malformed answer (port 0 with a host, or an empty host from a non-leader).
+ */
+export function leaderFromResponse(r: GetCurrentLeaderResponse, seed: string): Leader | undefined {
+  if (!r.leaderNodeId) return undefined;
+  if (r.leaderHost) {
+    if (!r.leaderPort) throw new Error(`seed ${seed}: leader ${r.leaderNodeId} with port 0`);
+    return { nodeId: r.leaderNodeId, address: joinHostPort(r.leaderHost, r.leaderPort) };
+  }
+  // The leader itself without a known external address: the seed that answered is the leader.
+  if (r.leaderNodeId === r.thisNodeId) return { nodeId: r.leaderNodeId, address: seed };
+  throw new Error(`seed ${seed}: leader ${r.leaderNodeId} without address`);
+}
+
+type LeaderStream = grpc.ClientReadableStream<GetCurrentLeaderResponse>;
+
+/** See the module comment. Call {@link start}, then {@link leader}/{@link connection}. */
+export class LeaderResolver {
+  readonly #o: ResolverOptions;
+  readonly #seeds: Set<string>;
+  #leader?: Leader;
+  #waiters: { resolve: (l: Leader) => void; reject: (e: Error) => void }[] = [];
+  #listeners: ((l: Leader | undefined) => void)[] = [];
+  #closed = false;
+  #wake?: () => void;
+  readonly #cleanups = new Set<() => void>();
+  #loop?: Promise<void>;
+  #watchStop?: () => void;
+
+  /** Declares the resolver; nothing is dialled until {@link start}. */
+  constructor(opts: ResolverOptions) {
+    if (!opts.seeds.length) throw new Error("resolver: no seed endpoints");
+    this.#o = opts;
+    this.#seeds = new Set(opts.seeds.map(normalizeSeed));
+  }
+
+  /** Current seed endpoints (configured plus learned). */
+  seeds(): string[] {
+    return [...this.#seeds];
+  }
+
+  /** The leader if currently known. */
+  current(): Leader | undefined {
+    return this.#leader;
+  }
+
+  /** Calls `fn` on every leader change (undefined: leader lost). Returns an unsubscribe. */
+  onChange(fn: (l: Leader | undefined) => void): () => void {
+    this.#listeners.push(fn);
+    return () => this.#listeners = this.#listeners.filter((f) => f !== fn);
+  }
+
+  /** Starts resolving in the background. */
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /** Resolves with the leader once known; rejects on abort or close. */
+  leader(signal?: AbortSignal): Promise<Leader> {
+    if (this.#leader) return Promise.resolve(this.#leader);
+    if (this.#closed) return Promise.reject(new Error("resolver: closed"));
+    return new Promise((resolve, reject) => {
+      const w = { resolve, reject };
+      this.#waiters.push(w);
+      signal?.addEventListener("abort", () => {
+        this.#waiters = this.#waiters.filter((x) => x !== w);
+        reject(new Error("resolver: aborted while waiting for the leader"));
+      }, { once: true });
+    });
+  }
+
+  /** Connection parameters for the current leader, verifying its node ID. */
+  async connection(signal?: AbortSignal): Promise<ConnectionParams & { leader: Leader }> {
+    const l = await this.leader(signal);
+    const p = await connectionParams(l.address, this.#dialOpts(l.nodeId));
+    return { ...p, leader: l };
+  }
+
+  /** Stops all streams and the loop. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#watchStop?.();
+    for (const c of [...this.#cleanups]) c();
+    this.#wake?.();
+    for (const w of this.#waiters) w.reject(new Error("resolver: closed"));
+    this.#waiters = [];
+    await this.#loop;
+  }
+
+  #dialOpts(nodeId?: string) {
+    return { ca: this.#o.ca, nodeId, identity: this.#o.identity, socks5: this.#o.socks5 };
+  }
+
+  #setLeader(l: Leader | undefined) {
+    const prev = this.#leader;
+    if (prev?.nodeId === l?.nodeId && prev?.address === l?.address) return;
+    this.#leader = l;
+    this.#o.log?.(l ? `resolver: leader is ${l.nodeId} at ${l.address}` : "resolver: leader lost");
+    if (l) {
+      const ws = this.#waiters;
+      this.#waiters = [];
+      for (const w of ws) w.resolve(l);
+    }
+    for (const f of this.#listeners) f(l);
+    this.#restartWatch();
+  }
+
+  async #sleep(ms: number) {
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, ms);
+      this.#wake = () => {
+        clearTimeout(t);
+        r();
+      };
+    });
+    this.#wake = undefined;
+  }
+
+  async #run(): Promise<void> {
+    const { initialMs, maxMs } = this.#o.backoff ?? { initialMs: 500, maxMs: 10_000 };
+    let delay = initialMs;
+    while (!this.#closed) {
+      try {
+        const won = await this.#firstLeader();
+        delay = initialMs;
+        // Follow the winning stream until it ends; every answer updates the leader.
+        await won.follow;
+      } catch (e) {
+        if (this.#closed) break;
+        this.#o.log?.(`resolver: ${(e as Error).message}; retrying in ${delay} ms`);
+      }
+      this.#setLeader(undefined);
+      if (this.#closed) break;
+      await this.#sleep(delay);
+      delay = Math.min(delay * 2, maxMs);
+    }
+  }
+
+  /** Opens GetCurrentLeader on every seed; the first with a known leader wins, others close. */
+  async #firstLeader(): Promise<{ follow: Promise<void> }> {
+    const seeds = this.seeds();
+    const attempts = await Promise.all(seeds.map(async (seed) => {
+      const p = await connectionParams(seed, this.#dialOpts());
+      const client = makeClient(CuratorLocal, p.address, p.credentials, p.options);
+      const stream = client.getCurrentLeader({}) as unknown as LeaderStream;
+      const cleanup = () => {
+        stream.cancel();
+        client.close();
+        void p.close();
+      };
+      this.#cleanups.add(cleanup);
+      return { seed, stream, cleanup };
+    }));
+    return await new Promise((resolve, reject) => {
+      let pending = attempts.length;
+      let won = false;
+      const errors: string[] = [];
+      const lose = (seed: string, why: string) => {
+        errors.push(`${seed}: ${why}`);
+        if (--pending === 0 && !won) {
+          reject(new Error(`no leader from seeds (${errors.join("; ")})`));
+        }
+      };
+      for (const a of attempts) {
+        let done = false;
+        const finish = (why: string) => {
+          if (done) return;
+          done = true;
+          a.cleanup();
+          this.#cleanups.delete(a.cleanup);
+          lose(a.seed, why);
+        };
+        let resolveFollow!: () => void;
+        const follow = new Promise<void>((r) => resolveFollow = r);
+        a.stream.on("data", (r: GetCurrentLeaderResponse) => {
+          let l: Leader | undefined;
+          let why = "leader unknown";
+          try {
+            l = leaderFromResponse(r, a.seed);
+          } catch (e) {
+            why = (e as Error).message;
+          }
+          if (!won) {
+            if (!l) return finish(why);
+            won = true;
+            for (const o of attempts) {
+              if (o !== a) {
+                o.cleanup();
+                this.#cleanups.delete(o.cleanup);
+              }
+            }
+            const end = () => {
+              a.cleanup();
+              this.#cleanups.delete(a.cleanup);
+              resolveFollow();
+            };
+            a.stream.on("end", end);
+            a.stream.on("close", end);
+            a.stream.on("error", end);
+            this.#setLeader(l);
+            resolve({ follow });
+            return;
+          }
+          // The followed seed no longer knows the leader: resolve again.
+          if (!l) {
+            this.#o.log?.(`resolver: ${a.seed}: ${why}`);
+            a.cleanup();
+            return;
+          }
+          this.#setLeader(l);
+        });
+        a.stream.on("error", (e: grpc.ServiceError) => {
+          if (!won) finish(e.details || e.message);
+        });
+        a.stream.on("end", () => {
+          if (!won) finish("stream ended without a leader");
+        });
+      }
+    });
+  }
+
+  #restartWatch() {
+    this.#watchStop?.();
+    this.#watchStop = undefined;
+    const l = this.#leader;
+    if (!l || this.#closed || !(this.#o.watchNodes ?? !!this.#o.identity)) return;
+    let stopped = false;
+    let cleanup = () => {
+      stopped = true;
+    };
+    this.#watchStop = () => cleanup();
+    (async () => {
+      const p = await connectionParams(l.address, this.#dialOpts(l.nodeId));
+      if (stopped) return void p.close();
+      const client = makeClient(Curator, p.address, p.credentials, p.options);
+      const stream = client.watch({
+        kind: { case: "nodesInCluster", value: {} },
+      }) as unknown as grpc.ClientReadableStream<WatchEvent>;
+      cleanup = () => {
+        stream.cancel();
+        client.close();
+        void p.close();
+      };
+      stream.on("data", (ev: WatchEvent) => {
+        for (const n of ev.nodes) {
+          const addr = n.status?.externalAddress;
+          const port = n.status?.runningCurator?.port;
+          if (addr && port) {
+            const seed = joinHostPort(addr, port);
+            if (!this.#seeds.has(seed)) {
+              this.#seeds.add(seed);
+              this.#o.log?.(`resolver: learned curator ${n.id} at ${seed}`);
+            }
+          }
+        }
+      });
+      stream.on("error", (e: grpc.ServiceError) => {
+        if (e.code !== grpc.status.CANCELLED) {
+          this.#o.log?.(`resolver: node watch on ${l.nodeId} failed: ${e.details || e.message}`);
+        }
+      });
+    })().catch((e) => this.#o.log?.(`resolver: node watch: ${(e as Error).message}`));
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * The leader resolver against real TLS gRPC servers that play curators (generated services,
+ * RpcServer, Authorizer): discovery via a follower, endpoint learning via Watch, leadership change.
+ */
+import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import { authorizationOf, serviceDefinition } from "../../../proto/grpc.ts";
+import {
+  Curator,
+  CuratorLocal,
+} from "../../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
+import { CA, generateEd25519, MemoryPkiStorage, rawPublicKey } from "../../base/pki/mod.ts";
+import { CLUSTER_CA_TEMPLATE, nodeId, nodeTemplateFor, userTemplate } from "../identity/mod.ts";
+import { Authorizer, authorizeService, RpcServer } from "./mod.ts";
+import { type Leader, leaderFromResponse, LeaderResolver, normalizeSeed } from "./resolver.ts";
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+
+Deno.test("seed normalization and response interpretation", () => {
+  assert.equal(normalizeSeed("10.0.0.1"), "10.0.0.1:7835");
+  assert.equal(normalizeSeed("10.0.0.1:1"), "10.0.0.1:1");
+  assert.equal(normalizeSeed("::1"), "[::1]:7835");
+  assert.equal(normalizeSeed("[::1]:5"), "[::1]:5");
+  const r = (o: Any) => ({ leaderNodeId: "", leaderHost: "", leaderPort: 0, thisNodeId: "", ...o });
+  assert.equal(leaderFromResponse(r({}), "s:1"), undefined);
+  assert.deepEqual(
+    leaderFromResponse(r({ leaderNodeId: "a", leaderHost: "h", leaderPort: 9 }), "s:1"),
+    {
+      nodeId: "a",
+      address: "h:9",
+    },
+  );
+  assert.deepEqual(
+    leaderFromResponse(r({ leaderNodeId: "a", thisNodeId: "a", leaderPort: 7835 }), "s:1"),
+    { nodeId: "a", address: "s:1" },
+  );
+  assert.throws(
+    () => leaderFromResponse(r({ leaderNodeId: "a", leaderHost: "h" }), "s:1"),
+    /port 0/,
+  );
+  assert.throws(
+    () => leaderFromResponse(r({ leaderNodeId: "a", thisNodeId: "b" }), "s:1"),
+    /without address/,
+  );
+});
+
+interface FakeNode {
+  id: string;
+  port: number;
+  server: RpcServer;
+}
+
+Deno.test("resolver: follower seed → leader, Watch adds seeds, follows a leadership change", async () => {
+  const ca = new CA({ storage: new MemoryPkiStorage(), name: "ca", template: CLUSTER_CA_TEMPLATE });
+  const caDer = await ca.certificate();
+  const ok = await generateEd25519();
+  const owner = {
+    certificate: await ca.ensure("owner", userTemplate("owner"), ok.publicKey),
+    privateKey: ok.privateKey,
+  };
+  // Cluster state shared by the fake curators.
+  let leaderIdx = 0;
+  const streams = new Set<Any>();
+  const nodes: FakeNode[] = [];
+  for (let i = 0; i < 3; i++) {
+    const k = await generateEd25519();
+    const id = nodeId(await rawPublicKey(k.publicKey));
+    const cert = await ca.ensure(id, await nodeTemplateFor(k.publicKey), k.publicKey);
+    const server = new RpcServer({ certificate: cert, privateKey: k.privateKey });
+    const authz = new Authorizer({
+      authorizationOf,
+      peerCertificates: (p) => server.peerCertificates(p),
+      clusterCA: caDer,
+    });
+    const me = i;
+    const localDef = serviceDefinition(CuratorLocal);
+    server.grpc.addService(
+      localDef,
+      authorizeService(localDef, {
+        getCurrentLeader: (call: Any) => {
+          const l = nodes[leaderIdx];
+          call.write(
+            me === leaderIdx
+              // The leader does not know its external address: the seed is the leader.
+              ? { leaderNodeId: l.id, leaderHost: "", leaderPort: 7835, thisNodeId: id }
+              : { leaderNodeId: l.id, leaderHost: "127.0.0.1", leaderPort: l.port, thisNodeId: id },
+          );
+          streams.add(call);
+          call.on("cancelled", () => streams.delete(call));
+        },
+      }, authz),
+    );
+    const curDef = serviceDefinition(Curator);
+    server.grpc.addService(
+      curDef,
+      authorizeService(curDef, {
+        watch: (call: Any) => {
+          if (me !== leaderIdx) {
+            call.emit("error", { code: grpc.status.UNAVAILABLE, details: "not the leader" });
+            return;
+          }
+          call.write({
+            nodes: nodes.map((n) => ({
+              id: n.id,
+              status: { externalAddress: "127.0.0.1", runningCurator: { port: n.port } },
+            })),
+          });
+        },
+      }, authz),
+    );
+    const port = await server.listen(0, "127.0.0.1");
+    nodes.push({ id, port, server });
+  }
+  const log: string[] = [];
+  const resolver = new LeaderResolver({
+    seeds: [`127.0.0.1:${nodes[1].port}`],
+    ca: caDer,
+    identity: owner,
+    log: (l) => log.push(l),
+    backoff: { initialMs: 100, maxMs: 1000 },
+  });
+  const changes: (Leader | undefined)[] = [];
+  resolver.onChange((l) => changes.push(l));
+  resolver.start();
+  try {
+    const l = await resolver.leader(AbortSignal.timeout(10_000));
+    assert.deepEqual(l, { nodeId: nodes[0].id, address: `127.0.0.1:${nodes[0].port}` });
+    // Watch on the leader teaches the other curators.
+    const deadline = Date.now() + 10_000;
+    while (resolver.seeds().length < 3 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(resolver.seeds().length, 3, log.join("\n"));
+    // A client for the leader verifies its node ID.
+    const c = await resolver.connection();
+    assert.equal(c.leader.nodeId, nodes[0].id);
+    assert.equal(c.options["grpc.ssl_target_name_override"], nodes[0].id);
+    await c.close();
+
+    // Leadership moves to node 2; every GetCurrentLeader stream ends as on upstream followers.
+    leaderIdx = 2;
+    for (const s of streams) s.emit("error", { code: grpc.status.UNAVAILABLE, details: "moved" });
+    const until = Date.now() + 10_000;
+    while (resolver.current()?.nodeId !== nodes[2].id && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(resolver.current()?.nodeId, nodes[2].id, log.join("\n"));
+    assert.equal(resolver.current()?.address, `127.0.0.1:${nodes[2].port}`);
+    assert.ok(changes.some((x) => x === undefined), "leader loss was reported");
+  } finally {
+    await resolver.close();
+    for (const n of nodes) await n.server.shutdown(false);
+  }
+});
+
+Deno.test("resolver: unreachable and malformed seeds are skipped", async () => {
+  const ca = new CA({ storage: new MemoryPkiStorage(), name: "ca", template: CLUSTER_CA_TEMPLATE });
+  const caDer = await ca.certificate();
+  const mk = async (answer: (id: string, port: () => number) => Any) => {
+    const k = await generateEd25519();
+    const id = nodeId(await rawPublicKey(k.publicKey));
+    const server = new RpcServer({
+      certificate: await ca.ensure(id, await nodeTemplateFor(k.publicKey), k.publicKey),
+      privateKey: k.privateKey,
+    });
+    let port = 0;
+    const def = serviceDefinition(CuratorLocal);
+    server.grpc.addService(def, {
+      getCurrentLeader: (call: Any) => call.write(answer(id, () => port)),
+    });
+    port = await server.listen(0, "127.0.0.1");
+    return { id, port, server };
+  };
+  const bad = await mk((id) => ({ leaderNodeId: id, leaderHost: "127.0.0.1", leaderPort: 0 }));
+  const unknown = await mk(() => ({}));
+  const good = await mk((id, port) => ({
+    leaderNodeId: id,
+    leaderHost: "127.0.0.1",
+    leaderPort: port(),
+    thisNodeId: id,
+  }));
+  const resolver = new LeaderResolver({
+    seeds: [
+      "127.0.0.1:1",
+      `127.0.0.1:${bad.port}`,
+      `127.0.0.1:${unknown.port}`,
+      `127.0.0.1:${good.port}`,
+    ],
+    ca: caDer,
+    backoff: { initialMs: 100, maxMs: 500 },
+  });
+  resolver.start();
+  try {
+    const l = await resolver.leader(AbortSignal.timeout(10_000));
+    assert.equal(l.nodeId, good.id);
+  } finally {
+    await resolver.close();
+    for (const n of [bad, unknown, good]) await n.server.shutdown(false);
+  }
+});
