@@ -111,9 +111,13 @@ export class RpcServer {
       socket.destroy();
       return;
     }
-    const entry: PeerCertificates = {
-      certificates: chainFromPeerCertificate(socket.getPeerCertificate(true)),
-    };
+    let certificates: Uint8Array[] = [];
+    try {
+      certificates = chainFromPeerCertificate(socket.getPeerCertificate(true));
+    } catch {
+      // Fail safe: a connection whose certificates cannot be read counts as presenting none.
+    }
+    const entry: PeerCertificates = { certificates };
     const remove = this.peers.add(peerKey(socket.remoteAddress, socket.remotePort), entry);
     this.#sockets.add(socket);
     socket.once("close", () => {
