@@ -30,18 +30,22 @@ export function etcdBinary(): string {
   throw new Error("etcd binary not found (run `deno task setup` to install etcd-server)");
 }
 
-/** Starts etcd and waits until it serves a linearizable read (≈ 0.5–1 s). */
-export async function startTestEtcd(): Promise<TestEtcd> {
+/**
+ * Starts etcd and waits until it serves a linearizable read (≈ 0.5–1 s). `name` is the member
+ * name (a node ID when a test plays a node).
+ */
+export async function startTestEtcd(opts: { name?: string } = {}): Promise<TestEtcd> {
+  const name = opts.name ?? "test";
   const dir = await Deno.makeTempDir({ prefix: "metropolis-etcd-" });
   const child = new Deno.Command(etcdBinary(), {
     args: [
-      "--name=test",
+      `--name=${name}`,
       `--data-dir=${dir}/data`,
       "--listen-client-urls=unix://client.sock:0",
       "--advertise-client-urls=unix://client.sock:0",
       "--listen-peer-urls=unix://peer.sock:0",
       "--initial-advertise-peer-urls=unix://peer.sock:0",
-      "--initial-cluster=test=unix://peer.sock:0",
+      `--initial-cluster=${name}=unix://peer.sock:0`,
       "--logger=zap",
       "--log-outputs=stderr",
       "--log-level=error",

@@ -1,0 +1,113 @@
+/**
+ * etcd membership for the curator (node.md §11.3, §11.4): new members join as learners with a
+ * peer certificate from the etcd CA, removals go through etcd's own quorum-safety check.
+ */
+import { create } from "@bufbuild/protobuf";
+import type { Etcd3 } from "etcd3";
+import {
+  type NodeRoles_ConsensusMember,
+  NodeRoles_ConsensusMemberSchema,
+} from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
+import { CA } from "../../base/pki/ca.ts";
+import { importEd25519Public } from "../../base/pki/keys.ts";
+import { ETCD_CA_TEMPLATE, etcdPeerTemplate } from "../identity/profiles.ts";
+import type { ConsensusControl, Member } from "../curator/consensus_control.ts";
+import type { KV } from "./kv.ts";
+import { EtcdPkiStorage } from "./pkistorage.ts";
+
+/** The etcd peer port. */
+export const PEER_PORT = 7834;
+/** Namespace (from the etcd root) of the etcd PKI. */
+export const ETCD_PKI_NAMESPACE = "etcd-pki/";
+
+/** Peer URL of a node: node IDs resolve through /etc/hosts (node.md §11.1). */
+export const peerURL = (nodeId: string): string => `https://${nodeId}:${PEER_PORT}`;
+
+/** The etcd CA over the root KV. */
+export function etcdCA(rootKV: KV): CA {
+  return new CA({
+    storage: new EtcdPkiStorage(rootKV.namespace(ETCD_PKI_NAMESPACE)),
+    name: "ca",
+    template: ETCD_CA_TEMPLATE,
+  });
+}
+
+/** Name of a member: its name, or for a learner that never started, the host of its peer URL. */
+export function memberNodeId(m: { name?: string; peerURLs?: string[] }): string {
+  if (m.name) return m.name;
+  const u = m.peerURLs?.[0];
+  if (!u) return "";
+  try {
+    return new URL(u).hostname;
+  } catch {
+    return "";
+  }
+}
+
+/** {@link ConsensusControl} over an etcd3 client. */
+export class EtcdMembership implements ConsensusControl {
+  readonly #client: Etcd3;
+  readonly #ca: CA;
+  readonly #extraNames: (nodeId: string) => string[];
+
+  /**
+   * `extraNames(nodeId)`: additional SANs of a node's peer certificate (namespace mode adds the
+   * node address).
+   */
+  constructor(client: Etcd3, rootKV: KV, extraNames: (nodeId: string) => string[] = () => []) {
+    this.#client = client;
+    this.#ca = etcdCA(rootKV);
+    this.#extraNames = extraNames;
+  }
+
+  /** See {@link ConsensusControl.members}. */
+  async members(): Promise<Member[]> {
+    const r = await this.#client.cluster.memberList({});
+    return r.members.map((m) => ({
+      id: String(m.ID),
+      name: memberNodeId(m),
+      peerURLs: m.peerURLs ?? [],
+      isLearner: !!m.isLearner,
+    }));
+  }
+
+  /** See {@link ConsensusControl.addNode}. */
+  async addNode(nodeId: string, publicKey: Uint8Array): Promise<NodeRoles_ConsensusMember> {
+    const peerCert = await this.#ca.ensure(
+      nodeId,
+      etcdPeerTemplate(nodeId, this.#extraNames(nodeId)),
+      await importEd25519Public(publicKey),
+    );
+    const members = await this.members();
+    if (!members.some((m) => m.name === nodeId)) {
+      await this.#client.cluster.memberAdd({ peerURLs: [peerURL(nodeId)], isLearner: true });
+    }
+    const full = (await this.members()).filter((m) => !m.isLearner && m.name !== nodeId);
+    return create(NodeRoles_ConsensusMemberSchema, {
+      caCertificate: await this.#ca.certificate(),
+      peerCertificate: peerCert,
+      initialCrl: await this.#ca.crl(),
+      peers: full.map((m) => ({ name: m.name, url: m.peerURLs[0] ?? peerURL(m.name) })),
+    });
+  }
+
+  /** See {@link ConsensusControl.removeNode}. */
+  async removeNode(nodeId: string): Promise<void> {
+    const m = (await this.members()).find((m) => m.name === nodeId);
+    if (!m) return;
+    await this.#client.cluster.memberRemove({ ID: m.id });
+  }
+
+  /** Promotes every learner (called every 5 s on the raft leader; failures are expected). */
+  async promoteLearners(): Promise<string[]> {
+    const promoted: string[] = [];
+    for (const m of await this.members()) {
+      if (!m.isLearner) continue;
+      try {
+        await this.#client.cluster.memberPromote({ ID: m.id });
+        promoted.push(m.name);
+      } catch { /* still catching up */ }
+    }
+    return promoted;
+  }
+}

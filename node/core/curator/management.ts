@@ -1,0 +1,341 @@
+/**
+ * `metropolis.proto.api.Management` on the leader (node.md §12.10, §12.12). Each method takes
+ * the decoded request and returns the response (GetNodes: the list of nodes to stream); errors
+ * are StatusErrors. Authorization happened before (permissions of §10.3).
+ */
+import { create, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  type Node as NodeRecord,
+  RegisterTicketSchema,
+} from "../../../proto/gen/metropolis/node/core/curator/proto/private/storage_pb.ts";
+import {
+  type ApproveNodeRequest,
+  type ConfigureClusterRequest,
+  type ConfigureClusterResponse,
+  ConfigureClusterResponseSchema,
+  type DecommissionNodeRequest,
+  type DeleteNodeRequest,
+  type GetClusterInfoResponse,
+  GetClusterInfoResponseSchema,
+  type GetNodesRequest,
+  type GetRegisterTicketResponse,
+  GetRegisterTicketResponseSchema,
+  type Node as ApiNode,
+  type UpdateNodeLabelsRequest,
+  type UpdateNodeRolesRequest,
+} from "../../../proto/gen/metropolis/proto/api/management_pb.ts";
+import {
+  type ClusterConfiguration,
+  ClusterConfigurationSchema,
+  NodeLabelsSchema,
+  NodeRolesSchema,
+  NodeState,
+} from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
+import { apiNodeBase, clusterDirectory, withHealth } from "./view.ts";
+import type { Leader } from "./leader.ts";
+import { CLUSTER_CONFIGURATION_KEY, joinKeyKey, nodeKey, REGISTER_TICKET_KEY } from "./keys.ts";
+import { selectedNodeId } from "./select.ts";
+import {
+  failedPrecondition,
+  invalid,
+  notFound,
+  outOfRange,
+  StatusError,
+  unavailable,
+} from "./status.ts";
+import { compileNodeFilter, FilterError } from "./cel.ts";
+import { applyLabelUpdate, LabelError } from "./labels.ts";
+import {
+  applyConfigureCluster,
+  ConfigError,
+  defaultClusterConfiguration,
+  withStoredDefaults,
+} from "./config.ts";
+
+const STATE_NAMES: Record<number, string> = {
+  [NodeState.NEW]: "NEW",
+  [NodeState.STANDBY]: "STANDBY",
+  [NodeState.UP]: "UP",
+  [NodeState.DECOMMISSIONED]: "DECOMMISSIONED",
+};
+
+/** Names of the roles a record holds, e.g. ["ConsensusMember", "KubernetesController"]. */
+export function roleNames(r: NodeRecord): string[] {
+  const out: string[] = [];
+  if (r.roles?.consensusMember) out.push("ConsensusMember");
+  if (r.roles?.kubernetesController) out.push("KubernetesController");
+  if (r.roles?.kubernetesWorker) out.push("KubernetesWorker");
+  return out;
+}
+
+/** Reads the stored cluster configuration (defaults when absent). */
+export async function readClusterConfiguration(leader: Leader): Promise<ClusterConfiguration> {
+  const e = await leader.kv.get(CLUSTER_CONFIGURATION_KEY);
+  return e
+    ? withStoredDefaults(fromBinary(ClusterConfigurationSchema, e.value))
+    : defaultClusterConfiguration();
+}
+
+/** The Management service of one leadership term. */
+export class Management {
+  readonly #l: Leader;
+  /** Cached public Node per record (keyed by the record object, replaced on change). */
+  readonly #views = new WeakMap<NodeRecord, ApiNode>();
+
+  /** Serves on behalf of `leader`. */
+  constructor(leader: Leader) {
+    this.#l = leader;
+  }
+
+  /** §12.9: 32 random bytes created on first use, unchanged afterwards. */
+  async getRegisterTicket(): Promise<GetRegisterTicketResponse> {
+    const fresh = create(RegisterTicketSchema, {
+      opaque: crypto.getRandomValues(new Uint8Array(32)),
+    });
+    const r = await this.#l.txn(
+      [{ key: REGISTER_TICKET_KEY, target: "create", op: "==", value: 0n }],
+      [{ put: REGISTER_TICKET_KEY, value: toBinary(RegisterTicketSchema, fresh) }],
+      [{ get: REGISTER_TICKET_KEY }],
+    );
+    const ticket = r.succeeded
+      ? fresh.opaque
+      : fromBinary(RegisterTicketSchema, r.gets[0]!.value).opaque;
+    return create(GetRegisterTicketResponseSchema, { ticket });
+  }
+
+  /** Directory of up to 15 UP nodes, CA certificate (DER), configuration. */
+  async getClusterInfo(): Promise<GetClusterInfoResponse> {
+    await this.#l.cache.sync();
+    const records = [...this.#l.cache.nodes.values()].map((c) => c.record);
+    return create(GetClusterInfoResponseSchema, {
+      clusterDirectory: clusterDirectory(records),
+      caCertificate: await this.#l.ca.certificate(),
+      clusterConfiguration: await readClusterConfiguration(this.#l),
+    });
+  }
+
+  /** Nodes passing the CEL filter, sorted by node ID, with health (§12.6, §12.11). */
+  async getNodes(req: GetNodesRequest): Promise<ApiNode[]> {
+    let filter;
+    try {
+      filter = compileNodeFilter(req.filter);
+    } catch (e) {
+      if (e instanceof FilterError) throw invalid(`filter: ${e.message}`);
+      throw e;
+    }
+    await this.#l.cache.sync();
+    const now = this.#l.now();
+    const ids = [...this.#l.cache.nodes.keys()].sort();
+    const out: ApiNode[] = [];
+    for (const id of ids) {
+      const rec = this.#l.cache.nodes.get(id)!.record;
+      let base = this.#views.get(rec);
+      if (!base) {
+        base = apiNodeBase(rec);
+        this.#views.set(rec, base);
+      }
+      const n = withHealth(base, this.#l.heartbeats.get(id), this.#l.since, now);
+      try {
+        if (filter(n)) out.push(n);
+      } catch (e) {
+        if (e instanceof FilterError) throw invalid(`filter: ${e.message}`);
+        throw e;
+      }
+    }
+    return out;
+  }
+
+  /** NEW → STANDBY; STANDBY/UP unchanged; DECOMMISSIONED refused. */
+  async approveNode(req: ApproveNodeRequest): Promise<void> {
+    if (req.pubkey.length !== 32) {
+      throw invalid(`pubkey must be 32 bytes, got ${req.pubkey.length}`);
+    }
+    const id = selectedNodeId({ case: "pubkey", value: req.pubkey });
+    const r = await this.#l.updateNode(id, (n) => {
+      if (n.fsmState === NodeState.DECOMMISSIONED) {
+        throw failedPrecondition(`node ${id} is decommissioned`);
+      }
+      if (n.fsmState !== NodeState.NEW) return undefined;
+      n.fsmState = NodeState.STANDBY;
+      return n;
+    });
+    if (!r) throw notFound(`node ${id} not found`);
+  }
+
+  /** Role changes with the invariants of §12.7 and consensus membership (§11.3, §11.4). */
+  async updateNodeRoles(req: UpdateNodeRolesRequest): Promise<void> {
+    const id = selectedNodeId(req.node);
+    const cur = await this.#l.readNode(id);
+    if (!cur) throw notFound(`node ${id} not found`);
+    const rec = cur.record;
+    const has = {
+      cm: !!rec.roles?.consensusMember,
+      kc: !!rec.roles?.kubernetesController,
+      kw: !!rec.roles?.kubernetesWorker,
+    };
+    const want = {
+      cm: req.consensusMember ?? has.cm,
+      kc: req.kubernetesController ?? has.kc,
+      kw: req.kubernetesWorker ?? has.kw,
+    };
+    const grants = (want.cm && !has.cm) || (want.kc && !has.kc) || (want.kw && !has.kw);
+    if (grants && rec.fsmState !== NodeState.UP) {
+      throw failedPrecondition(
+        `node ${id} is ${
+          STATE_NAMES[rec.fsmState] ?? rec.fsmState
+        }, roles can only be granted to UP nodes`,
+      );
+    }
+    if (!want.cm && want.kc) {
+      throw failedPrecondition(
+        req.consensusMember === false
+          ? "ConsensusMember cannot be removed while the node is KubernetesController"
+          : "KubernetesController requires ConsensusMember",
+      );
+    }
+    let consensusData = rec.roles?.consensusMember;
+    if (want.cm && !has.cm) {
+      try {
+        consensusData = await this.#l.consensus.addNode(id, rec.publicKey);
+      } catch (e) {
+        if (e instanceof StatusError) throw e;
+        throw unavailable(`adding ${id} to consensus failed: ${(e as Error).message}`);
+      }
+    }
+    if (!want.cm && has.cm) {
+      try {
+        await this.#l.consensus.removeNode(id);
+      } catch (e) {
+        if (e instanceof StatusError) throw e;
+        throw unavailable(`removing ${id} from consensus failed: ${(e as Error).message}`);
+      }
+    }
+    const r = await this.#l.updateNode(id, (n) => {
+      const roles = create(NodeRolesSchema, {
+        consensusMember: want.cm ? (n.roles?.consensusMember ?? consensusData) : undefined,
+        kubernetesController: want.kc ? {} : undefined,
+        kubernetesWorker: want.kw ? {} : undefined,
+      });
+      if (n.roles && equals(NodeRolesSchema, n.roles, roles)) return undefined;
+      n.roles = roles;
+      return n;
+    });
+    if (!r) throw notFound(`node ${id} not found`);
+  }
+
+  /** §12.12 (project): drain roles, leave consensus, DECOMMISSIONED, CUK erased. */
+  async decommissionNode(req: DecommissionNodeRequest): Promise<void> {
+    const id = selectedNodeId(req.node);
+    const cur = await this.#l.readNode(id);
+    if (!cur) throw notFound(`node ${id} not found`);
+    const st = cur.record.fsmState;
+    if (st === NodeState.DECOMMISSIONED) return;
+    if (st === NodeState.UP) {
+      if (id === this.#l.nodeId) {
+        throw failedPrecondition(
+          `node ${id} is the current curator leader: move leadership first`,
+        );
+      }
+      if (cur.record.roles?.consensusMember) {
+        try {
+          await this.#l.consensus.removeNode(id);
+        } catch (e) {
+          throw unavailable(`removing ${id} from consensus failed: ${(e as Error).message}`);
+        }
+      }
+    }
+    const r = await this.#l.updateNode(id, (n) => {
+      if (n.fsmState === NodeState.DECOMMISSIONED) return undefined;
+      n.fsmState = NodeState.DECOMMISSIONED;
+      n.roles = create(NodeRolesSchema, {});
+      n.clusterUnlockKey = new Uint8Array();
+      return n;
+    });
+    if (!r) throw notFound(`node ${id} not found`);
+  }
+
+  /** §12.10 DeleteNode with its safety bypasses. */
+  async deleteNode(req: DeleteNodeRequest): Promise<void> {
+    const id = selectedNodeId(req.node);
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const cur = await this.#l.readNode(id);
+      if (!cur) throw notFound(`node ${id} not found`);
+      const rec = cur.record;
+      const roles = roleNames(rec);
+      if (roles.length && !req.safetyBypassHasRoles) {
+        throw failedPrecondition(
+          `node ${id} has role ${roles[0]}: remove its roles first (or bypass: has roles)`,
+        );
+      }
+      if (rec.fsmState === NodeState.UP && !req.safetyBypassNotDecommissioned) {
+        throw failedPrecondition("node must be decommissioned first");
+      }
+      const ops = [{ delete: nodeKey(id) }] as { delete: string }[];
+      if (rec.joinKey.length) ops.push({ delete: joinKeyKey(rec.joinKey) });
+      const r = await this.#l.txn(
+        [{ key: nodeKey(id), target: "mod", op: "==", value: cur.modRevision }],
+        ops,
+      );
+      if (r.succeeded) {
+        this.#l.heartbeats.delete(id);
+        return;
+      }
+    }
+    throw unavailable(`node ${id}: too many concurrent updates`);
+  }
+
+  /** §12.10 UpdateNodeLabels. */
+  async updateNodeLabels(req: UpdateNodeLabelsRequest): Promise<void> {
+    const id = selectedNodeId(req.node);
+    const r = await this.#l.updateNode(id, (n) => {
+      let pairs;
+      try {
+        pairs = applyLabelUpdate(
+          (n.labels?.pairs ?? []).map((p) => ({ key: p.key, value: p.value })),
+          req.upsert.map((p) => ({ key: p.key, value: p.value })),
+          req.delete,
+        );
+      } catch (e) {
+        if (e instanceof LabelError) {
+          throw e.kind === "too_many" ? outOfRange(e.message) : invalid(e.message);
+        }
+        throw e;
+      }
+      n.labels = create(NodeLabelsSchema, { pairs });
+      return n;
+    });
+    if (!r) throw notFound(`node ${id} not found`);
+  }
+
+  /** §12.10 ConfigureCluster: field-mask compare-and-swap. */
+  async configureCluster(req: ConfigureClusterRequest): Promise<ConfigureClusterResponse> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const e = await this.#l.kv.get(CLUSTER_CONFIGURATION_KEY);
+      const stored = e
+        ? fromBinary(ClusterConfigurationSchema, e.value)
+        : defaultClusterConfiguration();
+      let next: ClusterConfiguration;
+      try {
+        next = applyConfigureCluster(stored, req.newConfig, req.updateMask, req.baseConfig);
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          throw err.kind === "failed_precondition"
+            ? failedPrecondition(err.message)
+            : invalid(err.message);
+        }
+        throw err;
+      }
+      const r = await this.#l.txn(
+        [{
+          key: CLUSTER_CONFIGURATION_KEY,
+          target: "mod",
+          op: "==",
+          value: e?.modRevision ?? 0n,
+        }],
+        [{ put: CLUSTER_CONFIGURATION_KEY, value: toBinary(ClusterConfigurationSchema, next) }],
+      );
+      if (r.succeeded) return create(ConfigureClusterResponseSchema, { resultingConfig: next });
+    }
+    throw unavailable("cluster configuration: too many concurrent updates");
+  }
+}
