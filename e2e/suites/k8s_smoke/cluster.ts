@@ -10,6 +10,7 @@ import { makeSmokePki, type SmokePki } from "./pki.ts";
 import { renderKubeconfig } from "../../../node/kubernetes/pki/kubeconfig.ts";
 import {
   type ContainerdPaths,
+  hasSysResource,
   renderCniTemplate,
   renderContainerdConfig,
 } from "../../../node/kubernetes/containerd/config.ts";
@@ -95,7 +96,7 @@ export interface SmokeCluster {
   paths: ContainerdPaths;
 }
 
-/** Issues the PKI, writes all configs and starts etcd and the control plane. */
+/** Issues the PKI, writes all kubeconfigs and starts etcd and kube-apiserver. */
 export async function startControlPlane(o: SmokeClusterOptions): Promise<SmokeCluster> {
   const { node, kube } = o;
   const w = node.opts.workDir;
@@ -163,35 +164,8 @@ export async function startControlPlane(o: SmokeClusterOptions): Promise<SmokeCl
     await Deno.writeTextFile(path, text, { mode: 0o600 });
     return path;
   };
-  const cmKc = await kubeconfig("controller-manager", "controller-manager-client");
-  node.start("kube-controller-manager", [
-    kube,
-    "kube-controller-manager",
-    `--kubeconfig=${cmKc}`,
-    `--authentication-kubeconfig=${cmKc}`,
-    `--authorization-kubeconfig=${cmKc}`,
-    "--cluster-cidr=10.192.0.0/11",
-    "--allocate-node-cidrs=true",
-    "--node-cidr-mask-size=24",
-    "--service-cluster-ip-range=10.224.0.0/16",
-    "--use-service-account-credentials=true",
-    `--root-ca-file=${pki.ca}`,
-    `--service-account-private-key-file=${pki.saKey}`,
-    `--tls-cert-file=${c["controller-manager"].cert}`,
-    `--tls-private-key-file=${c["controller-manager"].key}`,
-    "--leader-elect=true",
-  ]);
-  const schedKc = await kubeconfig("scheduler", "scheduler-client");
-  node.start("kube-scheduler", [
-    kube,
-    "kube-scheduler",
-    `--kubeconfig=${schedKc}`,
-    `--authentication-kubeconfig=${schedKc}`,
-    `--authorization-kubeconfig=${schedKc}`,
-    `--tls-cert-file=${c["scheduler"].cert}`,
-    `--tls-private-key-file=${c["scheduler"].key}`,
-    "--leader-elect=true",
-  ]);
+  await kubeconfig("controller-manager", "controller-manager-client");
+  await kubeconfig("scheduler", "scheduler-client");
   await kubeconfig("kubelet", "kubelet-client");
 
   const api = new Api(`https://${ip}:6443`, pki);
@@ -208,6 +182,45 @@ export async function startControlPlane(o: SmokeClusterOptions): Promise<SmokeCl
   return { pki, api, paths };
 }
 
+/**
+ * Starts kube-controller-manager and kube-scheduler. Call once the apiserver is ready: both exit
+ * when the apiserver's RBAC bootstrap has not yet granted them access (the real role wiring
+ * restarts them instead).
+ */
+export function startControllers(o: SmokeClusterOptions, cl: SmokeCluster): void {
+  const { node, kube } = o;
+  const w = node.opts.workDir;
+  const cmKc = `${w}/controller-manager.kubeconfig`;
+  node.start("kube-controller-manager", [
+    kube,
+    "kube-controller-manager",
+    `--kubeconfig=${cmKc}`,
+    `--authentication-kubeconfig=${cmKc}`,
+    `--authorization-kubeconfig=${cmKc}`,
+    "--cluster-cidr=10.192.0.0/11",
+    "--allocate-node-cidrs=true",
+    "--node-cidr-mask-size=24",
+    "--service-cluster-ip-range=10.224.0.0/16",
+    "--use-service-account-credentials=true",
+    `--root-ca-file=${cl.pki.ca}`,
+    `--service-account-private-key-file=${cl.pki.saKey}`,
+    `--tls-cert-file=${cl.pki.certs["controller-manager"].cert}`,
+    `--tls-private-key-file=${cl.pki.certs["controller-manager"].key}`,
+    "--leader-elect=true",
+  ]);
+  const schedKc = `${w}/scheduler.kubeconfig`;
+  node.start("kube-scheduler", [
+    kube,
+    "kube-scheduler",
+    `--kubeconfig=${schedKc}`,
+    `--authentication-kubeconfig=${schedKc}`,
+    `--authorization-kubeconfig=${schedKc}`,
+    `--tls-cert-file=${cl.pki.certs["scheduler"].cert}`,
+    `--tls-private-key-file=${cl.pki.certs["scheduler"].key}`,
+    "--leader-elect=true",
+  ]);
+}
+
 /** Starts containerd, imports the preseed archives, then starts the kubelet. */
 export async function startWorker(o: SmokeClusterOptions, cl: SmokeCluster): Promise<void> {
   const { node, kube } = o;
@@ -217,7 +230,11 @@ export async function startWorker(o: SmokeClusterOptions, cl: SmokeCluster): Pro
   await Deno.mkdir(p.cniConf, { recursive: true });
   await Deno.writeTextFile(
     `${w}/containerd/conf/config.toml`,
-    renderContainerdConfig({ paths: p, sandboxImage: o.sandboxImage }),
+    renderContainerdConfig({
+      paths: p,
+      sandboxImage: o.sandboxImage,
+      restrictOomScoreAdj: !hasSysResource(),
+    }),
   );
   await Deno.writeTextFile(p.cniTemplate, renderCniTemplate(p));
   node.start("containerd", ["containerd", `--config=${w}/containerd/conf/config.toml`]);

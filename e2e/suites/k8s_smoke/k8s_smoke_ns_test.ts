@@ -10,7 +10,13 @@ import assert from "node:assert/strict";
 import { buildKube } from "../../../node/kubernetes/hyperkube/build.ts";
 import { buildImages, IMAGE_REFS } from "../../images/images.ts";
 import { NsNode } from "./nsnode.ts";
-import { type SmokeClusterOptions, startControlPlane, startWorker, waitFor } from "./cluster.ts";
+import {
+  type SmokeClusterOptions,
+  startControllers,
+  startControlPlane,
+  startWorker,
+  waitFor,
+} from "./cluster.ts";
 
 const NODE_NAME = "mk8s-smoke-node";
 const APPLETS = [
@@ -106,7 +112,8 @@ Deno.test({
         const tApi = secs(t0);
         console.log(`k8s_smoke: apiserver ready ${tApi} s after start`);
 
-        stage = "worker";
+        stage = "controllers and worker";
+        startControllers(opts, cl);
         await startWorker(opts, cl);
         stage = "node Ready";
         const node0 = await waitFor("node Ready", 180000, async () => {
@@ -142,27 +149,29 @@ Deno.test({
           if (r.status === 201) return true;
           throw new Error(`HTTP ${r.status}: ${r.body?.message ?? r.body}`);
         });
-        const running = await waitFor("pod Running", 180000, async () => {
-          const r = await api.req("GET", "/api/v1/namespaces/default/pods/httpserver");
-          return r.body?.status?.phase === "Running" && r.body.status.podIP ? r.body : undefined;
-        });
+        const running = await waitFor(
+          "pod Running",
+          Number(Deno.env.get("MK8S_POD_WAIT") ?? 180000),
+          async () => {
+            const r = await api.req("GET", "/api/v1/namespaces/default/pods/httpserver");
+            return r.body?.status?.phase === "Running" && r.body.status.podIP ? r.body : undefined;
+          },
+        );
         const tPod = secs(t0);
         const ip = running.status.podIP as string;
         console.log(`k8s_smoke: pod Running ${tPod} s after start (pod IP ${ip})`);
         assert.match(ip, /^10\.192\.0\.\d+$/);
 
         stage = "HTTP from the node";
+        // busybox-static's wget segfaults on this host; nc speaks plain HTTP/1.0 just as well.
         const page = await waitFor("HTTP answer from the pod", 30000, async () => {
-          return await node.run([
-            "busybox",
-            "wget",
-            "-q",
-            "-T",
-            "3",
-            "-O",
-            "-",
-            `http://${ip}:8080/`,
+          const resp = await node.run([
+            "sh",
+            "-c",
+            `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 ${ip} 8080`,
           ]);
+          assert.match(resp, /^HTTP\/1\.[01] 200/);
+          return resp.slice(resp.indexOf("\r\n\r\n") + 4);
         });
         assert.equal(page.trim(), "metropolis-httpserver httpserver");
         console.log(
@@ -173,7 +182,14 @@ Deno.test({
       }
     } catch (e) {
       for (
-        const c of ["etcd", "kube-apiserver", "kube-controller-manager", "kubelet", "containerd"]
+        const c of [
+          "etcd",
+          "kube-apiserver",
+          "kube-controller-manager",
+          "kube-scheduler",
+          "kubelet",
+          "containerd",
+        ]
       ) {
         console.log(`--- ${c} log tail ---\n${await node.logTail(c, 15)}`);
       }

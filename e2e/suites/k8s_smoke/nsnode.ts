@@ -5,7 +5,8 @@
  * the holder kills everything, and every mount (overlay rootfs, tmpfs volumes, netns binds)
  * lives and dies with the mount namespace. `/run`, `/var/lib` and `/var/log` are private tmpfs
  * inside, so containerd, CNI and kubelet defaults leave nothing on the host. cgroups created
- * under the node's cgroup root are removed at teardown.
+ * under the node's cgroup root are removed at teardown, and the host-global sysctls the kubelet
+ * changes are restored.
  */
 
 /** Network and naming of one namespace node. Names must be unique on the host. */
@@ -23,6 +24,19 @@ export interface NsNodeOptions {
   /** Scratch directory for logs; component state also goes here. */
   workDir: string;
 }
+
+/**
+ * Host-global sysctls the kubelet sets at start (setupKernelTunables); they are not namespaced,
+ * so the node saves them at creation and restores them at teardown.
+ */
+export const KUBELET_SYSCTLS = [
+  "vm/overcommit_memory",
+  "vm/panic_on_oom",
+  "kernel/panic",
+  "kernel/panic_on_oops",
+  "kernel/keys/root_maxkeys",
+  "kernel/keys/root_maxbytes",
+];
 
 const HOLDER_SCRIPT = `set -e
 for d in /run /var/lib /var/log; do mount -t tmpfs -o mode=755 mk8s "$d"; done
@@ -65,6 +79,7 @@ export class NsNode {
   #holder?: Deno.ChildProcess;
   #holderPid = 0;
   #children: { name: string; proc: Deno.ChildProcess }[] = [];
+  #sysctls = new Map<string, string>();
 
   private constructor(opts: NsNodeOptions) {
     this.opts = opts;
@@ -86,6 +101,9 @@ export class NsNode {
   async #setup() {
     const o = this.opts;
     await Deno.mkdir(`${o.workDir}/logs`, { recursive: true });
+    for (const k of KUBELET_SYSCTLS) {
+      this.#sysctls.set(k, await Deno.readTextFile(`/proc/sys/${k}`));
+    }
     await sh("ip", ["netns", "add", o.netns]);
     await sh("ip", ["link", "add", o.hostVeth, "type", "veth", "peer", "name", o.nodeVeth]);
     await sh("ip", ["link", "set", o.nodeVeth, "netns", o.netns]);
@@ -191,6 +209,8 @@ export class NsNode {
     await Promise.all(this.#children.map((c) => c.proc.status));
     this.#children = [];
     await this.#cleanupHost();
+    for (const [k, v] of this.#sysctls) await Deno.writeTextFile(`/proc/sys/${k}`, v);
+    this.#sysctls.clear();
     await Deno.remove(this.opts.workDir, { recursive: true }).catch(() => {});
   }
 

@@ -64,7 +64,8 @@ export async function makeSmokePki(
     dnsNames: ["localhost"],
     ipAddresses: ["127.0.0.1"],
     keyUsage: ["digitalSignature"],
-    extKeyUsage: ["serverAuth"],
+    // etcd's gRPC gateway dials etcd itself with its serving certificate.
+    extKeyUsage: ["serverAuth", "clientAuth"],
     isCA: false,
   };
   const plan: [string, CertTemplate, Signer][] = [

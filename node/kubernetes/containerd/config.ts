@@ -43,6 +43,20 @@ export interface ContainerdOptions {
   sandboxImage: string;
   /** Metrics listener; default `127.0.0.1:7846`. Empty string disables metrics. */
   metricsAddress?: string;
+  /**
+   * Never lower a container's OOM score below containerd's own. Needed where the capability
+   * bounding set lacks CAP_SYS_RESOURCE (the kubelet asks for -998 on pod sandboxes, and runc
+   * then fails with "failed to update /proc/self/oom_score_adj: Permission denied"); see
+   * {@link hasSysResource}.
+   */
+  restrictOomScoreAdj?: boolean;
+}
+
+/** True if this process's capability bounding set includes CAP_SYS_RESOURCE (bit 24). */
+export function hasSysResource(status = Deno.readTextFileSync("/proc/self/status")): boolean {
+  const m = status.match(/^CapBnd:\s*([0-9a-f]+)$/m);
+  if (!m) throw new Error("containerd: /proc/self/status has no CapBnd line");
+  return ((BigInt("0x" + m[1]) >> 24n) & 1n) === 1n;
 }
 
 // TOML basic strings: JSON string escaping is a valid subset for the characters we allow.
@@ -92,6 +106,7 @@ ${metrics ? `\n[metrics]\n  address = ${q(metrics)}\n` : ""}
     stream_server_address = "127.0.0.1"
     enable_unprivileged_ports = true
     enable_unprivileged_icmp = true
+    restrict_oom_score_adj = ${o.restrictOomScoreAdj ? "true" : "false"}
 
     [${cri}.containerd]
       snapshotter = "overlayfs"

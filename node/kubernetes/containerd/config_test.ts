@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { NODE_PATHS, renderCniTemplate, renderContainerdConfig } from "./config.ts";
+import { hasSysResource, NODE_PATHS, renderCniTemplate, renderContainerdConfig } from "./config.ts";
 import { importArgs } from "./preseed.ts";
 
 const SANDBOX = "preseed.metropolis.internal/node/kubernetes/pause:latest";
@@ -31,6 +31,7 @@ Deno.test("containerd config: containerd itself parses it with our values", asyn
         `conf_template = "/containerd/conf/cni.conflist.tmpl"`,
         `enable_unprivileged_ports = true`,
         `address = "127.0.0.1:7846"`,
+        `restrict_oom_score_adj = false`,
       ]
     ) assert.ok(dump.includes(want), `config dump lacks ${want}`);
   } finally {
@@ -67,4 +68,10 @@ Deno.test("preseed: ctr import arguments target k8s.io and overlayfs", () => {
     "overlayfs",
     "/x.tar",
   ]);
+});
+
+Deno.test("hasSysResource reads bit 24 of CapBnd", () => {
+  assert.equal(hasSysResource("CapBnd:\t000001ffffffffff\n"), true);
+  assert.equal(hasSysResource("CapBnd:\t000001fffeffffff\n"), false);
+  assert.throws(() => hasSysResource("Name: x\n"), /no CapBnd/);
 });

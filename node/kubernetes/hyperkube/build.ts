@@ -13,10 +13,10 @@ export const GO = "/usr/lib/go-1.23/bin/go";
 
 const HERE = new URL(".", import.meta.url).pathname;
 
-/** Reads the pinned Kubernetes version (`require k8s.io/kubernetes vX.Y.Z`) from go.mod. */
+/** Reads the pinned Kubernetes version (`k8s.io/kubernetes vX.Y.Z` requirement) from go.mod. */
 export function kubeVersion(goMod: string): string {
-  const m = goMod.match(/^require k8s\.io\/kubernetes (v\d+\.\d+\.\d+)$/m);
-  if (!m) throw new Error("hyperkube: go.mod lacks a `require k8s.io/kubernetes vX.Y.Z` line");
+  const m = goMod.match(/^\s*(?:require\s+)?k8s\.io\/kubernetes (v\d+\.\d+\.\d+)\s*$/m);
+  if (!m) throw new Error("hyperkube: go.mod lacks a `k8s.io/kubernetes vX.Y.Z` requirement");
   return m[1];
 }
 
@@ -61,7 +61,7 @@ async function ldflags(version: string, env: Record<string, string>): Promise<st
 
 /**
  * Returns the path of the cached `kube` binary, building it first if go.mod, go.sum, main.go or
- * the Go version changed. Prints progress (a cold build takes 20–40 min on 2 shared cores).
+ * the Go version changed. Prints progress (a cold build took 588 s on 2 shared cores).
  */
 export async function buildKube(): Promise<string> {
   if (!(await exists(GO))) throw new Error(`hyperkube: ${GO} missing (run .ci/setup)`);
@@ -83,7 +83,7 @@ export async function buildKube(): Promise<string> {
   }
   await Deno.mkdir(dir, { recursive: true });
   console.log(`kube: building Kubernetes ${version} with ${goVersion} into ${out}`);
-  console.log("kube: a cold build takes 20-40 min on 2 shared cores; progress every 60 s");
+  console.log("kube: a cold build takes 10-40 min on 2 shared cores; progress every 60 s");
   const start = performance.now();
   const child = new Deno.Command("nice", {
     args: [
