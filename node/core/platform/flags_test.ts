@@ -1,0 +1,54 @@
+/** Tier-1 tests of the agent flags and the bring-up mount table. */
+import assert from "node:assert/strict";
+import { bringUpMounts, FlagError, parseAgentFlags } from "./mod.ts";
+
+Deno.test("platform flags: defaults and valid namespace flags", () => {
+  assert.deepEqual(parseAgentFlags([]), { platform: "vm" });
+  assert.deepEqual(
+    parseAgentFlags(["--platform=namespace", "--state=/s/n0", "--tpm-socket=/s/n0/tpm/sock"]),
+    { platform: "namespace", state: "/s/n0", tpmSocket: "/s/n0/tpm/sock" },
+  );
+});
+
+Deno.test("platform flags: every bad flag is one line naming it", () => {
+  const bad: [string[], RegExp][] = [
+    [["--platform=qemu"], /^--platform must be vm or namespace, got "qemu"$/],
+    [["--platform=namespace"], /^--state=<dir> is required with --platform=namespace$/],
+    [["--platform=namespace", "--state=rel/dir"], /^--state must be an absolute path$/],
+    [["--state=/x"], /only valid with --platform=namespace/],
+    [["--bogus=1"], /^unknown flag --bogus/],
+    [["platform=vm"], /^invalid argument "platform=vm": expected --name=value$/],
+    [["--platform=vm", "--platform=vm"], /^flag --platform given twice$/],
+  ];
+  for (const [args, re] of bad) {
+    try {
+      parseAgentFlags(args);
+      assert.fail(`accepted ${args.join(" ")}`);
+    } catch (e) {
+      assert.ok(e instanceof FlagError, `${args}: ${e}`);
+      assert.match(e.message, re);
+      assert.ok(!e.message.includes("\n"));
+    }
+  }
+});
+
+Deno.test("platform mounts: namespace nodes have no devtmpfs and no efivarfs", () => {
+  const vm = bringUpMounts("vm").map((m) => m.fstype);
+  const ns = bringUpMounts("namespace").map((m) => m.fstype);
+  assert.ok(vm.includes("devtmpfs") && vm.includes("efivarfs"));
+  assert.deepEqual(ns, vm.filter((f) => f !== "devtmpfs" && f !== "efivarfs"));
+  assert.deepEqual(
+    bringUpMounts("namespace").map((m) => m.target),
+    [
+      "/proc",
+      "/sys",
+      "/dev/pts",
+      "/dev/shm",
+      "/sys/kernel/security",
+      "/sys/fs/cgroup",
+      "/tmp",
+      "/run",
+      "/ephemeral",
+    ],
+  );
+});

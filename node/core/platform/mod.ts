@@ -1,0 +1,7 @@
+/**
+ * Seam between VM / bare-metal nodes and namespace nodes (node.md §3): flags, bring-up mounts
+ * and the namespace node's root.
+ */
+export { type AgentFlags, FlagError, parseAgentFlags, type PlatformKind } from "./flags.ts";
+export { bringUpMounts, mountAll, type MountSpec } from "./mounts.ts";
+export { prepareNamespaceRoot } from "./namespace_root.ts";

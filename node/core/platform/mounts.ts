@@ -1,0 +1,95 @@
+/**
+ * The bring-up mounts of node.md §2 step 4, per platform, and the code that performs them.
+ */
+import { mount, MS } from "../../base/sys/mod.ts";
+import type { PlatformKind } from "./flags.ts";
+
+/** One mount of the bring-up. */
+export interface MountSpec {
+  /** Filesystem type (also used as the source). */
+  fstype: string;
+  /** Mount point. */
+  target: string;
+  /** mount(2) flags. */
+  flags: number;
+  /** Option string, if any. */
+  data?: string;
+  /** Skip when this fstype is already mounted at the target (devtmpfs: the kernel may have). */
+  unlessMounted?: boolean;
+  /** Only when this path exists (efivarfs: only on EFI boots). */
+  onlyIfExists?: string;
+}
+
+const NOSUID_NODEV = MS.NOSUID | MS.NODEV;
+const NOEXEC = NOSUID_NODEV | MS.NOEXEC;
+
+/** The mounts for `platform`, in order; namespace nodes have no devtmpfs and no efivarfs. */
+export function bringUpMounts(platform: PlatformKind): MountSpec[] {
+  const vm = platform === "vm";
+  const all: (MountSpec | false)[] = [
+    { fstype: "proc", target: "/proc", flags: NOEXEC },
+    { fstype: "sysfs", target: "/sys", flags: NOEXEC },
+    vm && {
+      fstype: "devtmpfs",
+      target: "/dev",
+      flags: MS.NOSUID,
+      data: "mode=0755",
+      unlessMounted: true,
+    },
+    { fstype: "devpts", target: "/dev/pts", flags: MS.NOSUID | MS.NOEXEC, data: "ptmxmode=0666" },
+    { fstype: "tmpfs", target: "/dev/shm", flags: NOSUID_NODEV, data: "mode=1777" },
+    { fstype: "securityfs", target: "/sys/kernel/security", flags: NOEXEC },
+    { fstype: "cgroup2", target: "/sys/fs/cgroup", flags: NOEXEC },
+    vm && {
+      fstype: "efivarfs",
+      target: "/sys/firmware/efi/efivars",
+      flags: NOEXEC,
+      onlyIfExists: "/sys/firmware/efi",
+    },
+    { fstype: "tmpfs", target: "/tmp", flags: NOSUID_NODEV, data: "mode=1777" },
+    { fstype: "tmpfs", target: "/run", flags: NOSUID_NODEV, data: "mode=0755" },
+    { fstype: "tmpfs", target: "/ephemeral", flags: NOSUID_NODEV, data: "mode=0755" },
+  ];
+  return all.filter((m): m is MountSpec => m !== false);
+}
+
+function mountedFstype(target: string): string | undefined {
+  try {
+    let found: string | undefined;
+    for (const l of Deno.readTextFileSync("/proc/self/mounts").split("\n")) {
+      const f = l.split(" ");
+      if (f[1] === target) found = f[2];
+    }
+    return found;
+  } catch {
+    return undefined; // no /proc yet
+  }
+}
+
+function exists(p: string): boolean {
+  try {
+    Deno.statSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Performs `mounts` in order, logging one line per mount through `log`. Throws the first
+ * {@link SysError} (a bring-up failure is fatal).
+ */
+export function mountAll(mounts: MountSpec[], log: (line: string) => void): void {
+  for (const m of mounts) {
+    if (m.onlyIfExists && !exists(m.onlyIfExists)) {
+      log(`skipping ${m.fstype} at ${m.target}: no ${m.onlyIfExists}`);
+      continue;
+    }
+    if (m.unlessMounted && mountedFstype(m.target) === m.fstype) {
+      log(`${m.fstype} already mounted at ${m.target}`);
+      continue;
+    }
+    mount(m.fstype, m.target, m.fstype, m.flags, m.data);
+    log(`mounted ${m.fstype} at ${m.target}`);
+  }
+}
