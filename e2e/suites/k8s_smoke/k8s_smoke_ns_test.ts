@@ -195,6 +195,9 @@ Deno.test({
       }
       throw new Error(`k8s smoke failed at ${stage}: ${e instanceof Error ? e.message : e}`);
     } finally {
+      // MK8S_SMOKE_KEEP_LOGS=<dir> keeps the component logs for inspection.
+      const keep = Deno.env.get("MK8S_SMOKE_KEEP_LOGS");
+      if (keep) await new Deno.Command("cp", { args: ["-r", `${workDir}/logs`, keep] }).output();
       await node.teardown();
     }
     // Teardown left nothing behind.
