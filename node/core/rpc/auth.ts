@@ -6,6 +6,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { parseCertificate } from "../../base/pki/info.ts";
+import { equalBytes } from "../../base/pki/keys.ts";
 import {
   checkNodeProfile,
   checkUserProfile,
@@ -118,14 +119,19 @@ export class Authorizer {
 
   async #classifyUncached(certs: readonly Uint8Array[]): Promise<Classified> {
     if (certs.length === 0) return { reason: "no client certificate" };
+    const ca = typeof this.#o.clusterCA === "function"
+      ? await this.#o.clusterCA()
+      : this.#o.clusterCA;
+    // (project) OpenSSL-based clients (e.g. Python grpcio on Debian) complete the client chain
+    // from their trust store and send [leaf, cluster CA]. A byte-identical copy of the cluster CA
+    // adds nothing an attacker could use, so it is dropped; any other extra certificate still
+    // makes the call UNAUTHENTICATED (wire/README.md: exactly one certificate).
+    if (certs.length === 2 && equalBytes(certs[1], ca)) certs = [certs[0]];
     if (certs.length > 1) {
       return { reason: `exactly one certificate expected, got ${certs.length}` };
     }
     const der = certs[0];
     try {
-      const ca = typeof this.#o.clusterCA === "function"
-        ? await this.#o.clusterCA()
-        : this.#o.clusterCA;
       const info = parseCertificate(der);
       if (info.keyAlgorithm !== "Ed25519") {
         return { reason: `client key is ${info.keyAlgorithm}, not Ed25519` };

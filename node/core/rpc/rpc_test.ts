@@ -10,6 +10,7 @@ import {
   certificatePem,
   exportPkcs8Pem,
   generateEd25519,
+  issueCertificate,
   MemoryPkiStorage,
   rawPublicKey,
   toHex,
@@ -286,26 +287,42 @@ Deno.test("P-256 client certificate signed by the CA is UNAUTHENTICATED", async 
   });
 });
 
-Deno.test("two client certificates (leaf + CA) are UNAUTHENTICATED", async () => {
+Deno.test("two client certificates: leaf + another cert UNAUTHENTICATED, leaf + cluster CA ok", async () => {
   await withFixture(async (f) => {
-    const chain = certificatePem(f.user.certificate) + certificatePem(f.caDer);
-    const creds = grpc.credentials.createSsl(
-      Buffer.from(certificatePem(f.caDer)),
-      Buffer.from(await exportPkcs8Pem(f.user.privateKey)),
-      Buffer.from(chain),
-      { checkServerIdentity: nodeServerIdentityCheck(f.caDer, f.serverId) },
+    const other = await generateEd25519();
+    const otherCert = await issueCertificate(
+      { commonName: "other", isCA: true, keyUsage: ["certSign"] },
+      other.publicKey,
+      { selfSigned: other },
     );
-    const c = new grpc.Client(`127.0.0.1:${f.port}`, creds, {
-      "grpc.ssl_target_name_override": f.serverId,
-    });
+    const call = async (extra: Uint8Array) => {
+      const chain = certificatePem(f.user.certificate) + certificatePem(extra);
+      const creds = grpc.credentials.createSsl(
+        Buffer.from(certificatePem(f.caDer)),
+        Buffer.from(await exportPkcs8Pem(f.user.privateKey)),
+        Buffer.from(chain),
+        { checkServerIdentity: nodeServerIdentityCheck(f.caDer, f.serverId) },
+      );
+      return new grpc.Client(`127.0.0.1:${f.port}`, creds, {
+        "grpc.ssl_target_name_override": f.serverId,
+      });
+    };
+    const bad = await call(otherCert);
     try {
       await rejectsCode(
-        unary(c, "Approve"),
+        unary(bad, "Approve"),
         grpc.status.UNAUTHENTICATED,
         /exactly one certificate expected, got 2/,
       );
     } finally {
-      c.close();
+      bad.close();
+    }
+    // (project) OpenSSL clients append the cluster CA from their trust store: tolerated.
+    const ok = await call(f.caDer);
+    try {
+      await unary(ok, "Approve");
+    } finally {
+      ok.close();
     }
   });
 });
