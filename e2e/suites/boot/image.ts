@@ -105,9 +105,9 @@ export async function flipByte(file: string, offset: number): Promise<void> {
 }
 
 /**
- * The agent's first console line (node/main.ts, DN `init`, concise console format of
- * node.md §5).
+ * The agent's first console line (node/main.ts; DN `init`, concise console format of node.md §5:
+ * the DN right-aligned, then the severity letter).
  */
-export const AGENT_FIRST_LINE = /^\s*init [IWEF] .+$/m;
-/** The supervisor tree is up: the root runnable logs (DN `root…`). */
-export const AGENT_SUPERVISOR = /^\s*root[.\w]* [IWEF] .+$/m;
+export const AGENT_FIRST_LINE = /^\s*init I Metropolis agent starting \(platform vm, pid \d+\)/m;
+/** The supervisor tree is up: the root runnable signalled Healthy (node/main.ts). */
+export const AGENT_SUPERVISOR = /^\s*root I root runnable healthy/m;
