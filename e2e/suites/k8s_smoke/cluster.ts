@@ -26,6 +26,12 @@ export interface SmokeClusterOptions {
   /** Sandbox image reference and all OCI archives to preseed. */
   sandboxImage: string;
   archives: string[];
+  /**
+   * How the apiserver reaches etcd: `tls` (https on 127.0.0.1:2379, client certificates) or
+   * `unix` (plain gRPC over `<workDir>/etcd-sock/client.sock:0`, the real node's shape,
+   * kubernetes.md §2). Default `tls`.
+   */
+  etcd?: "tls" | "unix";
 }
 
 /** A small client for the apiserver with the `master` identity, dialled from the host. */
@@ -105,30 +111,52 @@ export async function startControlPlane(o: SmokeClusterOptions): Promise<SmokeCl
   const c = pki.certs;
 
   await Deno.mkdir(`${w}/etcd`, { recursive: true, mode: 0o700 });
-  node.start("etcd", [
-    "etcd",
-    "--name=smoke",
-    `--data-dir=${w}/etcd`,
-    "--listen-client-urls=https://127.0.0.1:2379",
-    "--advertise-client-urls=https://127.0.0.1:2379",
+  const peer = [
     "--listen-peer-urls=http://127.0.0.1:2380",
     "--initial-advertise-peer-urls=http://127.0.0.1:2380",
     "--initial-cluster=smoke=http://127.0.0.1:2380",
-    `--cert-file=${c["etcd-server"].cert}`,
-    `--key-file=${c["etcd-server"].key}`,
-    `--trusted-ca-file=${pki.ca}`,
-    "--client-cert-auth",
-  ]);
+  ];
+  let etcdFlags: string[];
+  if (o.etcd === "unix") {
+    // etcd 3.4 only takes host:port URLs: run it in the socket's directory (workplace.md §4).
+    const sockDir = `${w}/etcd-sock`;
+    await Deno.mkdir(sockDir, { mode: 0o700 });
+    node.start("etcd", [
+      "etcd",
+      "--name=smoke",
+      `--data-dir=${w}/etcd`,
+      "--listen-client-urls=unix://client.sock:0",
+      "--advertise-client-urls=unix://client.sock:0",
+      ...peer,
+    ], { cwd: sockDir });
+    etcdFlags = [`--etcd-servers=unix://${sockDir}/client.sock:0`];
+  } else {
+    node.start("etcd", [
+      "etcd",
+      "--name=smoke",
+      `--data-dir=${w}/etcd`,
+      "--listen-client-urls=https://127.0.0.1:2379",
+      "--advertise-client-urls=https://127.0.0.1:2379",
+      ...peer,
+      `--cert-file=${c["etcd-server"].cert}`,
+      `--key-file=${c["etcd-server"].key}`,
+      `--trusted-ca-file=${pki.ca}`,
+      "--client-cert-auth",
+    ]);
+    etcdFlags = [
+      "--etcd-servers=https://127.0.0.1:2379",
+      `--etcd-cafile=${pki.ca}`,
+      `--etcd-certfile=${c["etcd-client"].cert}`,
+      `--etcd-keyfile=${c["etcd-client"].key}`,
+    ];
+  }
 
   node.start("kube-apiserver", [
     kube,
     "kube-apiserver",
     `--advertise-address=${ip}`,
     "--secure-port=6443",
-    "--etcd-servers=https://127.0.0.1:2379",
-    `--etcd-cafile=${pki.ca}`,
-    `--etcd-certfile=${c["etcd-client"].cert}`,
-    `--etcd-keyfile=${c["etcd-client"].key}`,
+    ...etcdFlags,
     "--authorization-mode=Node,RBAC",
     "--enable-admission-plugins=NodeRestriction",
     `--client-ca-file=${pki.ca}`,

@@ -44,6 +44,27 @@ function cannotRun(): string | undefined {
 const reason = cannotRun();
 if (reason) console.log(`k8s_smoke: skipped: ${reason}`);
 
+const NODE_NET = {
+  netns: "mk8s-smoke",
+  hostVeth: "mk8s-smk-h",
+  nodeVeth: "mk8s-smk-n",
+  hostAddr: "10.250.77.254",
+  nodeAddr: "10.250.77.1",
+  cgroupRoot: "mk8s-smoke",
+};
+
+/** Teardown left nothing behind: no netns, mounts, work directory or cgroup root. */
+async function assertNothingLeft(workDir: string) {
+  const netns = new TextDecoder().decode(
+    (await new Deno.Command("ip", { args: ["netns", "list"], stdout: "piped" }).output()).stdout,
+  );
+  assert.ok(!netns.includes(NODE_NET.netns), `netns ${NODE_NET.netns} must be gone`);
+  const mounts = await Deno.readTextFile("/proc/mounts");
+  assert.ok(!mounts.includes(workDir), "no mounts may remain under the work directory");
+  await assert.rejects(() => Deno.stat(workDir));
+  await assert.rejects(() => Deno.stat(`/sys/fs/cgroup/memory/${NODE_NET.cgroupRoot}`));
+}
+
 const secs = (t0: number) => ((performance.now() - t0) / 1000).toFixed(1);
 
 async function runKube(kube: string, args: string[]) {
@@ -83,15 +104,7 @@ Deno.test({
     console.log(`k8s_smoke: binary and images ready after ${secs(t0)} s`);
 
     const workDir = await Deno.makeTempDir({ prefix: "mk8s-smoke-" });
-    const node = await NsNode.create({
-      netns: "mk8s-smoke",
-      hostVeth: "mk8s-smk-h",
-      nodeVeth: "mk8s-smk-n",
-      hostAddr: "10.250.77.254",
-      nodeAddr: "10.250.77.1",
-      cgroupRoot: "mk8s-smoke",
-      workDir,
-    });
+    const node = await NsNode.create({ ...NODE_NET, workDir });
     const opts: SmokeClusterOptions = {
       node,
       kube,
@@ -200,14 +213,51 @@ Deno.test({
       if (keep) await new Deno.Command("cp", { args: ["-r", `${workDir}/logs`, keep] }).output();
       await node.teardown();
     }
-    // Teardown left nothing behind.
-    const netns = new TextDecoder().decode(
-      (await new Deno.Command("ip", { args: ["netns", "list"], stdout: "piped" }).output()).stdout,
-    );
-    assert.ok(!netns.includes("mk8s-smoke"), "netns mk8s-smoke must be gone");
-    const mounts = await Deno.readTextFile("/proc/mounts");
-    assert.ok(!mounts.includes(workDir), "no mounts may remain under the work directory");
-    await assert.rejects(() => Deno.stat(workDir));
-    await assert.rejects(() => Deno.stat("/sys/fs/cgroup/memory/mk8s-smoke"));
+    await assertNothingLeft(workDir);
+  },
+});
+
+Deno.test({
+  name: "k8s smoke: kube-apiserver on Debian etcd 3.4 over a unix socket (the node's shape)",
+  ignore: !!reason,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const kube = await buildKube();
+    const workDir = await Deno.makeTempDir({ prefix: "mk8s-smoke-" });
+    const node = await NsNode.create({ ...NODE_NET, workDir });
+    try {
+      const t0 = performance.now();
+      const cl = await startControlPlane({
+        node,
+        kube,
+        nodeName: NODE_NAME,
+        sandboxImage: IMAGE_REFS.pause,
+        archives: [],
+        etcd: "unix",
+      });
+      try {
+        await waitFor("apiserver /readyz", 180000, async () => {
+          const r = await cl.api.req("GET", "/readyz");
+          return r.status === 200 ? true : undefined;
+        });
+        console.log(`k8s_smoke: apiserver (etcd over unix socket) ready ${secs(t0)} s after start`);
+        const ns = { apiVersion: "v1", kind: "Namespace", metadata: { name: "mk8s-unix" } };
+        const created = await cl.api.req("POST", "/api/v1/namespaces", ns);
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+        const got = await cl.api.req("GET", "/api/v1/namespaces/mk8s-unix");
+        assert.equal(got.body?.metadata?.uid, created.body.metadata.uid);
+      } finally {
+        cl.api.close();
+      }
+    } catch (e) {
+      for (const c of ["etcd", "kube-apiserver"]) {
+        console.log(`--- ${c} log tail ---\n${await node.logTail(c, 15)}`);
+      }
+      throw e;
+    } finally {
+      await node.teardown();
+    }
+    await assertNothingLeft(workDir);
   },
 });

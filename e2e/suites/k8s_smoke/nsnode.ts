@@ -160,15 +160,20 @@ export class NsNode {
   }
 
   /**
-   * Starts a long-running component inside the node; its output goes to
-   * `<workDir>/logs/<name>.log`.
+   * Starts a long-running component inside the node (in `opts.cwd`, default `/`); its output
+   * goes to `<workDir>/logs/<name>.log`.
    */
-  start(name: string, argv: string[], env: Record<string, string> = {}): Deno.ChildProcess {
+  start(
+    name: string,
+    argv: string[],
+    opts: { env?: Record<string, string>; cwd?: string } = {},
+  ): Deno.ChildProcess {
     const log = `${this.opts.workDir}/logs/${name}.log`;
-    const [cmd, ...args] = [...this.enterArgs(), "sh", "-c", 'exec "$@" >>"$MK8S_LOG" 2>&1', "sh"];
+    const script = 'cd "$MK8S_CWD" && exec "$@" >>"$MK8S_LOG" 2>&1';
+    const [cmd, ...args] = [...this.enterArgs(), "sh", "-c", script, "sh"];
     const proc = new Deno.Command(cmd, {
       args: [...args, ...argv],
-      env: { ...env, MK8S_LOG: log },
+      env: { ...opts.env, MK8S_LOG: log, MK8S_CWD: opts.cwd ?? "/" },
       stdin: "null",
       stdout: "null",
       stderr: "null",
