@@ -1,0 +1,53 @@
+/**
+ * Small process helpers for the launcher: run a host command and fail with a one-line error that
+ * names the command and its stderr.
+ * @module
+ */
+
+/** Runs `cmd args…`; resolves with stdout, throws `<cmd> <args>: exit N: <stderr>` on failure. */
+export async function run(cmd: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
+    .output();
+  const dec = new TextDecoder();
+  if (!out.success) {
+    const err = dec.decode(out.stderr).trim().split("\n").slice(-2).join(" | ");
+    throw new Error(`${cmd} ${args.join(" ")}: exit ${out.code}: ${err}`);
+  }
+  return dec.decode(out.stdout);
+}
+
+/** Like {@link run} but never throws; returns whether the command succeeded. */
+export async function tryRun(cmd: string, args: string[]): Promise<boolean> {
+  const out = await new Deno.Command(cmd, { args, stdin: "null", stdout: "null", stderr: "null" })
+    .output();
+  return out.success;
+}
+
+/** Whether process `pid` exists (zombies count as existing). */
+export function pidAlive(pid: number): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Host PIDs of the direct children of `pid` (from `/proc/<pid>/task/*\/children`). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const text = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/children`).trim();
+      if (text) out.push(...text.split(/\s+/).map(Number));
+    }
+  } catch {
+    // The process is gone: no children.
+  }
+  return out;
+}
+
+/** Sleeps `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,41 @@
+/**
+ * `deno task launch`: the launcher CLI (testing.md §2.5, §2.6). Parses the flags (bad or unknown
+ * flag → one line `launch: <error>`, exit 2), launches the cluster, prints progress lines and
+ * keeps running until Ctrl-C, which tears everything down.
+ * @module
+ */
+import { parseFlags, UsageError } from "./options.ts";
+import { launchCluster } from "./cluster.ts";
+
+async function main(args: string[]): Promise<number> {
+  let opts;
+  try {
+    opts = parseFlags(args);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`launch: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  let cluster;
+  try {
+    cluster = await launchCluster(opts);
+  } catch (e) {
+    console.error(`launch: ${(e as Error).message}`);
+    return 1;
+  }
+  const addrs = cluster.nodes.map((_, i) => cluster.nodeAddress(i));
+  console.log(
+    `launch: running: ${addrs.length} node(s) ${
+      addrs.join(", ")
+    }; SOCKS5 ${cluster.socks.address}; ` +
+      `state ${cluster.stateDir}`,
+  );
+  console.log("launch: Ctrl-C stops all nodes and removes the network");
+  // The SIGINT/SIGTERM handlers installed by the cluster close it and exit.
+  await new Promise(() => {});
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,333 @@
+/**
+ * One namespace node process (testing.md §2.2, node.md §1, §3): the state directory
+ * `<state>/nodes/<i>/{esp,data}` with `esp/metropolis/parameters.pb`, optionally a swtpm, and
+ *
+ *   setsid ip netns exec <ns> unshare --pid --fork --kill-child --mount --uts --ipc
+ *     --propagation private <init> -- <deno> run -A --no-prompt node/main.ts
+ *     --platform=namespace --state=<state>/nodes/<i> [--tpm-socket=<state>/nodes/<i>/tpm/sock]
+ *
+ * `setsid` keeps the launcher's Ctrl-C away from the node; `--kill-child` makes the node die
+ * with its `unshare` parent. unshare re-raises the signal that ended `/init`, so the exit status
+ * tells a reboot request (SIGHUP: restarted with `allowReboot`) from a power-off (SIGINT). Every
+ * other end is reported with the last 20 console lines. Console (stdout+stderr) goes to
+ * `<state>/nodes/<i>/console.log`, optionally echoed as `[n<i>] <line>`.
+ * @module
+ */
+import {
+  type NodeParameters,
+  NodeParametersSchema,
+} from "../../proto/gen/metropolis/proto/api/configuration_pb.ts";
+import { toBinary } from "@bufbuild/protobuf";
+import { childPids, pidAlive, run, sleep } from "./exec.ts";
+
+/** Repository root (the agent runs from source for now). */
+export const REPO_ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+/** The agent entry point (later: `dist/agent.js`). */
+export const AGENT_ENTRY = `${REPO_ROOT}/node/main.ts`;
+/** Console lines kept for exit reports. */
+export const TAIL_LINES = 20;
+
+/** How a node process ended. */
+export interface NodeExit {
+  /** Exit code of the node process when it exited normally. */
+  code: number;
+  /** Signal that ended `/init` (SIGHUP = reboot request, SIGINT = power off), or null. */
+  signal: Deno.Signal | null;
+  /** Human description, e.g. `killed by SIGHUP (reboot request)`. */
+  description: string;
+  /** The last {@link TAIL_LINES} console lines. */
+  tail: string[];
+  /** Whether the launcher restarts the node (reboot request with `allowReboot`). */
+  restarting: boolean;
+}
+
+/** Options of one {@link NamespaceNode}. */
+export interface NamespaceNodeOptions {
+  index: number;
+  /** `<state>/nodes/<i>` (absolute). */
+  dir: string;
+  /** Network namespace, already set up. */
+  netns: string;
+  /** Path of the host-built static `/init`. */
+  init: string;
+  /** Start a swtpm per boot and pass `--tpm-socket`. */
+  tpm: boolean;
+  /** Restart after a reboot request (init ended by SIGHUP). */
+  allowReboot: boolean;
+  /** Echo console lines to stdout as `[n<i>] <line>`. */
+  echo: boolean;
+  /** argv after `/init --` instead of the agent; `{state}`/`{i}` are substituted. */
+  agentCommand?: string[];
+  /** `DENO_DIR` for the agent (the launcher's, so the npm cache is shared). */
+  denoDir?: string;
+  /** Called when the node process ends (also before a reboot restart). */
+  onExit?(exit: NodeExit): void;
+}
+
+function describeExit(s: Deno.CommandStatus): string {
+  if (s.signal === "SIGHUP") return "killed by SIGHUP (reboot request)";
+  if (s.signal === "SIGINT") return "killed by SIGINT (power off)";
+  if (s.signal) return `killed by ${s.signal}`;
+  return `exit status ${s.code}`;
+}
+
+/** A namespace node: prepare once, then start/stop/kill as often as needed. */
+export class NamespaceNode {
+  #child?: Deno.ChildProcess;
+  #swtpm?: Deno.ChildProcess;
+  #done?: Promise<NodeExit>;
+  #tail: string[] = [];
+  #stopping = false;
+  #log?: Deno.FsFile;
+  #boots = 0;
+
+  /** Describes node `opts.index`; call {@link prepare} and {@link start}. */
+  constructor(readonly opts: NamespaceNodeOptions) {}
+
+  /** `esp/`, `data/` (and `tpm/`) under the node directory. */
+  get espDir(): string {
+    return `${this.opts.dir}/esp`;
+  }
+
+  /** The console log file. */
+  get consolePath(): string {
+    return `${this.opts.dir}/console.log`;
+  }
+
+  /** Number of times the node process was started. */
+  get boots(): number {
+    return this.#boots;
+  }
+
+  /** Whether the node process is running. */
+  get running(): boolean {
+    return this.#child !== undefined;
+  }
+
+  /** Host PID of the node's `/init` (PID 1 inside), or undefined when not running. */
+  get initPid(): number | undefined {
+    return this.#child ? childPids(this.#child.pid)[0] : undefined;
+  }
+
+  /** The last console lines. */
+  get tail(): string[] {
+    return [...this.#tail];
+  }
+
+  /** Creates the state directories and writes `esp/metropolis/parameters.pb`. */
+  async prepare(params: NodeParameters): Promise<void> {
+    await Deno.mkdir(`${this.espDir}/metropolis`, { recursive: true });
+    await Deno.mkdir(`${this.opts.dir}/data`, { recursive: true });
+    await Deno.writeFile(
+      `${this.espDir}/metropolis/parameters.pb`,
+      toBinary(NodeParametersSchema, params),
+    );
+  }
+
+  /** The argv of the node process (see the module comment). */
+  argv(): string[] {
+    const o = this.opts;
+    const agent = o.agentCommand
+      ? o.agentCommand.map((a) => a.replaceAll("{state}", o.dir).replaceAll("{i}", String(o.index)))
+      : [
+        Deno.execPath(),
+        "run",
+        "-A",
+        "--no-prompt",
+        AGENT_ENTRY,
+        "--platform=namespace",
+        `--state=${o.dir}`,
+        ...(o.tpm ? [`--tpm-socket=${o.dir}/tpm/sock`] : []),
+      ];
+    return [
+      "setsid",
+      "ip",
+      "netns",
+      "exec",
+      o.netns,
+      "unshare",
+      "--pid",
+      "--fork",
+      "--kill-child",
+      "--mount",
+      "--uts",
+      "--ipc",
+      "--propagation",
+      "private",
+      o.init,
+      "--",
+      ...agent,
+    ];
+  }
+
+  /** Starts the node process (and a fresh swtpm); resolves once spawned. */
+  async start(): Promise<void> {
+    if (this.#child) throw new Error(`node ${this.opts.index} is already running`);
+    this.#stopping = false;
+    if (this.opts.tpm) await this.#startSwtpm();
+    this.#log ??= await Deno.open(this.consolePath, { create: true, append: true });
+    const [cmd, ...args] = this.argv();
+    const env: Record<string, string> = {};
+    if (this.opts.denoDir) env.DENO_DIR = this.opts.denoDir;
+    const child = new Deno.Command(cmd, {
+      args,
+      env,
+      cwd: REPO_ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#child = child;
+    this.#boots++;
+    const pumps = Promise.all([this.#pump(child.stdout), this.#pump(child.stderr)]);
+    this.#done = (async () => {
+      const status = await child.status;
+      await pumps;
+      this.#child = undefined;
+      await this.#stopSwtpm();
+      const restarting = status.signal === "SIGHUP" && this.opts.allowReboot && !this.#stopping;
+      const exit: NodeExit = {
+        code: status.code,
+        signal: status.signal,
+        description: describeExit(status),
+        tail: this.tail,
+        restarting,
+      };
+      if (!this.#stopping) this.opts.onExit?.(exit);
+      if (restarting) {
+        await this.start().catch((e) =>
+          this.#line(`launch: restart failed: ${(e as Error).message}`, "", new TextEncoder())
+        );
+      }
+      return exit;
+    })();
+  }
+
+  /** Resolves when the current node process ends (not counting a reboot restart). */
+  async wait(): Promise<NodeExit | undefined> {
+    return await this.#done;
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const prefix = `[n${this.opts.index}] `;
+    let partial = "";
+    const enc = new TextEncoder();
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      const lines = (partial + chunk).split("\n");
+      partial = lines.pop()!;
+      for (const line of lines) this.#line(line, prefix, enc);
+    }
+    if (partial) this.#line(partial, prefix, enc);
+  }
+
+  #line(line: string, prefix: string, enc: TextEncoder) {
+    this.#tail.push(line);
+    if (this.#tail.length > TAIL_LINES) this.#tail.shift();
+    this.#log?.writeSync(enc.encode(line + "\n"));
+    if (this.opts.echo) Deno.stdout.writeSync(enc.encode(prefix + line + "\n"));
+  }
+
+  /**
+   * Ends the node at once: SIGKILL to its `/init`, which takes the whole PID namespace with it,
+   * then waits for the process to be gone. No restart, no exit report.
+   */
+  async kill(): Promise<void> {
+    const child = this.#child;
+    if (!child) return;
+    this.#stopping = true;
+    const init = this.initPid;
+    if (init !== undefined) {
+      try {
+        Deno.kill(init, "SIGKILL");
+      } catch { /* already gone */ }
+    }
+    // unshare --kill-child: killing unshare also kills /init (and so the namespace).
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await this.#done;
+    if (init !== undefined) {
+      for (let i = 0; i < 100 && pidAlive(init); i++) await sleep(50);
+    }
+  }
+
+  /**
+   * Stops the node: SIGTERM to `/init` (forwarded to the agent), then {@link kill} after
+   * `graceMs` if it is still running.
+   */
+  async stop(graceMs = 5000): Promise<void> {
+    if (!this.#child) return;
+    this.#stopping = true;
+    const init = this.initPid;
+    if (init !== undefined) {
+      try {
+        Deno.kill(init, "SIGTERM");
+      } catch { /* already gone */ }
+    }
+    const done = this.#done!;
+    const ended = await Promise.race([done.then(() => true), sleep(graceMs).then(() => false)]);
+    if (!ended) await this.kill();
+    await done;
+  }
+
+  /** Kills the node, closes the console log. */
+  async close(): Promise<void> {
+    await this.kill();
+    this.#log?.close();
+    this.#log = undefined;
+  }
+
+  async #startSwtpm(): Promise<void> {
+    const dir = `${this.opts.dir}/tpm`;
+    await Deno.mkdir(dir, { recursive: true });
+    for (const f of ["sock", "ctrl"]) await Deno.remove(`${dir}/${f}`).catch(() => {});
+    this.#swtpm = new Deno.Command("swtpm", {
+      args: [
+        "socket",
+        "--tpm2",
+        "--tpmstate",
+        `dir=${dir}`,
+        "--server",
+        `type=unixio,path=${dir}/sock`,
+        "--ctrl",
+        `type=unixio,path=${dir}/ctrl`,
+        "--flags",
+        "not-need-init,startup-clear",
+        "--log",
+        `level=1,file=${dir}/swtpm.log`,
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    // Ready once the server socket exists (swtpm creates it before serving).
+    for (let i = 0; i < 100; i++) {
+      try {
+        await Deno.stat(`${dir}/sock`);
+        return;
+      } catch {
+        await sleep(20);
+      }
+    }
+    await this.#stopSwtpm();
+    throw new Error(`node ${this.opts.index}: swtpm did not create ${dir}/sock within 2 s`);
+  }
+
+  async #stopSwtpm(): Promise<void> {
+    const s = this.#swtpm;
+    if (!s) return;
+    this.#swtpm = undefined;
+    try {
+      s.kill("SIGTERM");
+    } catch { /* already gone */ }
+    await s.status;
+  }
+}
+
+/** The launcher's `DENO_DIR` (from `deno info --json`), shared with the agents' Deno. */
+export async function launcherDenoDir(): Promise<string> {
+  const fromEnv = Deno.env.get("DENO_DIR");
+  if (fromEnv) return fromEnv;
+  const info = JSON.parse(await run(Deno.execPath(), ["info", "--json"]));
+  return info.denoDir as string;
+}

@@ -1,0 +1,223 @@
+/**
+ * Launcher options (testing.md §2.5): the zod schema shared by the CLI and the library, the
+ * `--flag value` parser and node-set syntax (`0,3-5`). Bad input raises {@link UsageError}
+ * (the CLI exits 2 with its one-line message).
+ * @module
+ */
+import { z } from "zod";
+
+/** A bad flag or flag value; the CLI prints `launch: <message>` and exits 2. */
+export class UsageError extends Error {
+  /** `message` names the flag and what is wrong with it. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** The node subnet: always a /24 `a.b.c.0/24`; the bridge is `metro<c>`. */
+export interface Subnet {
+  /** `a.b.c` (the first three octets). */
+  prefix: string;
+  /** The third octet, which names the bridge. */
+  index: number;
+  /** `a.b.c.0/24`. */
+  cidr: string;
+}
+
+/** Parses `a.b.c.0/24` into a {@link Subnet}. */
+export function parseSubnet(s: string): Subnet {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.0\/24$/.exec(s);
+  if (!m || m.slice(1).some((o) => Number(o) > 255)) {
+    throw new UsageError(`--subnet: expected a /24 like 10.1.0.0/24, got ${JSON.stringify(s)}`);
+  }
+  const prefix = m.slice(1, 4).map(Number).join(".");
+  return { prefix, index: Number(m[3]), cidr: `${prefix}.0/24` };
+}
+
+/**
+ * Parses a node set like `0,3-5` into sorted unique indices, each < `numNodes`.
+ * `flag` names the flag in errors.
+ */
+export function parseNodeSet(flag: string, s: string, numNodes: number): number[] {
+  const out = new Set<number>();
+  if (s.trim() === "") return [];
+  for (const part of s.split(",")) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw new UsageError(`--${flag}: bad node set element ${JSON.stringify(part)}`);
+    const start = Number(m[1]);
+    const end = m[2] === undefined ? start : Number(m[2]);
+    if (end < start) throw new UsageError(`--${flag}: range ${part} ends before it starts`);
+    if (end >= numNodes) {
+      throw new UsageError(`--${flag}: node ${end} does not exist (--num-nodes ${numNodes})`);
+    }
+    for (let i = start; i <= end; i++) out.add(i);
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+const size = (units: string) =>
+  z.string().regex(new RegExp(`^[1-9][0-9]*[${units}]$`), `expected a number with suffix ${units}`);
+
+/** Raw flag values (strings as typed) validated into launcher options. */
+const FlagsSchema = z.object({
+  mode: z.enum(["namespace", "vm"]).default("namespace"),
+  "num-nodes": z.coerce.number().int().min(1).max(253).default(3),
+  "cluster-domain": z.string().min(1).max(80).default("cluster.internal"),
+  "tpm-mode": z.enum(["required", "best-effort", "disabled"]).default("required"),
+  "storage-security": z.enum([
+    "permissive",
+    "needs-encryption",
+    "needs-encryption-and-authentication",
+    "needs-insecure",
+  ]).default("needs-insecure"),
+  "consensus-member": z.string().default(""),
+  "kubernetes-controller": z.string().default(""),
+  "kubernetes-worker": z.string().default(""),
+  "allow-reboot": z.boolean().default(false),
+  tpm: z.enum(["swtpm", "none"]).default("swtpm"),
+  storage: z.enum(["dir", "loop"]).optional(),
+  cpu: z.coerce.number().int().min(1).max(64).default(1),
+  "threads-per-cpu": z.coerce.number().int().min(1).max(8).default(1),
+  ram: size("MG").default("2048M"),
+  disk: size("MGT").default("5G"),
+  accel: z.enum(["auto", "kvm", "tcg"]).default("auto"),
+  boot: z.enum(["uki", "direct"]).default("uki"),
+  subnet: z.string().default("10.1.0.0/24"),
+  "socks-port": z.coerce.number().int().min(1).max(65535).optional(),
+  "state-dir": z.string().min(1).optional(),
+  keep: z.boolean().default(false),
+  console: z.boolean().default(false),
+}).strict();
+
+/** Flag names taking no value (`--keep`, or `--keep=false`). */
+const BOOLEAN_FLAGS = new Set(["allow-reboot", "keep", "console"]);
+/** Every known flag name. */
+export const FLAG_NAMES: readonly string[] = Object.keys(FlagsSchema.shape);
+
+/** Validated launcher options (the library's input). */
+export interface LaunchOptions {
+  mode: "namespace" | "vm";
+  numNodes: number;
+  clusterDomain: string;
+  tpmMode: "required" | "best-effort" | "disabled";
+  storageSecurity:
+    | "permissive"
+    | "needs-encryption"
+    | "needs-encryption-and-authentication"
+    | "needs-insecure";
+  consensusMember: number[];
+  kubernetesController: number[];
+  kubernetesWorker: number[];
+  allowReboot: boolean;
+  tpm: "swtpm" | "none";
+  storage: "dir" | "loop";
+  cpu: number;
+  threadsPerCpu: number;
+  ram: string;
+  disk: string;
+  accel: "auto" | "kvm" | "tcg";
+  boot: "uki" | "direct";
+  subnet: Subnet;
+  /** Fixed SOCKS port, or undefined for 1080-or-next-free. */
+  socksPort?: number;
+  stateDir: string;
+  keep: boolean;
+  console: boolean;
+  /**
+   * Library only (no flag): the argv run under `/init` instead of the agent, e.g. a stand-in
+   * process in topology tests. `{state}` and `{i}` are replaced per node.
+   */
+  agentCommand?: string[];
+  /** Library only: print `launch: …` progress lines (default true). */
+  progress?: boolean;
+}
+
+/** Default state directory: `${XDG_RUNTIME_DIR:-/tmp}/metropolis-launch-<pid>`. */
+export function defaultStateDir(): string {
+  return `${Deno.env.get("XDG_RUNTIME_DIR") || "/tmp"}/metropolis-launch-${Deno.pid}`;
+}
+
+/**
+ * Validates raw flag values (flag name → string, or boolean for switches) into
+ * {@link LaunchOptions}. Also the library's way to get defaults: `resolveOptions({})`.
+ */
+export function resolveOptions(raw: Record<string, string | number | boolean>): LaunchOptions {
+  const r = FlagsSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    if (issue.code === "unrecognized_keys") {
+      throw new UsageError(`unknown flag --${issue.keys[0]}`);
+    }
+    const flag = String(issue.path[0] ?? "?");
+    const got = raw[flag];
+    throw new UsageError(`--${flag}: ${issue.message} (got ${JSON.stringify(got)})`);
+  }
+  const f = r.data;
+  const n = f["num-nodes"];
+  const workers = parseNodeSet("kubernetes-worker", f["kubernetes-worker"], n);
+  if (f.tpm === "none" && f["tpm-mode"] === "required") {
+    throw new UsageError("--tpm none cannot satisfy --tpm-mode required (use --tpm-mode disabled)");
+  }
+  if (
+    !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(f["cluster-domain"])
+  ) {
+    throw new UsageError(`--cluster-domain: not a valid domain: ${f["cluster-domain"]}`);
+  }
+  return {
+    mode: f.mode,
+    numNodes: n,
+    clusterDomain: f["cluster-domain"],
+    tpmMode: f["tpm-mode"],
+    storageSecurity: f["storage-security"],
+    consensusMember: parseNodeSet("consensus-member", f["consensus-member"], n),
+    kubernetesController: parseNodeSet("kubernetes-controller", f["kubernetes-controller"], n),
+    kubernetesWorker: workers,
+    allowReboot: f["allow-reboot"],
+    tpm: f.tpm,
+    storage: f.storage ?? (workers.length > 0 ? "loop" : "dir"),
+    cpu: f.cpu,
+    threadsPerCpu: f["threads-per-cpu"],
+    ram: f.ram,
+    disk: f.disk,
+    accel: f.accel,
+    boot: f.boot,
+    subnet: parseSubnet(f.subnet),
+    socksPort: f["socks-port"],
+    stateDir: f["state-dir"] ?? defaultStateDir(),
+    keep: f.keep,
+    console: f.console,
+  };
+}
+
+/**
+ * Parses CLI arguments (`--flag value`, `--flag=value`, `--switch`, `--switch=false`) into
+ * {@link LaunchOptions}. Throws {@link UsageError} on unknown flags, missing values or positional
+ * arguments.
+ */
+export function parseFlags(args: string[]): LaunchOptions {
+  const raw: Record<string, string | boolean> = {};
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(a);
+    if (!m) throw new UsageError(`unexpected argument ${JSON.stringify(a)} (flags are --name)`);
+    const [, name, inline] = m;
+    if (!FLAG_NAMES.includes(name)) throw new UsageError(`unknown flag --${name}`);
+    if (name in raw) throw new UsageError(`--${name} given twice`);
+    if (BOOLEAN_FLAGS.has(name)) {
+      if (inline === undefined || inline === "true") raw[name] = true;
+      else if (inline === "false") raw[name] = false;
+      else throw new UsageError(`--${name}: expected true or false, got ${JSON.stringify(inline)}`);
+      continue;
+    }
+    if (inline !== undefined) {
+      raw[name] = inline;
+    } else {
+      if (i + 1 >= args.length || args[i + 1].startsWith("--")) {
+        throw new UsageError(`--${name} needs a value`);
+      }
+      raw[name] = args[++i];
+    }
+  }
+  return resolveOptions(raw);
+}
