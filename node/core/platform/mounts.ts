@@ -1,7 +1,7 @@
 /**
  * The bring-up mounts of node.md §2 step 4, per platform, and the code that performs them.
  */
-import { mount, MS } from "../../base/sys/mod.ts";
+import { mount, MS, SysError } from "../../base/sys/mod.ts";
 import type { PlatformKind } from "./flags.ts";
 
 /** One mount of the bring-up. */
@@ -89,7 +89,17 @@ export function mountAll(mounts: MountSpec[], log: (line: string) => void): void
       log(`${m.fstype} already mounted at ${m.target}`);
       continue;
     }
-    mount(m.fstype, m.target, m.fstype, m.flags, m.data);
+    try {
+      mount(m.fstype, m.target, m.fstype, m.flags, m.data);
+    } catch (e) {
+      // sysfs and securityfs of the same network namespace cannot be mounted twice on the same
+      // place (EBUSY): a namespace node sharing the host's network namespace already has them.
+      if (e instanceof SysError && e.code === "EBUSY" && mountedFstype(m.target) === m.fstype) {
+        log(`${m.fstype} already mounted at ${m.target} (EBUSY), keeping it`);
+        continue;
+      }
+      throw e;
+    }
     log(`mounted ${m.fstype} at ${m.target}`);
   }
 }

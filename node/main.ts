@@ -1,0 +1,129 @@
+/**
+ * The node agent's entry (node.md §1–§3): parses the flags, performs the bring-up of §2 step 4
+ * (mounts, logtree, consoles, stdout/stderr redirection), installs the PID-1 duties and starts
+ * the supervisor with the root runnable (§2 step 5).
+ *
+ * Run by `/init` as `deno run -A … agent.js [--platform=vm|namespace] [--state=<dir>]
+ * [--tpm-socket=<path>]`. Imports only node/base and node/core (the image bundles this file).
+ * The first console line is `init I Metropolis agent starting (…)`; the root runnable logs
+ * `root runnable healthy` once it signalled Healthy.
+ */
+import { formatArgs, LogTree, runConsole } from "./base/logtree/mod.ts";
+import { installPid1Duties, startReaper } from "./base/pid1/mod.ts";
+import { type Context, signal, Supervisor, untilAborted } from "./base/supervisor/mod.ts";
+import { getpid, getrlimit, RLIMIT, setrlimit, SysError } from "./base/sys/mod.ts";
+import {
+  type AgentFlags,
+  bringUpMounts,
+  FlagError,
+  mountAll,
+  parseAgentFlags,
+  prepareNamespaceRoot,
+} from "./core/platform/mod.ts";
+
+/** RLIMIT_NOFILE the root runnable raises the agent to (soft and hard). */
+export const NOFILE_LIMIT = 1048576;
+
+const encoder = new TextEncoder();
+
+function writeAllSync(f: { writeSync(p: Uint8Array): number }, text: string): void {
+  let b = encoder.encode(text);
+  while (b.length > 0) b = b.subarray(f.writeSync(b));
+}
+
+/** Sends `console.*` into raw entries of DNs `stdout` (log/info/debug) and `stderr` (warn/error). */
+function redirectConsole(tree: LogTree): void {
+  const out = tree.rawWriter("stdout");
+  const err = tree.rawWriter("stderr");
+  const to = (w: typeof out) => (...args: unknown[]) => w.write(formatArgs(args) + "\n");
+  console.log = console.info = console.debug = to(out);
+  console.warn = console.error = to(err);
+}
+
+/**
+ * Raises RLIMIT_NOFILE to {@link NOFILE_LIMIT}. Without CAP_SYS_RESOURCE (some sandboxes) the
+ * hard limit cannot be raised: the soft limit goes to the hard one and a warning says so.
+ */
+function raiseNofile(log: Context["logger"]): void {
+  const cur = getrlimit(RLIMIT.NOFILE);
+  const hard = Math.max(cur.hard, NOFILE_LIMIT);
+  try {
+    setrlimit(RLIMIT.NOFILE, { soft: NOFILE_LIMIT, hard });
+  } catch (e) {
+    if (!(e instanceof SysError && e.code === "EPERM")) throw e;
+    setrlimit(RLIMIT.NOFILE, { soft: cur.hard, hard: cur.hard });
+    log.warning(`${e.message}: no CAP_SYS_RESOURCE, RLIMIT_NOFILE stays at ${cur.hard}`);
+  }
+}
+
+/** The root runnable (DN `root`): raises RLIMIT_NOFILE, signals Healthy and waits. */
+export async function rootRunnable(ctx: Context): Promise<void> {
+  raiseNofile(ctx.logger);
+  const lim = getrlimit(RLIMIT.NOFILE);
+  ctx.logger.info(`Metropolis node agent root started (RLIMIT_NOFILE ${lim.soft}/${lim.hard})`);
+  signal(ctx, "healthy");
+  ctx.logger.info("root runnable healthy");
+  await untilAborted(ctx);
+}
+
+/** Mounts of §2 step 4 for the platform (namespace nodes first prepare their root). */
+function bringUp(flags: AgentFlags, log: (line: string) => void): void {
+  if (flags.platform === "namespace") prepareNamespaceRoot(flags, log);
+  mountAll(bringUpMounts(flags.platform), log);
+}
+
+/** Runs the agent; resolves only when it is shutting down (the power hook ends the process). */
+export async function main(args: readonly string[]): Promise<void> {
+  let flags: AgentFlags;
+  try {
+    flags = parseAgentFlags(args);
+  } catch (e) {
+    if (!(e instanceof FlagError)) throw e;
+    writeAllSync(Deno.stderr, `agent: fatal: ${e.message}\n`);
+    Deno.exit(2);
+  }
+
+  const tree = new LogTree();
+  const consoleStop = new AbortController();
+  const consoleDone = runConsole(tree, (t) => writeAllSync(Deno.stdout, t), {
+    signal: consoleStop.signal,
+  });
+  redirectConsole(tree);
+  const init = tree.logger("init");
+  init.info(`Metropolis agent starting (platform ${flags.platform}, pid ${getpid()})`);
+
+  // From here on every end of the process goes through the power hook. The orphan reaper
+  // starts after the mounts (it needs the PID namespace's own /proc) and only when the agent is
+  // PID 1 itself (no /init).
+  const duties = installPid1Duties({ log: (l) => init.info(l), reaper: false });
+  const flushConsole = async () => {
+    // Let the console print the last lines before the power hook ends the process.
+    await new Promise((r) => setTimeout(r, 50));
+    consoleStop.abort();
+    await consoleDone.catch(() => {});
+  };
+  try {
+    bringUp(flags, (l) => init.info(l));
+  } catch (e) {
+    init.fatal(`bring-up failed: ${(e as Error).message}`);
+    duties.onShutdown(flushConsole);
+    await duties.shutdown("reboot", "bring-up failed");
+    return;
+  }
+  if (getpid() === 1) {
+    startReaper({ onReap: (r, comm) => init.info(`reaped orphan ${r.pid} (${comm})`) });
+    init.info("running as PID 1 without /init: orphan reaper active");
+  }
+
+  const supervisor = new Supervisor(tree, rootRunnable, {
+    onRootExit: (err) => void duties.shutdown("reboot", `root runnable failed: ${err.message}`),
+  });
+  duties.onShutdown(async (reason) => {
+    init.info(`stopping the supervisor (${reason})`);
+    await supervisor.stop();
+    init.info("supervisor stopped");
+  });
+  duties.onShutdown(flushConsole);
+}
+
+if (import.meta.main) await main(Deno.args);
