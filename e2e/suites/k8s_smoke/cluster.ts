@@ -14,7 +14,7 @@ import {
   renderCniTemplate,
   renderContainerdConfig,
 } from "../../../node/kubernetes/containerd/config.ts";
-import { importArgs } from "../../../node/kubernetes/containerd/preseed.ts";
+import { importPreseed } from "../../../node/kubernetes/containerd/preseed.ts";
 
 /** What the cluster needs from outside. */
 export interface SmokeClusterOptions {
@@ -270,7 +270,14 @@ export async function startWorker(o: SmokeClusterOptions, cl: SmokeCluster): Pro
     await node.run(["ctr", "--address", p.socket, "version"]);
     return true;
   });
-  for (const a of o.archives) await node.run(["ctr", ...importArgs(p.socket, a)]);
+  const refs = await importPreseed({
+    address: p.socket,
+    archives: o.archives,
+    prefix: node.enterArgs(),
+  });
+  if (refs.length !== o.archives.length) {
+    throw new Error(`preseed: imported ${refs.length} of ${o.archives.length} images: ${refs}`);
+  }
 
   await Deno.mkdir(`${w}/kubelet`, { recursive: true });
   await Deno.writeTextFile(`${w}/resolv.conf`, "nameserver 127.0.0.1\n");
