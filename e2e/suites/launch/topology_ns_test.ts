@@ -202,3 +202,36 @@ Deno.test("node end: reboot request restarts with --allow-reboot, else reported 
   await Deno.remove(parent, { recursive: true });
   await Deno.remove(script);
 });
+
+Deno.test("stale lock of a dead launcher: leftovers are removed; a live lock refuses", async () => {
+  const script = await standIn();
+  const parent = await Deno.makeTempDir({ prefix: "metro-launch-test-" });
+  const lock = `${parent}/metropolis-launch-metro7.lock`;
+  // What a SIGKILLed launcher leaves: its lock, the bridge, a namespace with a process in it.
+  await Deno.writeTextFile(lock, "999999999\n");
+  await run("ip", ["link", "add", "metro7", "type", "bridge"]);
+  await run("ip", ["netns", "add", "metro-metro7-0"]);
+  const orphan = new Deno.Command("ip", {
+    args: ["netns", "exec", "metro-metro7-0", "sleep", "600"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const c = await launchCluster(options(`${parent}/state`, script));
+  try {
+    assert.equal((await orphan.status).signal, "SIGKILL", "process in the stale netns killed");
+    assert.equal((await Deno.readTextFile(lock)).trim(), String(Deno.pid));
+    // A second launcher on the same bridge (same lock) is refused while we live.
+    await assert.rejects(
+      launchCluster(options(`${parent}/state2`, script)),
+      /bridge in use by launcher pid \d+ \(lock .*metropolis-launch-metro7\.lock\)/,
+    );
+    // …and the refused attempt removed nothing of ours.
+    await run("ip", ["link", "show", "dev", "metro7"]);
+  } finally {
+    await c.close();
+  }
+  await assertNothingLeft([], `${parent}/state`);
+  await Deno.remove(parent, { recursive: true });
+  await Deno.remove(script);
+});
