@@ -115,6 +115,10 @@ export async function main(args: readonly string[]): Promise<void> {
     init.info("running as PID 1 without /init: orphan reaper active");
   }
 
+  // The agent is a daemon: pending promises and signal listeners do not keep Deno's event loop
+  // alive, so without this it would drain once every runnable waits (and the guard reboots).
+  setInterval(() => {}, 1 << 30);
+
   const supervisor = new Supervisor(tree, rootRunnable, {
     onRootExit: (err) => void duties.shutdown("reboot", `root runnable failed: ${err.message}`),
   });

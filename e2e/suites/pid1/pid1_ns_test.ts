@@ -149,3 +149,43 @@ Deno.test("pid1 (c): SIGTERM and uncaught errors end in the power hook", async (
     await r.kill();
   }
 });
+
+Deno.test("pid1 (d): node/main.ts under the C /init: Healthy root, SIGTERM to init powers off", async () => {
+  const init = await buildInit();
+  const main = new URL("../../../node/main.ts", import.meta.url).pathname;
+  const state = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "mk-pid1-ns-" });
+  // node/main.ts needs the repository's import map (zod): run it with cwd = repository root.
+  const cfg = new URL("../../../deno.json", import.meta.url).pathname;
+  const p = startInNamespace(
+    [
+      init,
+      "--",
+      Deno.execPath(),
+      "run",
+      "-A",
+      `--config=${cfg}`,
+      main,
+      "--platform=namespace",
+      `--state=${state}`,
+    ],
+    ["--uts", "--ipc"],
+  );
+  try {
+    await p.waitFor(/root I root runnable healthy/, T);
+    assert.match(p.stderr(), /^init: Metropolis dev starting \(pid 1\)$/m);
+    assert.match(p.stdout(), /init I Metropolis agent starting \(platform namespace, pid 2\)/);
+    assert.doesNotMatch(p.stdout(), /orphan reaper active/, "agent under /init must not reap");
+    // A daemon: it must still be up a while after Healthy (no drained event loop).
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.doesNotMatch(p.stderr(), /process exit|agent exited/, p.stderr());
+    Deno.kill(await p.initHostPid(), "SIGTERM");
+    const st = await p.status;
+    assert.match(p.stdout(), /init I pid1: orderly shutdown \(SIGTERM\), then poweroff/);
+    assert.match(p.stdout(), /init I supervisor stopped/);
+    assert.match(p.stderr(), /pid1: poweroff \(SIGTERM\)/);
+    assert.equal(st.signal, "SIGINT", JSON.stringify(st));
+  } finally {
+    await p.kill();
+    await Deno.remove(state, { recursive: true });
+  }
+});
