@@ -195,6 +195,9 @@ export async function startControlPlane(o: SmokeClusterOptions): Promise<SmokeCl
   await kubeconfig("controller-manager", "controller-manager-client");
   await kubeconfig("scheduler", "scheduler-client");
   await kubeconfig("kubelet", "kubelet-client");
+  // The real node uses its netservices identity, bound to a role by the reconciler (not run
+  // here); the smoke test gives kube-proxy the master identity instead.
+  await kubeconfig("kube-proxy", "master");
 
   const api = new Api(`https://${ip}:6443`, pki);
   const paths: ContainerdPaths = {
@@ -325,4 +328,26 @@ export async function startWorker(o: SmokeClusterOptions, cl: SmokeCluster): Pro
     `--hostname-override=${o.nodeName}`,
     `--node-ip=${node.opts.nodeAddr}`,
   ]);
+}
+
+/**
+ * Starts kube-proxy in nftables mode (kubernetes.md §7) for this node. Conntrack limits are left
+ * alone (they are host-global sysctls).
+ */
+export async function startKubeProxy(o: SmokeClusterOptions): Promise<void> {
+  const w = o.node.opts.workDir;
+  const config = {
+    apiVersion: "kubeproxy.config.k8s.io/v1alpha1",
+    kind: "KubeProxyConfiguration",
+    mode: "nftables",
+    clusterCIDR: "10.192.0.0/11",
+    hostnameOverride: o.nodeName,
+    nodePortAddresses: [`${o.node.opts.nodeAddr}/32`],
+    clientConnection: { kubeconfig: `${w}/kube-proxy.kubeconfig` },
+    metricsBindAddress: "127.0.0.1:10249",
+    healthzBindAddress: "127.0.0.1:10256",
+    conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: "0s", tcpCloseWaitTimeout: "0s" },
+  };
+  await Deno.writeTextFile(`${w}/kube-proxy.json`, JSON.stringify(config, null, 2));
+  o.node.start("kube-proxy", [o.kube, "kube-proxy", `--config=${w}/kube-proxy.json`]);
 }

@@ -14,6 +14,7 @@ import {
   type SmokeClusterOptions,
   startControllers,
   startControlPlane,
+  startKubeProxy,
   startWorker,
   waitFor,
 } from "./cluster.ts";
@@ -187,6 +188,30 @@ Deno.test({
           return resp.slice(resp.indexOf("\r\n\r\n") + 4);
         });
         assert.equal(page.trim(), "metropolis-httpserver httpserver");
+
+        stage = "Service through kube-proxy (nftables)";
+        await startKubeProxy(opts);
+        const svc = await api.req("POST", "/api/v1/namespaces/default/services", {
+          apiVersion: "v1",
+          kind: "Service",
+          metadata: { name: "httpserver" },
+          spec: { selector: { app: "httpserver" }, ports: [{ port: 80, targetPort: 8080 }] },
+        });
+        assert.equal(svc.status, 201, JSON.stringify(svc.body));
+        const clusterIP = svc.body.spec.clusterIP as string;
+        assert.match(clusterIP, /^10\.224\./);
+        const viaSvc = await waitFor(`HTTP answer via ClusterIP ${clusterIP}`, 60000, async () => {
+          const resp = await node.run([
+            "sh",
+            "-c",
+            `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 ${clusterIP} 80`,
+          ]);
+          return resp.includes("metropolis-httpserver") ? resp : undefined;
+        });
+        assert.match(viaSvc, /metropolis-httpserver httpserver/);
+        console.log(
+          `k8s_smoke: Service ${clusterIP}:80 answers through kube-proxy ${secs(t0)} s after start`,
+        );
         console.log(
           `k8s_smoke: times: apiserver ready ${tApi} s, node Ready ${tNode} s, pod Running ${tPod} s`,
         );
