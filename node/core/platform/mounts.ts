@@ -89,6 +89,15 @@ export function mountAll(mounts: MountSpec[], log: (line: string) => void): void
       log(`${m.fstype} already mounted at ${m.target}`);
       continue;
     }
+    if (!exists(m.target)) {
+      // devtmpfs has no /dev/pts or /dev/shm; on a read-only root mkdir fails and mount says why.
+      try {
+        Deno.mkdirSync(m.target, { recursive: true, mode: 0o755 });
+        log(`created mount point ${m.target}`);
+      } catch {
+        // reported by mount(2) as ENOENT below
+      }
+    }
     try {
       mount(m.fstype, m.target, m.fstype, m.flags, m.data);
     } catch (e) {
