@@ -80,6 +80,7 @@ export class NsNode {
   #holderPid = 0;
   #children: { name: string; proc: Deno.ChildProcess }[] = [];
   #sysctls = new Map<string, string>();
+  #lock?: Deno.FsFile;
 
   private constructor(opts: NsNodeOptions) {
     this.opts = opts;
@@ -88,6 +89,9 @@ export class NsNode {
   /** Creates the namespaces, veth link and cgroup roots. Cleans stale leftovers first. */
   static async create(opts: NsNodeOptions): Promise<NsNode> {
     const n = new NsNode(opts);
+    // Two runs with the same names would tear down each other's node: serialise them.
+    n.#lock = await Deno.open(n.#lockPath(), { create: true, write: true });
+    await n.#lock.lock(true);
     await n.#cleanupHost();
     try {
       await n.#setup();
@@ -217,6 +221,15 @@ export class NsNode {
     for (const [k, v] of this.#sysctls) await Deno.writeTextFile(`/proc/sys/${k}`, v);
     this.#sysctls.clear();
     await Deno.remove(this.opts.workDir, { recursive: true }).catch(() => {});
+    if (this.#lock) {
+      await Deno.remove(this.#lockPath()).catch(() => {});
+      this.#lock.close();
+      this.#lock = undefined;
+    }
+  }
+
+  #lockPath(): string {
+    return `/run/${this.opts.netns}.lock`;
   }
 
   async #cleanupHost() {
