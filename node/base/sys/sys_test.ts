@@ -80,6 +80,18 @@ Deno.test("sys: sethostname inside a private UTS namespace", async () => {
   assert.equal(Deno.hostname(), before, "host name changed outside the namespace");
 });
 
+Deno.test("sys: waitid (WNOWAIT peeks) and waitpid reap a specific orphan as PID 1", async () => {
+  const r = await helper(["--pid", "--fork", "--mount-proc"], ["wait"]);
+  assert.equal(r.pid, 1);
+  assert.equal(r.before, null, "waitid WNOHANG on a running child must return null");
+  assert.deepEqual(r.peek, { pid: r.reaped.pid, how: "exited", exitCode: 5 });
+  assert.equal(r.stateAfterPeek, "Z", "WNOWAIT must leave the zombie in place");
+  assert.deepEqual(r.reaped, { pid: r.peek.pid, how: "exited", exitCode: 5 });
+  assert.equal(r.again.code, "ECHILD");
+  assert.deepEqual(r.killed, { pid: r.killedReaped.pid, how: "killed", signal: "SIGKILL" });
+  assert.deepEqual(r.killedReaped, { pid: r.killed.pid, how: "killed", signal: "SIGKILL" });
+});
+
 Deno.test("sys: RLIMIT_NOFILE round trip and EINVAL for soft > hard", () => {
   const orig = getrlimit(RLIMIT.NOFILE);
   assert.ok(orig.soft > 0 && orig.hard >= orig.soft);
