@@ -189,13 +189,26 @@ export class Cluster {
 
   async #close(): Promise<void> {
     for (const [sig, h] of this.#signals) Deno.removeSignalListener(sig, h);
-    await Promise.all(this.nodes.map((n) => n.close()));
-    await this.dialer.close();
-    await this.socks.close();
-    await this.topology.down();
-    if (this.options.keep) this.log(`state kept in ${this.stateDir}`);
+    // Every step runs even if an earlier one failed; the first error is rethrown at the end.
+    const errors: unknown[] = [];
+    const step = async (fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    await step(() => Promise.all(this.nodes.map((n) => n.close())));
+    await step(() => this.dialer.close());
+    await step(() => this.socks.close());
+    await step(() => this.topology.down());
+    if (this.options.keep || errors.length) this.log(`state kept in ${this.stateDir}`);
     else if (this.#createdStateDir) {
-      await Deno.remove(this.stateDir, { recursive: true }).catch(() => {});
+      await step(() => Deno.remove(this.stateDir, { recursive: true }));
+    }
+    if (errors.length) {
+      this.log(`teardown incomplete: ${(errors[0] as Error).message}`);
+      throw errors[0];
     }
     this.log("torn down");
   }

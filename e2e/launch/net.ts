@@ -84,6 +84,13 @@ async function linkExists(name: string): Promise<boolean> {
   return await tryRun("ip", ["link", "show", "dev", name]);
 }
 
+/** Deletes a link; one that does not exist (any more) is fine. */
+async function deleteLink(name: string): Promise<void> {
+  await run("ip", ["link", "del", name]).catch((e) => {
+    if (!/Cannot find device/.test(String(e))) throw e;
+  });
+}
+
 /** Names of existing network namespaces belonging to `bridge` (`metro-<bridge>-*`). */
 export async function bridgeNetns(bridge: string): Promise<string[]> {
   const out = await run("ip", ["netns", "list"]);
@@ -179,7 +186,7 @@ export class Topology {
   /** What a crashed launcher may have left: node namespaces, veths and the bridge. */
   async #removeLeftovers(): Promise<void> {
     for (const ns of await bridgeNetns(this.bridge)) await removeNetns(ns);
-    if (await linkExists(this.bridge)) await run("ip", ["link", "del", this.bridge]);
+    await deleteLink(this.bridge);
   }
 
   /**
@@ -214,23 +221,40 @@ export class Topology {
     return ns;
   }
 
-  /** Removes node `i`'s namespace (killing what still runs in it) and its veth. */
+  /** Removes node `i`'s veth and namespace (killing what still runs in it). */
   async removeNode(i: number): Promise<void> {
+    // Host end first: deleting it removes the pair at once, whereas a deleted namespace frees
+    // its devices asynchronously (a veth would linger for a moment).
+    await deleteLink(hostVethName(this.bridge, i));
     await removeNetns(netnsName(this.bridge, i));
-    // Deleting the namespace deletes the pair; a host end left by a half-done addNode goes here.
-    const host = hostVethName(this.bridge, i);
-    if (await linkExists(host)) await run("ip", ["link", "del", host]);
     this.#nodes.delete(i);
   }
 
-  /** Removes every node, the bridge and the lock. Safe to call twice. */
+  /**
+   * Removes every node, the bridge and the lock. Every step is tried even when an earlier one
+   * fails (the first error is rethrown at the end, the lock is then kept so the next launcher
+   * cleans up). Safe to call twice.
+   */
   async down(): Promise<void> {
-    for (const i of [...this.#nodes]) await this.removeNode(i);
+    const errors: unknown[] = [];
+    const attempt = async (fn: () => Promise<void>) => {
+      try {
+        await fn();
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    for (const i of [...this.#nodes]) await attempt(() => this.removeNode(i));
     if (this.#lock) {
-      for (const ns of await bridgeNetns(this.bridge)) await removeNetns(ns);
-      if (await linkExists(this.bridge)) await run("ip", ["link", "del", this.bridge]);
-      await this.#lock.release();
-      this.#lock = undefined;
+      await attempt(async () => {
+        for (const ns of await bridgeNetns(this.bridge)) await removeNetns(ns);
+      });
+      await attempt(() => deleteLink(this.bridge));
+      if (errors.length === 0) {
+        await this.#lock.release();
+        this.#lock = undefined;
+      }
     }
+    if (errors.length) throw errors[0];
   }
 }

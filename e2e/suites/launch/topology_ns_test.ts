@@ -235,3 +235,52 @@ Deno.test("stale lock of a dead launcher: leftovers are removed; a live lock ref
   await Deno.remove(parent, { recursive: true });
   await Deno.remove(script);
 });
+
+Deno.test("--tpm swtpm: a fresh swtpm per boot answers TPM2_GetRandom on <state>/tpm/sock", async () => {
+  const script = await standIn();
+  const parent = await Deno.makeTempDir({ prefix: "metro-launch-test-" });
+  const stateDir = `${parent}/state`;
+  const c = await launchCluster({
+    ...options(stateDir, script, { "tpm-mode": "required", tpm: "swtpm" }),
+    numNodes: 1,
+  });
+  try {
+    const sock = `${stateDir}/nodes/0/tpm/sock`;
+    const conn = await Deno.connect({ transport: "unix", path: sock });
+    // TPM2_GetRandom(8): tag ST_NO_SESSIONS, size 12, command code 0x17B.
+    await conn.write(new Uint8Array([0x80, 1, 0, 0, 0, 12, 0, 0, 1, 0x7b, 0, 8]));
+    const buf = new Uint8Array(64);
+    const n = await conn.read(buf);
+    conn.close();
+    assert.ok(n !== null && n >= 10, `short TPM answer (${n} bytes)`);
+    const rc = new DataView(buf.buffer).getUint32(6);
+    assert.equal(rc, 0, `TPM response code 0x${rc.toString(16)}`);
+    assert.equal(new DataView(buf.buffer).getUint16(10), 8, "8 random bytes");
+  } finally {
+    await c.close();
+  }
+  const ps = await run("ps", ["-eo", "args"]);
+  assert.ok(!ps.includes(`${stateDir}/nodes/0/tpm`), "swtpm left running");
+  await assertNothingLeft([], stateDir);
+  await Deno.remove(parent, { recursive: true });
+  await Deno.remove(script);
+});
+
+Deno.test("the real agent (node/main.ts) starts as a namespace node under /init", async () => {
+  const parent = await Deno.makeTempDir({ prefix: "metro-launch-test-" });
+  const stateDir = `${parent}/state`;
+  const c = await launchCluster({
+    ...options(stateDir, "unused"),
+    agentCommand: undefined,
+    numNodes: 1,
+  });
+  try {
+    const log = c.nodes[0].consolePath;
+    await waitFor("agent banner", () => consoleHas(log, "(platform namespace, pid 2)"), 60_000);
+    assert.ok(await consoleHas(log, "init: Metropolis"), "init banner");
+  } finally {
+    await c.close();
+  }
+  await assertNothingLeft([], stateDir);
+  await Deno.remove(parent, { recursive: true });
+});
