@@ -109,7 +109,10 @@ export class Cluster {
           }),
         );
       }
-      c.log(`${options.numNodes} node namespaces ${netnsName(topo.bridge, 0)}… ready`);
+      const last = netnsName(topo.bridge, options.numNodes - 1);
+      c.log(
+        `namespaces ${netnsName(topo.bridge, 0)}${options.numNodes > 1 ? `…${last}` : ""} ready`,
+      );
     } catch (e) {
       await c.close();
       throw e;
@@ -246,7 +249,7 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
   try {
     await c.startNode(0, await bootstrapParameters(options));
     const reg = await bootstrapCluster(c);
-    if (!reg) {
+    if (!reg && options.numNodes > 1) {
       c.log("cluster bring-up not implemented yet: nodes 1… start without cluster parameters");
     }
     await Promise.all(
