@@ -27,6 +27,14 @@ try {
   console.error("stand-in exiting");
   Deno.exit(3);
 } catch { /* keep running */ }
+try {
+  Deno.statSync(state + "/poweroff-on-boot");
+  Deno.removeSync(state + "/poweroff-on-boot");
+  console.log("stand-in powering off");
+  // reboot(LINUX_REBOOT_CMD_POWER_OFF): in a PID namespace this ends it, init killed by SIGINT.
+  const libc = Deno.dlopen("libc.so.6", { reboot: { parameters: ["i32"], result: "i32" } });
+  libc.symbols.reboot(0x4321fedc);
+} catch { /* keep running */ }
 const l = Deno.listen({ hostname: "0.0.0.0", port: 7835 });
 for await (const c of l) {
   (async () => {
@@ -283,4 +291,35 @@ Deno.test("the real agent (node/main.ts) starts as a namespace node under /init"
   }
   await assertNothingLeft([], stateDir);
   await Deno.remove(parent, { recursive: true });
+});
+
+Deno.test("power off ends the node for good (SIGINT); shutdownNode stops it", async () => {
+  const script = await standIn();
+  const parent = await Deno.makeTempDir({ prefix: "metro-launch-test-" });
+  const stateDir = `${parent}/state`;
+  await Deno.mkdir(`${stateDir}/nodes/0`, { recursive: true });
+  await Deno.writeTextFile(`${stateDir}/nodes/0/poweroff-on-boot`, "");
+  const c = await launchCluster(options(stateDir, script, { "allow-reboot": true }));
+  const pids: number[] = [];
+  try {
+    const exit = await c.nodes[0].wait();
+    assert.equal(exit?.signal, "SIGINT");
+    assert.equal(exit?.description, "killed by SIGINT (power off)");
+    assert.equal(exit?.restarting, false, "a power-off is not restarted even with allow-reboot");
+    assert.ok(exit?.tail.includes("stand-in powering off"));
+    assert.equal(c.nodes[0].running, false);
+    const n1 = c.nodes[1];
+    await waitFor("node 1 up", () => consoleHas(n1.consolePath, "stand-in 1 up"));
+    const init = n1.initPid!;
+    pids.push(init);
+    await c.shutdownNode(1);
+    assert.equal(n1.running, false);
+    assert.equal(pidAlive(init), false);
+    assert.equal((await run("ip", ["netns", "pids", "metro-metro7-1"])).trim(), "");
+  } finally {
+    await c.close();
+  }
+  await assertNothingLeft(pids, stateDir, false);
+  await Deno.remove(parent, { recursive: true });
+  await Deno.remove(script);
 });
