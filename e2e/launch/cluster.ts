@@ -54,7 +54,12 @@ export class Cluster {
 
   /** `launch: …` progress line (unless `progress: false`). */
   log(msg: string): void {
-    if (this.options.progress !== false) console.log(`launch: ${msg}`);
+    if (this.options.progress === false) return;
+    try {
+      Deno.stdout.writeSync(new TextEncoder().encode(`launch: ${msg}\n`));
+    } catch {
+      // stdout is gone (closed pipe): progress lines must never stop a teardown.
+    }
   }
 
   /**

@@ -25,14 +25,18 @@ async function main(args: string[]): Promise<number> {
     console.error(`launch: ${(e as Error).message}`);
     return 1;
   }
-  const addrs = cluster.nodes.map((_, i) => cluster.nodeAddress(i));
-  console.log(
-    `launch: running: ${addrs.length} node(s) ${
-      addrs.join(", ")
-    }; SOCKS5 ${cluster.socks.address}; ` +
-      `state ${cluster.stateDir}`,
-  );
-  console.log("launch: Ctrl-C stops all nodes and removes the network");
+  // Whatever goes wrong from here on, the network and the nodes must not outlive the launcher.
+  const c = cluster;
+  const fatal = (ev: Event, what: unknown) => {
+    ev.preventDefault();
+    c.log(`fatal: ${(what as Error)?.message ?? what}; tearing down`);
+    c.close().finally(() => Deno.exit(1));
+  };
+  globalThis.addEventListener("error", (ev) => fatal(ev, ev.error));
+  globalThis.addEventListener("unhandledrejection", (ev) => fatal(ev, ev.reason));
+  const addrs = c.nodes.map((_, i) => c.nodeAddress(i)).join(", ");
+  c.log(`running: ${c.nodes.length} node(s) ${addrs}; SOCKS5 ${c.socks.address}`);
+  c.log(`state ${c.stateDir}; Ctrl-C stops all nodes and removes the network`);
   // The SIGINT/SIGTERM handlers installed by the cluster close it and exit.
   await new Promise(() => {});
   return 0;

@@ -224,7 +224,14 @@ export class NamespaceNode {
     this.#tail.push(line);
     if (this.#tail.length > TAIL_LINES) this.#tail.shift();
     this.#log?.writeSync(enc.encode(line + "\n"));
-    if (this.opts.echo) Deno.stdout.writeSync(enc.encode(prefix + line + "\n"));
+    if (this.opts.echo) {
+      try {
+        Deno.stdout.writeSync(enc.encode(prefix + line + "\n"));
+      } catch {
+        // stdout is gone (closed pipe): keep the node and the log, stop echoing.
+        this.opts.echo = false;
+      }
+    }
   }
 
   /**
