@@ -20,6 +20,8 @@ import {
   parseAgentFlags,
   prepareNamespaceRoot,
 } from "./core/platform/mod.ts";
+import { mountNamespaceHosts, mountNamespaceState } from "./core/platform/storage.ts";
+import { startCore } from "./core/root.ts";
 
 /** RLIMIT_NOFILE the root runnable raises the agent to (soft and hard). */
 export const NOFILE_LIMIT = 1048576;
@@ -56,20 +58,31 @@ function raiseNofile(log: Context["logger"]): void {
   }
 }
 
-/** The root runnable (DN `root`): raises RLIMIT_NOFILE, signals Healthy and waits. */
-export async function rootRunnable(ctx: Context): Promise<void> {
-  raiseNofile(ctx.logger);
-  const lim = getrlimit(RLIMIT.NOFILE);
-  ctx.logger.info(`Metropolis node agent root started (RLIMIT_NOFILE ${lim.soft}/${lim.hard})`);
-  signal(ctx, "healthy");
-  ctx.logger.info("root runnable healthy");
-  await untilAborted(ctx);
+/**
+ * The root runnable (DN `root`): raises RLIMIT_NOFILE, starts the cluster-facing children
+ * (`start`, node.md §2 step 5), signals Healthy and waits.
+ */
+export function makeRootRunnable(start?: (ctx: Context) => void) {
+  return async (ctx: Context): Promise<void> => {
+    raiseNofile(ctx.logger);
+    const lim = getrlimit(RLIMIT.NOFILE);
+    ctx.logger.info(`Metropolis node agent root started (RLIMIT_NOFILE ${lim.soft}/${lim.hard})`);
+    start?.(ctx);
+    signal(ctx, "healthy");
+    ctx.logger.info("root runnable healthy");
+    await untilAborted(ctx);
+  };
 }
+
+/** The root runnable without cluster services (bring-up tests). */
+export const rootRunnable = makeRootRunnable();
 
 /** Mounts of §2 step 4 for the platform (namespace nodes first prepare their root). */
 function bringUp(flags: AgentFlags, log: (line: string) => void): void {
   if (flags.platform === "namespace") prepareNamespaceRoot(flags, log);
+  if (flags.platform === "namespace") mountNamespaceState(flags.state!, log);
   mountAll(bringUpMounts(flags.platform), log);
+  if (flags.platform === "namespace") mountNamespaceHosts(log);
 }
 
 /** Runs the agent; resolves only when it is shutting down (the power hook ends the process). */
@@ -119,7 +132,14 @@ export async function main(args: readonly string[]): Promise<void> {
   // alive, so without this it would drain once every runnable waits (and the guard reboots).
   setInterval(() => {}, 1 << 30);
 
-  const supervisor = new Supervisor(tree, rootRunnable, {
+  const root = makeRootRunnable((ctx) =>
+    startCore(ctx, {
+      platform: flags.platform,
+      tree,
+      power: (kind) => duties.shutdown(kind, "requested through the node management API"),
+    })
+  );
+  const supervisor = new Supervisor(tree, root, {
     onRootExit: (err) => void duties.shutdown("reboot", `root runnable failed: ${err.message}`),
   });
   duties.onShutdown(async (reason) => {

@@ -146,7 +146,11 @@ export async function waitReady(socketDir: string, signal: AbortSignal): Promise
  * First start of a new cluster's first member (§11.2). Runs etcd as a plain child, creates the
  * etcd PKI in it, writes the files, moves the peer URL to TLS and stops etcd again.
  */
-export async function bootstrapEtcd(o: EtcdOptions, log: (l: string) => void): Promise<void> {
+export async function bootstrapEtcd(
+  o: EtcdOptions,
+  log: (l: string) => void,
+  inside?: (root: KV) => Promise<void>,
+): Promise<{ ca: Uint8Array; cert: Uint8Array; crl: Uint8Array }> {
   await Deno.mkdir(o.dataDir, { recursive: true, mode: 0o700 });
   await Deno.mkdir(o.socketDir, { recursive: true });
   const argv = etcdArgs(o, {
@@ -170,6 +174,7 @@ export async function bootstrapEtcd(o: EtcdOptions, log: (l: string) => void): P
   })();
   const ac = new AbortController();
   child.status.then(() => ac.abort(new Error(`etcd exited during bootstrap:\n${stderr}`)));
+  let files: { ca: Uint8Array; cert: Uint8Array; crl: Uint8Array };
   try {
     await waitReady(o.socketDir, ac.signal);
     const client = new Etcd3({ hosts: clientEndpoint(o.socketDir) });
@@ -183,9 +188,11 @@ export async function bootstrapEtcd(o: EtcdOptions, log: (l: string) => void): P
           new Uint8Array(await crypto.subtle.exportKey("raw", o.nodeKeys.publicKey)),
         ),
       );
-      await writePeerPki(o, { ca: await ca.certificate(), cert, crl: await ca.crl() });
+      files = { ca: await ca.certificate(), cert, crl: await ca.crl() };
+      await writePeerPki(o, files);
       const { members } = await client.cluster.memberList({});
       await client.cluster.memberUpdate({ ID: members[0].ID, peerURLs: [peerURL(o.nodeId)] });
+      if (inside) await inside(root);
     } finally {
       client.close();
     }
@@ -197,6 +204,7 @@ export async function bootstrapEtcd(o: EtcdOptions, log: (l: string) => void): P
     await drain.catch(() => {});
   }
   log("etcd bootstrapped; restarting with peer TLS");
+  return files;
 }
 
 /** Prepares a joining member's files from its ConsensusMember role data (§11.3). */

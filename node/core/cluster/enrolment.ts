@@ -1,0 +1,437 @@
+/**
+ * The cluster manager (node.md §7, DN `root.enrolment`): decides between join, bootstrap and
+ * register once per boot, and ends with the node holding its credentials.
+ */
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { type NodeParameters } from "../../../proto/gen/metropolis/proto/api/configuration_pb.ts";
+import {
+  type ClusterDirectory,
+  ClusterDirectorySchema,
+  NodeRoles_ConsensusMemberSchema,
+  NodeRolesSchema,
+  NodeStorageSecurity,
+  NodeTPMUsage,
+} from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
+import {
+  type SealedConfiguration,
+  SealedConfigurationFileSchema,
+  SealedConfigurationSchema,
+} from "../../../proto/gen/metropolis/proto/private/private_pb.ts";
+import { Curator } from "../../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
+import { makeClient } from "../../../proto/grpc.ts";
+import type { LeveledLogger } from "../../base/logtree/logger.ts";
+import {
+  ed25519FromSeed,
+  ed25519Seed,
+  generateEd25519,
+  rawPublicKey,
+} from "../../base/pki/keys.ts";
+import { parseCertificate } from "../../base/pki/info.ts";
+import { nodeId } from "../identity/nodeid.ts";
+import { bootstrapCluster } from "../curator/bootstrap.ts";
+import {
+  initialClusterConfiguration,
+  recommendedStorageSecurity,
+  storageSecurityAllowed,
+  tpmUsageFor,
+} from "../curator/config.ts";
+import { bootstrapEtcd } from "../consensus/etcd.ts";
+import { connectionParams } from "../rpc/client.ts";
+import { LeaderResolver } from "../rpc/resolver.ts";
+import {
+  plainSealedConfiguration,
+  readClusterDirectory,
+  readSealedConfigurationFile,
+  writeClusterDirectory,
+  writeSealedConfigurationFile,
+} from "../localstorage/esp.ts";
+import {
+  type NodeCredentials,
+  readCredentials,
+  writeCredentials,
+  writeRoles,
+} from "../localstorage/credentials.ts";
+import { DATA_PATHS, EPHEMERAL_PATHS } from "../localstorage/paths.ts";
+
+/** The outcome of enrolment. */
+export interface Enrolled {
+  how: "bootstrap" | "register" | "join";
+  nodeId: string;
+  credentials: NodeCredentials;
+  directory: ClusterDirectory;
+  storageSecurity: NodeStorageSecurity;
+}
+
+/** What the platform offers enrolment. */
+export interface EnrolmentPlatform {
+  /** Whether a TPM is available (none yet: sealing is plain). */
+  hasTpm: boolean;
+  /** Storage security levels the platform can provide (namespace: INSECURE only). */
+  storage: NodeStorageSecurity[];
+  /** Node address as seen by other nodes, for the etcd peer certificate (namespace mode). */
+  address?: () => string | undefined;
+}
+
+/** An error that retrying cannot fix. */
+export class PermanentEnrolmentError extends Error {}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    }, { once: true });
+  });
+
+function chooseStorage(
+  policy: Parameters<typeof recommendedStorageSecurity>[0],
+  available: NodeStorageSecurity[],
+): NodeStorageSecurity {
+  const rec = recommendedStorageSecurity(policy);
+  if (available.includes(rec)) return rec;
+  const ok = available.find((s) => storageSecurityAllowed(policy, s));
+  if (ok === undefined) {
+    throw new PermanentEnrolmentError(
+      `storage security required by the cluster (${
+        NodeStorageSecurity[rec]
+      }) is not available on this platform`,
+    );
+  }
+  return ok;
+}
+
+/** Runs the decision tree of §7.1 and the matching flow. */
+export async function enrol(
+  log: LeveledLogger,
+  params: NodeParameters | undefined,
+  platform: EnrolmentPlatform,
+  signal: AbortSignal,
+): Promise<Enrolled> {
+  let sealedFile;
+  try {
+    sealedFile = await readSealedConfigurationFile();
+  } catch (e) {
+    throw new PermanentEnrolmentError(
+      `sealed configuration present but unusable: ${(e as Error).message}`,
+    );
+  }
+  if (sealedFile) {
+    let sealed: SealedConfiguration;
+    try {
+      sealed = plainSealedConfiguration(sealedFile);
+    } catch (e) {
+      throw new PermanentEnrolmentError(
+        `sealed configuration present but unusable: ${(e as Error).message}`,
+      );
+    }
+    return await join(log, sealed, signal);
+  }
+  if (params?.cluster.case === "clusterBootstrap") {
+    return await bootstrap(log, params, platform);
+  }
+  if (params?.cluster.case === "clusterRegister") {
+    return await register(log, params, platform, signal);
+  }
+  throw new Error("node parameters have neither cluster_bootstrap nor cluster_register");
+}
+
+async function sealAndWrite(s: SealedConfiguration): Promise<void> {
+  await writeSealedConfigurationFile(
+    create(SealedConfigurationFileSchema, { kind: { case: "plain", value: s } }),
+  );
+}
+
+async function bootstrap(
+  log: LeveledLogger,
+  params: NodeParameters,
+  platform: EnrolmentPlatform,
+): Promise<Enrolled> {
+  if (params.cluster.case !== "clusterBootstrap") throw new Error("unreachable");
+  const b = params.cluster.value;
+  if (b.ownerPublicKey.length !== 32) {
+    throw new PermanentEnrolmentError(
+      `cluster_bootstrap.owner_public_key must be 32 bytes, got ${b.ownerPublicKey.length}`,
+    );
+  }
+  let config;
+  try {
+    config = initialClusterConfiguration(b.initialClusterConfiguration);
+  } catch (e) {
+    throw new PermanentEnrolmentError(
+      `cluster_bootstrap.initial_cluster_configuration: ${(e as Error).message}`,
+    );
+  }
+  let tpmUsage: NodeTPMUsage;
+  try {
+    tpmUsage = tpmUsageFor(config.tpmMode, platform.hasTpm);
+  } catch (e) {
+    throw new PermanentEnrolmentError((e as Error).message);
+  }
+  const storageSecurity = chooseStorage(config.storageSecurityPolicy, platform.storage);
+  log.info(`bootstrapping a new cluster (storage ${NodeStorageSecurity[storageSecurity]})`);
+  const nuk = crypto.getRandomValues(new Uint8Array(32));
+  const cuk = crypto.getRandomValues(new Uint8Array(32));
+  const nodeKeys = await generateEd25519();
+  const joinKeys = await generateEd25519();
+  const pub = await rawPublicKey(nodeKeys.publicKey);
+  const id = nodeId(pub);
+  const directory = create(ClusterDirectorySchema, {
+    nodes: [{ id, addresses: [{ host: "127.0.0.1" }] }],
+  });
+  await writeClusterDirectory(directory);
+  const sealed = create(SealedConfigurationSchema, {
+    nodeUnlockKey: nuk,
+    joinKey: await joinKeyBytes(joinKeys),
+    storageSecurity,
+  });
+  await sealAndWrite(sealed);
+  let certs!: { caCertificate: Uint8Array; nodeCertificate: Uint8Array };
+  let consensusMember!: MessageInitShape<typeof NodeRoles_ConsensusMemberSchema>;
+  const addr = platform.address?.();
+  await bootstrapEtcd(
+    {
+      nodeId: id,
+      nodeKeys,
+      dataDir: DATA_PATHS.etcd,
+      socketDir: EPHEMERAL_PATHS.consensus,
+      extraPeerNames: addr ? [addr] : [],
+    },
+    (l) => log.info(l),
+    async (root) => {
+      const { etcdCA } = await import("../consensus/membership.ts");
+      const ca = etcdCA(root);
+      const peer = (await ca.issued(id))!;
+      consensusMember = {
+        caCertificate: await ca.certificate(),
+        peerCertificate: peer,
+        initialCrl: await ca.crl(),
+        peers: [],
+      };
+      certs = await bootstrapCluster(root, {
+        publicKey: pub,
+        joinKey: await rawPublicKey(joinKeys.publicKey),
+        clusterUnlockKey: storageSecurity === NodeStorageSecurity.INSECURE ? new Uint8Array() : cuk,
+        tpmUsage,
+        ownerPublicKey: b.ownerPublicKey,
+        configuration: config,
+        labels: b.labels?.pairs ?? [],
+        consensusMember: create(NodeRoles_ConsensusMemberSchema, consensusMember),
+      });
+    },
+  );
+  const credentials = {
+    caCertificate: certs.caCertificate,
+    certificate: certs.nodeCertificate,
+    keys: nodeKeys,
+  };
+  await writeCredentials(credentials);
+  // The bootstrap node's roles are known locally: etcd can start before any curator answers.
+  await writeRoles(create(NodeRolesSchema, {
+    consensusMember: create(NodeRoles_ConsensusMemberSchema, consensusMember),
+    kubernetesController: {},
+  }));
+  await sealAndWrite(
+    create(SealedConfigurationSchema, { ...sealed, clusterCa: certs.caCertificate }),
+  );
+  log.info("Cluster enrolment done.");
+  return { how: "bootstrap", nodeId: id, credentials, directory, storageSecurity };
+}
+
+async function joinKeyBytes(k: CryptoKeyPair): Promise<Uint8Array> {
+  const seed = await ed25519Seed(k.privateKey);
+  const pub = await rawPublicKey(k.publicKey);
+  const out = new Uint8Array(64);
+  out.set(seed, 0);
+  out.set(pub, 32);
+  return out;
+}
+
+function isIPv4(s: string): boolean {
+  return /^(\d{1,3})(\.\d{1,3}){3}$/.test(s) && s.split(".").every((p) => Number(p) <= 255);
+}
+
+function seedsOf(d: ClusterDirectory): string[] {
+  return d.nodes.flatMap((n) => n.addresses.map((a) => a.host)).filter((h) => h);
+}
+
+async function register(
+  log: LeveledLogger,
+  params: NodeParameters,
+  platform: EnrolmentPlatform,
+  signal: AbortSignal,
+): Promise<Enrolled> {
+  if (params.cluster.case !== "clusterRegister") throw new Error("unreachable");
+  const r = params.cluster.value;
+  if (!r.registerTicket.length) {
+    throw new PermanentEnrolmentError("cluster_register.register_ticket is empty");
+  }
+  const directory = r.clusterDirectory;
+  if (!directory || !directory.nodes.length) {
+    throw new PermanentEnrolmentError("cluster_register.cluster_directory has no nodes");
+  }
+  for (const h of seedsOf(directory)) {
+    if (!isIPv4(h) && !h.includes(":")) {
+      throw new PermanentEnrolmentError(
+        `cluster_register.cluster_directory: host "${h}" is not an IP address`,
+      );
+    }
+  }
+  try {
+    const ca = parseCertificate(r.caCertificate);
+    if (ca.keyAlgorithm !== "Ed25519" || !ca.isCA) throw new Error("not an Ed25519 CA");
+  } catch (e) {
+    throw new PermanentEnrolmentError(`cluster_register.ca_certificate: ${(e as Error).message}`);
+  }
+  const nodeKeys = await generateEd25519();
+  const joinKeys = await generateEd25519();
+  const id = nodeId(await rawPublicKey(nodeKeys.publicKey));
+  log.info(`registering into the cluster as ${id}`);
+  const resolver = new LeaderResolver({
+    seeds: seedsOf(directory),
+    ca: r.caCertificate,
+    log: (l) => log.info(`resolver: ${l}`),
+  });
+  resolver.start();
+  try {
+    const curator = async () => {
+      const leader = await resolver.leader(signal);
+      const p = await connectionParams(leader.address, {
+        ca: r.caCertificate,
+        nodeId: leader.nodeId,
+        identity: { ephemeral: nodeKeys },
+      });
+      return makeClient(Curator, p.address, p.credentials, p.options as grpc.ClientOptions);
+    };
+    let reg;
+    for (let attempt = 0;; attempt++) {
+      const c = await curator();
+      try {
+        reg = await c.registerNode({
+          registerTicket: r.registerTicket,
+          joinKey: await rawPublicKey(joinKeys.publicKey),
+          haveLocalTpm: platform.hasTpm,
+          labels: r.labels,
+        }, { deadline: Date.now() + 10_000 });
+        break;
+      } catch (e) {
+        const code = (e as { code?: number }).code;
+        if (code === grpc.status.PERMISSION_DENIED || code === grpc.status.FAILED_PRECONDITION) {
+          throw new PermanentEnrolmentError(`RegisterNode refused: ${(e as Error).message}`);
+        }
+        log.warning(`RegisterNode failed (attempt ${attempt + 1}): ${(e as Error).message}`);
+        await sleep(1000, signal);
+      } finally {
+        c.close();
+      }
+    }
+    const storageSecurity = chooseStorage(
+      reg.clusterConfiguration?.storageSecurityPolicy ?? 0,
+      platform.storage,
+    );
+    const cuk = crypto.getRandomValues(new Uint8Array(32));
+    const nuk = crypto.getRandomValues(new Uint8Array(32));
+    let lastWaitLog = 0;
+    let committed;
+    for (;;) {
+      const c = await curator();
+      try {
+        committed = await c.commitNode({
+          clusterUnlockKey: storageSecurity === NodeStorageSecurity.INSECURE
+            ? new Uint8Array()
+            : cuk,
+          storageSecurity,
+        }, { deadline: Date.now() + 10_000 });
+        break;
+      } catch (e) {
+        const code = (e as { code?: number }).code;
+        if (code === grpc.status.PERMISSION_DENIED) {
+          if (Date.now() - lastWaitLog > 60_000) {
+            log.info("waiting for approval of this node by the cluster owner");
+            lastWaitLog = Date.now();
+          }
+        } else {
+          log.warning(`CommitNode failed: ${(e as Error).message}`);
+        }
+        await sleep(1000, signal);
+      } finally {
+        c.close();
+      }
+    }
+    const credentials = {
+      caCertificate: committed.caCertificate,
+      certificate: committed.nodeCertificate,
+      keys: nodeKeys,
+    };
+    await writeCredentials(credentials);
+    await writeClusterDirectory(directory);
+    await sealAndWrite(create(SealedConfigurationSchema, {
+      nodeUnlockKey: nuk,
+      joinKey: await joinKeyBytes(joinKeys),
+      clusterCa: committed.caCertificate,
+      storageSecurity,
+    }));
+    log.info("Cluster enrolment done.");
+    return { how: "register", nodeId: id, credentials, directory, storageSecurity };
+  } finally {
+    await resolver.close();
+  }
+}
+
+async function join(
+  log: LeveledLogger,
+  sealed: SealedConfiguration,
+  signal: AbortSignal,
+): Promise<Enrolled> {
+  const directory = await readClusterDirectory() ??
+    create(ClusterDirectorySchema, { nodes: [] });
+  if (sealed.storageSecurity !== NodeStorageSecurity.INSECURE) {
+    // CUK from the cluster (JoinNode) — needed to unlock encrypted storage.
+    const joinKeys = await ed25519FromSeed(sealed.joinKey.subarray(0, 32));
+    const resolver = new LeaderResolver({ seeds: seedsOf(directory), ca: sealed.clusterCa });
+    resolver.start();
+    try {
+      let delay = 500;
+      for (;;) {
+        try {
+          const leader = await resolver.leader(signal);
+          const p = await connectionParams(leader.address, {
+            ca: sealed.clusterCa,
+            nodeId: leader.nodeId,
+            identity: { ephemeral: joinKeys },
+          });
+          const c = makeClient(Curator, p.address, p.credentials, p.options as grpc.ClientOptions);
+          try {
+            await c.joinNode({ usingSealedConfiguration: false }, {
+              deadline: Date.now() + 10_000,
+            });
+          } finally {
+            c.close();
+          }
+          break;
+        } catch (e) {
+          const code = (e as { code?: number }).code;
+          if (code === grpc.status.FAILED_PRECONDITION || code === grpc.status.NOT_FOUND) {
+            throw new PermanentEnrolmentError("node is no longer a member of the cluster");
+          }
+          log.warning(`JoinNode failed: ${(e as Error).message}`);
+          await sleep(delay, signal);
+          delay = Math.min(delay * 1.5, 60_000);
+        }
+      }
+    } finally {
+      await resolver.close();
+    }
+  }
+  const credentials = await readCredentials();
+  const id = nodeId(await rawPublicKey(credentials.keys.publicKey));
+  log.info(`joined the cluster as ${id} from the sealed configuration`);
+  return {
+    how: "join",
+    nodeId: id,
+    credentials,
+    directory,
+    storageSecurity: sealed.storageSecurity,
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * Reading and writing the ESP's Metropolis files (node.md §6, §8.1, §8.4): node parameters, the
+ * cluster directory and the sealed configuration. Writes are atomic (temp file + rename + fsync)
+ * so a power loss never leaves a half-written sealed configuration.
+ */
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  type NodeParameters,
+  NodeParametersSchema,
+} from "../../../proto/gen/metropolis/proto/api/configuration_pb.ts";
+import {
+  type ClusterDirectory,
+  ClusterDirectorySchema,
+} from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
+import {
+  type SealedConfiguration,
+  type SealedConfigurationFile,
+  SealedConfigurationFileSchema,
+} from "../../../proto/gen/metropolis/proto/private/private_pb.ts";
+import { ESP, ESP_FILES, FW_CFG_PARAMETERS } from "./paths.ts";
+
+async function readOptional(path: string): Promise<Uint8Array | undefined> {
+  try {
+    return await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+}
+
+/** Writes `data` to `path` atomically and durably. */
+export async function writeAtomic(path: string, data: Uint8Array, mode = 0o600): Promise<void> {
+  await Deno.mkdir(path.replace(/\/[^/]*$/, ""), { recursive: true });
+  const tmp = `${path}.tmp`;
+  const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode });
+  try {
+    let off = 0;
+    while (off < data.length) off += await f.write(data.subarray(off));
+    await f.sync();
+  } finally {
+    f.close();
+  }
+  await Deno.rename(tmp, path);
+}
+
+/** Where the parameters came from. */
+export type ParametersSource = "fw_cfg" | "esp";
+
+/** Reads NodeParameters: fw_cfg first, then the ESP (§6); undefined when neither exists. */
+export async function readNodeParameters(
+  esp = ESP,
+): Promise<{ params: NodeParameters; source: ParametersSource } | undefined> {
+  for (
+    const [path, source] of [[FW_CFG_PARAMETERS, "fw_cfg"], [
+      `${esp}/${ESP_FILES.parameters}`,
+      "esp",
+    ]] as const
+  ) {
+    const b = await readOptional(path);
+    if (!b) continue;
+    try {
+      return { params: fromBinary(NodeParametersSchema, b), source };
+    } catch (e) {
+      throw new Error(`node parameters from ${source} do not decode: ${(e as Error).message}`);
+    }
+  }
+  return undefined;
+}
+
+/** Reads the cluster directory from the ESP. */
+export async function readClusterDirectory(esp = ESP): Promise<ClusterDirectory | undefined> {
+  const b = await readOptional(`${esp}/${ESP_FILES.clusterDirectory}`);
+  return b && fromBinary(ClusterDirectorySchema, b);
+}
+
+/** Writes the cluster directory to the ESP. */
+export async function writeClusterDirectory(d: ClusterDirectory, esp = ESP): Promise<void> {
+  await writeAtomic(`${esp}/${ESP_FILES.clusterDirectory}`, toBinary(ClusterDirectorySchema, d));
+}
+
+/** Reads the sealed configuration file; undefined when absent; throws when it does not decode. */
+export async function readSealedConfigurationFile(
+  esp = ESP,
+): Promise<SealedConfigurationFile | undefined> {
+  const b = await readOptional(`${esp}/${ESP_FILES.sealedConfiguration}`);
+  if (!b) return undefined;
+  try {
+    return fromBinary(SealedConfigurationFileSchema, b);
+  } catch (e) {
+    throw new Error(`corrupt file: ${(e as Error).message}`);
+  }
+}
+
+/** Writes the sealed configuration file (plain or TPM-sealed). */
+export async function writeSealedConfigurationFile(
+  f: SealedConfigurationFile,
+  esp = ESP,
+): Promise<void> {
+  await writeAtomic(
+    `${esp}/${ESP_FILES.sealedConfiguration}`,
+    toBinary(SealedConfigurationFileSchema, f),
+  );
+}
+
+/** The plain payload of a file, or a reason why it cannot be used without a TPM. */
+export function plainSealedConfiguration(f: SealedConfigurationFile): SealedConfiguration {
+  if (f.kind.case === "plain") return f.kind.value;
+  if (f.kind.case === "tpm") throw new Error("it is TPM-sealed and no TPM is available");
+  throw new Error("it is empty");
+}

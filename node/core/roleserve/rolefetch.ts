@@ -1,0 +1,96 @@
+/**
+ * rolefetch (node.md §13): `Curator.Watch(node_in_cluster)` for this node; publishes its roles
+ * and persists them to /data/node/roles.pb. Also watches all nodes (`nodes_in_cluster`) for the
+ * hostsfile, resolver seeds and the cluster directory.
+ */
+import { create, equals } from "@bufbuild/protobuf";
+import { Curator } from "../../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
+import { NodeRolesSchema } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
+import { type Context, signal } from "../../base/supervisor/supervisor.ts";
+import { writeRoles } from "../localstorage/credentials.ts";
+import { type KnownNode, leaderClient, type RoleContext, sleep } from "./context.ts";
+
+/** Runs the own-node watch. */
+export function rolefetch(rc: RoleContext) {
+  return async (ctx: Context): Promise<void> => {
+    signal(ctx, "healthy");
+    while (!ctx.signal.aborted) {
+      try {
+        const c = await leaderClient(rc, Curator, ctx.signal);
+        try {
+          const s = c.watch(
+            { kind: { case: "nodeInCluster", value: { nodeId: rc.enrolled.nodeId } } },
+            { signal: ctx.signal },
+          );
+          for await (const ev of s) {
+            for (const n of ev.nodes) {
+              if (n.id !== rc.enrolled.nodeId) continue;
+              const roles = n.roles ?? create(NodeRolesSchema, {});
+              const cur = rc.roles.get();
+              if (!cur || !equals(NodeRolesSchema, cur, roles)) {
+                ctx.logger.info(`roles: ${describeRoles(roles) || "none"}`);
+                await writeRoles(roles);
+                rc.roles.set(roles);
+              }
+            }
+          }
+        } finally {
+          c.close();
+        }
+      } catch (e) {
+        if (ctx.signal.aborted) return;
+        ctx.logger.warning(`role watch failed: ${(e as Error).message}`);
+      }
+      await sleep(1000, ctx.signal);
+    }
+  };
+}
+
+/** Runs the all-nodes watch. */
+export function nodewatch(rc: RoleContext) {
+  return async (ctx: Context): Promise<void> => {
+    signal(ctx, "healthy");
+    while (!ctx.signal.aborted) {
+      try {
+        const c = await leaderClient(rc, Curator, ctx.signal);
+        try {
+          const nodes = new Map<string, KnownNode>();
+          let backlogDone = false;
+          const s = c.watch({ kind: { case: "nodesInCluster", value: {} } }, {
+            signal: ctx.signal,
+          });
+          for await (const ev of s) {
+            for (const n of ev.nodes) {
+              nodes.set(n.id, {
+                id: n.id,
+                address: n.status?.externalAddress || undefined,
+                consensusMember: !!n.roles?.consensusMember,
+                runningCurator: !!n.status?.runningCurator,
+              });
+            }
+            for (const t of ev.nodeTombstones) nodes.delete(t.nodeId);
+            if (ev.progress) backlogDone = true;
+            if (backlogDone) rc.nodes.set(new Map(nodes));
+          }
+        } finally {
+          c.close();
+        }
+      } catch (e) {
+        if (ctx.signal.aborted) return;
+        ctx.logger.warning(`nodes watch failed: ${(e as Error).message}`);
+      }
+      await sleep(1000, ctx.signal);
+    }
+  };
+}
+
+/** `ConsensusMember,KubernetesController` style role list. */
+export function describeRoles(
+  r: { consensusMember?: unknown; kubernetesController?: unknown; kubernetesWorker?: unknown },
+): string {
+  return [
+    r.consensusMember && "ConsensusMember",
+    r.kubernetesController && "KubernetesController",
+    r.kubernetesWorker && "KubernetesWorker",
+  ].filter(Boolean).join(",");
+}

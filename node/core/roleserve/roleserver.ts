@@ -1,0 +1,76 @@
+/**
+ * The roleserver (node.md §13, DN `root.role`): once enrolment produced credentials, starts the
+ * role workers. Workers for every node with credentials run always; role-specific workers
+ * (controlplane) start and stop themselves as the roles change.
+ */
+import type { NodeRoles } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
+import { Value } from "../../base/event/value.ts";
+import type { LogTree } from "../../base/logtree/logtree.ts";
+import { type Context, run, signal, untilAborted } from "../../base/supervisor/supervisor.ts";
+import type { Enrolled } from "../cluster/enrolment.ts";
+import { readRoles, writeRoles } from "../localstorage/credentials.ts";
+import { LeaderResolver } from "../rpc/resolver.ts";
+import type { KnownNode, RoleContext } from "./context.ts";
+import { controlplane } from "./controlplane.ts";
+import { heartbeat, statuspush } from "./heartbeat.ts";
+import { hostsfile } from "./hostsfile.ts";
+import { nodewatch, rolefetch } from "./rolefetch.ts";
+
+/** Options of the roleserver. */
+export interface RoleserverOptions {
+  tree: LogTree;
+  platform: "vm" | "namespace";
+  enrolled: Value<Enrolled>;
+  address: Value<string | undefined>;
+  power: (kind: "reboot" | "poweroff") => Promise<void>;
+  version: { major: bigint; minor: bigint; patch: bigint };
+  /** Extra workers per role context (node management, Kubernetes), started with the others. */
+  extraWorkers?: (rc: RoleContext) => Record<string, (ctx: Context) => Promise<void>>;
+}
+
+/** The roleserver runnable. */
+export function roleserver(o: RoleserverOptions) {
+  return async (ctx: Context): Promise<void> => {
+    const enrolled = await o.enrolled.waitFor(() => true, ctx.signal);
+    const creds = enrolled.credentials;
+    const seeds = enrolled.directory.nodes.flatMap((n) => n.addresses.map((a) => a.host));
+    const resolver = new LeaderResolver({
+      seeds: seeds.length ? seeds : ["127.0.0.1"],
+      ca: creds.caCertificate,
+      identity: { certificate: creds.certificate, privateKey: creds.keys.privateKey },
+      log: (l) => ctx.logger.info(`resolver: ${l}`),
+    });
+    resolver.start();
+    ctx.signal.addEventListener("abort", () => void resolver.close(), { once: true });
+    const roles = new Value<NodeRoles | undefined>();
+    const persisted = await readRoles();
+    if (persisted) roles.set(persisted);
+    else if (enrolled.how === "bootstrap") {
+      ctx.logger.info("bootstrap node: waiting for roles from the local curator");
+    }
+    const rc: RoleContext = {
+      enrolled,
+      tree: o.tree,
+      platform: o.platform,
+      roles,
+      address: o.address,
+      curatorRunning: new Value(false),
+      nodes: new Value<Map<string, KnownNode>>(new Map()),
+      resolver,
+      power: o.power,
+    };
+    let hostsReadyResolve!: () => void;
+    const hostsReady = new Promise<void>((r) => hostsReadyResolve = r);
+    run(ctx, "hostsfile", hostsfile(rc, () => hostsReadyResolve()));
+    run(ctx, "controlplane", controlplane(rc, () => hostsReady));
+    run(ctx, "rolefetch", rolefetch(rc));
+    run(ctx, "nodewatch", nodewatch(rc));
+    run(ctx, "heartbeat", heartbeat(rc));
+    run(ctx, "statuspush", statuspush(rc, o.version));
+    for (const [name, w] of Object.entries(o.extraWorkers?.(rc) ?? {})) run(ctx, name, w);
+    signal(ctx, "healthy");
+    await untilAborted(ctx);
+  };
+}
+
+export { writeRoles };

@@ -1,0 +1,55 @@
+/**
+ * The agent's cluster-facing root (node.md §2 step 5): starts `network`, `role` (roleserver) and
+ * `enrolment` under the root runnable, wiring enrolment's result into the roleserver.
+ */
+import { Value } from "../base/event/value.ts";
+import type { LogTree } from "../base/logtree/logtree.ts";
+import { type Context, run } from "../base/supervisor/supervisor.ts";
+import { NodeStorageSecurity } from "../../proto/gen/metropolis/proto/common/common_pb.ts";
+import type { Enrolled } from "./cluster/enrolment.ts";
+import { enrolmentRunnable } from "./cluster/runnable.ts";
+import { addressWatcher } from "./network/address.ts";
+import { roleserver } from "./roleserve/roleserver.ts";
+import type { RoleContext } from "./roleserve/context.ts";
+
+/** The node software version reported in status. */
+export const VERSION = { major: 0n, minor: 1n, patch: 0n };
+
+/** Options of {@link startCore}. */
+export interface CoreOptions {
+  platform: "vm" | "namespace";
+  tree: LogTree;
+  power: (kind: "reboot" | "poweroff") => Promise<void>;
+  /** Extra roleserver workers (node management, Kubernetes). */
+  extraWorkers?: (rc: RoleContext) => Record<string, (ctx: Context) => Promise<void>>;
+}
+
+/** Adds the core runnables as children of the root runnable `ctx` (call while it is NEW). */
+export function startCore(ctx: Context, o: CoreOptions): void {
+  const address = new Value<string | undefined>();
+  const enrolled = new Value<Enrolled>();
+  run(ctx, "network", addressWatcher(address));
+  run(
+    ctx,
+    "role",
+    roleserver({
+      tree: o.tree,
+      platform: o.platform,
+      enrolled,
+      address,
+      power: o.power,
+      version: VERSION,
+      extraWorkers: o.extraWorkers,
+    }),
+  );
+  run(
+    ctx,
+    "enrolment",
+    enrolmentRunnable({
+      hasTpm: false,
+      // Namespace nodes cannot encrypt (no device-mapper on the host); VMs get dm-crypt later.
+      storage: [NodeStorageSecurity.INSECURE],
+      address: () => address.get(),
+    }, enrolled),
+  );
+}
