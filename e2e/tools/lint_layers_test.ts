@@ -13,8 +13,8 @@ Deno.test("relativeImports resolves static, re-export, side-effect and dynamic i
   assert.deepEqual(relativeImports("node/base/f.ts", src), [
     "node/core/x.ts",
     "node/base/y.ts",
-    "metroctl/main.ts",
     "node/base/z.ts",
+    "metroctl/main.ts",
   ]);
 });
 
