@@ -1,5 +1,5 @@
 /**
- * `launchCluster(options) → Cluster` (testing.md §2): switch (bridge, namespaces, SOCKS5),
+ * `launchCluster(options) → Cluster` (testing.md §2): switch (bridge, namespaces, DHCP, SOCKS5),
  * namespace node processes and teardown. The cluster bring-up steps of §2.4 that need the agent's
  * API (escrow, register ticket, approval) are the marked EXTENSION POINTS {@link bootstrapCluster}
  * and {@link waitForNodes}; parameters come from params.ts ({@link bootstrapParameters},
@@ -10,9 +10,10 @@ import { buildInit } from "../../os-image/init/build.ts";
 import type { NodeParameters } from "../../proto/gen/metropolis/proto/api/configuration_pb.ts";
 import type { ClusterDirectory } from "../../proto/gen/metropolis/proto/common/common_pb.ts";
 import type { LaunchOptions } from "./options.ts";
-import { bridgeName, netnsName, networkConfig, nodeAddress, Topology } from "./net.ts";
+import { bridgeName, netnsName, networkConfig, nodeAddress, nodeMac, Topology } from "./net.ts";
 import { launcherDenoDir, NamespaceNode, type NodeExit } from "./node.ts";
 import { NodeDialer, SwitchSocks } from "./socks.ts";
+import { DhcpServer } from "./dhcp.ts";
 import { bootstrapParameters, networkOnlyParameters, registerParameters } from "./params.ts";
 
 export { bootstrapParameters, registerParameters };
@@ -41,6 +42,7 @@ export class Cluster {
     readonly options: LaunchOptions,
     readonly topology: Topology,
     readonly socks: SwitchSocks,
+    readonly dhcp: DhcpServer,
     createdStateDir: boolean,
   ) {
     this.dialer = new NodeDialer(socks.address);
@@ -84,18 +86,25 @@ export class Cluster {
     const lockPath = `${parent}/metropolis-launch-${bridgeName(options.subnet)}.lock`;
     const topo = new Topology(options.subnet, lockPath);
     let socks: SwitchSocks | undefined;
+    let dhcp: DhcpServer | undefined;
     try {
       await topo.up();
       socks = await SwitchSocks.start({ subnet: options.subnet, port: options.socksPort });
+      const reserved = new Map<string, string>();
+      for (let i = 0; i < options.numNodes; i++) {
+        reserved.set(nodeMac(i), nodeAddress(options.subnet, i));
+      }
+      dhcp = DhcpServer.start(topo.bridge, options.subnet, reserved);
     } catch (e) {
+      await socks?.close();
       await topo.down();
       if (created && !options.keep) await Deno.remove(stateDir, { recursive: true });
       throw e;
     }
-    const c = new Cluster(options, topo, socks, created);
+    const c = new Cluster(options, topo, socks, dhcp, created);
     c.#installSignalHandlers();
     try {
-      c.log(`bridge ${topo.bridge} ${topo.gateway}/24, SOCKS5 on ${socks.address}`);
+      c.log(`bridge ${topo.bridge} ${topo.gateway}/24, DHCP on it, SOCKS5 on ${socks.address}`);
       const [init, denoDir] = await Promise.all([buildInit(), launcherDenoDir()]);
       for (let i = 0; i < options.numNodes; i++) {
         const netns = await topo.addNode(i);
@@ -209,6 +218,7 @@ export class Cluster {
     await step(() => Promise.all(this.nodes.map((n) => n.close())));
     await step(() => this.dialer.close());
     await step(() => this.socks.close());
+    await step(() => this.dhcp.close());
     await step(() => this.topology.down());
     if (this.options.keep || errors.length) this.log(`state kept in ${this.stateDir}`);
     else if (this.#createdStateDir) {

@@ -134,6 +134,15 @@ Deno.test("2 namespace nodes: bridge, addresses, ping, PID namespace, SOCKS, cle
       await tryRun("ip", ["netns", "exec", "metro-metro7-0", "ping", "-c1", "-W1", "10.1.8.1"]),
       false,
     );
+    // The switch's DHCP server hands node 1 its reserved address (udhcpc configures nothing).
+    const dhcp = await new Deno.Command("ip", {
+      args: "netns exec metro-metro7-1 busybox udhcpc -i eth0 -n -q -f -s /bin/true".split(" "),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const dhcpLog = new TextDecoder().decode(dhcp.stderr) + new TextDecoder().decode(dhcp.stdout);
+    assert.match(dhcpLog, /lease of 10\.1\.7\.3 obtained from 10\.1\.7\.1, lease time 30/);
     // Through the switch's SOCKS5: by address and by a node ID in the table.
     c.socks.table.set("metropolis-test0", "10.1.7.2");
     for (const [target, want] of [["10.1.7.3:7835", "n1:hi"], ["metropolis-test0:7835", "n0:hi"]]) {
