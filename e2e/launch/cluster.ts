@@ -107,7 +107,7 @@ export class Cluster {
       c.log(`bridge ${topo.bridge} ${topo.gateway}/24, DHCP on it, SOCKS5 on ${socks.address}`);
       const [init, denoDir] = await Promise.all([buildInit(), launcherDenoDir()]);
       for (let i = 0; i < options.numNodes; i++) {
-        const netns = await topo.addNode(i);
+        const netns = await topo.addNode(i, options.staticAddresses !== false);
         c.nodes.push(
           new NamespaceNode({
             index: i,

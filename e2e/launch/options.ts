@@ -129,6 +129,12 @@ export interface LaunchOptions {
    * process in topology tests. `{state}` and `{i}` are replaced per node.
    */
   agentCommand?: string[];
+  /**
+   * Library only: the launcher itself assigns each node's address and default route in its
+   * namespace (default true, while the agent cannot configure its network). Set false to test
+   * the agent's own network_config/DHCP handling.
+   */
+  staticAddresses?: boolean;
   /** Library only: print `launch: …` progress lines (default true). */
   progress?: boolean;
 }
