@@ -1,0 +1,112 @@
+/**
+ * The curator leader of the control-plane benchmarks, run as its own process so the load
+ * generator's CPU does not count as the leader's: a real etcd plus a bootstrapped curator on
+ * 127.0.0.1 with TLS ({@link startTestCurator}), optionally seeded with `--nodes N` mixed node
+ * records (bench-only seeding, see seed.ts).
+ *
+ * Prints one JSON line ({@link ServerInfo}) on stdout once it serves and the leader's node cache
+ * holds every seeded record, then serves until SIGTERM/SIGINT or until stdin closes.
+ *
+ * Usage: `deno run -A e2e/bench/curator_server.ts [--nodes N]`.
+ */
+import { Buffer } from "node:buffer";
+import { Management } from "../../proto/gen/metropolis/proto/api/management_pb.ts";
+import { startTestCurator } from "../../node/core/curator/testing.ts";
+import { exportPkcs8 } from "../../node/base/pki/keys.ts";
+import { clusterCA } from "../../node/core/curator/bootstrap.ts";
+import { benchRecord, randomPublicKeys, seedRecords } from "./seed.ts";
+
+/** What the server prints: enough to dial it as the owner and to issue node certificates. */
+export interface ServerInfo {
+  /** `127.0.0.1:<port>`. */
+  target: string;
+  /** Node ID of the curator (its TLS server name). */
+  nodeId: string;
+  /** Base64 DER of the cluster CA certificate. */
+  ca: string;
+  /** Base64 PKCS#8 of the cluster CA key (the bench issues node certificates with it). */
+  caKey: string;
+  /** Base64 DER of the owner certificate and PKCS#8 of its key. */
+  ownerCert: string;
+  ownerKey: string;
+  /** etcd3 host string of the cluster's etcd (unix socket, no TLS), for bench-only seeding. */
+  etcd: string;
+  /** Number of records seeded by `--nodes`. */
+  seeded: number;
+  /** PID of this process (the leader). */
+  pid: number;
+}
+
+const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
+
+function parseNodes(args: string[]): number {
+  const i = args.indexOf("--nodes");
+  if (i < 0) return 0;
+  const n = Number(args[i + 1]);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new Error(`--nodes must be a non-negative integer, got "${args[i + 1]}"`);
+  }
+  return n;
+}
+
+/** Waits until the leader's cache shows `id` (records are applied in revision order). */
+async function waitVisible(
+  mgmt: { getNodes(req: { filter: string }): AsyncIterable<unknown> },
+  id: string,
+): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    let seen = 0;
+    for await (const _ of mgmt.getNodes({ filter: `node.id == "${id}"` })) seen++;
+    if (seen) return;
+    if (Date.now() > deadline) throw new Error(`seeded node ${id} not visible after 120 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+if (import.meta.main) {
+  const nodes = parseNodes(Deno.args);
+  // Production lease TTL: under full CPU load a 2 s test TTL could cost the leadership.
+  const c = await startTestCurator({ leaseTtl: 10 });
+  const ownerCert = await c.ownerCertificate();
+  const mgmt = await c.client(Management, {
+    certificate: ownerCert,
+    privateKey: c.ownerKeys.privateKey,
+  });
+  let seeded = 0;
+  if (nodes > 0) {
+    const started = performance.now();
+    const records = randomPublicKeys(nodes).map((pub, i) => benchRecord(i, pub, true));
+    const ids = await seedRecords(c.etcd.kv.namespace("curator/"), records);
+    await waitVisible(mgmt, ids[ids.length - 1]);
+    seeded = ids.length;
+    console.error(
+      `curator_server: seeded ${seeded} records in ${Math.round(performance.now() - started)} ms`,
+    );
+  }
+  const signer = await clusterCA(c.etcd.kv).signer();
+  const info: ServerInfo = {
+    target: c.target,
+    nodeId: c.nodeId,
+    ca: b64(c.caCertificate),
+    caKey: b64(await exportPkcs8(signer.privateKey)),
+    ownerCert: b64(ownerCert),
+    ownerKey: b64(await exportPkcs8(c.ownerKeys.privateKey)),
+    etcd: c.etcd.endpoint,
+    seeded,
+    pid: Deno.pid,
+  };
+  console.log(JSON.stringify(info));
+  const stop = async () => {
+    await c.stop().catch(() => {});
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGINT", stop);
+  // The parent closing our stdin (or dying) also stops us, so no etcd is left behind.
+  (async () => {
+    const buf = new Uint8Array(64);
+    while ((await Deno.stdin.read(buf)) !== null) { /* ignore */ }
+    await stop();
+  })();
+}

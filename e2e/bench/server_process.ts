@@ -1,0 +1,101 @@
+/**
+ * Starts e2e/bench/curator_server.ts as a child process and dials it: the benches' view of the
+ * leader (its {@link ServerInfo}, owner credentials, /proc readings of its PID).
+ */
+import { Buffer } from "node:buffer";
+import type * as grpc from "@grpc/grpc-js";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import { makeClient, type ServiceClient } from "../../proto/grpc.ts";
+import { connectionParams, type DialOptions } from "../../node/core/rpc/client.ts";
+import { importPkcs8 } from "../../node/base/pki/keys.ts";
+import type { ServerInfo } from "./curator_server.ts";
+
+/** A running bench curator. */
+export interface BenchServer {
+  info: ServerInfo;
+  ca: Uint8Array;
+  caKey: CryptoKey;
+  owner: { certificate: Uint8Array; privateKey: CryptoKey };
+  /** A typed client dialled like metroctl does (CA-verified, server must be the curator's node). */
+  client<S extends GenServiceMethods>(
+    service: GenService<S>,
+    identity: DialOptions["identity"],
+  ): Promise<ServiceClient<S>>;
+  /** utime+stime of the leader process in seconds (/proc/<pid>/stat). */
+  cpuSeconds(): number;
+  /** VmRSS of the leader process in MiB. */
+  rssMiB(): number;
+  stop(): Promise<void>;
+}
+
+const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
+
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ; 100 on every Linux the project runs). */
+const CLK_TCK = 100;
+
+/** Spawns the server with `args` (e.g. `--nodes 1000`) and waits for its info line. */
+export async function startBenchServer(args: string[] = []): Promise<BenchServer> {
+  const script = new URL("./curator_server.ts", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  let line: string | undefined;
+  while (line === undefined) {
+    const { value, done } = await reader.read();
+    if (done) {
+      await child.status;
+      throw new Error("bench curator exited before printing its info line");
+    }
+    buf += value;
+    const nl = buf.indexOf("\n");
+    if (nl >= 0) line = buf.slice(0, nl);
+  }
+  // Keep draining stdout so the child never blocks on a full pipe.
+  (async () => {
+    while (!(await reader.read()).done) { /* discard */ }
+  })();
+  const info = JSON.parse(line) as ServerInfo;
+  const ca = fromB64(info.ca);
+  const caKey = (await importPkcs8(fromB64(info.caKey))).privateKey;
+  const owner = {
+    certificate: fromB64(info.ownerCert),
+    privateKey: (await importPkcs8(fromB64(info.ownerKey))).privateKey,
+  };
+  const clients: { close(): void }[] = [];
+  const stat = () => {
+    const s = Deno.readTextFileSync(`/proc/${info.pid}/stat`);
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  };
+  return {
+    info,
+    ca,
+    caKey,
+    owner,
+    async client(service, identity) {
+      const p = await connectionParams(info.target, { ca, nodeId: info.nodeId, identity });
+      const c = makeClient(service, p.address, p.credentials, p.options as grpc.ClientOptions);
+      clients.push(c);
+      return c;
+    },
+    cpuSeconds: stat,
+    rssMiB() {
+      const m = /^VmRSS:\s+(\d+) kB/m.exec(Deno.readTextFileSync(`/proc/${info.pid}/status`));
+      return m ? Number(m[1]) / 1024 : NaN;
+    },
+    async stop() {
+      for (const c of clients) c.close();
+      try {
+        child.kill("SIGTERM");
+      } catch { /* gone */ }
+      await child.stdin.close().catch(() => {});
+      await child.status;
+    },
+  };
+}
