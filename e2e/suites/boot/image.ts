@@ -29,6 +29,10 @@ let cached: Promise<Image> | undefined;
 export function image(): Promise<Image> {
   cached ??= (async () => {
     const dir = await Deno.makeTempDir({ prefix: "mkimg-boot-" });
+    // Disk copies are large: drop them at exit unless E2E_KEEP is set (console logs for debugging).
+    globalThis.addEventListener("unload", () => {
+      if (!Deno.env.get("E2E_KEEP")) Deno.removeSync(dir, { recursive: true });
+    });
     return await buildImage({ outDir: dir });
   })();
   return cached;
