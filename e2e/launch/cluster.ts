@@ -14,7 +14,17 @@ import { bridgeName, netnsName, networkConfig, nodeAddress, nodeMac, Topology } 
 import { launcherDenoDir, NamespaceNode, type NodeExit } from "./node.ts";
 import { NodeDialer, SwitchSocks } from "./socks.ts";
 import { DhcpServer } from "./dhcp.ts";
-import { bootstrapParameters, networkOnlyParameters, registerParameters } from "./params.ts";
+import { bootstrapParameters, NODE_NUMBER_LABEL, registerParameters } from "./params.ts";
+import { Node_Health } from "../../proto/gen/metropolis/proto/api/management_pb.ts";
+import {
+  approveUntilHealthy,
+  ClusterAPI,
+  escrowOwner,
+  type LaunchedCluster,
+  makeConsensusMember,
+  writeMetroctlDir,
+  writeWrapper,
+} from "./bringup.ts";
 
 export { bootstrapParameters, registerParameters };
 
@@ -36,6 +46,10 @@ export class Cluster {
   readonly dialer: NodeDialer;
   readonly #createdStateDir: boolean;
   #closed?: Promise<void>;
+  /** Owner access to the cluster API (set by {@link bootstrapCluster}). */
+  api?: ClusterAPI;
+  /** Keep the state directory at close (a failed test sets this). */
+  keepState = false;
   readonly #signals: [Deno.Signal, () => void][] = [];
 
   private constructor(
@@ -199,9 +213,55 @@ export class Cluster {
    * Tears everything down: node processes, relays, SOCKS5, namespaces, veths, bridge, lock and —
    * when the launcher created it and `keep` is off — the state directory. Idempotent.
    */
-  close(): Promise<void> {
+  close(ok = true): Promise<void> {
+    if (!ok) this.keepState = true;
     this.#closed ??= this.#close();
     return this.#closed;
+  }
+
+  /** The bring-up view of this cluster. */
+  get launched(): LaunchedCluster {
+    return {
+      stateDir: this.stateDir,
+      numNodes: this.nodes.length,
+      socks: this.socks.address,
+      nodeAddress: (i) => this.nodeAddress(i),
+      log: (m) => this.log(m),
+    };
+  }
+
+  /** Node IDs by node index (from the `test-node-number` label). */
+  async nodeIds(): Promise<string[]> {
+    const ids: string[] = [];
+    for (const n of await this.api!.nodes()) {
+      const num = n.labels?.pairs.find((p) => p.key === NODE_NUMBER_LABEL)?.value;
+      if (num !== undefined) ids[Number(num)] = n.id;
+    }
+    return ids;
+  }
+
+  /**
+   * Restarts node `i` on its state and waits until it rejoined: a heartbeat newer than the
+   * restart and HEALTHY (testing.md §2.4).
+   */
+  async rebootNode(i: number): Promise<void> {
+    const id = (await this.nodeIds())[i];
+    if (!id) throw new Error(`node ${i} has no node ID yet`);
+    await this.killNode(i);
+    const restarted = Date.now();
+    await this.startNode(i);
+    for (;;) {
+      try {
+        const n = (await this.api!.nodes(`node.id == "${id}"`))[0];
+        const since = n?.timeSinceHeartbeat;
+        const ageMs = since ? Number(since.seconds) * 1000 + since.nanos / 1e6 : Infinity;
+        if (n && n.health === Node_Health.HEALTHY && Date.now() - ageMs > restarted) {
+          this.log(`node ${i} rejoined after ${((Date.now() - restarted) / 1000).toFixed(1)} s`);
+          return;
+        }
+      } catch { /* leader may be moving */ }
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
 
   async #close(): Promise<void> {
@@ -220,8 +280,10 @@ export class Cluster {
     await step(() => this.socks.close());
     await step(() => this.dhcp.close());
     await step(() => this.topology.down());
-    if (this.options.keep || errors.length) this.log(`state kept in ${this.stateDir}`);
-    else if (this.#createdStateDir) {
+    await step(async () => await this.api?.close());
+    if (this.options.keep || this.keepState || errors.length) {
+      this.log(`state kept in ${this.stateDir}`);
+    } else if (this.#createdStateDir) {
       await step(() => Deno.remove(this.stateDir, { recursive: true }));
     }
     if (errors.length) {
@@ -233,23 +295,71 @@ export class Cluster {
 }
 
 /**
- * EXTENSION POINT (lead, §2.4 steps 2–4): with node 0 started, dial `<node 0>:7835` through
- * `c.dialer`, `AAA.Escrow` with the INSECURE TEST owner key (insecure_key.ts; retry UNAVAILABLE
- * with backoff up to 60 s), write `<state>/metroctl/{owner-key.pem,owner.pem,ca.pem}`, then
- * `GetRegisterTicket` + `GetClusterInfo`. Returns undefined while not implemented: the other
- * nodes then start with network-only parameters and wait.
+ * §2.4 steps 2–4: escrow the owner certificate from node 0 (through SOCKS5, retrying while its
+ * curator comes up), write `<state>/metroctl/`, wait until node 0 reports its address, then
+ * `GetRegisterTicket` and `GetClusterInfo` for the other nodes.
  */
-export function bootstrapCluster(_c: Cluster): Promise<RegisterInfo | undefined> {
-  return Promise.resolve(undefined);
+export async function bootstrapCluster(c: Cluster): Promise<RegisterInfo> {
+  const started = performance.now();
+  const owner = await escrowOwner(c.launched);
+  await writeMetroctlDir(c.stateDir, owner);
+  c.api = new ClusterAPI(c.launched, owner);
+  c.log(
+    `node 0 serving, owner escrowed after ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+  for (;;) {
+    const n0 = (await c.api.nodes().catch(() => []))[0];
+    if (n0?.status?.externalAddress) {
+      c.socks.table.set(n0.id, n0.status.externalAddress);
+      c.log(`node 0 (${n0.status.externalAddress}) UP as ${n0.id}`);
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const ticket = (await c.api.management((m) => m.getRegisterTicket({}))).ticket;
+  const info = await c.api.management((m) => m.getClusterInfo({}));
+  return {
+    ticket,
+    directory: info.clusterDirectory!,
+    caCertificate: info.caCertificate,
+  };
 }
 
 /**
- * EXTENSION POINT (lead, §2.4 steps 5–6): every 1 s approve NEW nodes; return when all are UP
- * with an address and HEALTHY; apply the role flags; write the metroctl wrapper. Until then it
- * returns at once.
+ * §2.4 steps 5–6: approve NEW nodes every second until all are UP and HEALTHY, apply the role
+ * flags, write the metroctl wrapper and print the result lines (§2.6).
  */
-export function waitForNodes(_c: Cluster): Promise<void> {
-  return Promise.resolve();
+export async function waitForNodes(c: Cluster, started: number): Promise<void> {
+  const api = c.api!;
+  const nodes = await approveUntilHealthy(c.launched, api, 300_000, started);
+  for (const n of nodes) {
+    if (n.status?.externalAddress) c.socks.table.set(n.id, n.status.externalAddress);
+  }
+  const ids = await c.nodeIds();
+  for (const i of c.options.consensusMember) {
+    c.log(`making node ${i} a ConsensusMember`);
+    await makeConsensusMember(api, ids[i]);
+  }
+  for (
+    const [flag, field] of [
+      ["kubernetesController", "kubernetesController"],
+      ["kubernetesWorker", "kubernetesWorker"],
+    ] as const
+  ) {
+    for (const i of c.options[flag]) {
+      c.log(`granting ${field} to node ${i}`);
+      await api.management((m) =>
+        m.updateNodeRoles({ node: { case: "id", value: ids[i] }, [field]: true })
+      );
+    }
+  }
+  const endpoints = Array.from({ length: c.nodes.length }, (_, i) => c.nodeAddress(i));
+  const w = await writeWrapper(c.stateDir, c.socks.address, endpoints);
+  c.log("");
+  console.log("Launch: Cluster running!");
+  console.log(`  To access cluster use: metroctl ${w.flags}`);
+  console.log(`  Or use this handy wrapper: ${w.path}`);
+  console.log("  Kubernetes not available: the Kubernetes roles are not wired into the agent yet");
 }
 
 /**
@@ -264,21 +374,16 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
   try {
     await c.startNode(0, await bootstrapParameters(options));
     const reg = await bootstrapCluster(c);
-    if (!reg && options.numNodes > 1) {
-      c.log("cluster bring-up not implemented yet: nodes 1… start without cluster parameters");
-    }
     await Promise.all(
       c.nodes.slice(1).map((_, k) => {
         const i = k + 1;
         return c.startNode(
           i,
-          reg
-            ? registerParameters(i, reg.ticket, reg.directory, reg.caCertificate)
-            : networkOnlyParameters(),
+          registerParameters(i, reg.ticket, reg.directory, reg.caCertificate),
         );
       }),
     );
-    await waitForNodes(c);
+    await waitForNodes(c, start);
     c.log(
       `${options.numNodes} node(s) started after ${
         ((performance.now() - start) / 1000).toFixed(1)

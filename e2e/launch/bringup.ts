@@ -1,0 +1,285 @@
+/**
+ * Cluster bring-up of the launcher (testing.md §2.4 steps 2–6) and the cluster API helpers the
+ * suites use: owner escrow on node 0, register information for the other nodes, approval until
+ * every node is UP and HEALTHY, role flags, the metroctl directory and wrapper.
+ *
+ * Every dial goes through the switch's SOCKS5 proxy, as metroctl's would.
+ */
+import type * as grpc from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import { AAA } from "../../proto/gen/metropolis/proto/api/aaa_pb.ts";
+import {
+  Management,
+  type Node as ApiNode,
+  Node_Health,
+} from "../../proto/gen/metropolis/proto/api/management_pb.ts";
+import {
+  Curator,
+  CuratorLocal,
+  GetConsensusStatusResponse_EtcdMember_Status as MemberStatus,
+} from "../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
+import { NodeState } from "../../proto/gen/metropolis/proto/common/common_pb.ts";
+import { makeClient, type ServiceClient } from "../../proto/grpc.ts";
+import { certificatePem } from "../../node/base/pki/info.ts";
+import { exportPkcs8Pem, rawPublicKey } from "../../node/base/pki/keys.ts";
+import { connectionParams } from "../../node/core/rpc/client.ts";
+import { LeaderResolver } from "../../node/core/rpc/resolver.ts";
+import { insecureOwnerKey } from "./insecure_key.ts";
+
+/** What bring-up needs from the launcher's cluster. */
+export interface LaunchedCluster {
+  stateDir: string;
+  numNodes: number;
+  /** `host:port` of the SOCKS5 proxy. */
+  socks: string;
+  nodeAddress(i: number): string;
+  log(msg: string): void;
+}
+
+/** Owner credentials and the cluster CA. */
+export interface OwnerAccess {
+  caCertificate: Uint8Array;
+  certificate: Uint8Array;
+  keys: CryptoKeyPair;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Escrows the owner certificate from node 0 (retrying until its curator serves, ≤ `timeoutMs`). */
+export async function escrowOwner(c: LaunchedCluster, timeoutMs = 120_000): Promise<OwnerAccess> {
+  const keys = await insecureOwnerKey();
+  const target = `${c.nodeAddress(0)}:7835`;
+  const deadline = Date.now() + timeoutMs;
+  let delay = 250;
+  let last = "";
+  for (;;) {
+    try {
+      // TOFU: node 0's CA is not known yet; it is pinned from this connection (§10.4).
+      const p = await connectionParams(target, { identity: { ephemeral: keys }, socks5: c.socks });
+      const aaa = makeClient(AAA, p.address, p.credentials, p.options as grpc.ClientOptions);
+      const local = makeClient(
+        CuratorLocal,
+        p.address,
+        p.credentials,
+        p.options as grpc.ClientOptions,
+      );
+      try {
+        const pub = await rawPublicKey(keys.publicKey);
+        const s = aaa.escrow({ deadline: Date.now() + 10_000 });
+        // Collect through events: an error before iteration starts must not go unhandled.
+        const cert = await new Promise<Uint8Array | undefined>((resolve, reject) => {
+          let got: Uint8Array | undefined;
+          s.on("data", (r: { emittedCertificate: Uint8Array }) => {
+            if (r.emittedCertificate.length) {
+              got = r.emittedCertificate;
+              s.end();
+            }
+          });
+          s.on("error", reject);
+          s.on("end", () => resolve(got));
+          s.write({ parameters: { requestedIdentityName: "owner", publicKey: pub } });
+        });
+        if (!cert) throw new Error("escrow returned no certificate");
+        const ca = (await local.getCACertificate({})).identityCaCertificate;
+        return { caCertificate: ca, certificate: cert, keys };
+      } finally {
+        aaa.close();
+        local.close();
+        p.close?.();
+      }
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (msg !== last) c.log(`waiting for node 0's curator: ${msg.split("\n")[0]}`);
+      last = msg;
+      if (Date.now() > deadline) throw new Error(`escrow from node 0 failed: ${msg}`);
+      await sleep(delay);
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
+}
+
+/** Writes `<state>/metroctl/{owner-key.pem,owner.pem,ca.pem}` (metroctl.md credentials). */
+export async function writeMetroctlDir(stateDir: string, o: OwnerAccess): Promise<string> {
+  const dir = `${stateDir}/metroctl`;
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  await Deno.writeTextFile(`${dir}/owner-key.pem`, await exportPkcs8Pem(o.keys.privateKey), {
+    mode: 0o600,
+  });
+  await Deno.writeTextFile(`${dir}/owner.pem`, certificatePem(o.certificate), { mode: 0o600 });
+  await Deno.writeTextFile(`${dir}/ca.pem`, certificatePem(o.caCertificate), { mode: 0o600 });
+  return dir;
+}
+
+/** Cluster API access as the owner through the launcher's SOCKS5, following the leader. */
+export class ClusterAPI {
+  readonly owner: OwnerAccess;
+  readonly #c: LaunchedCluster;
+  readonly #resolver: LeaderResolver;
+
+  /** Seeds: every node address. */
+  constructor(c: LaunchedCluster, owner: OwnerAccess) {
+    this.#c = c;
+    this.owner = owner;
+    this.#resolver = new LeaderResolver({
+      seeds: Array.from({ length: c.numNodes }, (_, i) => c.nodeAddress(i)),
+      ca: owner.caCertificate,
+      identity: { certificate: owner.certificate, privateKey: owner.keys.privateKey },
+      socks5: c.socks,
+      watchNodes: false,
+    });
+    this.#resolver.start();
+  }
+
+  /** A client of `service` on the current leader (close it after use). */
+  async client<S extends GenServiceMethods>(
+    service: GenService<S>,
+    timeoutMs = 30_000,
+  ): Promise<ServiceClient<S>> {
+    const leader = await this.#resolver.leader(AbortSignal.timeout(timeoutMs));
+    const p = await connectionParams(leader.address, {
+      ca: this.owner.caCertificate,
+      nodeId: leader.nodeId,
+      identity: { certificate: this.owner.certificate, privateKey: this.owner.keys.privateKey },
+      socks5: this.#c.socks,
+    });
+    return makeClient(service, p.address, p.credentials, p.options as grpc.ClientOptions);
+  }
+
+  /** Runs `fn` with a Management client on the leader. */
+  async management<T>(fn: (m: ServiceClient<typeof Management.method>) => Promise<T>): Promise<T> {
+    const m = await this.client(Management);
+    try {
+      return await fn(m);
+    } finally {
+      m.close();
+    }
+  }
+
+  /** All nodes (GetNodes, optional CEL filter). */
+  nodes(filter = ""): Promise<ApiNode[]> {
+    return this.management(async (m) => {
+      const out: ApiNode[] = [];
+      for await (const n of m.getNodes({ filter }, { deadline: Date.now() + 15_000 })) out.push(n);
+      return out;
+    });
+  }
+
+  /** Consensus members as `{id, full}`. */
+  async consensusStatus(): Promise<{ id: string; full: boolean }[]> {
+    const c = await this.client(Curator);
+    try {
+      const r = await c.getConsensusStatus({}, { deadline: Date.now() + 10_000 });
+      return r.etcdMember.map((m) => ({ id: m.id, full: m.status === MemberStatus.FULL }));
+    } finally {
+      c.close();
+    }
+  }
+
+  /** Closes the resolver. */
+  async close(): Promise<void> {
+    await this.#resolver.close();
+  }
+}
+
+/** Whether every node is UP with an address and HEALTHY. */
+export function allHealthy(nodes: ApiNode[], want: number): boolean {
+  return nodes.length === want &&
+    nodes.every((n) =>
+      n.state === NodeState.UP && !!n.status?.externalAddress && n.health === Node_Health.HEALTHY
+    );
+}
+
+/**
+ * Approves NEW nodes every second until all `numNodes` are UP with an address and HEALTHY
+ * (§2.4 step 5). Progress lines name each approval and the final time.
+ */
+export async function approveUntilHealthy(
+  c: LaunchedCluster,
+  api: ClusterAPI,
+  timeoutMs: number,
+  started = performance.now(),
+): Promise<ApiNode[]> {
+  const deadline = Date.now() + timeoutMs;
+  const approved = new Set<string>();
+  let lastLine = "";
+  for (;;) {
+    let nodes: ApiNode[] = [];
+    try {
+      nodes = await api.nodes();
+      for (const n of nodes) {
+        if (n.state === NodeState.NEW && !approved.has(n.id)) {
+          const num = n.labels?.pairs.find((p) => p.key === "test-node-number")?.value ?? "?";
+          c.log(`approving node ${num} (${n.id})`);
+          await api.management((m) => m.approveNode({ pubkey: n.pubkey }));
+          approved.add(n.id);
+        }
+      }
+      if (allHealthy(nodes, c.numNodes)) {
+        c.log(
+          `${c.numNodes}/${c.numNodes} nodes UP and HEALTHY after ${
+            ((performance.now() - started) / 1000).toFixed(1)
+          } s`,
+        );
+        return nodes;
+      }
+    } catch (e) {
+      const code = (e as { code?: number }).code;
+      if (code !== status.UNAVAILABLE) lastLine = `cluster API: ${(e as Error).message}`;
+    }
+    const up = nodes.filter((n) => n.state === NodeState.UP).length;
+    const healthy = nodes.filter((n) => n.health === Node_Health.HEALTHY).length;
+    const line = `${up}/${c.numNodes} UP, ${healthy} HEALTHY`;
+    if (line !== lastLine) c.log(line);
+    lastLine = line;
+    if (Date.now() > deadline) {
+      throw new Error(`nodes not all UP and HEALTHY after ${timeoutMs / 1000} s (${line})`);
+    }
+    await sleep(1000);
+  }
+}
+
+/**
+ * Makes node `id` a ConsensusMember (retrying for 10 s), then waits until it is a FULL etcd member
+ * (LEARNER → FULL) in GetConsensusStatus.
+ */
+export async function makeConsensusMember(api: ClusterAPI, id: string, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  const retryUntil = Date.now() + 10_000;
+  for (;;) {
+    try {
+      await api.management((m) =>
+        m.updateNodeRoles({ node: { case: "id", value: id }, consensusMember: true })
+      );
+      break;
+    } catch (e) {
+      if (Date.now() > retryUntil) throw e;
+      await sleep(1000);
+    }
+  }
+  for (;;) {
+    const st = await api.consensusStatus().catch(() => []);
+    if (st.some((m) => m.id === id && m.full)) return;
+    if (Date.now() > deadline) throw new Error(`${id} did not become a full etcd member`);
+    await sleep(1000);
+  }
+}
+
+/** Writes the metroctl wrapper (mode 0555) and returns its path (testing.md §2.6). */
+export async function writeWrapper(
+  stateDir: string,
+  socks: string,
+  endpoints: string[],
+): Promise<{ path: string; flags: string }> {
+  const repo = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+  const flags = [
+    `--config ${stateDir}/metroctl`,
+    `--proxy ${socks}`,
+    ...endpoints.map((e) => `--endpoints ${e}`),
+  ].join(" ");
+  const entry = `${Deno.execPath()} run -A --quiet ${repo}/metroctl/main.ts`;
+  const path = `${stateDir}/metroctl/metroctl.sh`;
+  await Deno.writeTextFile(path, `#!/usr/bin/env bash\nexec ${entry} ${flags} "$@"\n`);
+  await Deno.chmod(path, 0o555);
+  return { path, flags };
+}

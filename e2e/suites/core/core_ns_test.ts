@@ -1,0 +1,70 @@
+/**
+ * core suite on namespace nodes (testing.md §4.1): 2 nodes, TPM DISABLED, NEEDS_INSECURE, domain
+ * `cluster.test`. Steps and timeouts from upstream; a node label written before the reboot is
+ * read back after it (no data lost across the fault).
+ */
+import assert from "node:assert/strict";
+import { launchCluster } from "../../launch/cluster.ts";
+import { resolveOptions } from "../../launch/options.ts";
+import { allHealthy } from "../../launch/bringup.ts";
+import { permanent, testEventual } from "../eventual.ts";
+
+Deno.test({
+  name: "core: 2 namespace nodes form a cluster, survive a reboot",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const c = await launchCluster(resolveOptions({
+      "num-nodes": 2,
+      "tpm-mode": "disabled",
+      "storage-security": "needs-insecure",
+      "cluster-domain": "cluster.test",
+      subnet: "10.1.41.0/24",
+      tpm: "none",
+    }));
+    let ok = false;
+    try {
+      const api = c.api!;
+      const addrs = [c.nodeAddress(0), c.nodeAddress(1)];
+      await testEventual("GetClusterInfo lists both nodes with their addresses", 60, async () => {
+        const info = await api.management((m) => m.getClusterInfo({}));
+        const nodes = info.clusterDirectory?.nodes ?? [];
+        if (nodes.length !== 2) throw new Error(`${nodes.length} nodes in the directory`);
+        const got = nodes.map((n) => {
+          if (n.addresses.length !== 1) {
+            throw new Error(`${n.id} has ${n.addresses.length} addresses`);
+          }
+          return n.addresses[0].host;
+        }).sort();
+        assert.deepEqual(got, addrs);
+      });
+      await testEventual("all nodes HEALTHY", 20, async () => {
+        if (!allHealthy(await api.nodes(), 2)) throw new Error("not all HEALTHY");
+      });
+      // A value written through the cluster before the fault.
+      const n1 = (await api.nodes()).find((n) =>
+        n.labels?.pairs.some((p) => p.key === "test-node-number" && p.value === "1")
+      );
+      if (!n1) throw permanent("node 1 not found by its label");
+      await api.management((m) =>
+        m.updateNodeLabels({
+          node: { case: "id", value: n1.id },
+          upsert: [{ key: "e2e.test/before-reboot", value: "kept" }],
+        })
+      );
+      await testEventual("reboot node 1 and it rejoins", 60, () => c.rebootNode(1));
+      await testEventual("all nodes HEALTHY after the reboot", 20, async () => {
+        if (!allHealthy(await api.nodes(), 2)) throw new Error("not all HEALTHY");
+      });
+      const after = (await api.nodes(`node.id == "${n1.id}"`))[0];
+      assert.ok(
+        after.labels?.pairs.some((p) => p.key === "e2e.test/before-reboot" && p.value === "kept"),
+        "label written before the reboot is still there",
+      );
+      ok = true;
+    } finally {
+      if (!ok) console.log(`core: keeping state in ${c.stateDir}`);
+      await c.close(ok);
+    }
+  },
+});

@@ -1,0 +1,60 @@
+/**
+ * ha suite on namespace nodes (testing.md §4.2): 3 nodes, storage NEEDS_INSECURE. Nodes 1 and 2
+ * become ConsensusMembers (LEARNER → FULL), all HEALTHY, then a rolling reboot of every node,
+ * each rejoining. A cluster configuration value written first is read back at the end.
+ */
+import assert from "node:assert/strict";
+import { create } from "@bufbuild/protobuf";
+import { FieldMaskSchema } from "@bufbuild/protobuf/wkt";
+import { launchCluster } from "../../launch/cluster.ts";
+import { resolveOptions } from "../../launch/options.ts";
+import { allHealthy, makeConsensusMember } from "../../launch/bringup.ts";
+import { testEventual } from "../eventual.ts";
+
+Deno.test({
+  name: "ha: 3 consensus members survive a rolling reboot",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const c = await launchCluster(resolveOptions({
+      "num-nodes": 3,
+      "tpm-mode": "disabled",
+      subnet: "10.1.42.0/24",
+      tpm: "none",
+    }));
+    let ok = false;
+    try {
+      const api = c.api!;
+      const mask = create(FieldMaskSchema, { paths: ["kubernetes.node_labels_to_synchronize"] });
+      await api.management((m) =>
+        m.configureCluster({
+          newConfig: { kubernetes: { nodeLabelsToSynchronize: [{ regexp: "^ha-kept$" }] } },
+          updateMask: mask,
+        })
+      );
+      const ids = await c.nodeIds();
+      for (const i of [1, 2]) {
+        await testEventual(
+          `node ${i} becomes a ConsensusMember`,
+          60,
+          () => makeConsensusMember(api, ids[i], 55_000),
+        );
+      }
+      await testEventual("all nodes HEALTHY", 20, async () => {
+        if (!allHealthy(await api.nodes(), 3)) throw new Error("not all HEALTHY");
+      });
+      for (const i of [0, 1, 2]) {
+        await testEventual(`reboot node ${i} and it rejoins`, 60, () => c.rebootNode(i));
+      }
+      const info = await api.management((m) => m.getClusterInfo({}));
+      assert.deepEqual(
+        info.clusterConfiguration?.kubernetes?.nodeLabelsToSynchronize.map((r) => r.regexp),
+        ["^ha-kept$"],
+      );
+      ok = true;
+    } finally {
+      if (!ok) console.log(`ha: keeping state in ${c.stateDir}`);
+      await c.close(ok);
+    }
+  },
+});
