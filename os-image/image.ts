@@ -12,7 +12,7 @@ import { buildInit } from "./init/build.ts";
 import { buildKernel } from "./kernel/build.ts";
 import { testKeys } from "./keys/keys.ts";
 import { ovmfVars } from "./keys/ovmf.ts";
-import { sign, signatureCount, signingKey } from "./keys/sign.ts";
+import { sign, signatureCount, signCached, signingKey } from "./keys/sign.ts";
 import { sha256File } from "./lib/hash.ts";
 import { writeZip } from "./lib/zip.ts";
 import { caBundle, etcOsRelease, type ProductInfo, productInfoJson } from "./system/etc.ts";
@@ -131,7 +131,8 @@ export async function buildImage(opts: ImageOptions = {}): Promise<Image> {
   // The inner kernel is signed too: kexec_file_load verifies it (KEXEC_BZIMAGE_VERIFY_SIG).
   const key = await signingKey();
   const linux = `${work}/bzImage.signed`;
-  await sign(kernel.bzImage, linux);
+  // Cached, so the UKIs embedding it stay reproducible (sbsign stamps the signing time).
+  await signCached(kernel.bzImage, linux);
 
   const osrel = osRelease(version, commit);
   const ukis = {} as Record<Slot, string>;
