@@ -72,10 +72,15 @@ export class EtcdMembership implements ConsensusControl {
   }
 
   /** See {@link ConsensusControl.addNode}. */
-  async addNode(nodeId: string, publicKey: Uint8Array): Promise<NodeRoles_ConsensusMember> {
+  async addNode(
+    nodeId: string,
+    publicKey: Uint8Array,
+    address?: string,
+  ): Promise<NodeRoles_ConsensusMember> {
+    const extra = [...this.#extraNames(nodeId), ...(address ? [address] : [])];
     const peerCert = await this.#ca.ensure(
       nodeId,
-      etcdPeerTemplate(nodeId, this.#extraNames(nodeId)),
+      etcdPeerTemplate(nodeId, extra),
       await importEd25519Public(publicKey),
     );
     const members = await this.members();

@@ -18,10 +18,15 @@ export interface Member {
 /** See the module comment. */
 export interface ConsensusControl {
   /**
-   * Issues the node's etcd peer certificate and adds it as a learner (skipped if already a
-   * member); returns the ConsensusMember role data for the node record.
+   * Issues the node's etcd peer certificate (with `address` as an extra SAN: etcd checks a peer's
+   * client certificate against its remote address) and adds it as a learner (skipped if already
+   * a member); returns the ConsensusMember role data for the node record.
    */
-  addNode(nodeId: string, publicKey: Uint8Array): Promise<NodeRoles_ConsensusMember>;
+  addNode(
+    nodeId: string,
+    publicKey: Uint8Array,
+    address?: string,
+  ): Promise<NodeRoles_ConsensusMember>;
   /** Removes the member named `nodeId` (no-op if absent); throws when etcd refuses. */
   removeNode(nodeId: string): Promise<void>;
   /** All members. */

@@ -31,7 +31,15 @@ import {
   NodeRolesSchema,
   NodeState,
 } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
-import { apiNodeBase, clusterDirectory, withHealth } from "./view.ts";
+import {
+  type CachedApiNode,
+  cachedApiNode,
+  clusterDirectory,
+  encodeWithHealth,
+  type HealthFields,
+  healthFields,
+  nodeWithHealth,
+} from "./view.ts";
 import type { Leader } from "./leader.ts";
 import { CLUSTER_CONFIGURATION_KEY, joinKeyKey, nodeKey, REGISTER_TICKET_KEY } from "./keys.ts";
 import { selectedNodeId } from "./select.ts";
@@ -68,6 +76,19 @@ export function roleNames(r: NodeRecord): string[] {
   return out;
 }
 
+/**
+ * Whether a GetNodes filter can observe the per-call health fields. Otherwise it is evaluated on
+ * the cached base Node, which differs from the full one only in `health` and
+ * `time_since_heartbeat`. Conservative: any mention of "health" or "heartbeat" (even inside a
+ * string), or `node` used other than as `node.<field>` (e.g. compared as a whole), counts.
+ */
+export function filterSeesHealth(expr: string): boolean {
+  return /health|heartbeat/i.test(expr) || /\bnode\b(?!\s*\.)/.test(expr);
+}
+
+/** Number of health-independent filters whose per-record results the leader remembers. */
+const FILTER_MEMO_SIZE = 8;
+
 /** Reads the stored cluster configuration (defaults when absent). */
 export async function readClusterConfiguration(leader: Leader): Promise<ClusterConfiguration> {
   const e = await leader.kv.get(CLUSTER_CONFIGURATION_KEY);
@@ -80,7 +101,11 @@ export async function readClusterConfiguration(leader: Leader): Promise<ClusterC
 export class Management {
   readonly #l: Leader;
   /** Cached public Node per record (keyed by the record object, replaced on change). */
-  readonly #views = new WeakMap<NodeRecord, ApiNode>();
+  readonly #views = new WeakMap<NodeRecord, CachedApiNode>();
+  /** Per-filter results (see {@link #memoFor}), least recently used first. */
+  readonly #filterMemo = new Map<string, WeakMap<NodeRecord, boolean>>();
+  /** Sorted node IDs at a cache revision (see {@link #sortedIds}). */
+  #sorted?: { revision: bigint; ids: string[] };
 
   /** Serves on behalf of `leader`. */
   constructor(leader: Leader) {
@@ -116,6 +141,48 @@ export class Management {
 
   /** Nodes passing the CEL filter, sorted by node ID, with health (§12.6, §12.11). */
   async getNodes(req: GetNodesRequest): Promise<ApiNode[]> {
+    return (await this.#select(req)).map(({ c, h }) => nodeWithHealth(c.base, h));
+  }
+
+  /**
+   * {@link getNodes}, each node already encoded as `metropolis.proto.api.Node` (byte-identical to
+   * `toBinary`): the per-record encoding is cached, only the health fields are encoded per call.
+   */
+  async getNodesEncoded(req: GetNodesRequest): Promise<Uint8Array[]> {
+    return (await this.#select(req)).map(({ c, h }) => encodeWithHealth(c, h));
+  }
+
+  /**
+   * Node IDs of the cache, sorted; re-sorted only when the cache moved to another revision (the
+   * cache applies all events of a revision synchronously, so a revision names one set of IDs).
+   */
+  #sortedIds(): string[] {
+    const c = this.#l.cache;
+    const s = this.#sorted;
+    if (s && s.revision === c.revision && s.ids.length === c.nodes.size) return s.ids;
+    const ids = [...c.nodes.keys()].sort();
+    this.#sorted = { revision: c.revision, ids };
+    return ids;
+  }
+
+  /**
+   * Results of a filter that cannot see health, per record object: such a result depends on the
+   * record alone (CEL is deterministic), and a changed record is a new object. Kept for the
+   * {@link FILTER_MEMO_SIZE} most recently used filters (clients poll with the same few).
+   */
+  #memoFor(expr: string): WeakMap<NodeRecord, boolean> | undefined {
+    if (expr.trim() === "") return undefined;
+    let m = this.#filterMemo.get(expr);
+    if (m) this.#filterMemo.delete(expr);
+    else m = new WeakMap();
+    this.#filterMemo.set(expr, m);
+    if (this.#filterMemo.size > FILTER_MEMO_SIZE) {
+      this.#filterMemo.delete(this.#filterMemo.keys().next().value!);
+    }
+    return m;
+  }
+
+  async #select(req: GetNodesRequest): Promise<{ c: CachedApiNode; h: HealthFields }[]> {
     let filter;
     try {
       filter = compileNodeFilter(req.filter);
@@ -123,20 +190,27 @@ export class Management {
       if (e instanceof FilterError) throw invalid(`filter: ${e.message}`);
       throw e;
     }
+    const withHealthFields = filterSeesHealth(req.filter);
+    const memo = withHealthFields ? undefined : this.#memoFor(req.filter);
     await this.#l.cache.sync();
     const now = this.#l.now();
-    const ids = [...this.#l.cache.nodes.keys()].sort();
-    const out: ApiNode[] = [];
+    const ids = this.#sortedIds();
+    const out: { c: CachedApiNode; h: HealthFields }[] = [];
     for (const id of ids) {
       const rec = this.#l.cache.nodes.get(id)!.record;
-      let base = this.#views.get(rec);
-      if (!base) {
-        base = apiNodeBase(rec);
-        this.#views.set(rec, base);
+      let c = this.#views.get(rec);
+      if (!c) {
+        c = cachedApiNode(rec);
+        this.#views.set(rec, c);
       }
-      const n = withHealth(base, this.#l.heartbeats.get(id), this.#l.since, now);
+      const h = healthFields(c.base.state, this.#l.heartbeats.get(id), this.#l.since, now);
       try {
-        if (filter(n)) out.push(n);
+        let pass = memo?.get(rec);
+        if (pass === undefined) {
+          pass = filter(withHealthFields ? nodeWithHealth(c.base, h) : c.base);
+          memo?.set(rec, pass);
+        }
+        if (pass) out.push({ c, h });
       } catch (e) {
         if (e instanceof FilterError) throw invalid(`filter: ${e.message}`);
         throw e;
@@ -196,7 +270,11 @@ export class Management {
     let consensusData = rec.roles?.consensusMember;
     if (want.cm && !has.cm) {
       try {
-        consensusData = await this.#l.consensus.addNode(id, rec.publicKey);
+        consensusData = await this.#l.consensus.addNode(
+          id,
+          rec.publicKey,
+          rec.status?.externalAddress || undefined,
+        );
       } catch (e) {
         if (e instanceof StatusError) throw e;
         throw unavailable(`adding ${id} to consensus failed: ${(e as Error).message}`);

@@ -4,6 +4,7 @@
  * from the etcd election; each term gets a fresh {@link Leader} (node cache, heartbeat memory).
  */
 import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   LeaderElectionValueSchema,
@@ -115,7 +116,7 @@ export class CuratorServer {
       svc: Parameters<typeof serviceDefinition>[0],
       impl: grpc.UntypedServiceImplementation,
     ) => {
-      const def = serviceDefinition(svc);
+      const def = withPreEncodedGetNodes(serviceDefinition(svc));
       this.#rpc.grpc.addService(def, authorizeService(def, impl, authorizer));
     };
     add(CuratorLocalService, this.#curatorLocal());
@@ -337,7 +338,9 @@ export class CuratorServer {
       getClusterInfo: this.#unary(() => m().getClusterInfo()),
       getNodes: (call: grpc.ServerWritableStream<{ filter: string }, unknown>) => {
         (async () => {
-          const nodes = await m().getNodes(call.request as never);
+          // Pre-encoded Nodes (see withPreEncodedGetNodes): GetNodes of 10,000 nodes otherwise
+          // spends most of its time in toBinary.
+          const nodes = await m().getNodesEncoded(call.request as never);
           for (const n of nodes) {
             if (call.cancelled) return;
             call.write(n);
@@ -422,6 +425,24 @@ export class CuratorServer {
       getConsensusStatus: this.#unary(() => s().self.getConsensusStatus()),
     };
   }
+}
+
+/**
+ * Management's definition with a GetNodes response serializer that sends `Uint8Array`s (already
+ * encoded Nodes) as they are; other definitions are returned unchanged.
+ */
+function withPreEncodedGetNodes(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const m = def.getNodes;
+  if (!m || m.path !== "/metropolis.proto.api.Management/GetNodes") return def;
+  const serialize = m.responseSerialize;
+  return {
+    ...def,
+    getNodes: {
+      ...m,
+      responseSerialize: (v: unknown) =>
+        v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : serialize(v),
+    },
+  };
 }
 
 function toRpcStatus(e: unknown): Partial<grpc.StatusObject> {

@@ -2,7 +2,8 @@
  * Views of node records for the API: the public `metropolis.proto.api.Node` (with health, node.md
  * §12.6), the curator API's `Node` (Watch), and the cluster directory.
  */
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import type { Node as NodeRecord } from "../../../proto/gen/metropolis/node/core/curator/proto/private/storage_pb.ts";
 import {
@@ -83,6 +84,37 @@ export function apiNodeBase(r: NodeRecord): ApiNode {
   });
 }
 
+/** The per-call fields of a public Node: health and time_since_heartbeat (as seconds/nanos). */
+export interface HealthFields {
+  health: Node_Health;
+  seconds: bigint;
+  nanos: number;
+}
+
+/** Health fields of a node in `state` (node.md §12.6). */
+export function healthFields(
+  state: NodeState,
+  lastHeartbeat: number | undefined,
+  leaderSince: number,
+  now: number,
+): HealthFields {
+  const h = health(state, lastHeartbeat, leaderSince, now);
+  return h.sinceMs === undefined ? { health: h.health, ...SATURATED_DURATION } : {
+    health: h.health,
+    seconds: BigInt(Math.floor(h.sinceMs / 1000)),
+    nanos: (h.sinceMs % 1000) * 1_000_000,
+  };
+}
+
+/** A copy of a cached base Node with the given health fields. */
+export function nodeWithHealth(base: ApiNode, h: HealthFields): ApiNode {
+  return {
+    ...base,
+    health: h.health,
+    timeSinceHeartbeat: create(DurationSchema, { seconds: h.seconds, nanos: h.nanos }),
+  };
+}
+
 /** Fills health and time_since_heartbeat into a copy of a cached base Node. */
 export function withHealth(
   base: ApiNode,
@@ -90,16 +122,58 @@ export function withHealth(
   leaderSince: number,
   now: number,
 ): ApiNode {
-  const h = health(base.state, lastHeartbeat, leaderSince, now);
-  const d = h.sinceMs === undefined ? SATURATED_DURATION : {
-    seconds: BigInt(Math.floor(h.sinceMs / 1000)),
-    nanos: (h.sinceMs % 1000) * 1_000_000,
-  };
-  return {
-    ...base,
-    health: h.health,
-    timeSinceHeartbeat: create(DurationSchema, d),
-  };
+  return nodeWithHealth(base, healthFields(base.state, lastHeartbeat, leaderSince, now));
+}
+
+/**
+ * A cached public Node (without health) and its wire encoding split around the health fields:
+ * `head` holds fields 1–4 (pubkey, state, status, roles), `tail` fields 7–9 (id, tpm_usage,
+ * labels). Health (5) and time_since_heartbeat (6) sit between them, so `head ‖ health ‖ tail`
+ * is byte for byte what `toBinary` gives for the whole message (protobuf-es writes fields in
+ * field-number order), and a GetNodes call encodes only the two per-call fields per node.
+ */
+export interface CachedApiNode {
+  base: ApiNode;
+  head: Uint8Array;
+  tail: Uint8Array;
+}
+
+/** Builds the {@link CachedApiNode} of a record. */
+export function cachedApiNode(r: NodeRecord): CachedApiNode {
+  const base = apiNodeBase(r);
+  const head = toBinary(
+    ApiNodeSchema,
+    create(ApiNodeSchema, {
+      pubkey: base.pubkey,
+      state: base.state,
+      status: base.status,
+      roles: base.roles,
+    }),
+  );
+  const tail = toBinary(
+    ApiNodeSchema,
+    create(ApiNodeSchema, { id: base.id, tpmUsage: base.tpmUsage, labels: base.labels }),
+  );
+  return { base, head, tail };
+}
+
+/**
+ * The wire encoding of `c` with health fields `h`; equal to
+ * `toBinary(ApiNodeSchema, nodeWithHealth(c.base, h))`. Zero values are omitted as proto3 does;
+ * the Duration is always present (withHealth always sets it).
+ */
+export function encodeWithHealth(c: CachedApiNode, h: HealthFields): Uint8Array {
+  const w = new BinaryWriter();
+  if (h.health !== 0) w.tag(5, WireType.Varint).int32(h.health);
+  w.tag(6, WireType.LengthDelimited).fork();
+  if (h.seconds !== 0n) w.tag(1, WireType.Varint).int64(h.seconds);
+  if (h.nanos !== 0) w.tag(2, WireType.Varint).int32(h.nanos);
+  const mid = w.join().finish();
+  const out = new Uint8Array(c.head.length + mid.length + c.tail.length);
+  out.set(c.head, 0);
+  out.set(mid, c.head.length);
+  out.set(c.tail, c.head.length + mid.length);
+  return out;
 }
 
 /** The curator API's Node (Watch events). */

@@ -10,7 +10,7 @@ import { create } from "@bufbuild/protobuf";
 import { ClusterDirectorySchema } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { type Context, signal } from "../../base/supervisor/supervisor.ts";
 import { sethostname } from "../../base/sys/mod.ts";
-import { writeClusterDirectory } from "../localstorage/esp.ts";
+import { readClusterDirectory, writeClusterDirectory } from "../localstorage/esp.ts";
 import { EPHEMERAL_PATHS } from "../localstorage/paths.ts";
 import { type KnownNode, type RoleContext, sleep } from "./context.ts";
 
@@ -45,19 +45,30 @@ export function hostsfile(rc: RoleContext, ready: () => void) {
     }
     const mid = id.slice("metropolis-".length).padEnd(32, "0").slice(0, 32);
     await Deno.writeTextFile(EPHEMERAL_PATHS.machineId, mid + "\n");
+    // Until the cluster's node list arrives, the ESP cluster directory (the ConsensusMembers with
+    // addresses, written by earlier boots) names the etcd peers: without them a restarting member
+    // could not reach its peers, and without etcd there is no curator to ask.
+    const seeded = new Map<string, KnownNode>();
+    for (const n of (await readClusterDirectory().catch(() => undefined))?.nodes ?? []) {
+      const a = n.addresses[0]?.host;
+      if (a && a !== "127.0.0.1") {
+        seeded.set(n.id, { id: n.id, address: a, consensusMember: true, runningCurator: false });
+      }
+    }
     signal(ctx, "healthy");
     let last = "";
     let lastDir = "";
     for (;;) {
       const addr = rc.address.get();
-      const nodes = rc.nodes.get() ?? new Map();
+      const known = rc.nodes.get() ?? new Map<string, KnownNode>();
+      const nodes = known.size ? known : seeded;
       const text = renderHosts(id, addr, nodes.values());
       if (text !== last) {
         await writeInPlace(EPHEMERAL_PATHS.hosts, text);
         last = text;
         if (addr) ready();
       }
-      const members = [...nodes.values()].filter((n) => n.consensusMember && n.address);
+      const members = [...known.values()].filter((n) => n.consensusMember && n.address);
       if (members.length) {
         const dir = create(ClusterDirectorySchema, {
           nodes: members.map((n) => ({ id: n.id, addresses: [{ host: n.address! }] })),

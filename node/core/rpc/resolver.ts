@@ -199,13 +199,18 @@ export class LeaderResolver {
       const p = await connectionParams(seed, this.#dialOpts());
       const client = makeClient(CuratorLocal, p.address, p.credentials, p.options);
       const stream = client.getCurrentLeader({}) as unknown as LeaderStream;
+      // Other seeds are still being dialled: remember an early end so it is neither an unhandled
+      // 'error' event (which would crash the process) nor lost.
+      const early: { why?: string } = {};
+      stream.on("error", (e: grpc.ServiceError) => early.why ??= e.details || e.message);
+      stream.on("end", () => early.why ??= "stream ended without a leader");
       const cleanup = () => {
         stream.cancel();
         client.close();
         void p.close();
       };
       this.#cleanups.add(cleanup);
-      return { seed, stream, cleanup };
+      return { seed, stream, cleanup, early };
     }));
     return await new Promise((resolve, reject) => {
       let pending = attempts.length;
@@ -271,6 +276,7 @@ export class LeaderResolver {
         a.stream.on("end", () => {
           if (!won) finish("stream ended without a leader");
         });
+        if (a.early.why) finish(a.early.why);
       }
     });
   }
