@@ -1,0 +1,31 @@
+import assert from "node:assert/strict";
+import { OVMF_CODE, qemuArgs } from "./qemu.ts";
+
+Deno.test("qemuArgs: Secure Boot OVMF with SMM, per-VM VARS, TPM, serial file, no NIC", () => {
+  const a = qemuArgs(
+    { stateDir: "/s", disk: "/d.img", vars: "/v.fd", snapshot: true, parameters: "/p.pb" },
+    "/s/tpm/sock",
+  ).join(" ");
+  assert.match(a, /-machine q35,smm=on -accel tcg -cpu max/);
+  assert.match(a, /driver=cfi\.pflash01,property=secure,value=on/);
+  assert.ok(a.includes(`unit=0,readonly=on,file=${OVMF_CODE}`));
+  assert.ok(a.includes("unit=1,file=/s/vars.fd"));
+  assert.ok(a.includes("file=/d.img,snapshot=on"));
+  assert.ok(a.includes("-tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0"));
+  assert.ok(a.includes("-serial file:/s/console.log"));
+  assert.ok(a.includes("name=dev.monogon.metropolis/parameters.pb,file=/p.pb"));
+  assert.ok(a.includes("-nic none"));
+});
+
+Deno.test("qemuArgs: KVM uses the host CPU, an explicit netdev replaces -nic none", () => {
+  const a = qemuArgs({
+    stateDir: "/s",
+    disk: "/d.img",
+    vars: "/v.fd",
+    accel: "kvm",
+    extraArgs: ["-netdev", "user,id=n0,restrict=on"],
+  }).join(" ");
+  assert.match(a, /-accel kvm -cpu host/);
+  assert.doesNotMatch(a, /-nic none/);
+  assert.doesNotMatch(a, /tpm/);
+});
