@@ -1,0 +1,292 @@
+/**
+ * Tier 1: the real metroctl CLI (subprocesses) against a real test curator (etcd + TLS gRPC):
+ * takeownership with TOFU, node listing and describing in every format, cluster configuration,
+ * role changes, and the error paths (unknown node, bad CEL, unreachable endpoint, bad role,
+ * unknown flag, CA mismatch).
+ */
+import assert from "node:assert/strict";
+import { loadYaml as parseYaml } from "@kubernetes/client-node";
+import { issueCertificate } from "../node/base/pki/cert.ts";
+import { generateEd25519 } from "../node/base/pki/keys.ts";
+import { pemEncode } from "../node/base/pki/pem.ts";
+import { CLUSTER_CA_TEMPLATE } from "../node/core/identity/profiles.ts";
+import { Curator } from "../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
+import type { ServiceClient } from "../proto/grpc.ts";
+import { type MetroctlResult, runMetroctl, writeOwnerKey } from "./testing.ts";
+
+/** The part of node/core/curator/testing.ts's TestCurator these tests use. */
+interface TestCurator {
+  target: string;
+  nodeId: string;
+  ownerKeys: CryptoKeyPair;
+  caCertificate: Uint8Array;
+  nodeKeys: CryptoKeyPair;
+  nodeCertificate: Uint8Array;
+  client(
+    service: typeof Curator,
+    identity: { certificate: Uint8Array; privateKey: CryptoKey },
+  ): Promise<ServiceClient<typeof Curator.method>>;
+  stop(): Promise<void>;
+}
+
+// The curator fixture lives in node/core, which shipped metroctl code must not import
+// (architecture.md §6); the test loads it at run time, so the layering of metroctl/ stays as is.
+const FIXTURE = new URL("../node/core/curator/testing.ts", import.meta.url).href;
+
+async function startCurator(): Promise<TestCurator> {
+  const m = await import(FIXTURE);
+  return await m.startTestCurator();
+}
+
+function ok(r: MetroctlResult, what: string) {
+  assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+}
+
+/** Exactly one non-empty stderr line starting with `metroctl: `. */
+function oneErrorLine(r: MetroctlResult): string {
+  const lines = r.stderr.split("\n").filter((l) => l.trim() !== "");
+  assert.equal(lines.length, 1, `want one stderr line, got:\n${r.stderr}`);
+  assert.match(lines[0], /^metroctl: /);
+  return lines[0];
+}
+
+Deno.test({
+  name: "metroctl against a real curator",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const cur = await startCurator();
+    const tmp = await Deno.makeTempDir({ prefix: "metroctl-test-" });
+    const config = `${tmp}/config`;
+    const g = ["--endpoints", cur.target, "--config", config];
+    const run = (args: string[], o = {}) => runMetroctl([...g, ...args], o);
+    try {
+      await writeOwnerKey(config, cur.ownerKeys);
+
+      await t.step("takeownership without the insecure flag refuses (not a terminal)", async () => {
+        const r = await run(["cluster", "takeownership"]);
+        assert.equal(r.code, 1);
+        assert.match(
+          oneErrorLine(r),
+          /cluster CA not trusted yet \(SHA256:[0-9a-f]{64}\); run interactively or pass --insecure-accept-and-persist-first-encountered-ca/,
+        );
+        await assert.rejects(Deno.stat(`${config}/ca.pem`));
+      });
+
+      await t.step("takeownership with the insecure flag", async () => {
+        const r = await run([
+          "cluster",
+          "takeownership",
+          "--insecure-accept-and-persist-first-encountered-ca",
+        ]);
+        ok(r, "takeownership");
+        assert.match(r.stderr, /Successfully retrieved owner credentials/);
+        const ca = await Deno.readTextFile(`${config}/ca.pem`);
+        assert.equal(ca, pemEncode("CERTIFICATE", cur.caCertificate));
+        assert.equal((await Deno.stat(`${config}/ca.pem`)).mode! & 0o777, 0o600);
+        assert.equal((await Deno.stat(`${config}/owner.pem`)).mode! & 0o777, 0o644);
+        assert.match(await Deno.readTextFile(`${config}/owner.pem`), /BEGIN CERTIFICATE/);
+        // Again: harmless.
+        ok(await run(["cluster", "takeownership"]), "second takeownership");
+      });
+
+      await t.step("node list, list <id>, --output file, --filter", async () => {
+        const r = await run(["node", "list"]);
+        ok(r, "node list");
+        assert.equal(r.stdout.split("\n")[0].trim(), "NODE ID");
+        assert.ok(r.stdout.includes(cur.nodeId));
+        const one = await run(["node", "list", cur.nodeId]);
+        ok(one, "node list <id>");
+        assert.ok(one.stdout.includes(cur.nodeId));
+        const none = await run(["node", "list", "metropolis-00000000000000000000000000000000"]);
+        ok(none, "node list <other id>");
+        assert.ok(!none.stdout.includes(cur.nodeId));
+        const file = `${tmp}/nodes.txt`;
+        const f = await run(["node", "list", "-o", file]);
+        ok(f, "node list -o file");
+        assert.equal(f.stdout, "");
+        assert.ok((await Deno.readTextFile(file)).includes(cur.nodeId));
+        const up = await run(["node", "list", "--filter", "node.state == NODE_STATE_UP"]);
+        ok(up, "filter up");
+        assert.ok(up.stdout.includes(cur.nodeId));
+        const nw = await run(["node", "list", "--filter", "node.state == NODE_STATE_NEW"]);
+        ok(nw, "filter new");
+        assert.ok(!nw.stdout.includes(cur.nodeId));
+      });
+
+      await t.step("node describe parses like upstream's test", async () => {
+        // Report a status as the node does, so address and version columns are filled.
+        const c = await cur.client(Curator, {
+          certificate: cur.nodeCertificate,
+          privateKey: cur.nodeKeys.privateKey,
+        });
+        await c.updateNodeStatus({
+          nodeId: cur.nodeId,
+          status: {
+            externalAddress: "127.0.0.1",
+            version: {
+              release: { major: 0n, minor: 1n, patch: 2n },
+              gitInformation: {
+                commitHash: "1a2b3c4d5e6f",
+                commitsSinceRelease: 3n,
+                buildTreeState: 2,
+              },
+            },
+          },
+        });
+        const r = await run(["node", "describe"]);
+        ok(r, "node describe");
+        const [header, row] = r.stdout.split("\n");
+        assert.match(
+          header,
+          /^NODE ID\s+STATE\s+ADDRESS\s+HEALTH\s+ROLES\s+TPM\s+VERSION\s+HEARTBEAT/,
+        );
+        const f = row.trim().split(/\s+/);
+        assert.equal(f[0], cur.nodeId);
+        assert.equal(f[1], "UP");
+        assert.equal(f[2], "127.0.0.1");
+        assert.match(f[3], /^(HEALTHY|UNKNOWN|HEARTBEAT_TIMEOUT)$/);
+        assert.equal(f[4], "ConsensusMember,KubernetesController");
+        assert.equal(f[5], "no");
+        assert.equal(f[6], "0.1.2-dev3.g1a2b3c4d.dirty");
+        assert.match(f[f.length - 1], /^\d+s$/);
+        const cols = await run(["node", "describe", "--columns", "Node ID, roles"]);
+        ok(cols, "describe --columns");
+        assert.match(cols.stdout.split("\n")[0], /^NODE ID\s+ROLES\s+$/);
+        const bad = await run(["node", "describe", "--columns", "nope"]);
+        assert.equal(bad.code, 2);
+        assert.match(oneErrorLine(bad), /unknown column "nope": known columns are node id, state/);
+      });
+
+      await t.step("json and yaml output parse", async () => {
+        const j = await run(["node", "describe", "-o", "json"]);
+        ok(j, "describe json");
+        const nodes = JSON.parse(j.stdout);
+        assert.equal(nodes.length, 1);
+        assert.equal(nodes[0].id, cur.nodeId);
+        assert.equal(nodes[0].state, "NODE_STATE_UP");
+        const l = await run(["node", "list", "--format", "json"]);
+        assert.deepEqual(JSON.parse(l.stdout), [cur.nodeId]);
+        const y = await run(["node", "describe", "--format", "yaml"]);
+        ok(y, "describe yaml");
+        const yn = parseYaml(y.stdout) as { id: string; state: string }[];
+        assert.equal(yn[0].id, cur.nodeId);
+        assert.equal(yn[0].state, "NODE_STATE_UP");
+        const ly = await run(["node", "list", "-o", "yaml"]);
+        assert.deepEqual(parseYaml(ly.stdout), [cur.nodeId]);
+      });
+
+      await t.step("cluster configure set/get", async () => {
+        const field = "kubernetes.node_labels_to_synchronize";
+        const s = await run(["cluster", "configure", "set", field, "foo", "bar"]);
+        ok(s, "configure set");
+        assert.match(s.stderr, /New value: "foo", "bar"/);
+        const gt = await run(["cluster", "configure", "get", field]);
+        ok(gt, "configure get");
+        assert.match(gt.stderr, /Value: "foo", "bar"/);
+        const gj = await run(["cluster", "configure", "get", field, "-o", "json"]);
+        assert.deepEqual(JSON.parse(gj.stdout), { [field]: ["foo", "bar"] });
+        const bad = await run(["cluster", "configure", "set", field, "(unclosed"]);
+        assert.equal(bad.code, 2);
+        assert.match(oneErrorLine(bad), /"\(unclosed" is not a valid regexp/);
+        const mode = await run(["cluster", "configure", "put", field]);
+        assert.equal(mode.code, 2);
+        assert.match(oneErrorLine(mode), /invalid mode "put": must be set or get/);
+      });
+
+      await t.step("add and remove role KubernetesWorker", async () => {
+        const a = await run(["node", "add", "role", "KubernetesWorker", cur.nodeId]);
+        ok(a, "add role");
+        assert.match(a.stderr, new RegExp(`Updated node ${cur.nodeId}\\.`));
+        const d = await run(["node", "describe", cur.nodeId]);
+        assert.match(d.stdout, /ConsensusMember,KubernetesController,KubernetesWorker/);
+        const rm = await run(["node", "remove", "role", "kw", cur.nodeId]);
+        ok(rm, "remove role");
+        const d2 = await run(["node", "describe"]);
+        assert.doesNotMatch(d2.stdout, /KubernetesWorker/);
+      });
+
+      await t.step("bad inputs: one line, right exit code", async () => {
+        const unknownNode = await run([
+          "node",
+          "add",
+          "role",
+          "kw",
+          "metropolis-00000000000000000000000000000000",
+        ]);
+        assert.equal(unknownNode.code, 1);
+        assert.match(unknownNode.stderr, /Couldn't update node "metropolis-0+": NOT_FOUND: /);
+        const del = await run(["node", "delete", "metropolis-00000000000000000000000000000000"]);
+        assert.equal(del.code, 1);
+        assert.match(oneErrorLine(del), /could not find node with id: metropolis-0+$/);
+        const cel = await run(["node", "list", "--filter", "node.state ==="]);
+        assert.equal(cel.code, 1);
+        assert.match(oneErrorLine(cel), /^metroctl: GetNodes: INVALID_ARGUMENT: /);
+        const role = await run(["node", "add", "role", "Gardener", cur.nodeId]);
+        assert.equal(role.code, 2);
+        assert.match(oneErrorLine(role), /unknown role: Gardener/);
+        const flag = await run(["node", "describe", "--colums", "x"]);
+        assert.equal(flag.code, 2);
+        assert.equal(
+          oneErrorLine(flag),
+          "metroctl: unknown flag --colums (see 'metroctl node describe --help')",
+        );
+        const fmt = await run(["node", "list", "--format", "xml"]);
+        assert.equal(fmt.code, 2);
+        oneErrorLine(fmt);
+      });
+
+      await t.step("unreachable endpoint: exit 1 within 25 s", async () => {
+        // A port nobody listens on: bind, note, close.
+        const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+        const port = (l.addr as Deno.NetAddr).port;
+        l.close();
+        const start = Date.now();
+        const r = await runMetroctl([
+          "--endpoints",
+          `127.0.0.1:${port}`,
+          "--config",
+          config,
+          "node",
+          "list",
+        ]);
+        const took = Date.now() - start;
+        assert.equal(r.code, 1);
+        assert.match(oneErrorLine(r), /could not reach any cluster endpoint: 127\.0\.0\.1:\d+: /);
+        assert.ok(took < 25_000, `took ${took} ms`);
+      });
+
+      await t.step("pinned ca.pem of another cluster: exit 1 naming ca.pem", async () => {
+        const other = `${tmp}/other`;
+        await writeOwnerKey(other, cur.ownerKeys);
+        await Deno.copyFile(`${config}/owner.pem`, `${other}/owner.pem`);
+        const kp = await generateEd25519();
+        const foreign = await issueCertificate(CLUSTER_CA_TEMPLATE, kp.publicKey, {
+          selfSigned: kp,
+        });
+        await Deno.writeTextFile(`${other}/ca.pem`, pemEncode("CERTIFICATE", foreign));
+        const r = await runMetroctl(["--endpoints", cur.target, "--config", other, "node", "list"]);
+        assert.equal(r.code, 1);
+        assert.match(
+          oneErrorLine(r),
+          /server certificate is not signed by the pinned cluster CA \(ca\.pem\)/,
+        );
+      });
+
+      await t.step("cert export and k8scredplugin", async () => {
+        const r = await runMetroctl(["--config", config, "cert", "export"], { cwd: tmp });
+        ok(r, "cert export");
+        assert.equal((await Deno.stat(`${tmp}/owner.key`)).mode! & 0o777, 0o600);
+        assert.match(await Deno.readTextFile(`${tmp}/owner.key`), /BEGIN PRIVATE KEY/);
+        const p = await runMetroctl(["--config", config, "k8scredplugin"]);
+        ok(p, "k8scredplugin");
+        const doc = JSON.parse(p.stdout);
+        assert.equal(doc.kind, "ExecCredential");
+        assert.match(doc.status.clientCertificateData, /BEGIN CERTIFICATE/);
+      });
+    } finally {
+      await cur.stop();
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});

@@ -1,0 +1,67 @@
+/**
+ * Test helpers: run the real metroctl CLI as a subprocess and collect its exit code and output;
+ * write an owner key into a config directory. Reusable by e2e suites.
+ */
+import { pemEncode } from "../node/base/pki/pem.ts";
+import { exportGoEd25519 } from "../node/base/pki/keys.ts";
+import { OWNER_KEY_PEM_TYPE } from "./core/config.ts";
+
+/** Outcome of one metroctl run. */
+export interface MetroctlResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options of {@link runMetroctl}. */
+export interface RunOptions {
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /** Working directory. */
+  cwd?: string;
+  /** Text fed to stdin (default: none, stdin is not a terminal). */
+  stdin?: string;
+  /** Kill the process after this many ms (default 60 s). */
+  timeoutMs?: number;
+  /** Entry point to run (default: metroctl/main.ts from source; e.g. dist/metroctl.js). */
+  entry?: string;
+}
+
+const MAIN = new URL("./main.ts", import.meta.url).pathname;
+
+/** Runs `metroctl <args>` with `Deno.execPath() run -A`, returning code, stdout and stderr. */
+export async function runMetroctl(args: string[], o: RunOptions = {}): Promise<MetroctlResult> {
+  const entry = o.entry ?? MAIN;
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ...(entry.endsWith(".js") ? ["--no-config"] : []), entry, ...args],
+    env: { NO_COLOR: "1", ...o.env },
+    cwd: o.cwd,
+    stdin: o.stdin !== undefined ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const child = cmd.spawn();
+  if (o.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(o.stdin));
+    await w.close();
+  }
+  const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutMs ?? 60_000);
+  try {
+    const out = await child.output();
+    const dec = new TextDecoder();
+    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Writes `owner-key.pem` for `keys` into `dir` (created 0700), as `install --bootstrap` would. */
+export async function writeOwnerKey(dir: string, keys: CryptoKeyPair): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  await Deno.writeTextFile(
+    `${dir}/owner-key.pem`,
+    pemEncode(OWNER_KEY_PEM_TYPE, await exportGoEd25519(keys)),
+    { mode: 0o600 },
+  );
+}
