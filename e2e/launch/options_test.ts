@@ -12,14 +12,14 @@ import { insecureOwnerPublicKey } from "./insecure_key.ts";
 const usage = (args: string[], re: RegExp) =>
   assert.throws(() => parseFlags(args), (e) => e instanceof UsageError && re.test(e.message));
 
-Deno.test("defaults match testing.md §2.5", () => {
+Deno.test("defaults match testing.md §2.5 (TPM off until the agent can seal)", () => {
   const o = parseFlags([]);
   assert.equal(o.mode, "namespace");
   assert.equal(o.numNodes, 3);
   assert.equal(o.clusterDomain, "cluster.internal");
-  assert.equal(o.tpmMode, "required");
+  assert.equal(o.tpmMode, "disabled");
   assert.equal(o.storageSecurity, "needs-insecure");
-  assert.equal(o.tpm, "swtpm");
+  assert.equal(o.tpm, "none");
   assert.equal(o.storage, "dir");
   assert.equal(o.ram, "2048M");
   assert.equal(o.disk, "5G");
@@ -66,7 +66,10 @@ Deno.test("bad input: one-line UsageErrors naming the flag", () => {
   usage(["--num-nodes=2", "--consensus-member=0-2"], /node 2 does not exist \(--num-nodes 2\)/);
   usage(["--kubernetes-worker=2-1"], /--kubernetes-worker: range 2-1 ends before it starts/);
   usage(["--kubernetes-controller=a"], /--kubernetes-controller: bad node set element/);
-  usage(["--tpm", "none"], /--tpm none cannot satisfy --tpm-mode required/);
+  usage(
+    ["--tpm", "none", "--tpm-mode", "required"],
+    /--tpm none cannot satisfy --tpm-mode required/,
+  );
   usage(["--tpm-mode", "sometimes"], /--tpm-mode/);
   usage(["--subnet", "10.1.0.0/16"], /--subnet: expected a \/24/);
   usage(["--ram", "2048"], /--ram/);
