@@ -33,6 +33,18 @@ function writeAllSync(f: { writeSync(p: Uint8Array): number }, text: string): vo
   while (b.length > 0) b = b.subarray(f.writeSync(b));
 }
 
+/** Where console lines go: the VM's consoles (opened once), else stdout. */
+function consoleSinks(platform: AgentFlags["platform"]): { writeSync(p: Uint8Array): number }[] {
+  if (platform !== "vm") return [Deno.stdout];
+  const out: { writeSync(p: Uint8Array): number }[] = [];
+  for (const p of ["/dev/tty0", "/dev/ttyS0", "/dev/ttyS1"]) {
+    try {
+      out.push(Deno.openSync(p, { write: true }));
+    } catch { /* absent on this machine */ }
+  }
+  return out.length ? out : [Deno.stdout];
+}
+
 /** Sends `console.*` into raw entries of DNs `stdout` (log/info/debug) and `stderr` (warn/error). */
 function redirectConsole(tree: LogTree): void {
   const out = tree.rawWriter("stdout");
@@ -98,9 +110,15 @@ export async function main(args: readonly string[]): Promise<void> {
 
   const tree = new LogTree();
   const consoleStop = new AbortController();
-  const consoleDone = runConsole(tree, (t) => writeAllSync(Deno.stdout, t), {
-    signal: consoleStop.signal,
-  });
+  // VM consoles (node.md §3): tty0, ttyS0 and ttyS1 where present; namespace nodes: stdout.
+  const sinks = consoleSinks(flags.platform);
+  const consoleDone = runConsole(tree, (t) => {
+    for (const s of sinks) {
+      try {
+        writeAllSync(s, t);
+      } catch { /* a console that went away must not stop the others */ }
+    }
+  }, { signal: consoleStop.signal });
   redirectConsole(tree);
   const init = tree.logger("init");
   init.info(`Metropolis agent starting (platform ${flags.platform}, pid ${getpid()})`);

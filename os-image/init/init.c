@@ -64,6 +64,9 @@ static void open_consoles(int namespace_mode) {
 	if (!namespace_mode) {
 		/* The kernel may not have mounted devtmpfs (no CONFIG_DEVTMPFS_MOUNT): try once. */
 		if (access("/dev/null", F_OK) != 0) mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+		/* Deno needs /proc/self/exe to start at all; the agent's bring-up mounts the rest. */
+		if (access("/proc/self", F_OK) != 0)
+			mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 		static const char *const paths[] = {"/dev/tty0", "/dev/ttyS0", "/dev/ttyS1"};
 		for (unsigned i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 			int fd = open(paths[i], O_WRONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
