@@ -9,6 +9,7 @@ import { loadYaml as parseYaml } from "@kubernetes/client-node";
 import { issueCertificate } from "../node/base/pki/cert.ts";
 import { generateEd25519 } from "../node/base/pki/keys.ts";
 import { pemEncode } from "../node/base/pki/pem.ts";
+import { Socks5Server } from "../node/base/socks/server.ts";
 import { CLUSTER_CA_TEMPLATE } from "../node/core/identity/profiles.ts";
 import { Curator } from "../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
 import type { ServiceClient } from "../proto/grpc.ts";
@@ -271,6 +272,33 @@ Deno.test({
           oneErrorLine(r),
           /server certificate is not signed by the pinned cluster CA \(ca\.pem\)/,
         );
+      });
+
+      await t.step("--proxy: every connection goes through SOCKS5", async () => {
+        const seen: string[] = [];
+        const socks = new Socks5Server({
+          onRequest: (d, reply) => seen.push(`${d.host}:${d.port}/${reply}`),
+        });
+        const port = await socks.listen(0);
+        try {
+          const r = await run(["--proxy", `127.0.0.1:${port}`, "node", "list"]);
+          ok(r, "node list via proxy");
+          assert.ok(r.stdout.includes(cur.nodeId));
+          assert.ok(seen.length > 0, "no SOCKS5 CONNECT seen");
+          assert.ok(seen.every((s) => s === `${cur.target}/0`), seen.join(" "));
+        } finally {
+          await socks.close();
+        }
+      });
+
+      await t.step("approve without nodes pending", async () => {
+        const r = await run(["approve"]);
+        ok(r, "approve");
+        assert.equal(r.stdout, "");
+        assert.match(r.stderr, /There are no nodes pending approval at this time\./);
+        const a = await run(["approve", "metropolis-00000000000000000000000000000000"]);
+        assert.equal(a.code, 1);
+        assert.match(oneErrorLine(a), /couldn't find a new node matching id metropolis-0+$/);
       });
 
       await t.step("cert export and k8scredplugin", async () => {
