@@ -10,6 +10,8 @@ import { CliError, describeError, step, UsageError } from "../core/errors.ts";
 import { DESCRIBE_COLUMNS, describeRow, getNodes, narrow, nodeJson } from "../core/nodes.ts";
 import { formatDocument, formatTable, type Row } from "../core/output.ts";
 import { logsCommand, poweroffCommand, rebootCommand } from "./node_local.ts";
+import { metricsCommand } from "./node_metrics.ts";
+import { updateCommand } from "./node_update.ts";
 
 /** Role names: canonical name → accepted lower-case spellings. */
 export const ROLES = {
@@ -257,6 +259,8 @@ export const nodeCommand: Command = {
       run: deleteNode,
     },
     logsCommand,
+    metricsCommand,
+    updateCommand,
     rebootCommand,
     poweroffCommand,
   ],

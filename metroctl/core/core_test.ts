@@ -8,6 +8,7 @@ import { helpText, parseArgs } from "./args.ts";
 import { failure, UsageError } from "./errors.ts";
 import { formatTable, formatYaml } from "./output.ts";
 import { formatVersion } from "./nodes.ts";
+import { parseImageRef } from "../cmd/node_update.ts";
 
 Deno.test("flags: forms, lists, defaults, errors", () => {
   const p = parseArgs(ROOT, [
@@ -92,4 +93,21 @@ Deno.test("role names: long, short, case-insensitive", () => {
   assert.equal(parseRole("KUBERNETESCONTROLLER", "x"), "KubernetesController");
   assert.equal(parseRole("Cm", "x"), "ConsensusMember");
   assert.throws(() => parseRole("gardener", "x"), /unknown role: gardener/);
+});
+
+Deno.test("image references", () => {
+  const d = `sha256:${"0f".repeat(32)}`;
+  assert.deepEqual(parseImageRef(`http://reg:5000/a/b:v1@${d}`), {
+    scheme: "http",
+    host: "reg:5000",
+    repository: "a/b",
+    tag: "v1",
+    digest: d,
+  });
+  assert.equal(parseImageRef(`reg/a@${d}`).scheme, "https");
+  assert.throws(() => parseImageRef(`a@${d}`), /missing host/);
+  assert.throws(() => parseImageRef("reg/a:v1"), /missing digest/);
+  assert.throws(() => parseImageRef(`reg/A_@${d}`), /invalid repository "A_"/);
+  assert.throws(() => parseImageRef(`reg/a:.x@${d}`), /invalid tag ".x"/);
+  assert.throws(() => parseImageRef("reg/a@sha256:12"), /invalid digest/);
 });
