@@ -73,7 +73,8 @@ export async function main(argv: string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", onSigint);
   try {
-    const parsed = parseArgs(ROOT, argv);
+    // `deno task metroctl -- <args>` passes the `--` through; it never means anything up front.
+    const parsed = parseArgs(ROOT, argv[0] === "--" ? argv.slice(1) : argv);
     if (parsed.help) {
       await Deno.stdout.write(new TextEncoder().encode(helpText(parsed.path)));
       return 0;

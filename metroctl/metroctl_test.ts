@@ -74,6 +74,46 @@ Deno.test({
         await assert.rejects(Deno.stat(`${config}/ca.pem`));
       });
 
+      await t.step("TOFU prompt on a terminal: no rejects, yes pins", async () => {
+        // `script` gives metroctl a pseudo-terminal as stdin; our answer is typed into it.
+        const dir = `${tmp}/interactive`;
+        await writeOwnerKey(dir, cur.ownerKeys);
+        const main = new URL("./main.ts", import.meta.url).pathname;
+        const cmd = [Deno.execPath(), "run", "-A", main, "--endpoints", cur.target, "--config", dir]
+          .concat(["cluster", "takeownership"]).map((a) => `'${a}'`).join(" ");
+        const viaPty = async (answer: string) => {
+          const p = new Deno.Command("script", {
+            args: ["-qec", cmd, "/dev/null"],
+            stdin: "piped",
+            stdout: "piped",
+            stderr: "piped",
+            env: { NO_COLOR: "1" },
+          }).spawn();
+          const w = p.stdin.getWriter();
+          await w.write(new TextEncoder().encode(answer + "\n"));
+          await w.close();
+          const o = await p.output();
+          return { code: o.code, out: new TextDecoder().decode(o.stdout) };
+        };
+        const no = await viaPty("no");
+        assert.equal(no.code, 1, no.out);
+        assert.match(
+          no.out,
+          /The cluster at endpoints 127\.0\.0\.1:\d+ presented a CA certificate/,
+        );
+        assert.match(no.out, /CA fingerprint: SHA256:[0-9a-f]{64}/);
+        assert.match(no.out, /Trust this CA and continue \(yes\/no\)\?/);
+        assert.match(no.out, /metroctl: cluster CA rejected by user/);
+        await assert.rejects(Deno.stat(`${dir}/ca.pem`));
+        const yes = await viaPty("YES");
+        assert.equal(yes.code, 0, yes.out);
+        assert.match(yes.out, /Successfully retrieved owner credentials/);
+        assert.equal(
+          await Deno.readTextFile(`${dir}/ca.pem`),
+          pemEncode("CERTIFICATE", cur.caCertificate),
+        );
+      });
+
       await t.step("takeownership with the insecure flag", async () => {
         const r = await run([
           "cluster",
