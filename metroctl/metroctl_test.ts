@@ -341,6 +341,29 @@ Deno.test({
         assert.match(oneErrorLine(a), /couldn't find a new node matching id metropolis-0+$/);
       });
 
+      await t.step("--verbose traces to stderr, data stays on stdout", async () => {
+        const r = await run(["--verbose", "node", "list"]);
+        ok(r, "verbose");
+        assert.match(r.stderr, new RegExp(`\\[verbose\\] leader is ${cur.nodeId} at `));
+        assert.doesNotMatch(r.stdout, /verbose/);
+      });
+
+      await t.step("the bundle (deno bundle) works like the source", async () => {
+        const js = `${tmp}/metroctl.js`;
+        const b = await new Deno.Command(Deno.execPath(), {
+          args: ["bundle", "--platform", "deno", "-o", js, "metroctl/main.ts"],
+          cwd: new URL("..", import.meta.url).pathname,
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert.ok(b.success, new TextDecoder().decode(b.stderr));
+        const r = await runMetroctl([...g, "node", "describe"], { entry: js });
+        ok(r, "bundled node describe");
+        assert.ok(r.stdout.includes(cur.nodeId));
+        const u = await runMetroctl(["node", "list", "--bogus"], { entry: js });
+        assert.equal(u.code, 2);
+      });
+
       await t.step("cert export and k8scredplugin", async () => {
         const r = await runMetroctl(["--config", config, "cert", "export"], { cwd: tmp });
         ok(r, "cert export");
