@@ -10,6 +10,7 @@ import type { Enrolled } from "./cluster/enrolment.ts";
 import { enrolmentRunnable } from "./cluster/runnable.ts";
 import { addressWatcher } from "./network/address.ts";
 import { roleserver } from "./roleserve/roleserver.ts";
+import { runNodeManagement } from "./mgmt/server.ts";
 import type { RoleContext } from "./roleserve/context.ts";
 
 /** The node software version reported in status. */
@@ -39,7 +40,22 @@ export function startCore(ctx: Context, o: CoreOptions): void {
       address,
       power: o.power,
       version: VERSION,
-      extraWorkers: o.extraWorkers,
+      extraWorkers: (rc) => ({
+        // NodeManagement on 7839 (node.md §14) for every node with credentials.
+        nodemgmt: (c: Context) =>
+          runNodeManagement(c, {
+            tree: o.tree,
+            certificate: rc.enrolled.credentials.certificate,
+            privateKey: rc.enrolled.credentials.keys.privateKey,
+            clusterCA: rc.enrolled.credentials.caCertificate,
+            platform: o.platform,
+            power: (kind) => {
+              if (kind === "kexec") throw new Error("kexec is not available yet");
+              return o.power(kind);
+            },
+          }),
+        ...o.extraWorkers?.(rc),
+      }),
     }),
   );
   run(

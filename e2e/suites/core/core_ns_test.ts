@@ -8,6 +8,14 @@ import { launchCluster } from "../../launch/cluster.ts";
 import { resolveOptions } from "../../launch/options.ts";
 import { allHealthy } from "../../launch/bringup.ts";
 import { permanent, testEventual } from "../eventual.ts";
+import type * as grpc from "@grpc/grpc-js";
+import {
+  LogsRequest_BacklogMode,
+  LogsRequest_StreamMode,
+  NodeManagement,
+} from "../../../proto/gen/metropolis/proto/api/management_pb.ts";
+import { makeClient } from "../../../proto/grpc.ts";
+import { connectionParams } from "../../../node/core/rpc/client.ts";
 
 Deno.test({
   name: "core: 2 namespace nodes form a cluster, survive a reboot",
@@ -46,6 +54,37 @@ Deno.test({
         n.labels?.pairs.some((p) => p.key === "test-node-number" && p.value === "1")
       );
       if (!n1) throw permanent("node 1 not found by its label");
+      await testEventual("NodeManagement.Logs of node 1 shows its enrolment", 20, async () => {
+        const p = await connectionParams(`${c.nodeAddress(1)}:7839`, {
+          ca: api.owner.caCertificate,
+          nodeId: n1.id,
+          identity: { certificate: api.owner.certificate, privateKey: api.owner.keys.privateKey },
+          socks5: c.socks.address,
+        });
+        const m = makeClient(
+          NodeManagement,
+          p.address,
+          p.credentials,
+          p.options as grpc.ClientOptions,
+        );
+        try {
+          const lines: string[] = [];
+          for await (
+            const r of m.logs({
+              dn: "root.enrolment",
+              backlogMode: LogsRequest_BacklogMode.ALL,
+              streamMode: LogsRequest_StreamMode.DISABLE,
+            })
+          ) {
+            for (const e of r.backlogEntries) {
+              if (e.kind.case === "leveled") lines.push(...e.kind.value.lines);
+            }
+          }
+          assert.ok(lines.includes("Cluster enrolment done."), lines.join(" | "));
+        } finally {
+          m.close();
+        }
+      });
       await api.management((m) =>
         m.updateNodeLabels({
           node: { case: "id", value: n1.id },
