@@ -163,6 +163,37 @@ export function cachedApiNode(r: NodeRecord): CachedApiNode {
  * the Duration is always present (withHealth always sets it).
  */
 export function encodeWithHealth(c: CachedApiNode, h: HealthFields): Uint8Array {
+  if (h.seconds < 0n || h.nanos < 0 || h.health < 0) return encodeWithWriter(c, h);
+  // Hand-written varints: BinaryWriter's buffer management cost more than the rest of a
+  // GetNodes call per node. Duration: field 1 (seconds), field 2 (nanos), each only if non-zero.
+  const secLen = h.seconds === 0n ? 0 : 1 + varintLength(h.seconds);
+  const nanosLen = h.nanos === 0 ? 0 : 1 + varintLength(BigInt(h.nanos));
+  const durLen = secLen + nanosLen; // at most 22 bytes: a one-byte length
+  const healthLen = h.health === 0 ? 0 : 1 + varintLength(BigInt(h.health));
+  const midLen = healthLen + 2 + durLen;
+  const out = new Uint8Array(c.head.length + midLen + c.tail.length);
+  out.set(c.head, 0);
+  let p = c.head.length;
+  if (healthLen) {
+    out[p++] = (5 << 3) | 0;
+    p = putVarint(out, p, BigInt(h.health));
+  }
+  out[p++] = (6 << 3) | 2;
+  out[p++] = durLen;
+  if (secLen) {
+    out[p++] = (1 << 3) | 0;
+    p = putVarint(out, p, h.seconds);
+  }
+  if (nanosLen) {
+    out[p++] = (2 << 3) | 0;
+    p = putVarint(out, p, BigInt(h.nanos));
+  }
+  out.set(c.tail, p);
+  return out;
+}
+
+/** {@link encodeWithHealth} through protobuf-es's BinaryWriter (any value, incl. negative). */
+function encodeWithWriter(c: CachedApiNode, h: HealthFields): Uint8Array {
   const w = new BinaryWriter();
   if (h.health !== 0) w.tag(5, WireType.Varint).int32(h.health);
   w.tag(6, WireType.LengthDelimited).fork();
@@ -174,6 +205,24 @@ export function encodeWithHealth(c: CachedApiNode, h: HealthFields): Uint8Array 
   out.set(mid, c.head.length);
   out.set(c.tail, c.head.length + mid.length);
   return out;
+}
+
+function varintLength(v: bigint): number {
+  let n = 1;
+  while (v >= 0x80n) {
+    v >>= 7n;
+    n++;
+  }
+  return n;
+}
+
+function putVarint(out: Uint8Array, p: number, v: bigint): number {
+  while (v >= 0x80n) {
+    out[p++] = Number(v & 0x7fn) | 0x80;
+    v >>= 7n;
+  }
+  out[p++] = Number(v);
+  return p;
 }
 
 /** The curator API's Node (Watch events). */

@@ -36,6 +36,7 @@ Deno.test("view: encodeWithHealth equals toBinary of the whole message", () => {
     [since + 100, since + 1_100], // whole seconds (nanos 0)
     [since + 100, since + 2_345], // seconds and nanos
     [since + 100, since + 50_000], // timed out
+    ...Array.from({ length: 50 }, (_, i): [number, number] => [since, since + 7 ** (i % 12) + i]),
   ];
   for (const r of records) {
     const c = cachedApiNode(r);
