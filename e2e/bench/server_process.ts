@@ -37,7 +37,14 @@ const CLK_TCK = 100;
 export async function startBenchServer(args: string[] = []): Promise<BenchServer> {
   const script = new URL("./curator_server.ts", import.meta.url).pathname;
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", script, ...args],
+    // BENCH_SERVER_FLAGS: extra Deno flags for the leader, e.g. `--cpu-prof --cpu-prof-dir=DIR`.
+    args: [
+      "run",
+      "-A",
+      ...(Deno.env.get("BENCH_SERVER_FLAGS")?.split(" ").filter(Boolean) ?? []),
+      script,
+      ...args,
+    ],
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",
