@@ -39,6 +39,7 @@ import { escrow } from "./aaa.ts";
 import { CLUSTER_CA_NAME, CLUSTER_PKI_NAMESPACE, nodeKey } from "./keys.ts";
 import { Leader } from "./leader.ts";
 import { Management } from "./management.ts";
+import { reconcileLoop } from "./reconcile.ts";
 import { NodeSelf } from "./nodeself.ts";
 import { StatusError, toStatusError, unavailable, unimplemented } from "./status.ts";
 import { watch } from "./watch.ts";
@@ -202,6 +203,7 @@ export class CuratorServer {
             self: new NodeSelf(leader),
           });
           log("this node is now the curator leader");
+          void reconcileLoop(leader, log);
           await new Promise<void>((r) => {
             if (termAbort.signal.aborted) r();
             else termAbort.signal.addEventListener("abort", () => r(), { once: true });
