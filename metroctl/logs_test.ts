@@ -66,7 +66,9 @@ Deno.test({
     const tmp = await Deno.makeTempDir({ prefix: "metroctl-logs-test-" });
     const config = `${tmp}/config`;
     const run = (args: string[]) =>
-      runMetroctl(["--endpoints", cur.target, "--config", config, ...args]);
+      runMetroctl(["--endpoints", cur.target, "--config", config, ...args], {
+        env: { KUBECONFIG: `${tmp}/kubeconfig` },
+      });
     try {
       await writeOwnerKey(config, cur.ownerKeys);
       const own = await run([

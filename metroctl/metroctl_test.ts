@@ -7,13 +7,15 @@
 import assert from "node:assert/strict";
 import { loadYaml as parseYaml } from "@kubernetes/client-node";
 import { issueCertificate } from "../node/base/pki/cert.ts";
-import { generateEd25519 } from "../node/base/pki/keys.ts";
+import { exportPkcs8Pem, generateEd25519 } from "../node/base/pki/keys.ts";
 import { pemEncode } from "../node/base/pki/pem.ts";
-import { Socks5Server } from "../node/base/socks/server.ts";
+import { Socks5Server, tcpConnect } from "../node/base/socks/server.ts";
+import tls from "node:tls";
+import { certificatePem } from "../node/base/pki/info.ts";
 import { CLUSTER_CA_TEMPLATE } from "../node/core/identity/profiles.ts";
 import { Curator } from "../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
 import type { ServiceClient } from "../proto/grpc.ts";
-import { type MetroctlResult, runMetroctl, writeOwnerKey } from "./testing.ts";
+import { type MetroctlResult, runMetroctl, type RunOptions, writeOwnerKey } from "./testing.ts";
 
 /** The part of node/core/curator/testing.ts's TestCurator these tests use. */
 interface TestCurator {
@@ -60,7 +62,10 @@ Deno.test({
     const tmp = await Deno.makeTempDir({ prefix: "metroctl-test-" });
     const config = `${tmp}/config`;
     const g = ["--endpoints", cur.target, "--config", config];
-    const run = (args: string[], o = {}) => runMetroctl([...g, ...args], o);
+    // Never touch the real ~/.kube/config.
+    const kubeconfig = `${tmp}/kube/config`;
+    const run = (args: string[], o: RunOptions = {}) =>
+      runMetroctl([...g, ...args], { ...o, env: { KUBECONFIG: kubeconfig, ...o.env } });
     try {
       await writeOwnerKey(config, cur.ownerKeys);
 
@@ -87,7 +92,7 @@ Deno.test({
             stdin: "piped",
             stdout: "piped",
             stderr: "piped",
-            env: { NO_COLOR: "1" },
+            env: { NO_COLOR: "1", KUBECONFIG: kubeconfig },
           }).spawn();
           const w = p.stdin.getWriter();
           await w.write(new TextEncoder().encode(answer + "\n"));
@@ -122,6 +127,8 @@ Deno.test({
         ]);
         ok(r, "takeownership");
         assert.match(r.stderr, /Successfully retrieved owner credentials/);
+        // No Kubernetes API server here: ownership still counts.
+        assert.match(r.stderr, /kubeconfig not written: .*; run 'metroctl k8s configure' later/);
         const ca = await Deno.readTextFile(`${config}/ca.pem`);
         assert.equal(ca, pemEncode("CERTIFICATE", cur.caCertificate));
         assert.equal((await Deno.stat(`${config}/ca.pem`)).mode! & 0o777, 0o600);
@@ -328,6 +335,75 @@ Deno.test({
           assert.ok(seen.every((s) => s === `${cur.target}/0`), seen.join(" "));
         } finally {
           await socks.close();
+        }
+      });
+
+      await t.step("k8s configure pins the API server and writes the kubeconfig", async () => {
+        // The API server stand-in: TLS with the node certificate, reached through a SOCKS5 proxy
+        // that sends 127.0.0.1:6444 to it (so no fixed host port is needed).
+        const api = tls.createServer({
+          cert: certificatePem(cur.nodeCertificate),
+          key: await exportPkcs8Pem(cur.nodeKeys.privateKey),
+        }, (s) => s.end());
+        await new Promise<void>((r) => api.listen(0, "127.0.0.1", () => r()));
+        const apiPort = (api.address() as { port: number }).port;
+        const socks = new Socks5Server({
+          connect: (d) => tcpConnect(d.port === 6444 ? { host: "127.0.0.1", port: apiPort } : d),
+        });
+        const proxyPort = await socks.listen(0);
+        await Deno.mkdir(`${tmp}/kube`, { recursive: true });
+        await Deno.writeTextFile(
+          kubeconfig,
+          "apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster: {server: https://x}\ncurrent-context: other\n",
+        );
+        try {
+          const r = await run([
+            "--proxy",
+            `127.0.0.1:${proxyPort}`,
+            "k8s",
+            "configure",
+            "--context",
+            "mk",
+          ]);
+          ok(r, "k8s configure");
+          assert.match(
+            r.stderr,
+            new RegExp(`Pinning Kubernetes server certificate to "${cur.nodeId}"`),
+          );
+          assert.match(
+            r.stderr,
+            /Success! kubeconfig is set up\. You can now run kubectl --context=mk/,
+          );
+          const doc = parseYaml(await Deno.readTextFile(kubeconfig)) as {
+            clusters: { name: string; cluster: Record<string, string> }[];
+            users: { name: string; user: { exec: { args: string[]; command: string } } }[];
+            contexts: { name: string; context: Record<string, string> }[];
+            "current-context": string;
+          };
+          assert.deepEqual(doc.clusters.map((c) => c.name), ["other", "mk"]);
+          const c = doc.clusters[1].cluster;
+          assert.equal(c.server, "https://127.0.0.1:6444");
+          assert.equal(c["tls-server-name"], cur.nodeId);
+          assert.equal(c["proxy-url"], `socks5://127.0.0.1:${proxyPort}`);
+          assert.equal(
+            atob(c["certificate-authority-data"]),
+            pemEncode("CERTIFICATE", cur.caCertificate),
+          );
+          assert.equal(doc["current-context"], "other");
+          assert.deepEqual(doc.contexts[0].context, {
+            cluster: "mk",
+            user: "mk",
+            namespace: "default",
+          });
+          const exec = doc.users[0].user.exec;
+          assert.ok(exec.args.includes("k8scredplugin"));
+          // The plugin command as written works.
+          const p = await new Deno.Command(exec.command, { args: exec.args, stdout: "piped" })
+            .output();
+          assert.equal(JSON.parse(new TextDecoder().decode(p.stdout)).kind, "ExecCredential");
+        } finally {
+          await socks.close();
+          await new Promise((r) => api.close(r));
         }
       });
 

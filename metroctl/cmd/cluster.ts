@@ -8,6 +8,7 @@ import type { Context } from "../core/context.ts";
 import { connectCluster } from "../core/dial.ts";
 import { CliError, describeError, isServiceError, step, UsageError } from "../core/errors.ts";
 import { formatDocument } from "../core/output.ts";
+import { setUpKubeconfig } from "./k8s.ts";
 
 /** The one configurable field. */
 export const LABELS_FIELD = "kubernetes.node_labels_to_synchronize";
@@ -72,9 +73,12 @@ async function takeOwnership(ctx: Context): Promise<void> {
   ctx.stderr(
     "Successfully retrieved owner credentials! You now own this cluster. Setting up kubeconfig now...",
   );
-  ctx.stderr(
-    "kubeconfig not written: Kubernetes is not available in this build yet; run 'metroctl k8s configure' later",
-  );
+  try {
+    await setUpKubeconfig(ctx, (await ctx.config.ca())!);
+  } catch (e) {
+    // Ownership counts even without Kubernetes reachable (metroctl.md §4.3 step 6).
+    ctx.stderr(`kubeconfig not written: ${describeError(e)}; run 'metroctl k8s configure' later`);
+  }
 }
 
 const quoted = (vs: string[]) => vs.map((v) => JSON.stringify(v)).join(", ");
