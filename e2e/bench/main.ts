@@ -4,11 +4,13 @@
  */
 import { getnodes } from "./getnodes.ts";
 import { heartbeats } from "./heartbeats.ts";
+import { formation } from "./formation.ts";
 
 /** The benchmarks by name. */
 export const BENCHES: Record<string, (args: string[]) => Promise<void>> = {
   getnodes,
   heartbeats,
+  formation,
 };
 
 if (import.meta.main) {
