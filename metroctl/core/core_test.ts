@@ -9,6 +9,7 @@ import { failure, UsageError } from "./errors.ts";
 import { formatTable, formatYaml } from "./output.ts";
 import { formatVersion } from "./nodes.ts";
 import { parseImageRef } from "../cmd/node_update.ts";
+import { runMetroctl } from "../testing.ts";
 
 Deno.test("flags: forms, lists, defaults, errors", () => {
   const p = parseArgs(ROOT, [
@@ -110,4 +111,28 @@ Deno.test("image references", () => {
   assert.throws(() => parseImageRef(`reg/A_@${d}`), /invalid repository "A_"/);
   assert.throws(() => parseImageRef(`reg/a:.x@${d}`), /invalid tag ".x"/);
   assert.throws(() => parseImageRef("reg/a@sha256:12"), /invalid digest/);
+});
+
+Deno.test("completion scripts: valid bash, commands, flags and roles", async () => {
+  for (const shell of ["bash", "zsh", "fish"]) {
+    const r = await runMetroctl(["completion", shell]);
+    assert.equal(r.code, 0, r.stderr);
+    for (const w of ["takeownership", "describe", "--filter", "KubernetesWorker", "--endpoints"]) {
+      assert.ok(
+        r.stdout.includes(shell === "fish" ? w.replace(/^--/, "-l ") : w),
+        `${shell}: ${w}`,
+      );
+    }
+    if (shell === "bash") {
+      const check = await new Deno.Command("bash", { args: ["-n", "-c", r.stdout] }).output();
+      assert.ok(check.success, new TextDecoder().decode(check.stderr));
+      // Completing `metroctl node ` offers the node subcommands.
+      const probe =
+        `${r.stdout}\nCOMP_WORDS=(metroctl node ''); COMP_CWORD=2; _metroctl; echo "\${COMPREPLY[@]}"`;
+      const out = await new Deno.Command("bash", { args: ["-c", probe], stdout: "piped" }).output();
+      assert.match(new TextDecoder().decode(out.stdout), /describe.*list.*logs/);
+    }
+  }
+  const bad = await runMetroctl(["completion", "tcsh"]);
+  assert.equal(bad.code, 2);
 });

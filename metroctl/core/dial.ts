@@ -24,6 +24,17 @@ export const CONNECT_TIMEOUT_MS = 20_000;
 /** Per-attempt RPC deadline while connecting. */
 const ATTEMPT_MS = 5_000;
 
+/** The overall connect deadline of this process (set by the first connection attempt). */
+let connectDeadline = 0;
+
+/** Deadline of one attempt: 5 s, but never past the overall connect deadline. */
+function attemptDeadline(): number {
+  const now = Date.now();
+  return connectDeadline
+    ? Math.min(now + ATTEMPT_MS, Math.max(connectDeadline, now + 250))
+    : now + ATTEMPT_MS;
+}
+
 /** Client identity: cluster-issued, ephemeral for a key pair, or none. */
 export type Identity = ClientCertificate | { ephemeral: CryptoKeyPair } | undefined;
 
@@ -49,7 +60,7 @@ async function fetchCA(ctx: Context, seed: string, identity: Identity): Promise<
   const p = await connectionParams(seed, { identity, socks5: ctx.proxy });
   const c = makeClient(CuratorLocal, p.address, p.credentials, p.options as grpc.ClientOptions);
   try {
-    const r = await c.getCACertificate({}, { deadline: Date.now() + ATTEMPT_MS });
+    const r = await c.getCACertificate({}, { deadline: attemptDeadline() });
     return r.identityCaCertificate;
   } finally {
     c.close();
@@ -65,10 +76,12 @@ async function untilReachable<T>(
   onRound?: (errors: Map<string, string>) => Promise<void>,
 ): Promise<T> {
   const deadline = Date.now() + CONNECT_TIMEOUT_MS;
+  connectDeadline = deadline;
   const errors = new Map<string, string>();
   let delay = 250;
   for (let round = 0;; round++) {
     for (const seed of seeds) {
+      if (Date.now() >= deadline && errors.size) break;
       try {
         return await fn(seed);
       } catch (e) {
@@ -168,7 +181,7 @@ async function leaderVia(
 ): Promise<{ nodeId: string; address: string }> {
   const p = await connectionParams(seed, { ca, identity, socks5: ctx.proxy });
   const c = makeClient(CuratorLocal, p.address, p.credentials, p.options as grpc.ClientOptions);
-  const stream = c.getCurrentLeader({}, { deadline: Date.now() + ATTEMPT_MS });
+  const stream = c.getCurrentLeader({}, { deadline: attemptDeadline() });
   try {
     for await (const r of stream) {
       if (!r.leaderNodeId) throw new Error("leader unknown");
