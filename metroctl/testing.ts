@@ -65,3 +65,46 @@ export async function writeOwnerKey(dir: string, keys: CryptoKeyPair): Promise<v
     { mode: 0o600 },
   );
 }
+
+async function sha256Hex(data: Uint8Array): Promise<string> {
+  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", data as BufferSource));
+  return Array.from(h, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Writes a minimal OCI image layout to `dir` with one layer per payload (title annotation =
+ * payload name), as the OS image build lays it out (image.md §9).
+ */
+export async function writeOciLayout(dir: string, payloads: Record<string, Uint8Array>) {
+  await Deno.mkdir(`${dir}/blobs/sha256`, { recursive: true });
+  const put = async (data: Uint8Array) => {
+    const hex = await sha256Hex(data);
+    await Deno.writeFile(`${dir}/blobs/sha256/${hex}`, data);
+    return { digest: `sha256:${hex}`, size: data.length };
+  };
+  const enc = new TextEncoder();
+  const config = await put(enc.encode("{}"));
+  const layers = [];
+  for (const [name, data] of Object.entries(payloads)) {
+    layers.push({
+      mediaType: "application/octet-stream",
+      ...await put(data),
+      annotations: { "org.opencontainers.image.title": name },
+    });
+  }
+  const manifest = await put(enc.encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    artifactType: "application/vnd.monogon.os.image.v1",
+    config: { mediaType: "application/vnd.monogon.os.image.config.v1+json", ...config },
+    layers,
+  })));
+  await Deno.writeTextFile(`${dir}/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
+  await Deno.writeTextFile(
+    `${dir}/index.json`,
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", ...manifest }],
+    }),
+  );
+}
