@@ -15,7 +15,18 @@ import { certificatePem } from "../node/base/pki/info.ts";
 import { CLUSTER_CA_TEMPLATE } from "../node/core/identity/profiles.ts";
 import { Curator } from "../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
 import type { ServiceClient } from "../proto/grpc.ts";
-import { type MetroctlResult, runMetroctl, type RunOptions, writeOwnerKey } from "./testing.ts";
+import {
+  type MetroctlResult,
+  runMetroctl,
+  type RunOptions,
+  writeOciLayout,
+  writeOwnerKey,
+} from "./testing.ts";
+import { fromBinary } from "@bufbuild/protobuf";
+import {
+  type NodeParameters_ClusterRegister,
+  NodeParametersSchema,
+} from "../proto/gen/metropolis/proto/api/configuration_pb.ts";
 
 /** The part of node/core/curator/testing.ts's TestCurator these tests use. */
 interface TestCurator {
@@ -438,6 +449,36 @@ Deno.test({
         assert.ok(r.stdout.includes(cur.nodeId));
         const u = await runMetroctl(["node", "list", "--bogus"], { entry: js });
         assert.equal(u.code, 2);
+      });
+
+      await t.step("install genusb for registering with this cluster", async () => {
+        await writeOciLayout(`${tmp}/oci`, { "installer.efi": new Uint8Array(4096).fill(9) });
+        await Deno.writeTextFile(
+          `${tmp}/base.txtpb`,
+          'cluster_register { labels { pairs { key: "rack" value: "r1" } } }\n',
+        );
+        const img = `${tmp}/register.img`;
+        const r = await run([
+          "install",
+          "genusb",
+          "--image",
+          `${tmp}/oci`,
+          "--node-params",
+          `${tmp}/base.txtpb`,
+          img,
+        ]);
+        ok(r, "genusb register");
+        const pb = await new Deno.Command("mtype", {
+          args: ["-i", `${img}@@1M`, "::metropolis-installer/nodeparams.pb"],
+          stdout: "piped",
+        }).output();
+        const params = fromBinary(NodeParametersSchema, pb.stdout);
+        assert.equal(params.cluster.case, "clusterRegister");
+        const reg = params.cluster.value as NodeParameters_ClusterRegister;
+        assert.deepEqual(reg.caCertificate, cur.caCertificate);
+        assert.ok(reg.registerTicket.length > 0);
+        assert.deepEqual(reg.labels?.pairs.map((p) => [p.key, p.value]), [["rack", "r1"]]);
+        await Deno.remove(img);
       });
 
       await t.step("cert export and k8scredplugin", async () => {
