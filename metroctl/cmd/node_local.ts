@@ -147,6 +147,7 @@ export const logsCommand: Command = {
     {
       name: "backlog",
       kind: "string",
+      valueName: "int",
       default: "-1",
       help: "entries of history (-1: all, 0: none)",
       schema: z.string().regex(/^-?\d+$/, "must be an integer").refine(

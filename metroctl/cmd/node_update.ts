@@ -164,6 +164,7 @@ export const updateCommand: Command = {
     {
       name: "max-unavailable",
       kind: "string",
+      valueName: "int",
       default: "1",
       help: "nodes updated at the same time",
       schema: z.string().regex(/^\d+$/, "must be a non-negative integer"),

@@ -18,6 +18,8 @@ export interface FlagSpec {
   /** Validates (and may transform) a string value. */
   schema?: z.ZodType<unknown>;
   hidden?: boolean;
+  /** Value name in help (default `string`/`strings`), e.g. `int`. */
+  valueName?: string;
 }
 
 /** One command or group. */
@@ -160,7 +162,7 @@ export function parseArgs(root: Command, argv: string[]): Parsed {
 
 function flagLine(f: FlagSpec): string {
   const names = `${f.short ? `-${f.short}, ` : "    "}--${f.name}${
-    f.kind === "bool" ? "" : ` ${f.kind === "list" ? "strings" : "string"}`
+    f.kind === "bool" ? "" : ` ${f.valueName ?? (f.kind === "list" ? "strings" : "string")}`
   }`;
   const def = f.default !== undefined && f.default !== "" ? ` (default "${f.default}")` : "";
   return `  ${names.padEnd(56)} ${f.help}${def}`;
