@@ -56,8 +56,14 @@ export async function pinKubernetesServer(
         s.destroy();
         resolve(c);
       });
-      s.on("timeout", () => s.destroy(new Error(`${target}: timed out`)));
+      s.on("timeout", () => s.destroy(new Error("timed out")));
       s.on("error", reject);
+    }).catch((e) => {
+      throw new Error(
+        `Kubernetes API server at ${target} not reachable (Kubernetes may not be running yet): ${
+          (e as Error).message
+        }`,
+      );
     });
     const issuer = peer.issuerCertificate;
     if (issuer && issuer !== peer && !equalBytes(new Uint8Array(issuer.raw), ca)) {
