@@ -11,6 +11,8 @@ import { enrolmentRunnable } from "./cluster/runnable.ts";
 import { addressWatcher } from "./network/address.ts";
 import { roleserver } from "./roleserve/roleserver.ts";
 import { runNodeManagement } from "./mgmt/server.ts";
+import { runMetrics } from "./metrics/server.ts";
+import { runNodeExporter } from "./metrics/node_exporter.ts";
 import type { RoleContext } from "./roleserve/context.ts";
 
 /** The node software version reported in status. */
@@ -53,6 +55,19 @@ export function startCore(ctx: Context, o: CoreOptions): void {
               if (kind === "kexec") throw new Error("kexec is not available yet");
               return o.power(kind);
             },
+          }),
+        // Metrics (node.md §17): node_exporter on 127.0.0.1:7841, HTTPS proxy on 7840.
+        nodeexporter: (c: Context) => runNodeExporter(c),
+        metrics: (c: Context) =>
+          runMetrics(c, {
+            certificate: rc.enrolled.credentials.certificate,
+            privateKey: rc.enrolled.credentials.keys.privateKey,
+            clusterCA: rc.enrolled.credentials.caCertificate,
+            discovery: () =>
+              [...(rc.nodes.get()?.values() ?? [])].filter((n) => n.address).map((n) => ({
+                targets: [`${n.address}:7840`],
+                labels: { __meta_metropolis_node: n.id },
+              })),
           }),
         ...o.extraWorkers?.(rc),
       }),

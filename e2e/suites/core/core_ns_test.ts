@@ -16,6 +16,9 @@ import {
 } from "../../../proto/gen/metropolis/proto/api/management_pb.ts";
 import { makeClient } from "../../../proto/grpc.ts";
 import { connectionParams } from "../../../node/core/rpc/client.ts";
+import https from "node:https";
+import { certificatePem } from "../../../node/base/pki/info.ts";
+import { exportPkcs8Pem } from "../../../node/base/pki/keys.ts";
 
 Deno.test({
   name: "core: 2 namespace nodes form a cluster, survive a reboot",
@@ -33,6 +36,7 @@ Deno.test({
     let ok = false;
     try {
       const api = c.api!;
+      const ownerKeyPem = await exportPkcs8Pem(api.owner.keys.privateKey);
       const addrs = [c.nodeAddress(0), c.nodeAddress(1)];
       await testEventual("GetClusterInfo lists both nodes with their addresses", 60, async () => {
         const info = await api.management((m) => m.getClusterInfo({}));
@@ -99,6 +103,49 @@ Deno.test({
       assert.ok(
         after.labels?.pairs.some((p) => p.key === "e2e.test/before-reboot" && p.value === "kept"),
         "label written before the reboot is still there",
+      );
+      await testEventual(
+        "GET /metrics/node on node 0 (7840) with the owner certificate",
+        60,
+        async () => {
+          const n0 = (await api.nodes()).find((n) =>
+            n.labels?.pairs.some((p) => p.key === "test-node-number" && p.value === "0")
+          )!;
+          const relay = await c.dialNode(`${c.nodeAddress(0)}:7840`);
+          const [host, port] = relay.split(":");
+          const body = await new Promise<string>((resolve, reject) => {
+            const req = https.request({
+              host,
+              port: Number(port),
+              path: "/metrics/node",
+              servername: n0.id,
+              ca: certificatePem(api.owner.caCertificate),
+              cert: certificatePem(api.owner.certificate),
+              key: ownerKeyPem,
+              agent: false,
+              checkServerIdentity: (_h, cert) =>
+                cert.subjectaltname?.split(", ").includes(`DNS:${n0.id}`)
+                  ? undefined
+                  : new Error(`server is not ${n0.id}`),
+            }, (res) => {
+              let text = "";
+              res.setEncoding("utf8");
+              res.on("data", (d) => text += d);
+              res.on(
+                "end",
+                () =>
+                  res.statusCode === 200
+                    ? resolve(text)
+                    : reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`)),
+              );
+            });
+            req.on("error", reject);
+            req.end();
+          });
+          if (!body.includes("node_uname_info")) {
+            throw permanent("metrics lack node_uname_info");
+          }
+        },
       );
       ok = true;
     } finally {
