@@ -14,7 +14,12 @@ import { bridgeName, netnsName, networkConfig, nodeAddress, nodeMac, Topology } 
 import { launcherDenoDir, NamespaceNode, type NodeExit } from "./node.ts";
 import { NodeDialer, SwitchSocks } from "./socks.ts";
 import { DhcpServer } from "./dhcp.ts";
-import { bootstrapParameters, NODE_NUMBER_LABEL, registerParameters } from "./params.ts";
+import {
+  bootstrapParameters,
+  networkOnlyParameters,
+  NODE_NUMBER_LABEL,
+  registerParameters,
+} from "./params.ts";
 import { Node_Health } from "../../proto/gen/metropolis/proto/api/management_pb.ts";
 import {
   approveUntilHealthy,
@@ -373,6 +378,14 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
   const c = await Cluster.create(options);
   try {
     await c.startNode(0, await bootstrapParameters(options));
+    if (options.agentCommand) {
+      // A stand-in instead of the agent (launcher tests): topology and processes only.
+      await Promise.all(
+        c.nodes.slice(1).map((_, k) => c.startNode(k + 1, networkOnlyParameters())),
+      );
+      c.log(`${options.numNodes} stand-in node(s) started`);
+      return c;
+    }
     const reg = await bootstrapCluster(c);
     await Promise.all(
       c.nodes.slice(1).map((_, k) => {

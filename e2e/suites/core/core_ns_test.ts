@@ -32,6 +32,9 @@ Deno.test({
       "cluster-domain": "cluster.test",
       subnet: "10.1.41.0/24",
       tpm: "none",
+      // A node whose agent dies reboots and rejoins, as a real node would (Deno's HTTP/2 can abort
+      // on GOAWAY races; the cluster must ride through such restarts).
+      "allow-reboot": true,
     }));
     let ok = false;
     try {

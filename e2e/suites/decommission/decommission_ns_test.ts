@@ -48,6 +48,9 @@ Deno.test({
       "tpm-mode": "disabled",
       subnet: "10.1.44.0/24",
       tpm: "none",
+      // A node whose agent dies reboots and rejoins, as a real node would (Deno's HTTP/2 can abort
+      // on GOAWAY races; the cluster must ride through such restarts).
+      "allow-reboot": true,
     }));
     let ok = false;
     try {

@@ -10,6 +10,7 @@
  */
 import type { Lease } from "etcd3";
 import type { Compare, KV, KVEntry } from "../consensus/kv.ts";
+import { equalBytes } from "../../base/pki/keys.ts";
 
 /** Prefix of election keys inside the curator namespace. */
 export const ELECTION_PREFIX = "leader/";
@@ -69,6 +70,12 @@ export async function campaign(kv: KV, opts: CampaignOptions): Promise<Leadershi
   try {
     const leaseId = await lease.grant();
     const key = `${ELECTION_PREFIX}${BigInt(leaseId).toString(16)}`;
+    // Keys with our own value are this candidate's earlier incarnations (e.g. before a reboot or
+    // a cold start of the cluster, whose leases etcd keeps alive for a TTL after restarting).
+    // They would make everyone, this node included, follow a leader that no longer exists.
+    for (const e of (await kv.list(ELECTION_PREFIX)).entries) {
+      if (e.key !== key && equalBytes(e.value, opts.value)) await kv.delete(e.key);
+    }
     await kv.put(key, opts.value, leaseId);
     const own = await kv.get(key);
     if (!own) throw new Error("election key vanished right after creation");

@@ -103,3 +103,23 @@ Deno.test("election: a leader whose process dies is replaced after the lease TTL
     await etcd.stop();
   }
 });
+
+Deno.test("election: a candidate removes stale keys of its own earlier incarnation", async () => {
+  const etcd = await startTestEtcd();
+  try {
+    const kv = etcd.kv.namespace("curator/");
+    // An earlier incarnation's key on a long lease that nobody keeps alive any more.
+    const old = etcd.client.lease(60, { autoKeepAlive: false });
+    const oldId = await old.grant();
+    await kv.put(`leader/${BigInt(oldId).toString(16)}`, enc("node-a"), oldId);
+    const a = new AbortController();
+    const l = await campaign(kv, { ttl: 2, value: enc("node-a"), signal: a.signal });
+    assert.equal(l.key, `leader/${BigInt(l.leaseId).toString(16)}`);
+    const keys = (await kv.list("leader/")).entries.map((e) => e.key);
+    assert.deepEqual(keys, [l.key], "only the live key remains");
+    a.abort();
+    await old.revoke().catch(() => {});
+  } finally {
+    await etcd.stop();
+  }
+});
