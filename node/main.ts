@@ -99,6 +99,9 @@ function bringUp(flags: AgentFlags, log: (line: string) => void): void {
 
 /** Runs the agent; resolves only when it is shutting down (the power hook ends the process). */
 export async function main(args: readonly string[]): Promise<void> {
+  // Like any init, work from /: the directory the agent was started in may disappear under the
+  // bring-up mounts (a repository below /tmp on namespace nodes), and children inherit the cwd.
+  Deno.chdir("/");
   let flags: AgentFlags;
   try {
     flags = parseAgentFlags(args);

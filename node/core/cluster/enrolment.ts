@@ -37,6 +37,7 @@ import {
   tpmUsageFor,
 } from "../curator/config.ts";
 import { bootstrapEtcd } from "../consensus/etcd.ts";
+import { etcdCA } from "../consensus/membership.ts";
 import { connectionParams } from "../rpc/client.ts";
 import { LeaderResolver } from "../rpc/resolver.ts";
 import {
@@ -200,7 +201,6 @@ async function bootstrap(
     },
     (l) => log.info(l),
     async (root) => {
-      const { etcdCA } = await import("../consensus/membership.ts");
       const ca = etcdCA(root);
       const peer = (await ca.issued(id))!;
       consensusMember = {
