@@ -403,7 +403,8 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
       } s`,
     );
   } catch (e) {
-    await c.close();
+    // Keep node consoles and state for the post-mortem; the path is printed at close.
+    await c.close(false);
     throw e;
   }
   return c;
