@@ -21,11 +21,11 @@ import {
 } from "../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
 import { NodeState } from "../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { makeClient, type ServiceClient } from "../../proto/grpc.ts";
-import { certificatePem } from "../../node/base/pki/info.ts";
-import { exportPkcs8Pem, rawPublicKey } from "../../node/base/pki/keys.ts";
+import { rawPublicKey } from "../../node/base/pki/keys.ts";
 import { connectionParams } from "../../node/core/rpc/client.ts";
 import { LeaderResolver } from "../../node/core/rpc/resolver.ts";
 import { insecureOwnerKey } from "./insecure_key.ts";
+import { ConfigDir } from "../../metroctl/core/config.ts";
 
 /** What bring-up needs from the launcher's cluster. */
 export interface LaunchedCluster {
@@ -99,15 +99,17 @@ export async function escrowOwner(c: LaunchedCluster, timeoutMs = 120_000): Prom
   }
 }
 
-/** Writes `<state>/metroctl/{owner-key.pem,owner.pem,ca.pem}` (metroctl.md credentials). */
+/**
+ * Writes `<state>/metroctl/{owner-key.pem,owner.pem,ca.pem}` in metroctl's own formats
+ * (metroctl.md credentials), so the wrapper works without a takeownership.
+ */
 export async function writeMetroctlDir(stateDir: string, o: OwnerAccess): Promise<string> {
   const dir = `${stateDir}/metroctl`;
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  await Deno.writeTextFile(`${dir}/owner-key.pem`, await exportPkcs8Pem(o.keys.privateKey), {
-    mode: 0o600,
-  });
-  await Deno.writeTextFile(`${dir}/owner.pem`, certificatePem(o.certificate), { mode: 0o600 });
-  await Deno.writeTextFile(`${dir}/ca.pem`, certificatePem(o.caCertificate), { mode: 0o600 });
+  const cfg = new ConfigDir(dir);
+  await cfg.writeOwnerKey(o.keys);
+  await cfg.writeOwnerCertificate(o.certificate);
+  await cfg.writeCA(o.caCertificate);
   return dir;
 }
 

@@ -39,6 +39,19 @@ Deno.test({
         }
         return r;
       };
+      await testEventual("the launcher's wrapper lists both nodes UP and HEALTHY", 20, async () => {
+        const w = await new Deno.Command(`${c.stateDir}/metroctl/metroctl.sh`, {
+          args: ["node", "describe"],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const out = new TextDecoder().decode(w.stdout);
+        assert.ok(w.success, new TextDecoder().decode(w.stderr));
+        const rows = out.split("\n").filter((l) =>
+          /^metropolis-\S+\s+UP\s+\S+\s+HEALTHY\s/.test(l)
+        );
+        assert.equal(rows.length, 2, out);
+      });
       await testEventual("cluster takeownership", 30, async () => {
         const r = await mc([
           ...base,
