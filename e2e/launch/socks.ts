@@ -5,30 +5,20 @@
  * `0x04`); IPv6 → `0x08`; a refused connect → `0x05`. Listens on 127.0.0.1:1080 or the next free
  * port.
  *
- * The wire format and the client side come from node/base/socks; the handshake is done here
- * because the generic server has no way to answer `0x08` for an address type it does parse.
- * Dialing nodes through the proxy with grpc-js: {@link NodeDialer} (one loopback relay per
+ * The protocol, server and client come from node/base/socks; this module adds the switch's
+ * target rules ({@link checkTarget}) and the port choice. Dialing nodes through the proxy with grpc-js: {@link NodeDialer} (one loopback relay per
  * target, node/base/socks `startSocksRelay`).
  * @module
  */
-import net from "node:net";
-import { Buffer } from "node:buffer";
 import {
   ATYP,
-  CMD_CONNECT,
   type Destination,
-  ipv6Text,
-  METHOD_NONE,
-  METHOD_UNACCEPTABLE,
   parseHostPort,
   REPLY,
-  replyForError,
+  Socks5Server,
   type SocksRelay,
   startSocksRelay,
-  tcpConnect,
-  VERSION,
 } from "../../node/base/socks/mod.ts";
-import { HandshakeReader } from "../../node/base/socks/reader.ts";
 import type { Subnet } from "./options.ts";
 
 /** Default SOCKS port; taken → the next free one above it. */
@@ -63,14 +53,6 @@ export function checkTarget(
   return { ok: true, host };
 }
 
-function reply(code: number, bound?: net.AddressInfo): Buffer {
-  const ip = bound && net.isIPv4(bound.address)
-    ? bound.address.split(".").map(Number)
-    : [0, 0, 0, 0];
-  const port = bound?.port ?? 0;
-  return Buffer.from([VERSION, code, 0, ATYP.IPV4, ...ip, port >> 8, port & 0xff]);
-}
-
 /** Options of {@link SwitchSocks.start}. */
 export interface SwitchSocksOptions {
   subnet: Subnet;
@@ -82,16 +64,21 @@ export interface SwitchSocksOptions {
   onRequest?(d: Destination, reply: number): void;
 }
 
-/** The running switch SOCKS5 server. */
+/** The running switch SOCKS5 server: node/base/socks's server with the switch's target rules. */
 export class SwitchSocks {
   /** Node ID → address table used to resolve domain-name targets. */
   readonly table = new Map<string, string>();
-  readonly #server: net.Server;
-  readonly #sockets = new Set<net.Socket>();
+  readonly #server: Socks5Server;
   #port = 0;
 
   private constructor(readonly opts: SwitchSocksOptions) {
-    this.#server = net.createServer((s) => this.#handle(s));
+    this.#server = new Socks5Server({
+      check: (d, atyp) => {
+        const r = checkTarget(opts.subnet, this.table, atyp, d.host);
+        return r.ok ? { host: r.host } : { reply: r.reply };
+      },
+      onRequest: opts.onRequest,
+    });
   }
 
   /** The listening port on 127.0.0.1. */
@@ -111,7 +98,7 @@ export class SwitchSocks {
     const last = opts.port ?? first + 100;
     for (let p = first; p <= last; p++) {
       try {
-        await s.#listen(p);
+        s.#port = await s.#server.listen(p, "127.0.0.1");
         return s;
       } catch (e) {
         if ((e as { code?: string }).code !== "EADDRINUSE" || p === last) {
@@ -122,87 +109,9 @@ export class SwitchSocks {
     throw new Error("socks: no free port");
   }
 
-  #listen(port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(port, "127.0.0.1", () => {
-        this.#server.off("error", reject);
-        this.#port = (this.#server.address() as net.AddressInfo).port;
-        resolve();
-      });
-    });
-  }
-
   /** Stops listening and drops every relayed connection. */
   close(): Promise<void> {
-    const p = new Promise<void>((r) => this.#server.close(() => r()));
-    for (const s of this.#sockets) s.destroy();
-    return p;
-  }
-
-  #track(s: net.Socket) {
-    this.#sockets.add(s);
-    s.once("close", () => this.#sockets.delete(s));
-  }
-
-  async #handle(client: net.Socket): Promise<void> {
-    this.#track(client);
-    client.on("error", () => {/* peer went away */});
-    const r = new HandshakeReader(client);
-    let dest: Destination;
-    let decision: TargetDecision;
-    try {
-      const [ver, nMethods] = await r.read(2);
-      if (ver !== VERSION) throw new Error("bad version");
-      if (!(await r.read(nMethods)).includes(METHOD_NONE)) {
-        client.end(Buffer.from([VERSION, METHOD_UNACCEPTABLE]));
-        return;
-      }
-      client.write(Buffer.from([VERSION, METHOD_NONE]));
-      const [v2, cmd, , atyp] = await r.read(4);
-      if (v2 !== VERSION) throw new Error("bad version");
-      let host: string;
-      if (atyp === ATYP.IPV4) host = [...(await r.read(4))].join(".");
-      else if (atyp === ATYP.IPV6) host = ipv6Text(await r.read(16));
-      else if (atyp === ATYP.DOMAIN) host = (await r.read((await r.read(1))[0])).toString();
-      else {
-        client.end(reply(REPLY.ADDRESS_TYPE_NOT_SUPPORTED));
-        return;
-      }
-      const pb = await r.read(2);
-      dest = { host, port: (pb[0] << 8) | pb[1] };
-      decision = cmd === CMD_CONNECT
-        ? checkTarget(this.opts.subnet, this.table, atyp, host)
-        : { ok: false, reply: REPLY.COMMAND_NOT_SUPPORTED };
-    } catch {
-      client.destroy();
-      return;
-    }
-    if (!decision.ok) {
-      this.opts.onRequest?.(dest, decision.reply);
-      client.end(reply(decision.reply));
-      return;
-    }
-    let upstream: net.Socket;
-    try {
-      upstream = await tcpConnect({ host: decision.host, port: dest.port });
-    } catch (e) {
-      const code = replyForError(e);
-      this.opts.onRequest?.(dest, code);
-      client.end(reply(code));
-      return;
-    }
-    this.opts.onRequest?.(dest, REPLY.SUCCEEDED);
-    this.#track(upstream);
-    upstream.on("error", () => client.destroy());
-    client.once("close", () => upstream.destroy());
-    upstream.once("close", () => client.destroy());
-    const rest = r.release();
-    client.write(reply(REPLY.SUCCEEDED, upstream.address() as net.AddressInfo));
-    if (rest.length) upstream.write(rest);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    client.resume();
+    return this.#server.close();
   }
 }
 

@@ -23,6 +23,12 @@ export interface Socks5ServerOptions {
    * property (e.g. ECONNREFUSED) maps to the matching SOCKS reply; use it to restrict targets.
    */
   connect?(d: Destination): Promise<net.Socket>;
+  /**
+   * Decides on a CONNECT before any connection is opened: the host to dial, or the reply code
+   * refusing it. `atyp` is the request's address type (so e.g. IPv6 can be refused with
+   * `ADDRESS_TYPE_NOT_SUPPORTED` although it parses). Default: dial the requested host.
+   */
+  check?(d: Destination, atyp: number): { host: string } | { reply: number };
   /** Called once per CONNECT request with the reply code sent (for logs). */
   onRequest?(d: Destination, reply: number): void;
 }
@@ -116,6 +122,7 @@ export class Socks5Server {
     client.on("error", () => {/* peer went away */});
     const r = new HandshakeReader(client);
     let dest: Destination | undefined;
+    let target: Destination;
     try {
       const [ver, nMethods] = await r.read(2);
       if (ver !== VERSION) throw new Error(`socks: version ${ver} not supported`);
@@ -137,18 +144,22 @@ export class Socks5Server {
       }
       const pb = await r.read(2);
       dest = { host, port: (pb[0] << 8) | pb[1] };
-      if (cmd !== CMD_CONNECT) {
-        this.#opts.onRequest?.(dest, REPLY.COMMAND_NOT_SUPPORTED);
-        client.end(reply(REPLY.COMMAND_NOT_SUPPORTED));
+      const decision = cmd !== CMD_CONNECT
+        ? { reply: REPLY.COMMAND_NOT_SUPPORTED }
+        : this.#opts.check?.(dest, atyp) ?? { host };
+      if ("reply" in decision) {
+        this.#opts.onRequest?.(dest, decision.reply);
+        client.end(reply(decision.reply));
         return;
       }
+      target = { host: decision.host, port: dest.port };
     } catch {
       client.destroy();
       return;
     }
     let upstream: net.Socket;
     try {
-      upstream = await (this.#opts.connect ?? tcpConnect)(dest);
+      upstream = await (this.#opts.connect ?? tcpConnect)(target);
     } catch (e) {
       const code = replyForError(e);
       this.#opts.onRequest?.(dest, code);
