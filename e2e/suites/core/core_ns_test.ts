@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { launchCluster } from "../../launch/cluster.ts";
 import { resolveOptions } from "../../launch/options.ts";
-import { allHealthy } from "../../launch/bringup.ts";
+import { stepAllHealthy } from "../steps.ts";
 import { permanent, testEventual } from "../eventual.ts";
 import type * as grpc from "@grpc/grpc-js";
 import {
@@ -53,9 +53,7 @@ Deno.test({
         }).sort();
         assert.deepEqual(got, addrs);
       });
-      await testEventual("all nodes HEALTHY", 20, async () => {
-        if (!allHealthy(await api.nodes(), 2)) throw new Error("not all HEALTHY");
-      });
+      await stepAllHealthy(api, 2, 20);
       // A value written through the cluster before the fault.
       const n1 = (await api.nodes()).find((n) =>
         n.labels?.pairs.some((p) => p.key === "test-node-number" && p.value === "1")
@@ -99,9 +97,7 @@ Deno.test({
         })
       );
       await testEventual("reboot node 1 and it rejoins", 60, () => c.rebootNode(1));
-      await testEventual("all nodes HEALTHY after the reboot", 20, async () => {
-        if (!allHealthy(await api.nodes(), 2)) throw new Error("not all HEALTHY");
-      });
+      await stepAllHealthy(api, 2, 20, "all nodes HEALTHY after the reboot");
       const after = (await api.nodes(`node.id == "${n1.id}"`))[0];
       assert.ok(
         after.labels?.pairs.some((p) => p.key === "e2e.test/before-reboot" && p.value === "kept"),

@@ -26,7 +26,7 @@ import { nodeId } from "../../../node/core/identity/nodeid.ts";
 import { connectionParams, type DialOptions } from "../../../node/core/rpc/client.ts";
 import { launchCluster } from "../../launch/cluster.ts";
 import { resolveOptions } from "../../launch/options.ts";
-import { makeConsensusMember } from "../../launch/bringup.ts";
+import { stepConsensusMembers } from "../steps.ts";
 import { testEventual } from "../eventual.ts";
 
 async function code(p: Promise<unknown>): Promise<number> {
@@ -56,13 +56,7 @@ Deno.test({
     try {
       const api = c.api!;
       const ids = await c.nodeIds();
-      for (const i of [1, 2]) {
-        await testEventual(
-          `node ${i} becomes a ConsensusMember`,
-          60,
-          () => makeConsensusMember(api, ids[i], 55_000),
-        );
-      }
+      await stepConsensusMembers(api, ids, [1, 2]);
       const local = await api.client(CuratorLocal);
       const leaderId = await new Promise<string>((resolve, reject) => {
         const s = local.getCurrentLeader({});

@@ -8,7 +8,7 @@ import { create } from "@bufbuild/protobuf";
 import { FieldMaskSchema } from "@bufbuild/protobuf/wkt";
 import { launchCluster } from "../../launch/cluster.ts";
 import { resolveOptions } from "../../launch/options.ts";
-import { allHealthy, makeConsensusMember } from "../../launch/bringup.ts";
+import { stepAllHealthy, stepConsensusMembers } from "../steps.ts";
 import { testEventual } from "../eventual.ts";
 
 Deno.test({
@@ -36,16 +36,8 @@ Deno.test({
         })
       );
       const ids = await c.nodeIds();
-      for (const i of [1, 2]) {
-        await testEventual(
-          `node ${i} becomes a ConsensusMember`,
-          60,
-          () => makeConsensusMember(api, ids[i], 55_000),
-        );
-      }
-      await testEventual("all nodes HEALTHY", 20, async () => {
-        if (!allHealthy(await api.nodes(), 3)) throw new Error("not all HEALTHY");
-      });
+      await stepConsensusMembers(api, ids, [1, 2]);
+      await stepAllHealthy(api, 3, 20);
       for (const i of [0, 1, 2]) {
         await testEventual(`reboot node ${i} and it rejoins`, 60, () => c.rebootNode(i));
       }

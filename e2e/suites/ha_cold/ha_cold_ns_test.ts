@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { launchCluster } from "../../launch/cluster.ts";
 import { resolveOptions } from "../../launch/options.ts";
-import { allHealthy, makeConsensusMember } from "../../launch/bringup.ts";
+import { stepAllHealthy, stepConsensusMembers } from "../steps.ts";
 import { testEventual } from "../eventual.ts";
 
 Deno.test({
@@ -28,16 +28,8 @@ Deno.test({
     try {
       const api = c.api!;
       const ids = await c.nodeIds();
-      for (const i of [1, 2]) {
-        await testEventual(
-          `node ${i} becomes a ConsensusMember`,
-          60,
-          () => makeConsensusMember(api, ids[i], 55_000),
-        );
-      }
-      await testEventual("all nodes HEALTHY", 20, async () => {
-        if (!allHealthy(await api.nodes(), 3)) throw new Error("not all HEALTHY");
-      });
+      await stepConsensusMembers(api, ids, [1, 2]);
+      await stepAllHealthy(api, 3, 20);
       await api.management((m) =>
         m.updateNodeLabels({
           node: { case: "id", value: ids[1] },
@@ -46,9 +38,7 @@ Deno.test({
       );
       for (const i of [0, 1, 2]) await c.shutdownNode(i);
       await Promise.all([0, 1, 2].map((i) => c.startNode(i)));
-      await testEventual("all nodes HEALTHY after a cold start", 60, async () => {
-        if (!allHealthy(await api.nodes(), 3)) throw new Error("not all HEALTHY");
-      });
+      await stepAllHealthy(api, 3, 60, "all nodes HEALTHY after a cold start");
       await testEventual(
         "remove KubernetesController from node 0",
         10,
@@ -80,10 +70,7 @@ Deno.test({
       await c.shutdownNode(0);
       for (const i of [1, 2]) await c.shutdownNode(i);
       await Promise.all([1, 2].map((i) => c.startNode(i)));
-      await testEventual("nodes 1 and 2 HEALTHY after a cold start", 60, async () => {
-        const nodes = await api.nodes();
-        if (!allHealthy(nodes, 2)) throw new Error(`${nodes.length} nodes, not all HEALTHY`);
-      });
+      await stepAllHealthy(api, 2, 60, "nodes 1 and 2 HEALTHY after a cold start");
       const n1 = (await api.nodes(`node.id == "${ids[1]}"`))[0];
       assert.ok(n1.labels?.pairs.some((p) => p.key === "e2e.test/cold" && p.value === "kept"));
       ok = true;
