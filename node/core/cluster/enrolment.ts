@@ -2,6 +2,7 @@
  * The cluster manager (node.md §7, DN `root.enrolment`): decides between join, bootstrap and
  * register once per boot, and ends with the node holding its credentials.
  */
+import { isIP } from "node:net";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { type NodeParameters } from "../../../proto/gen/metropolis/proto/api/configuration_pb.ts";
@@ -248,10 +249,6 @@ async function joinKeyBytes(k: CryptoKeyPair): Promise<Uint8Array> {
   return out;
 }
 
-function isIPv4(s: string): boolean {
-  return /^(\d{1,3})(\.\d{1,3}){3}$/.test(s) && s.split(".").every((p) => Number(p) <= 255);
-}
-
 function seedsOf(d: ClusterDirectory): string[] {
   return d.nodes.flatMap((n) => n.addresses.map((a) => a.host)).filter((h) => h);
 }
@@ -272,7 +269,7 @@ async function register(
     throw new PermanentEnrolmentError("cluster_register.cluster_directory has no nodes");
   }
   for (const h of seedsOf(directory)) {
-    if (!isIPv4(h) && !h.includes(":")) {
+    if (!isIP(h)) {
       throw new PermanentEnrolmentError(
         `cluster_register.cluster_directory: host "${h}" is not an IP address`,
       );

@@ -12,7 +12,7 @@ import {
 } from "../../../proto/gen/metropolis/proto/api/aaa_pb.ts";
 import { equalBytes, importEd25519Public } from "../../base/pki/keys.ts";
 import { OWNER_IDENTITY, userTemplate } from "../identity/profiles.ts";
-import type { Caller } from "./caller.ts";
+import type { Caller } from "../rpc/auth.ts";
 import type { Leader } from "./leader.ts";
 import { INITIAL_OWNER_KEY } from "./keys.ts";
 import {

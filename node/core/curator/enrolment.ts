@@ -27,7 +27,7 @@ import {
 import { importEd25519Public } from "../../base/pki/keys.ts";
 import { nodeId } from "../identity/nodeid.ts";
 import { nodeTemplate } from "../identity/profiles.ts";
-import type { Caller } from "./caller.ts";
+import type { Caller } from "../rpc/auth.ts";
 import type { Leader } from "./leader.ts";
 import { joinKeyKey, nodeKey, REGISTER_TICKET_KEY } from "./keys.ts";
 import { readClusterConfiguration } from "./management.ts";

@@ -2,6 +2,7 @@
  * Curator RPCs a node calls about itself (node.md §12.10): UpdateNodeStatus, Heartbeat,
  * UpdateNodeClusterNetworking, IssueCertificate; plus GetConsensusStatus.
  */
+import { isIP } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import {
@@ -15,7 +16,9 @@ import {
   type UpdateNodeStatusRequest,
 } from "../../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
 import { importEd25519Public } from "../../base/pki/keys.ts";
-import type { Caller, NodeCaller } from "./caller.ts";
+import type { Caller } from "../rpc/auth.ts";
+
+type NodeCaller = Extract<Caller, { kind: "node" }>;
 import type { Leader } from "./leader.ts";
 import { kubeIdCA, workerTemplates } from "./kubepki.ts";
 import { failedPrecondition, invalid, notFound, permissionDenied } from "./status.ts";
@@ -37,19 +40,6 @@ export function parseIPv4(s: string): number | undefined {
     return undefined;
   }
   return ((parts[0] << 24) >>> 0) + (parts[1] << 16) + (parts[2] << 8) + parts[3];
-}
-
-/** True for an IPv4 or IPv6 literal. */
-export function isIP(s: string): boolean {
-  if (parseIPv4(s) !== undefined) return true;
-  return s.includes(":") && /^[0-9a-fA-F:.]+$/.test(s) && (() => {
-    try {
-      new URL(`http://[${s}]/`);
-      return true;
-    } catch {
-      return false;
-    }
-  })();
 }
 
 /** Parses a canonical IPv4 CIDR (no host bits set); undefined otherwise. */

@@ -31,7 +31,7 @@ import { EtcdPkiStorage } from "../consensus/pkistorage.ts";
 import { Authorizer, authorizeService, callerOf, RpcError } from "../rpc/auth.ts";
 import { RpcServer } from "../rpc/server.ts";
 import { NodeCache } from "./cache.ts";
-import type { Caller } from "./caller.ts";
+import type { Caller } from "../rpc/auth.ts";
 import type { ConsensusControl } from "./consensus_control.ts";
 import { campaign, type LeaderObservation } from "./election.ts";
 import { Enrolment } from "./enrolment.ts";
@@ -263,7 +263,7 @@ export class CuratorServer {
     return (call, cb) => {
       let caller: Caller;
       try {
-        caller = callerOf(call) as Caller;
+        caller = callerOf(call);
       } catch (e) {
         return cb(toRpcStatus(e));
       }
@@ -367,7 +367,7 @@ export class CuratorServer {
           started = true;
           (async () => {
             const s = this.#leading();
-            const out = await escrow(s.leader, req, callerOf(call) as Caller);
+            const out = await escrow(s.leader, req, callerOf(call));
             for (const r of out.responses) call.write(r);
             if (out.error) throw out.error;
           })().then(() => call.end(), (e) => call.emit("error", toRpcStatus(e)));
@@ -400,7 +400,7 @@ export class CuratorServer {
       heartbeat: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
         let caller: Caller;
         try {
-          caller = callerOf(call) as Caller;
+          caller = callerOf(call);
           s().self.checkHeartbeatCaller(caller);
         } catch (e) {
           call.emit("error", toRpcStatus(e));
