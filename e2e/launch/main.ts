@@ -4,10 +4,19 @@
  * keeps running until Ctrl-C, which tears everything down.
  * @module
  */
-import { parseFlags, UsageError } from "./options.ts";
+import { FLAG_NAMES, parseFlags, UsageError } from "./options.ts";
 import { launchCluster } from "./cluster.ts";
 
 async function main(args: string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(
+      "usage: deno task launch [--flag=value …]\n" +
+        "Starts a local cluster of namespace nodes (needs root); Ctrl-C tears it down.\n" +
+        `flags: ${FLAG_NAMES.map((f) => `--${f}`).join(" ")}\n` +
+        "Meanings and defaults: docs/quickstart.md and the launcher table of testing.md §2.5.",
+    );
+    return 0;
+  }
   let opts;
   try {
     opts = parseFlags(args);
