@@ -12,7 +12,7 @@ import {
   type ConnectionParams,
   connectionParams,
 } from "../../node/core/rpc/client.ts";
-import { joinHostPort, normalizeSeed } from "../../node/core/rpc/resolver.ts";
+import { joinHostPort, leaderFromResponse, normalizeSeed } from "../../node/core/rpc/resolver.ts";
 import { parseCertificate } from "../../node/base/pki/info.ts";
 import { equalBytes, toHex } from "../../node/base/pki/keys.ts";
 import { verifySignature } from "../../node/base/pki/verify.ts";
@@ -184,14 +184,11 @@ async function leaderVia(
   const stream = c.getCurrentLeader({}, { deadline: attemptDeadline() });
   try {
     for await (const r of stream) {
-      if (!r.leaderNodeId) throw new Error("leader unknown");
-      // The answering node leads: dial the seed itself (its advertised port may differ, e.g.
-      // behind port forwarding or in tests).
-      if (r.leaderNodeId === r.thisNodeId) return { nodeId: r.leaderNodeId, address: seed };
-      if (!r.leaderHost || !r.leaderPort) {
-        throw new Error(`leader ${r.leaderNodeId} without address`);
-      }
-      return { nodeId: r.leaderNodeId, address: joinHostPort(r.leaderHost, r.leaderPort) };
+      // The shared interpretation: the answering leader is dialled at the seed itself (its
+      // advertised address may differ behind port forwarding), others at host:port.
+      const leader = leaderFromResponse(r, seed);
+      if (!leader) throw new Error("leader unknown");
+      return leader;
     }
     throw new Error("GetCurrentLeader ended without an answer");
   } finally {

@@ -517,7 +517,8 @@ Deno.test("curator: escrow, management, enrolment, node RPCs, authz", async (t) 
       const first = (await s[Symbol.asyncIterator]().next()).value;
       assert.equal(first.leaderNodeId, c.nodeId);
       assert.equal(first.thisNodeId, c.nodeId);
-      assert.equal(first.leaderPort, 7835);
+      // The bound port (the test curator listens on an ephemeral one), not the default 7835.
+      assert.equal(`127.0.0.1:${first.leaderPort}`, c.target);
       ac.abort();
     });
   } finally {
@@ -585,6 +586,8 @@ Deno.test("curator: leader failover ends followers' GetCurrentLeader streams", a
     }
     assert.equal(first.leaderNodeId, a.nodeId);
     assert.equal(first.thisNodeId, b.nodeId);
+    // The follower advertises the leader's bound port from its election value.
+    assert.equal(`${first.leaderHost}:${first.leaderPort}`, a.target);
     // Follower serves only CuratorLocal.
     const bm = await b.client(Management, await owner(a), {
       ca: a.caCertificate,

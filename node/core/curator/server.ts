@@ -73,7 +73,7 @@ export interface CuratorServerOptions {
 
 type State =
   | { kind: "none" }
-  | { kind: "follower"; leader: LeaderObservation; leaderId: string }
+  | { kind: "follower"; leader: LeaderObservation; leaderId: string; leaderPort: number }
   | {
     kind: "leader";
     leader: Leader;
@@ -153,6 +153,7 @@ export class CuratorServer {
       create(LeaderElectionValueSchema, {
         nodeId: this.#o.nodeId,
         ttl: BigInt(this.#o.leaseTtl ?? 10),
+        port: this.#port,
       }),
     );
     try {
@@ -165,11 +166,17 @@ export class CuratorServer {
             signal,
             onLeader: (l) => {
               if (!l) return this.#setState({ kind: "none" });
-              const leaderId = fromBinary(LeaderElectionValueSchema, l.value).nodeId;
+              const v = fromBinary(LeaderElectionValueSchema, l.value);
+              const leaderId = v.nodeId;
               if (this.#state.kind !== "follower" || this.#state.leaderId !== leaderId) {
                 log(`following curator leader ${leaderId}`);
               }
-              this.#setState({ kind: "follower", leader: l, leaderId });
+              this.#setState({
+                kind: "follower",
+                leader: l,
+                leaderId,
+                leaderPort: v.port || CURATOR_PORT,
+              });
             },
           });
         } catch (e) {
@@ -300,7 +307,7 @@ export class CuratorServer {
       call.write(create(GetCurrentLeaderResponseSchema, {
         leaderNodeId: this.#o.nodeId,
         leaderHost: this.#o.externalAddress(),
-        leaderPort: CURATOR_PORT,
+        leaderPort: this.#port,
         thisNodeId: this.#o.nodeId,
       }));
       while (!signal.aborted && this.#state === first) await this.#nextChange(signal);
@@ -318,7 +325,7 @@ export class CuratorServer {
         call.write(create(GetCurrentLeaderResponseSchema, {
           leaderNodeId: s.leaderId,
           leaderHost: host,
-          leaderPort: CURATOR_PORT,
+          leaderPort: s.leaderPort,
           thisNodeId: this.#o.nodeId,
         }));
         lastSent = s.leaderId;

@@ -55,17 +55,16 @@ export function normalizeSeed(seed: string): string {
 
 /**
  * Interprets one GetCurrentLeader answer from `seed`: undefined when the leader is unknown; throws
- * for a malformed answer (port 0 with a host, or an empty host from a non-leader).
+ * for a malformed answer from a non-leader (no host, or port 0).
  */
 export function leaderFromResponse(r: GetCurrentLeaderResponse, seed: string): Leader | undefined {
   if (!r.leaderNodeId) return undefined;
-  if (r.leaderHost) {
-    if (!r.leaderPort) throw new Error(`seed ${seed}: leader ${r.leaderNodeId} with port 0`);
-    return { nodeId: r.leaderNodeId, address: joinHostPort(r.leaderHost, r.leaderPort) };
-  }
-  // The leader itself without a known external address: the seed that answered is the leader.
+  // The seed that answered is the leader: dial it as reached (its advertised address may differ,
+  // e.g. behind port forwarding or a proxy).
   if (r.leaderNodeId === r.thisNodeId) return { nodeId: r.leaderNodeId, address: seed };
-  throw new Error(`seed ${seed}: leader ${r.leaderNodeId} without address`);
+  if (!r.leaderHost) throw new Error(`seed ${seed}: leader ${r.leaderNodeId} without address`);
+  if (!r.leaderPort) throw new Error(`seed ${seed}: leader ${r.leaderNodeId} with port 0`);
+  return { nodeId: r.leaderNodeId, address: joinHostPort(r.leaderHost, r.leaderPort) };
 }
 
 type LeaderStream = grpc.ClientReadableStream<GetCurrentLeaderResponse>;

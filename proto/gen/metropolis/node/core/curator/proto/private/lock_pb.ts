@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file metropolis/node/core/curator/proto/private/lock.proto.
  */
 export const file_metropolis_node_core_curator_proto_private_lock: GenFile = /*@__PURE__*/
-  fileDesc("CjVtZXRyb3BvbGlzL25vZGUvY29yZS9jdXJhdG9yL3Byb3RvL3ByaXZhdGUvbG9jay5wcm90bxIqbWV0cm9wb2xpcy5ub2RlLmNvcmUuY3VyYXRvci5wcm90by5wcml2YXRlIjMKE0xlYWRlckVsZWN0aW9uVmFsdWUSDwoHbm9kZV9pZBgBIAEoCRILCgN0dGwYAiABKARCP1o9c291cmNlLm1vbm9nb24uZGV2L21ldHJvcG9saXMvbm9kZS9jb3JlL2N1cmF0b3IvcHJvdG8vcHJpdmF0ZWIGcHJvdG8z");
+  fileDesc("CjVtZXRyb3BvbGlzL25vZGUvY29yZS9jdXJhdG9yL3Byb3RvL3ByaXZhdGUvbG9jay5wcm90bxIqbWV0cm9wb2xpcy5ub2RlLmNvcmUuY3VyYXRvci5wcm90by5wcml2YXRlIkEKE0xlYWRlckVsZWN0aW9uVmFsdWUSDwoHbm9kZV9pZBgBIAEoCRILCgN0dGwYAiABKAQSDAoEcG9ydBgDIAEoDUI/Wj1zb3VyY2UubW9ub2dvbi5kZXYvbWV0cm9wb2xpcy9ub2RlL2NvcmUvY3VyYXRvci9wcm90by9wcml2YXRlYgZwcm90bzM");
 
 /**
  * Written by each election candidate under its election key.
@@ -35,6 +35,14 @@ export type LeaderElectionValue = Message<"metropolis.node.core.curator.proto.pr
    * @generated from field: uint64 ttl = 2;
    */
   ttl: bigint;
+
+  /**
+   * (project) Port the candidate's curator listens on, advertised by
+   * GetCurrentLeader (0 from older candidates: the default 7835).
+   *
+   * @generated from field: uint32 port = 3;
+   */
+  port: number;
 };
 
 /**
