@@ -22,6 +22,7 @@ import {
 } from "./core/platform/mod.ts";
 import { mountNamespaceHosts, mountNamespaceState } from "./core/platform/storage.ts";
 import { startCore } from "./core/root.ts";
+import { openTpm } from "./core/platform/tpm.ts";
 
 /** RLIMIT_NOFILE the root runnable raises the agent to (soft and hard). */
 export const NOFILE_LIMIT = 1048576;
@@ -72,14 +73,14 @@ function raiseNofile(log: Context["logger"]): void {
 
 /**
  * The root runnable (DN `root`): raises RLIMIT_NOFILE, starts the cluster-facing children
- * (`start`, node.md §2 step 5), signals Healthy and waits.
+ * (`start`, node.md §2 step 5, which first initialises the TPM), signals Healthy and waits.
  */
-export function makeRootRunnable(start?: (ctx: Context) => void) {
+export function makeRootRunnable(start?: (ctx: Context) => void | Promise<void>) {
   return async (ctx: Context): Promise<void> => {
     raiseNofile(ctx.logger);
     const lim = getrlimit(RLIMIT.NOFILE);
     ctx.logger.info(`Metropolis node agent root started (RLIMIT_NOFILE ${lim.soft}/${lim.hard})`);
-    start?.(ctx);
+    await start?.(ctx);
     signal(ctx, "healthy");
     ctx.logger.info("root runnable healthy");
     await untilAborted(ctx);
@@ -153,11 +154,12 @@ export async function main(args: readonly string[]): Promise<void> {
   // alive, so without this it would drain once every runnable waits (and the guard reboots).
   setInterval(() => {}, 1 << 30);
 
-  const root = makeRootRunnable((ctx) =>
+  const root = makeRootRunnable(async (ctx) =>
     startCore(ctx, {
       platform: flags.platform,
       tree,
       power: (kind) => duties.shutdown(kind, "requested through the node management API"),
+      tpm: await openTpm(flags, (l) => ctx.logger.info(l)),
     })
   );
   const supervisor = new Supervisor(tree, root, {

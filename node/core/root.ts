@@ -14,6 +14,7 @@ import { runNodeManagement } from "./mgmt/server.ts";
 import { runMetrics } from "./metrics/server.ts";
 import { runNodeExporter } from "./metrics/node_exporter.ts";
 import type { RoleContext } from "./roleserve/context.ts";
+import type { Tpm } from "../base/tpm/mod.ts";
 
 /** The node software version reported in status. */
 export const VERSION = { major: 0n, minor: 1n, patch: 0n };
@@ -23,6 +24,8 @@ export interface CoreOptions {
   platform: "vm" | "namespace";
   tree: LogTree;
   power: (kind: "reboot" | "poweroff") => Promise<void>;
+  /** The node's TPM, opened by the root runnable (node.md §2 step 5); undefined: none. */
+  tpm?: Tpm;
   /** Extra roleserver workers (node management, Kubernetes). */
   extraWorkers?: (rc: RoleContext) => Record<string, (ctx: Context) => Promise<void>>;
 }
@@ -77,7 +80,7 @@ export function startCore(ctx: Context, o: CoreOptions): void {
     ctx,
     "enrolment",
     enrolmentRunnable({
-      hasTpm: false,
+      tpm: o.tpm,
       // Namespace nodes cannot encrypt (no device-mapper on the host); VMs get dm-crypt later.
       storage: [NodeStorageSecurity.INSECURE],
       address: () => address.get(),

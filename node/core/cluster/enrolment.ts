@@ -16,7 +16,6 @@ import {
 } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
 import {
   type SealedConfiguration,
-  SealedConfigurationFileSchema,
   SealedConfigurationSchema,
 } from "../../../proto/gen/metropolis/proto/private/private_pb.ts";
 import { Curator } from "../../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
@@ -41,8 +40,9 @@ import { bootstrapEtcd } from "../consensus/etcd.ts";
 import { etcdCA } from "../consensus/membership.ts";
 import { connectionParams } from "../rpc/client.ts";
 import { LeaderResolver } from "../rpc/resolver.ts";
+import type { Tpm } from "../../base/tpm/mod.ts";
+import { openSealedConfiguration, sealConfiguration } from "./sealed.ts";
 import {
-  plainSealedConfiguration,
   readClusterDirectory,
   readSealedConfigurationFile,
   writeClusterDirectory,
@@ -67,8 +67,8 @@ export interface Enrolled {
 
 /** What the platform offers enrolment. */
 export interface EnrolmentPlatform {
-  /** Whether a TPM is available (none yet: sealing is plain). */
-  hasTpm: boolean;
+  /** The node's TPM (node.md §3), undefined when it has none. */
+  tpm?: Tpm;
   /** Storage security levels the platform can provide (namespace: INSECURE only). */
   storage: NodeStorageSecurity[];
   /** Node address as seen by other nodes, for the etcd peer certificate (namespace mode). */
@@ -120,15 +120,16 @@ export async function enrol(
     );
   }
   if (sealedFile) {
-    let sealed: SealedConfiguration;
+    let opened;
     try {
-      sealed = plainSealedConfiguration(sealedFile);
+      opened = await openSealedConfiguration(sealedFile, platform.tpm);
     } catch (e) {
       throw new PermanentEnrolmentError(
         `sealed configuration present but unusable: ${(e as Error).message}`,
       );
     }
-    return await join(log, sealed, signal);
+    if (opened.fromTpm) log.info(`sealed configuration unsealed with the TPM`);
+    return await join(log, opened.config, opened.fromTpm, signal);
   }
   if (params?.cluster.case === "clusterBootstrap") {
     return await bootstrap(log, params, platform);
@@ -139,10 +140,26 @@ export async function enrol(
   throw new Error("node parameters have neither cluster_bootstrap nor cluster_register");
 }
 
-async function sealAndWrite(s: SealedConfiguration): Promise<void> {
-  await writeSealedConfigurationFile(
-    create(SealedConfigurationFileSchema, { kind: { case: "plain", value: s } }),
-  );
+/** Writes the sealed configuration, TPM-sealed when `tpm` is given (the node uses its TPM). */
+async function sealAndWrite(s: SealedConfiguration, tpm: Tpm | undefined): Promise<void> {
+  await writeSealedConfigurationFile(await sealConfiguration(s, tpm));
+}
+
+/** 32 random bytes: WebCrypto, XORed with TPM GetRandom when the TPM is used (§7.2). */
+async function unlockKey(tpm: Tpm | undefined): Promise<Uint8Array> {
+  const k = crypto.getRandomValues(new Uint8Array(32));
+  if (tpm) {
+    const t = await tpm.getRandom(32);
+    for (let i = 0; i < 32; i++) k[i] ^= t[i];
+  }
+  return k;
+}
+
+/** The TPM when `usage` says the node uses it; a usage the node cannot honour is permanent. */
+function usedTpm(usage: NodeTPMUsage, platform: EnrolmentPlatform): Tpm | undefined {
+  if (usage !== NodeTPMUsage.NODE_TPM_USAGE_PRESENT_AND_USED) return undefined;
+  if (!platform.tpm) throw new PermanentEnrolmentError("TPM required but not available");
+  return platform.tpm;
 }
 
 async function bootstrap(
@@ -167,14 +184,19 @@ async function bootstrap(
   }
   let tpmUsage: NodeTPMUsage;
   try {
-    tpmUsage = tpmUsageFor(config.tpmMode, platform.hasTpm);
+    tpmUsage = tpmUsageFor(config.tpmMode, platform.tpm !== undefined);
   } catch (e) {
     throw new PermanentEnrolmentError((e as Error).message);
   }
+  const tpm = usedTpm(tpmUsage, platform);
   const storageSecurity = chooseStorage(config.storageSecurityPolicy, platform.storage);
-  log.info(`bootstrapping a new cluster (storage ${NodeStorageSecurity[storageSecurity]})`);
-  const nuk = crypto.getRandomValues(new Uint8Array(32));
-  const cuk = crypto.getRandomValues(new Uint8Array(32));
+  log.info(
+    `bootstrapping a new cluster (storage ${NodeStorageSecurity[storageSecurity]}, TPM ${
+      NodeTPMUsage[tpmUsage]
+    })`,
+  );
+  const nuk = await unlockKey(tpm);
+  const cuk = await unlockKey(tpm);
   const nodeKeys = await generateEd25519();
   const joinKeys = await generateEd25519();
   const pub = await rawPublicKey(nodeKeys.publicKey);
@@ -188,7 +210,7 @@ async function bootstrap(
     joinKey: await joinKeyBytes(joinKeys),
     storageSecurity,
   });
-  await sealAndWrite(sealed);
+  await sealAndWrite(sealed, tpm);
   let certs!: { caCertificate: Uint8Array; nodeCertificate: Uint8Array };
   let consensusMember!: MessageInitShape<typeof NodeRoles_ConsensusMemberSchema>;
   const addr = platform.address?.();
@@ -235,6 +257,7 @@ async function bootstrap(
   }));
   await sealAndWrite(
     create(SealedConfigurationSchema, { ...sealed, clusterCa: certs.caCertificate }),
+    tpm,
   );
   log.info("Cluster enrolment done.");
   return { how: "bootstrap", nodeId: id, credentials, directory, storageSecurity };
@@ -308,7 +331,7 @@ async function register(
         reg = await c.registerNode({
           registerTicket: r.registerTicket,
           joinKey: await rawPublicKey(joinKeys.publicKey),
-          haveLocalTpm: platform.hasTpm,
+          haveLocalTpm: platform.tpm !== undefined,
           labels: r.labels,
         }, { deadline: Date.now() + 10_000 });
         break;
@@ -327,8 +350,10 @@ async function register(
       reg.clusterConfiguration?.storageSecurityPolicy ?? 0,
       platform.storage,
     );
-    const cuk = crypto.getRandomValues(new Uint8Array(32));
-    const nuk = crypto.getRandomValues(new Uint8Array(32));
+    const tpm = usedTpm(reg.tpmUsage, platform);
+    log.info(`registered; TPM ${NodeTPMUsage[reg.tpmUsage]}`);
+    const cuk = await unlockKey(tpm);
+    const nuk = await unlockKey(tpm);
     let lastWaitLog = 0;
     let committed;
     for (;;) {
@@ -363,12 +388,15 @@ async function register(
     };
     await writeCredentials(credentials);
     await writeClusterDirectory(directory);
-    await sealAndWrite(create(SealedConfigurationSchema, {
-      nodeUnlockKey: nuk,
-      joinKey: await joinKeyBytes(joinKeys),
-      clusterCa: committed.caCertificate,
-      storageSecurity,
-    }));
+    await sealAndWrite(
+      create(SealedConfigurationSchema, {
+        nodeUnlockKey: nuk,
+        joinKey: await joinKeyBytes(joinKeys),
+        clusterCa: committed.caCertificate,
+        storageSecurity,
+      }),
+      tpm,
+    );
     log.info("Cluster enrolment done.");
     return { how: "register", nodeId: id, credentials, directory, storageSecurity };
   } finally {
@@ -379,6 +407,7 @@ async function register(
 async function join(
   log: LeveledLogger,
   sealed: SealedConfiguration,
+  usingSealedConfiguration: boolean,
   signal: AbortSignal,
 ): Promise<Enrolled> {
   const directory = await readClusterDirectory() ??
@@ -400,7 +429,7 @@ async function join(
           });
           const c = makeClient(Curator, p.address, p.credentials, p.options as grpc.ClientOptions);
           try {
-            await c.joinNode({ usingSealedConfiguration: false }, {
+            await c.joinNode({ usingSealedConfiguration }, {
               deadline: Date.now() + 10_000,
             });
           } finally {
