@@ -6,9 +6,13 @@
  *
  * node:dgram and Deno.listenDatagram cannot bind to a device, so the socket is made through libc
  * FFI; recvfrom runs on FFI's worker thread with a 200 ms receive timeout so close() is prompt.
+ *
+ * Run as a program (`deno run -A e2e/launch/dhcp.ts <device> <subnet> [mac=addr …]
+ * [--lease=<s>] [--dns=<ip>]`) it serves one device until killed, printing one line per reply:
+ * the agent's network tests use it as the server on their side of a veth.
  * @module
  */
-import type { Subnet } from "./options.ts";
+import { parseSubnet, type Subnet } from "./options.ts";
 
 /** Lease time in seconds. */
 export const LEASE_SECONDS = 30;
@@ -77,12 +81,21 @@ export function parseDhcp(b: Uint8Array): DhcpPacket {
   };
 }
 
+/** Settings tests may change; the launcher uses the defaults (testing.md §2.1). */
+export interface ServerSettings {
+  /** Lease time in seconds (default {@link LEASE_SECONDS}). */
+  leaseSeconds?: number;
+  /** DNS servers (option 6); default none. */
+  dns?: string[];
+}
+
 /** Builds a reply (OFFER/ACK/NAK) to `req` giving `yiaddr`, with the server's options. */
 export function buildReply(
   req: DhcpPacket,
   type: number,
   yiaddr: string,
   server: string,
+  settings: ServerSettings = {},
 ): Uint8Array {
   const b = new Uint8Array(300);
   const dv = new DataView(b.buffer);
@@ -98,13 +111,11 @@ export function buildReply(
   b.set(COOKIE, 236);
   const opts: number[] = [53, 1, type, 54, 4, ...ipBytes(server)];
   if (type !== MSG.NAK) {
-    const lease = [
-      LEASE_SECONDS >>> 24,
-      (LEASE_SECONDS >> 16) & 255,
-      (LEASE_SECONDS >> 8) & 255,
-      LEASE_SECONDS & 255,
-    ];
+    const secs = settings.leaseSeconds ?? LEASE_SECONDS;
+    const lease = [secs >>> 24, (secs >> 16) & 255, (secs >> 8) & 255, secs & 255];
     opts.push(51, 4, ...lease, 1, 4, 255, 255, 255, 0, 3, 4, ...ipBytes(server));
+    const dns = settings.dns ?? [];
+    if (dns.length) opts.push(6, 4 * dns.length, ...dns.flatMap(ipBytes));
   }
   opts.push(255);
   b.set(opts, 240);
@@ -120,6 +131,7 @@ export class Leases {
     readonly subnet: Subnet,
     readonly reserved: Map<string, string>,
     readonly now: () => number = Date.now,
+    readonly leaseSeconds: number = LEASE_SECONDS,
   ) {}
 
   /** The address `mac` gets now (its reservation, its lease, or the lowest free from .100). */
@@ -137,10 +149,10 @@ export class Leases {
     return undefined;
   }
 
-  /** Records (or renews) `mac`'s lease of `addr` for {@link LEASE_SECONDS}. */
+  /** Records (or renews) `mac`'s lease of `addr` for the lease time. */
   bind(mac: string, addr: string): void {
     if (this.reserved.get(mac) === addr) return;
-    this.#leases.set(mac, { addr, until: this.now() + LEASE_SECONDS * 1000 });
+    this.#leases.set(mac, { addr, until: this.now() + this.leaseSeconds * 1000 });
   }
 
   /** Drops `mac`'s lease (DHCPRELEASE). */
@@ -213,19 +225,23 @@ export class DhcpServer {
     readonly server: string,
     readonly leases: Leases,
     readonly onReply?: (type: number, mac: string, addr: string) => void,
+    readonly settings: ServerSettings = {},
   ) {}
 
   /**
    * Binds UDP 67 on `bridge` (whose address is `<prefix>.1`) and serves `reserved` (MAC →
-   * address) plus dynamic leases. `onReply` sees every reply (for progress lines and tests).
+   * address) plus dynamic leases. `onReply` sees every reply (for progress lines and tests);
+   * `settings` changes lease time and DNS for tests.
    */
   static start(
     bridge: string,
     subnet: Subnet,
     reserved: Map<string, string>,
     onReply?: (type: number, mac: string, addr: string) => void,
+    settings: ServerSettings = {},
   ): DhcpServer {
-    const s = new DhcpServer(bridge, `${subnet.prefix}.1`, new Leases(subnet, reserved), onReply);
+    const leases = new Leases(subnet, reserved, Date.now, settings.leaseSeconds);
+    const s = new DhcpServer(bridge, `${subnet.prefix}.1`, leases, onReply, settings);
     s.#open();
     s.#loop = s.#serve();
     return s;
@@ -265,7 +281,7 @@ export class DhcpServer {
       }
       const a = answer(this.leases, this.server, p);
       if (!a) continue;
-      const reply = buildReply(p, a[0], a[1], this.server);
+      const reply = buildReply(p, a[0], a[1], this.server, this.settings);
       this.#lib.symbols.sendto(
         this.#fd,
         reply,
@@ -286,4 +302,25 @@ export class DhcpServer {
     this.#lib.symbols.close(this.#fd);
     this.#lib.close();
   }
+}
+
+if (import.meta.main) {
+  const [device, subnet, ...rest] = Deno.args;
+  const reserved = new Map<string, string>();
+  const settings: ServerSettings = { dns: [] };
+  for (const a of rest) {
+    if (a.startsWith("--lease=")) settings.leaseSeconds = Number(a.slice(8));
+    else if (a.startsWith("--dns=")) settings.dns!.push(a.slice(6));
+    else reserved.set(a.split("=")[0].toLowerCase(), a.split("=")[1]);
+  }
+  const names: Record<number, string> = {
+    [MSG.OFFER]: "OFFER",
+    [MSG.ACK]: "ACK",
+    [MSG.NAK]: "NAK",
+  };
+  const s = DhcpServer.start(device, parseSubnet(subnet), reserved, (t, mac, addr) => {
+    console.log(`${names[t] ?? t} ${mac} ${addr}`);
+  }, settings);
+  console.log(`serving on ${device}`);
+  Deno.addSignalListener("SIGTERM", () => s.close().then(() => Deno.exit(0)));
 }

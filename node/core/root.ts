@@ -8,7 +8,7 @@ import { type Context, run } from "../base/supervisor/supervisor.ts";
 import { NodeStorageSecurity } from "../../proto/gen/metropolis/proto/common/common_pb.ts";
 import type { Enrolled } from "./cluster/enrolment.ts";
 import { enrolmentRunnable } from "./cluster/runnable.ts";
-import { addressWatcher } from "./network/address.ts";
+import { networkService, waitForAddress } from "./network/service.ts";
 import { roleserver } from "./roleserve/roleserver.ts";
 import { runNodeManagement } from "./mgmt/server.ts";
 import { runMetrics } from "./metrics/server.ts";
@@ -34,7 +34,7 @@ export interface CoreOptions {
 export function startCore(ctx: Context, o: CoreOptions): void {
   const address = new Value<string | undefined>();
   const enrolled = new Value<Enrolled>();
-  run(ctx, "network", addressWatcher(address));
+  run(ctx, "network", networkService({ address }));
   run(
     ctx,
     "role",
@@ -79,11 +79,15 @@ export function startCore(ctx: Context, o: CoreOptions): void {
   run(
     ctx,
     "enrolment",
-    enrolmentRunnable({
-      tpm: o.tpm,
-      // Namespace nodes cannot encrypt (no device-mapper on the host); VMs get dm-crypt later.
-      storage: [NodeStorageSecurity.INSECURE],
-      address: () => address.get(),
-    }, enrolled),
+    async (c: Context) => {
+      // The address goes into the etcd peer certificate at bootstrap: give DHCP a moment.
+      await waitForAddress(address, 30_000, c.signal);
+      await enrolmentRunnable({
+        tpm: o.tpm,
+        // Namespace nodes cannot encrypt (no device-mapper on the host); VMs get dm-crypt later.
+        storage: [NodeStorageSecurity.INSECURE],
+        address: () => address.get(),
+      }, enrolled)(c);
+    },
   );
 }

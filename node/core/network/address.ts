@@ -1,8 +1,8 @@
 /**
  * The node's external address (node.md §15): the IPv4 address of the interface holding the
- * default route, else the only non-loopback IPv4 address. Polled from the kernel's interface list
- * (addresses are configured by DHCP/static config, or by the launcher on namespace nodes) and
- * published to statuspush, hostsfile and the curator.
+ * default route, else the only non-loopback IPv4 address. Read from the kernel's interface list
+ * every second and whenever the network service changed something (`wake`), and published to
+ * statuspush, hostsfile and the curator.
  */
 import type { Value } from "../../base/event/value.ts";
 import { type Context, signal } from "../../base/supervisor/supervisor.ts";
@@ -26,8 +26,11 @@ export function externalAddress(
   return (v4.find((i) => i.name === defaultIface) ?? v4[0])?.address;
 }
 
-/** Runnable publishing the external address into `address` (checks every second). */
-export function addressWatcher(address: Value<string | undefined>) {
+/**
+ * Runnable publishing the external address into `address` (checks every second, and at once
+ * when `wake` dispatches an event).
+ */
+export function addressWatcher(address: Value<string | undefined>, wake?: EventTarget) {
   return async (ctx: Context): Promise<void> => {
     signal(ctx, "healthy");
     let last: string | undefined = "<unset>";
@@ -39,11 +42,15 @@ export function addressWatcher(address: Value<string | undefined>) {
         last = a;
       }
       await new Promise<void>((r) => {
-        const t = setTimeout(r, 1000);
-        ctx.signal.addEventListener("abort", () => {
+        const done = () => {
           clearTimeout(t);
+          ctx.signal.removeEventListener("abort", done);
+          wake?.removeEventListener("change", done);
           r();
-        }, { once: true });
+        };
+        const t = setTimeout(done, 1000);
+        ctx.signal.addEventListener("abort", done, { once: true });
+        wake?.addEventListener("change", done, { once: true });
       });
     }
   };
