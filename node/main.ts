@@ -20,7 +20,6 @@ import {
   parseAgentFlags,
   prepareNamespaceRoot,
 } from "./core/platform/mod.ts";
-import { mountNamespaceHosts, mountNamespaceState } from "./core/platform/storage.ts";
 import { startCore } from "./core/root.ts";
 import { openTpm } from "./core/platform/tpm.ts";
 
@@ -90,12 +89,14 @@ export function makeRootRunnable(start?: (ctx: Context) => void | Promise<void>)
 /** The root runnable without cluster services (bring-up tests). */
 export const rootRunnable = makeRootRunnable();
 
-/** Mounts of §2 step 4 for the platform (namespace nodes first prepare their root). */
-function bringUp(flags: AgentFlags, log: (line: string) => void): void {
-  if (flags.platform === "namespace") prepareNamespaceRoot(flags, log);
-  if (flags.platform === "namespace") mountNamespaceState(flags.state!, log);
+/**
+ * Mounts of §2 step 4 for the platform; namespace nodes first build their private root and pivot
+ * into it. Returns the flags as seen afterwards (a namespace node's TPM socket moves).
+ */
+function bringUp(flags: AgentFlags, log: (line: string) => void): AgentFlags {
+  const inside = flags.platform === "namespace" ? prepareNamespaceRoot(flags, log) : flags;
   mountAll(bringUpMounts(flags.platform), log);
-  if (flags.platform === "namespace") mountNamespaceHosts(log);
+  return inside;
 }
 
 /** Runs the agent; resolves only when it is shutting down (the power hook ends the process). */
@@ -138,7 +139,7 @@ export async function main(args: readonly string[]): Promise<void> {
     await consoleDone.catch(() => {});
   };
   try {
-    bringUp(flags, (l) => init.info(l));
+    flags = bringUp(flags, (l) => init.info(l));
   } catch (e) {
     init.fatal(`bring-up failed: ${(e as Error).message}`);
     duties.onShutdown(flushConsole);

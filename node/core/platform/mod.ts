@@ -4,4 +4,6 @@
  */
 export { type AgentFlags, FlagError, parseAgentFlags, type PlatformKind } from "./flags.ts";
 export { bringUpMounts, mountAll, type MountSpec } from "./mounts.ts";
-export { prepareNamespaceRoot } from "./namespace_root.ts";
+export { agentFiles, prepareNamespaceRoot } from "./namespace_root.ts";
+export { AGENT_DIR, rootPlan, type RootStep, TPM_SOCKET } from "./root_plan.ts";
+export { dataImagePath, dataSource } from "./storage.ts";

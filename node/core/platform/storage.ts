@@ -1,39 +1,71 @@
 /**
- * The storage tree of a namespace node (node.md §3, §8; testing.md §2.2): `<state>/esp` and
- * `<state>/data` are bind-mounted at /esp and /data, and the node's own hosts file
- * (/ephemeral/hosts) over /etc/hosts, all inside the node's private mount namespace, so every
- * path the agent uses is the same as on a VM and nothing leaks to the host.
+ * The data storage of a namespace node (node.md §3, §8.3; testing.md §2.2): `/data` is either the
+ * directory `<state>/data` or, when the launcher created `<state>/data.img` (`--storage loop`), an
+ * XFS filesystem in that sparse image on a loop device. MountNew / MountExisting of §8.3 reduce to
+ * "`mkfs.xfs -q` when the image has no XFS superblock yet, then mount": a namespace node is always
+ * INSECURE, and an image that already holds XFS is never formatted again.
  */
-import { mount, MS } from "../../base/sys/mod.ts";
+import { attachLoop, hasXfsSuperblock, type LoopDevice } from "./loop.ts";
 
-function ensureDir(p: string) {
-  Deno.mkdirSync(p, { recursive: true, mode: 0o755 });
+/** Where `/data` comes from. */
+export type DataSource =
+  | { kind: "dir"; path: string }
+  | { kind: "loop"; image: string };
+
+/** The loop image of a node's state directory. */
+export function dataImagePath(state: string): string {
+  return `${state}/data.img`;
 }
 
-function ensureFile(p: string) {
+/** `loop` when `<state>/data.img` exists, else the directory `<state>/data` (created if absent). */
+export function dataSource(state: string): DataSource {
+  const image = dataImagePath(state);
   try {
-    Deno.statSync(p);
-  } catch {
-    Deno.writeTextFileSync(p, "");
+    if (Deno.statSync(image).isFile) return { kind: "loop", image };
+  } catch { /* no image: directory storage */ }
+  return { kind: "dir", path: `${state}/data` };
+}
+
+/** Whether the file or device at `path` starts with an XFS superblock. */
+export function isXfs(path: string): boolean {
+  const f = Deno.openSync(path, { read: true });
+  try {
+    const head = new Uint8Array(4);
+    const n = f.readSync(head);
+    return n === 4 && hasXfsSuperblock(head);
+  } finally {
+    f.close();
   }
+}
+
+/** Where mkfs.xfs is looked for (Debian's xfsprogs; `/sbin` is a symlink on merged-usr hosts). */
+const MKFS_XFS = ["/usr/sbin/mkfs.xfs", "/sbin/mkfs.xfs"];
+
+/** Formats `image` with `mkfs.xfs -q` (first use only, see the module comment). */
+export function formatXfs(image: string, log: (line: string) => void): void {
+  const bin = MKFS_XFS.find((p) => {
+    try {
+      return Deno.statSync(p).isFile;
+    } catch {
+      return false;
+    }
+  });
+  if (!bin) throw new Error(`mkfs.xfs not found (looked at ${MKFS_XFS.join(", ")})`);
+  const out = new Deno.Command(bin, { args: ["-q", image], stdin: "null" }).outputSync();
+  if (!out.success) {
+    const err = new TextDecoder().decode(out.stderr).trim().split("\n")[0];
+    throw new Error(`mkfs.xfs ${image}: exit ${out.code}: ${err}`);
+  }
+  log(`formatted ${image} with XFS (first use)`);
 }
 
 /**
- * Binds `<state>/esp` and `<state>/data`. Runs before the bring-up mounts: the state directory
- * may live below /tmp, which the bring-up covers with a fresh tmpfs.
+ * Prepares the loop image: formats it on first use, attaches it to a loop device and returns the
+ * device, still held open until the caller mounted it.
  */
-export function mountNamespaceState(state: string, log: (line: string) => void): void {
-  for (const [src, dst] of [[`${state}/esp`, "/esp"], [`${state}/data`, "/data"]]) {
-    ensureDir(src);
-    ensureDir(dst);
-    mount(src, dst, null, MS.BIND);
-    log(`bind-mounted ${src} at ${dst}`);
-  }
-}
-
-/** Binds /ephemeral/hosts over /etc/hosts (after /ephemeral is mounted). */
-export function mountNamespaceHosts(log: (line: string) => void): void {
-  ensureFile("/ephemeral/hosts");
-  mount("/ephemeral/hosts", "/etc/hosts", null, MS.BIND);
-  log("bind-mounted /ephemeral/hosts at /etc/hosts");
+export function prepareLoopData(image: string, log: (line: string) => void): LoopDevice {
+  if (!isXfs(image)) formatXfs(image, log);
+  const dev = attachLoop(image);
+  log(`attached ${image} to ${dev.path} (autoclear)`);
+  return dev;
 }
