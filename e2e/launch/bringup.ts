@@ -113,6 +113,20 @@ export async function writeMetroctlDir(stateDir: string, o: OwnerAccess): Promis
   return dir;
 }
 
+/** Reads the owner credentials back from `<state>/metroctl/` (a kept cluster, `--keep-state`). */
+export async function readMetroctlDir(stateDir: string): Promise<OwnerAccess> {
+  const cfg = new ConfigDir(`${stateDir}/metroctl`);
+  const [keys, certificate, caCertificate] = await Promise.all([
+    cfg.ownerKey(),
+    cfg.ownerCertificate(),
+    cfg.ca(),
+  ]);
+  if (!keys || !certificate || !caCertificate) {
+    throw new Error(`${stateDir}/metroctl lacks the owner key, certificate or CA`);
+  }
+  return { keys, certificate, caCertificate };
+}
+
 /** Cluster API access as the owner through the launcher's SOCKS5, following the leader. */
 export class ClusterAPI {
   readonly owner: OwnerAccess;

@@ -7,11 +7,13 @@
  * @module
  */
 import { buildInit } from "../../os-image/init/build.ts";
+import { ensureAgentBundle } from "../../os-image/tools/bundle.ts";
 import type { NodeParameters } from "../../proto/gen/metropolis/proto/api/configuration_pb.ts";
 import type { ClusterDirectory } from "../../proto/gen/metropolis/proto/common/common_pb.ts";
 import type { LaunchOptions } from "./options.ts";
 import { bridgeName, netnsName, networkConfig, nodeAddress, nodeMac, Topology } from "./net.ts";
-import { launcherDenoDir, NamespaceNode, type NodeExit } from "./node.ts";
+import { NamespaceNode, type NodeExit } from "./node.ts";
+import { resumeOptions, writeLaunchRecord } from "./kept.ts";
 import { NodeDialer, SwitchSocks } from "./socks.ts";
 import { DhcpServer } from "./dhcp.ts";
 import {
@@ -27,6 +29,7 @@ import {
   escrowOwner,
   type LaunchedCluster,
   makeConsensusMember,
+  readMetroctlDir,
   writeMetroctlDir,
   writeWrapper,
 } from "./bringup.ts";
@@ -124,7 +127,11 @@ export class Cluster {
     c.#installSignalHandlers();
     try {
       c.log(`bridge ${topo.bridge} ${topo.gateway}/24, DHCP on it, SOCKS5 on ${socks.address}`);
-      const [init, denoDir] = await Promise.all([buildInit(), launcherDenoDir()]);
+      // A stand-in replaces the agent; otherwise the nodes run dist/agent.js, rebuilt when stale.
+      const [init] = await Promise.all([
+        buildInit(),
+        options.agentCommand ? undefined : ensureAgentBundle(undefined, (l) => c.log(l)),
+      ]);
       for (let i = 0; i < options.numNodes; i++) {
         const netns = await topo.addNode(i, options.staticAddresses !== false);
         c.nodes.push(
@@ -137,7 +144,7 @@ export class Cluster {
             allowReboot: options.allowReboot,
             echo: options.console,
             agentCommand: options.agentCommand,
-            denoDir,
+            storage: options.storage,
             onExit: (exit) => c.#reportExit(i, exit),
           }),
         );
@@ -374,9 +381,11 @@ export async function waitForNodes(c: Cluster, started: number): Promise<void> {
  * is torn down before the error is rethrown.
  */
 export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
+  if (options.keepState) return await resumeCluster(options);
   const start = performance.now();
   const c = await Cluster.create(options);
   try {
+    await writeLaunchRecord(options);
     await c.startNode(0, await bootstrapParameters(options));
     if (options.agentCommand) {
       // A stand-in instead of the agent (launcher tests): topology and processes only.
@@ -404,6 +413,28 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
     );
   } catch (e) {
     // Keep node consoles and state for the post-mortem; the path is printed at close.
+    await c.close(false);
+    throw e;
+  }
+  return c;
+}
+
+/**
+ * `--keep-state`: starts every node of the kept cluster in `options.stateDir` on its existing
+ * state (no new parameters: the nodes join from their sealed configurations), reuses the metroctl
+ * directory's owner credentials and waits as {@link waitForNodes} does. No escrow, no approval.
+ * A directory without a kept cluster is a {@link UsageError} before anything is set up.
+ */
+export async function resumeCluster(options: LaunchOptions): Promise<Cluster> {
+  const start = performance.now();
+  const opts = await resumeOptions(options);
+  const c = await Cluster.create(opts);
+  try {
+    c.log(`restarting the kept cluster in ${c.stateDir} (${opts.numNodes} node(s))`);
+    await Promise.all(c.nodes.map((_, i) => c.startNode(i)));
+    c.api = new ClusterAPI(c.launched, await readMetroctlDir(c.stateDir));
+    await waitForNodes(c, start);
+  } catch (e) {
     await c.close(false);
     throw e;
   }

@@ -12,6 +12,8 @@ async function main(args: string[]): Promise<number> {
     console.log(
       "usage: deno task launch [--flag=value …]\n" +
         "Starts a local cluster of namespace nodes (needs root); Ctrl-C tears it down.\n" +
+        "--keep keeps the state directory; --keep-state --state-dir <dir> restarts that kept\n" +
+        "cluster (nodes rejoin from their sealed configurations; its launch.json sets the shape).\n" +
         `flags: ${FLAG_NAMES.map((f) => `--${f}`).join(" ")}\n` +
         "Meanings and defaults: docs/quickstart.md and the launcher table of testing.md §2.5.",
     );
@@ -32,7 +34,8 @@ async function main(args: string[]): Promise<number> {
     cluster = await launchCluster(opts);
   } catch (e) {
     console.error(`launch: ${(e as Error).message}`);
-    return 1;
+    // A directory without a kept cluster (--keep-state) is bad input like a bad flag.
+    return e instanceof UsageError ? 2 : 1;
   }
   // Whatever goes wrong from here on, the network and the nodes must not outlive the launcher.
   const c = cluster;

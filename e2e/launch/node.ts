@@ -3,8 +3,18 @@
  * `<state>/nodes/<i>/{esp,data}` with `esp/metropolis/parameters.pb`, optionally a swtpm, and
  *
  *   setsid ip netns exec <ns> unshare --pid --fork --kill-child --mount --uts --ipc
- *     --propagation private <init> -- <deno> run -A --no-prompt node/main.ts
- *     --platform=namespace --state=<state>/nodes/<i> [--tpm-socket=<state>/nodes/<i>/tpm/sock]
+ *     --propagation private <init> -- <deno> run -A --cached-only --no-config --no-prompt
+ *     <repo>/dist/agent.js --platform=namespace --state=<state>/nodes/<i>
+ *     [--tpm-socket=<state>/nodes/<i>/tpm/sock]
+ *
+ * Every path in that command is a host path: `/init` execs the agent before it builds its private
+ * root. After the pivot the agent sees `/agent/{deno,agent.js,proto}`, `/esp`, `/data` and
+ * `/tpm/sock` (node/core/platform/root_plan.ts) and the state directory is gone. The agent's
+ * environment is only `DENO_DIR=<state>/nodes/<i>/deno` (Deno opens its caches at start-up, before
+ * the private root exists; a `/ephemeral/deno` as on a VM would be created on the host),
+ * `NO_COLOR=1`, `DENO_NO_UPDATE_CHECK=1` and `PATH`; no `HOME`. With `--storage loop` the node
+ * directory holds a sparse `data.img` ({@link DATA_IMAGE_SIZE}) instead of `data/`; the agent
+ * formats it on first use.
  *
  * `setsid` keeps the launcher's Ctrl-C away from the node; `--kill-child` makes the node die
  * with its `unshare` parent. unshare re-raises the signal that ended `/init`, so the exit status
@@ -18,12 +28,16 @@ import {
   NodeParametersSchema,
 } from "../../proto/gen/metropolis/proto/api/configuration_pb.ts";
 import { toBinary } from "@bufbuild/protobuf";
-import { childPids, pidAlive, run, sleep } from "./exec.ts";
+import { childPids, pidAlive, sleep } from "./exec.ts";
 
-/** Repository root (the agent runs from source for now). */
+/** Repository root. */
 export const REPO_ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
-/** The agent entry point (later: `dist/agent.js`). */
-export const AGENT_ENTRY = `${REPO_ROOT}/node/main.ts`;
+/** The agent bundle (built by the launcher through `ensureAgentBundle`, or `deno task bundle`). */
+export const AGENT_ENTRY = `${REPO_ROOT}/dist/agent.js`;
+/** Size of a new sparse `data.img` (`--storage loop`). */
+export const DATA_IMAGE_SIZE = 2 * 1024 ** 3;
+/** PATH of the agent (host binaries come from the node's read-only `/usr`). */
+export const AGENT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /** Console lines kept for exit reports. */
 export const TAIL_LINES = 20;
 
@@ -58,8 +72,8 @@ export interface NamespaceNodeOptions {
   echo: boolean;
   /** argv after `/init --` instead of the agent; `{state}`/`{i}` are substituted. */
   agentCommand?: string[];
-  /** `DENO_DIR` for the agent (the launcher's, so the npm cache is shared). */
-  denoDir?: string;
+  /** `/data` storage: a directory, or a sparse XFS loop image (`--storage loop`). */
+  storage?: "dir" | "loop";
   /** Called when the node process ends (also before a reboot restart). */
   onExit?(exit: NodeExit): void;
 }
@@ -114,10 +128,23 @@ export class NamespaceNode {
     return [...this.#tail];
   }
 
-  /** Creates the state directories and writes `esp/metropolis/parameters.pb`. */
+  /**
+   * Creates the state directories (`data/` or a sparse `data.img`, unless either exists: kept
+   * state decides) and writes `esp/metropolis/parameters.pb`.
+   */
   async prepare(params: NodeParameters): Promise<void> {
     await Deno.mkdir(`${this.espDir}/metropolis`, { recursive: true });
-    await Deno.mkdir(`${this.opts.dir}/data`, { recursive: true });
+    const dir = this.opts.dir;
+    const has = async (p: string) => await Deno.stat(p).then(() => true, () => false);
+    if (!(await has(`${dir}/data`)) && !(await has(`${dir}/data.img`))) {
+      if (this.opts.storage === "loop") {
+        const f = await Deno.open(`${dir}/data.img`, { create: true, write: true });
+        await f.truncate(DATA_IMAGE_SIZE);
+        f.close();
+      } else {
+        await Deno.mkdir(`${dir}/data`);
+      }
+    }
     await Deno.writeFile(
       `${this.espDir}/metropolis/parameters.pb`,
       toBinary(NodeParametersSchema, params),
@@ -133,6 +160,8 @@ export class NamespaceNode {
         Deno.execPath(),
         "run",
         "-A",
+        "--cached-only",
+        "--no-config",
         "--no-prompt",
         AGENT_ENTRY,
         "--platform=namespace",
@@ -167,11 +196,17 @@ export class NamespaceNode {
     if (this.opts.tpm) await this.#startSwtpm();
     this.#log ??= await Deno.open(this.consolePath, { create: true, append: true });
     const [cmd, ...args] = this.argv();
-    const env: Record<string, string> = {};
-    if (this.opts.denoDir) env.DENO_DIR = this.opts.denoDir;
+    // A stand-in (agentCommand) keeps the launcher's environment; the agent gets only its own.
+    const env: Record<string, string> = this.opts.agentCommand ? {} : {
+      DENO_DIR: `${this.opts.dir}/deno`,
+      NO_COLOR: "1",
+      DENO_NO_UPDATE_CHECK: "1",
+      PATH: AGENT_PATH,
+    };
     const child = new Deno.Command(cmd, {
       args,
       env,
+      clearEnv: !this.opts.agentCommand,
       cwd: REPO_ROOT,
       stdin: "null",
       stdout: "piped",
@@ -329,12 +364,4 @@ export class NamespaceNode {
     } catch { /* already gone */ }
     await s.status;
   }
-}
-
-/** The launcher's `DENO_DIR` (from `deno info --json`), shared with the agents' Deno. */
-export async function launcherDenoDir(): Promise<string> {
-  const fromEnv = Deno.env.get("DENO_DIR");
-  if (fromEnv) return fromEnv;
-  const info = JSON.parse(await run(Deno.execPath(), ["info", "--json"]));
-  return info.denoDir as string;
 }

@@ -1,6 +1,8 @@
 /** Tier 1: the namespace node's command line (testing.md §2.2). */
 import assert from "node:assert/strict";
-import { AGENT_ENTRY, NamespaceNode } from "./node.ts";
+import { create } from "@bufbuild/protobuf";
+import { NodeParametersSchema } from "../../proto/gen/metropolis/proto/api/configuration_pb.ts";
+import { AGENT_ENTRY, DATA_IMAGE_SIZE, NamespaceNode } from "./node.ts";
 
 const base = {
   index: 4,
@@ -35,6 +37,8 @@ Deno.test("node argv: setsid, netns, unshare namespaces, /init --, agent flags",
     Deno.execPath(),
     "run",
     "-A",
+    "--cached-only",
+    "--no-config",
     "--no-prompt",
     AGENT_ENTRY,
     "--platform=namespace",
@@ -43,6 +47,31 @@ Deno.test("node argv: setsid, netns, unshare namespaces, /init --, agent flags",
   ]);
   const noTpm = new NamespaceNode({ ...base, tpm: false }).argv();
   assert.ok(!noTpm.some((a) => a.startsWith("--tpm-socket")));
+  assert.ok(AGENT_ENTRY.endsWith("/dist/agent.js"), "nodes run the bundle");
+});
+
+Deno.test("node prepare: data/ or a sparse data.img, never both; kept storage stays", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "metro-node-prepare-" });
+  try {
+    const params = create(NodeParametersSchema, {});
+    const loop = new NamespaceNode({ ...base, dir: `${dir}/a`, tpm: false, storage: "loop" });
+    await loop.prepare(params);
+    const img = await Deno.stat(`${dir}/a/data.img`);
+    assert.equal(img.size, DATA_IMAGE_SIZE);
+    assert.ok((img.blocks ?? 0) * 512 < 1024 * 1024, "the image is sparse");
+    await assert.rejects(Deno.stat(`${dir}/a/data`));
+    await Deno.stat(`${dir}/a/esp/metropolis/parameters.pb`);
+    // The same directory prepared again as `dir` storage keeps its image (kept state decides).
+    await new NamespaceNode({ ...base, dir: `${dir}/a`, tpm: false, storage: "dir" }).prepare(
+      params,
+    );
+    await assert.rejects(Deno.stat(`${dir}/a/data`));
+    await new NamespaceNode({ ...base, dir: `${dir}/b`, tpm: false }).prepare(params);
+    assert.ok((await Deno.stat(`${dir}/b/data`)).isDirectory);
+    await assert.rejects(Deno.stat(`${dir}/b/data.img`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("node argv: agentCommand replaces the agent, {state} and {i} substituted", () => {

@@ -89,11 +89,28 @@ const FlagsSchema = z.object({
   "socks-port": z.coerce.number().int().min(1).max(65535).optional(),
   "state-dir": z.string().min(1).optional(),
   keep: z.boolean().default(false),
+  "keep-state": z.boolean().default(false),
   console: z.boolean().default(false),
 }).strict();
 
 /** Flag names taking no value (`--keep`, or `--keep=false`). */
-const BOOLEAN_FLAGS = new Set(["allow-reboot", "keep", "console"]);
+const BOOLEAN_FLAGS = new Set(["allow-reboot", "keep", "keep-state", "console"]);
+/**
+ * Flags that shape a new cluster; with `--keep-state` they come from the kept state directory
+ * (kept.ts), so giving one as well is an error.
+ */
+export const CLUSTER_SHAPE_FLAGS: readonly string[] = [
+  "num-nodes",
+  "cluster-domain",
+  "tpm-mode",
+  "storage-security",
+  "consensus-member",
+  "kubernetes-controller",
+  "kubernetes-worker",
+  "tpm",
+  "storage",
+  "subnet",
+];
 /** Every known flag name. */
 export const FLAG_NAMES: readonly string[] = Object.keys(FlagsSchema.shape);
 
@@ -125,6 +142,11 @@ export interface LaunchOptions {
   socksPort?: number;
   stateDir: string;
   keep: boolean;
+  /**
+   * Start the nodes of the kept cluster in `stateDir` from their sealed configurations instead of
+   * bootstrapping a new one (the cluster's shape comes from its `launch.json`, kept.ts).
+   */
+  keepState: boolean;
   console: boolean;
   /**
    * Library only (no flag): the argv run under `/init` instead of the agent, e.g. a stand-in
@@ -162,6 +184,17 @@ export function resolveOptions(raw: Record<string, string | number | boolean>): 
     throw new UsageError(`--${flag}: ${issue.message} (got ${JSON.stringify(got)})`);
   }
   const f = r.data;
+  if (f["keep-state"]) {
+    if (f["state-dir"] === undefined) {
+      throw new UsageError("--keep-state needs --state-dir <dir> (the kept state directory)");
+    }
+    const shaped = CLUSTER_SHAPE_FLAGS.find((k) => raw[k] !== undefined);
+    if (shaped) {
+      throw new UsageError(
+        `--${shaped}: not with --keep-state (the kept cluster's settings apply)`,
+      );
+    }
+  }
   const n = f["num-nodes"];
   const workers = parseNodeSet("kubernetes-worker", f["kubernetes-worker"], n);
   if (f.tpm === "none" && f["tpm-mode"] === "required") {
@@ -194,6 +227,7 @@ export function resolveOptions(raw: Record<string, string | number | boolean>): 
     socksPort: f["socks-port"],
     stateDir: f["state-dir"] ?? defaultStateDir(),
     keep: f.keep,
+    keepState: f["keep-state"],
     console: f.console,
   };
 }

@@ -154,3 +154,17 @@ Deno.test("NodeParameters: bootstrap for node 0, register for others, network co
   assert.deepEqual(reg.cluster.value!.labels?.pairs[0].value, "2");
   assert.deepEqual(reg.networkConfig!.interface[0].address, ["10.1.0.3/24"]);
 });
+
+Deno.test("--keep-state: needs --state-dir, refuses flags that shape a new cluster", () => {
+  const o = parseFlags(["--keep-state", "--state-dir", "/tmp/kept"]);
+  assert.equal(o.keepState, true);
+  assert.equal(o.stateDir, "/tmp/kept");
+  assert.equal(parseFlags([]).keepState, false);
+  usage(["--keep-state"], /^--keep-state needs --state-dir <dir>/);
+  usage(["--keep-state", "--state-dir=/k", "--num-nodes=2"], /^--num-nodes: not with --keep-state/);
+  usage(["--keep-state", "--state-dir=/k", "--subnet=10.1.9.0/24"], /^--subnet: not with/);
+  // Flags about this run only are fine.
+  const c = parseFlags(["--keep-state", "--state-dir=/k", "--console", "--socks-port=1999"]);
+  assert.equal(c.console, true);
+  assert.equal(c.socksPort, 1999);
+});

@@ -5,9 +5,13 @@
  *
  * The agent bundle is prefixed with a `__dirname` definition because etcd3 loads
  * `__dirname/../proto/*.proto` at import time and `__dirname` does not exist in an ES module.
+ *
+ * `dist/agent.js.inputs` records the hash of the agent's inputs ({@link AGENT_INPUTS}); the
+ * launcher's {@link ensureAgentBundle} rebuilds the bundle only when it no longer matches.
  * @module
  */
 import { exists, run } from "../lib/exec.ts";
+import { sha256Parts } from "../lib/hash.ts";
 
 /** The line prepended to every bundle; `lib` makes `__dirname/../proto` = `<bundle dir>/proto`. */
 export const DIRNAME_PREFIX = 'var __dirname = new URL("./lib", import.meta.url).pathname;\n';
@@ -44,6 +48,88 @@ export async function etcd3ProtoDir(): Promise<string> {
   return dir;
 }
 
+/** Next to `agent.js`: the {@link agentInputsHash} it was built from. */
+export const AGENT_STAMP = "agent.js.inputs";
+/** What decides the agent bundle: these trees and files of the repository, and Deno's version. */
+export const AGENT_INPUTS = [
+  "node",
+  "proto",
+  "deno.json",
+  "deno.lock",
+  // The recipe itself (prefix, shim-preserving names) shapes the output too.
+  "os-image/tools/bundle.ts",
+] as const;
+
+async function collectFiles(path: string, out: string[]): Promise<void> {
+  const st = await Deno.stat(path).catch(() => undefined);
+  if (!st) return;
+  if (!st.isDirectory) {
+    out.push(path);
+    return;
+  }
+  for await (const e of Deno.readDir(path)) await collectFiles(`${path}/${e.name}`, out);
+}
+
+/** SHA-256 over the paths and contents of {@link AGENT_INPUTS} and the Deno version. */
+export async function agentInputsHash(root = repo): Promise<string> {
+  const files: string[] = [];
+  for (const i of AGENT_INPUTS) await collectFiles(`${root}${i}`, files);
+  files.sort();
+  const parts: (string | Uint8Array)[] = [Deno.version.deno];
+  for (const f of files) parts.push(f.slice(root.length), await Deno.readFile(f));
+  return sha256Parts(parts);
+}
+
+/**
+ * Makes `<outDir>/agent.js` (and `proto/`) current: rebuilt only when {@link agentInputsHash}
+ * differs from the stamp. Outputs are written under temporary names and renamed into place, so a
+ * node starting meanwhile (another launcher) never reads a half-written bundle; a running node
+ * keeps the file it bound. Returns the bundle's path and whether it was rebuilt.
+ */
+export async function ensureAgentBundle(
+  outDir = `${repo}dist`,
+  log: (line: string) => void = () => {},
+): Promise<{ agentJs: string; rebuilt: boolean }> {
+  const agentJs = `${outDir}/agent.js`;
+  const hash = await agentInputsHash();
+  const stamp = await Deno.readTextFile(`${outDir}/${AGENT_STAMP}`).catch(() => "");
+  const have = (await exists(agentJs)) &&
+    (await Promise.all(ETCD3_PROTOS.map((p) => exists(`${outDir}/proto/${p}`)))).every((x) => x);
+  if (have && stamp.trim() === hash) return { agentJs, rebuilt: false };
+  log(`bundling the agent into ${agentJs} (${have ? "inputs changed" : "missing"})`);
+  const started = performance.now();
+  await writeAgentBundle(outDir, hash);
+  log(`agent bundled in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return { agentJs, rebuilt: true };
+}
+
+/** Bundles the agent into `outDir` (temporary names, then renames) and writes the stamp. */
+async function writeAgentBundle(outDir: string, hash: string): Promise<void> {
+  await Deno.mkdir(`${outDir}/proto`, { recursive: true });
+  const entry = Deno.env.get("AGENT_ENTRY") || `${repo}node/main.ts`;
+  const tmp = `.tmp-${Deno.pid}-${Date.now()}`;
+  // The temporary bundle must end in .js: `deno bundle` only adds its `createRequire` shim (which
+  // the CommonJS packages need) for a JavaScript output name.
+  const tmpJs = `${outDir}/agent${tmp}.js`;
+  const protos = await etcd3ProtoDir();
+  try {
+    await bundleOne(entry, tmpJs);
+    for (const p of ETCD3_PROTOS) {
+      await Deno.copyFile(`${protos}/${p}`, `${outDir}/proto/${p}${tmp}`);
+      await Deno.rename(`${outDir}/proto/${p}${tmp}`, `${outDir}/proto/${p}`);
+    }
+    await Deno.rename(tmpJs, `${outDir}/agent.js`);
+    // A bundle of another entry (AGENT_ENTRY experiments) must never look current.
+    const key = Deno.env.get("AGENT_ENTRY") ? `custom entry ${entry}` : hash;
+    await Deno.writeTextFile(`${outDir}/${AGENT_STAMP}${tmp}`, key + "\n");
+    await Deno.rename(`${outDir}/${AGENT_STAMP}${tmp}`, `${outDir}/${AGENT_STAMP}`);
+  } finally {
+    for (const f of [tmpJs, `${outDir}/${AGENT_STAMP}${tmp}`]) {
+      await Deno.remove(f).catch(() => {});
+    }
+  }
+}
+
 /** Bundles `entry` to `out` (ES module for Deno) and prepends {@link DIRNAME_PREFIX}. */
 export async function bundleOne(entry: string, out: string): Promise<void> {
   if (!(await exists(entry))) throw new Error(`bundle entry ${entry} does not exist`);
@@ -69,13 +155,10 @@ export async function bundleOne(entry: string, out: string): Promise<void> {
  * `AGENT_ENTRY` overrides the agent entry point (local experiments only).
  */
 export async function bundle(outDir = `${repo}dist`): Promise<BundleResult> {
-  await Deno.mkdir(`${outDir}/proto`, { recursive: true });
   const entry = Deno.env.get("AGENT_ENTRY") || `${repo}node/main.ts`;
   const agentJs = `${outDir}/agent.js`;
   console.log(`bundle: ${entry} → ${agentJs}`);
-  await bundleOne(entry, agentJs);
-  const protos = await etcd3ProtoDir();
-  for (const p of ETCD3_PROTOS) await Deno.copyFile(`${protos}/${p}`, `${outDir}/proto/${p}`);
+  await writeAgentBundle(outDir, await agentInputsHash());
   const result: BundleResult = { agentJs, protoDir: `${outDir}/proto` };
   if (await exists(`${repo}metroctl/main.ts`)) {
     result.metroctlJs = `${outDir}/metroctl.js`;

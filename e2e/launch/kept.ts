@@ -1,0 +1,100 @@
+/**
+ * Kept launcher state (`--keep` then `--keep-state`, issue #4): every launch records the cluster's
+ * shape in `<state>/launch.json`; a later `--keep-state --state-dir <state>` reads it back and
+ * checks that the directory really holds a kept cluster — the record, the metroctl owner
+ * credentials, and a sealed configuration on every node's ESP (nodes that never finished their
+ * enrolment cannot rejoin). Anything missing is a {@link UsageError} (the CLI exits 2).
+ * @module
+ */
+import { type LaunchOptions, parseSubnet, UsageError } from "./options.ts";
+import { FILES } from "../../metroctl/core/config.ts";
+
+/** The record's file name inside the state directory. */
+export const LAUNCH_RECORD = "launch.json";
+/** A node's sealed configuration, relative to its node directory (node.md §8.1). */
+export const SEALED_CONFIGURATION = "esp/metropolis/sealed_configuration.pb";
+
+/** What `launch.json` holds: the options that shape the cluster. */
+export interface LaunchRecord {
+  version: 1;
+  numNodes: number;
+  subnet: string;
+  clusterDomain: string;
+  tpmMode: LaunchOptions["tpmMode"];
+  storageSecurity: LaunchOptions["storageSecurity"];
+  tpm: LaunchOptions["tpm"];
+  storage: LaunchOptions["storage"];
+}
+
+/** The record of `o`. */
+export function launchRecord(o: LaunchOptions): LaunchRecord {
+  return {
+    version: 1,
+    numNodes: o.numNodes,
+    subnet: o.subnet.cidr,
+    clusterDomain: o.clusterDomain,
+    tpmMode: o.tpmMode,
+    storageSecurity: o.storageSecurity,
+    tpm: o.tpm,
+    storage: o.storage,
+  };
+}
+
+/** Writes `<stateDir>/launch.json`. */
+export async function writeLaunchRecord(o: LaunchOptions): Promise<void> {
+  await Deno.writeTextFile(
+    `${o.stateDir}/${LAUNCH_RECORD}`,
+    JSON.stringify(launchRecord(o), null, 2) + "\n",
+  );
+}
+
+async function present(p: string): Promise<boolean> {
+  return await Deno.stat(p).then(() => true, () => false);
+}
+
+/**
+ * Reads and checks the kept cluster in `o.stateDir` and returns `o` with the kept shape applied
+ * (role flags empty: the cluster already has its roles). Throws {@link UsageError} naming what is
+ * missing.
+ */
+export async function resumeOptions(o: LaunchOptions): Promise<LaunchOptions> {
+  const dir = o.stateDir;
+  const none = (why: string) => new UsageError(`--keep-state: no kept cluster in ${dir}: ${why}`);
+  let rec: LaunchRecord;
+  try {
+    rec = JSON.parse(await Deno.readTextFile(`${dir}/${LAUNCH_RECORD}`));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw none(`no ${LAUNCH_RECORD}`);
+    throw none(`${LAUNCH_RECORD}: ${(e as Error).message.split("\n")[0]}`);
+  }
+  if (rec?.version !== 1 || !Number.isInteger(rec.numNodes) || typeof rec.subnet !== "string") {
+    throw none(`${LAUNCH_RECORD} is not a launch record`);
+  }
+  for (const f of Object.values(FILES)) {
+    if (!(await present(`${dir}/metroctl/${f}`))) throw none(`metroctl/${f} missing`);
+  }
+  for (let i = 0; i < rec.numNodes; i++) {
+    if (!(await present(`${dir}/nodes/${i}/${SEALED_CONFIGURATION}`))) {
+      throw none(`node ${i} has no sealed configuration`);
+    }
+  }
+  let subnet;
+  try {
+    subnet = parseSubnet(rec.subnet);
+  } catch {
+    throw none(`${LAUNCH_RECORD}: bad subnet ${JSON.stringify(rec.subnet)}`);
+  }
+  return {
+    ...o,
+    numNodes: rec.numNodes,
+    subnet,
+    clusterDomain: rec.clusterDomain,
+    tpmMode: rec.tpmMode,
+    storageSecurity: rec.storageSecurity,
+    tpm: rec.tpm,
+    storage: rec.storage,
+    consensusMember: [],
+    kubernetesController: [],
+    kubernetesWorker: [],
+  };
+}

@@ -1,0 +1,59 @@
+/** Tier 1: the kept-state record and the checks of `--keep-state` (kept.ts). */
+import assert from "node:assert/strict";
+import { LAUNCH_RECORD, launchRecord, resumeOptions, writeLaunchRecord } from "./kept.ts";
+import { resolveOptions, UsageError } from "./options.ts";
+
+Deno.test("kept state: launch.json round trip, every missing piece is a one-line UsageError", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "metro-kept-" });
+  try {
+    const first = resolveOptions({
+      "state-dir": dir,
+      "num-nodes": 2,
+      subnet: "10.1.72.0/24",
+      storage: "loop",
+      tpm: "none",
+      "tpm-mode": "disabled",
+      "consensus-member": "1",
+    });
+    const again = resolveOptions({ "state-dir": dir, "keep-state": true, console: true });
+    const fails = async (re: RegExp) => {
+      await assert.rejects(resumeOptions(again), (e) => {
+        assert.ok(e instanceof UsageError, String(e));
+        assert.ok(!e.message.includes("\n"));
+        assert.match(e.message, re);
+        return true;
+      });
+    };
+    await fails(/^--keep-state: no kept cluster in .*: no launch\.json$/);
+    await writeLaunchRecord(first);
+    await fails(/metroctl\/owner-key\.pem missing$/);
+    await Deno.mkdir(`${dir}/metroctl`);
+    for (const f of ["owner-key.pem", "owner.pem", "ca.pem"]) {
+      await Deno.writeTextFile(`${dir}/metroctl/${f}`, "x");
+    }
+    await fails(/node 0 has no sealed configuration$/);
+    for (const i of [0, 1]) {
+      await Deno.mkdir(`${dir}/nodes/${i}/esp/metropolis`, { recursive: true });
+      await Deno.writeFile(
+        `${dir}/nodes/${i}/esp/metropolis/sealed_configuration.pb`,
+        new Uint8Array(1),
+      );
+    }
+    const o = await resumeOptions(again);
+    assert.equal(o.numNodes, 2);
+    assert.equal(o.subnet.cidr, "10.1.72.0/24");
+    assert.equal(o.storage, "loop");
+    assert.equal(o.tpm, "none");
+    assert.equal(o.tpmMode, "disabled");
+    assert.deepEqual(o.consensusMember, [], "roles are already in the cluster");
+    assert.equal(o.console, true, "flags about this run stay");
+    assert.deepEqual(
+      JSON.parse(await Deno.readTextFile(`${dir}/${LAUNCH_RECORD}`)),
+      launchRecord(first),
+    );
+    await Deno.writeTextFile(`${dir}/${LAUNCH_RECORD}`, "{}");
+    await fails(/launch\.json is not a launch record$/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
