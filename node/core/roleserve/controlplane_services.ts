@@ -1,0 +1,100 @@
+/**
+ * The controlplane services (node.md §11, §12): etcd, the learner promoter and the curator.
+ * Loaded by {@link ./controlplane.ts} only once this node holds the ConsensusMember role, so
+ * nodes without it never load etcd3, the curator or CEL (agent RSS, testing.md §5 `rss`).
+ */
+import { Etcd3 } from "etcd3";
+import type { NodeRoles_ConsensusMember } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
+import { type Context, run, signal } from "../../base/supervisor/supervisor.ts";
+import {
+  clientEndpoint,
+  type EtcdOptions,
+  hasData,
+  runEtcd,
+  waitReady,
+} from "../consensus/etcd.ts";
+import { KV } from "../consensus/kv.ts";
+import { EtcdMembership } from "../consensus/membership.ts";
+import { CuratorServer } from "../curator/server.ts";
+import { DATA_PATHS, EPHEMERAL_PATHS } from "../localstorage/paths.ts";
+import { type RoleContext, sleep } from "./context.ts";
+
+/**
+ * Starts etcd (from its data, or joining per `cm`), the promoter and the curator as children of
+ * `ctx` (which must still be NEW).
+ */
+export async function startControlplaneServices(
+  ctx: Context,
+  rc: RoleContext,
+  cm: NodeRoles_ConsensusMember,
+): Promise<void> {
+  const o: EtcdOptions = {
+    nodeId: rc.enrolled.nodeId,
+    nodeKeys: rc.enrolled.credentials.keys,
+    dataDir: DATA_PATHS.etcd,
+    socketDir: EPHEMERAL_PATHS.consensus,
+  };
+  const mode = (await hasData(o)) ? { restart: true as const } : { join: cm };
+  ctx.logger.info(
+    "restart" in mode ? "starting etcd from its data" : "joining etcd as a new member",
+  );
+  run(ctx, "consensus", async (c) => {
+    run(c, "etcd", (e) => runEtcd(e, o, mode));
+    run(c, "promoter", promoter(o));
+    signal(c, "healthy");
+    await new Promise<void>((r) => c.signal.addEventListener("abort", () => r(), { once: true }));
+  });
+  run(ctx, "curator", curator(rc, o));
+}
+
+function promoter(o: EtcdOptions) {
+  return async (ctx: Context): Promise<void> => {
+    await waitReady(o.socketDir, ctx.signal);
+    const client = new Etcd3({ hosts: clientEndpoint(o.socketDir) });
+    const m = new EtcdMembership(client, new KV(client));
+    signal(ctx, "healthy");
+    try {
+      while (!ctx.signal.aborted) {
+        try {
+          const st = await client.maintenance.status();
+          if (String(st.leader) === String(st.header.member_id)) {
+            const promoted = await m.promoteLearners();
+            for (const p of promoted) ctx.logger.info(`promoted etcd learner ${p}`);
+          }
+        } catch (e) {
+          ctx.logger.warning(`learner promotion: ${(e as Error).message}`);
+        }
+        await sleep(5000, ctx.signal);
+      }
+    } finally {
+      client.close();
+    }
+  };
+}
+
+function curator(rc: RoleContext, o: EtcdOptions) {
+  return async (ctx: Context): Promise<void> => {
+    await waitReady(o.socketDir, ctx.signal);
+    const client = new Etcd3({ hosts: clientEndpoint(o.socketDir) });
+    const root = new KV(client);
+    const server = new CuratorServer({
+      kv: root,
+      nodeId: rc.enrolled.nodeId,
+      certificate: rc.enrolled.credentials.certificate,
+      privateKey: rc.enrolled.credentials.keys.privateKey,
+      consensus: new EtcdMembership(client, root),
+      externalAddress: () => rc.address.get() ?? "",
+      log: (l) => ctx.logger.info(l),
+    });
+    const running = server.run(ctx.signal);
+    await server.listening;
+    rc.curatorRunning.set(true);
+    signal(ctx, "healthy");
+    try {
+      await running;
+    } finally {
+      rc.curatorRunning.set(false);
+      client.close();
+    }
+  };
+}
