@@ -64,9 +64,7 @@ const FlagsSchema = z.object({
   mode: z.enum(["namespace", "vm"]).default("namespace"),
   "num-nodes": z.coerce.number().int().min(1).max(253).default(3),
   "cluster-domain": z.string().min(1).max(80).default("cluster.internal"),
-  // testing.md says `required`/`swtpm`; the agent cannot seal with a TPM yet (no node/base/tpm),
-  // so a required TPM would make node 0 refuse to bootstrap. Until it can, the defaults are off.
-  "tpm-mode": z.enum(["required", "best-effort", "disabled"]).default("disabled"),
+  "tpm-mode": z.enum(["required", "best-effort", "disabled"]).default("required"),
   "storage-security": z.enum([
     "permissive",
     "needs-encryption",
@@ -77,7 +75,7 @@ const FlagsSchema = z.object({
   "kubernetes-controller": z.string().default(""),
   "kubernetes-worker": z.string().default(""),
   "allow-reboot": z.boolean().default(false),
-  tpm: z.enum(["swtpm", "none"]).default("none"),
+  tpm: z.enum(["swtpm", "none"]).default("swtpm"),
   storage: z.enum(["dir", "loop"]).optional(),
   cpu: z.coerce.number().int().min(1).max(64).default(1),
   "threads-per-cpu": z.coerce.number().int().min(1).max(8).default(1),

@@ -12,14 +12,14 @@ import { insecureOwnerPublicKey } from "./insecure_key.ts";
 const usage = (args: string[], re: RegExp) =>
   assert.throws(() => parseFlags(args), (e) => e instanceof UsageError && re.test(e.message));
 
-Deno.test("defaults match testing.md §2.5 (TPM off until the agent can seal)", () => {
+Deno.test("defaults match testing.md §2.5", () => {
   const o = parseFlags([]);
   assert.equal(o.mode, "namespace");
   assert.equal(o.numNodes, 3);
   assert.equal(o.clusterDomain, "cluster.internal");
-  assert.equal(o.tpmMode, "disabled");
+  assert.equal(o.tpmMode, "required");
   assert.equal(o.storageSecurity, "needs-insecure");
-  assert.equal(o.tpm, "none");
+  assert.equal(o.tpm, "swtpm");
   assert.equal(o.storage, "dir");
   assert.equal(o.ram, "2048M");
   assert.equal(o.disk, "5G");

@@ -1,7 +1,8 @@
 /**
  * metroctl suite (testing.md §4.6) against a launched 2-node namespace cluster, through the
- * launcher's SOCKS5 proxy, with the real CLI as a subprocess. TPM is off on namespace nodes until
- * the agent can seal, so the describe row shows `no` in the TPM column where upstream shows `yes`.
+ * launcher's SOCKS5 proxy, with the real CLI as a subprocess. TPM via swtpm (testing.md §3, the
+ * launcher's defaults: TPM REQUIRED, one swtpm per node), so the describe row shows `yes` in the
+ * TPM column as upstream does.
  */
 import assert from "node:assert/strict";
 import yaml from "js-yaml";
@@ -18,9 +19,9 @@ Deno.test({
   async fn() {
     const c = await launchCluster(resolveOptions({
       "num-nodes": 2,
-      "tpm-mode": "disabled",
+      "tpm-mode": "required",
       subnet: "10.1.46.0/24",
-      tpm: "none",
+      tpm: "swtpm",
       // A node whose agent dies reboots and rejoins, as a real node would (Deno's HTTP/2 can abort
       // on GOAWAY races; the cluster must ride through such restarts).
       "allow-reboot": true,
@@ -99,7 +100,7 @@ Deno.test({
         const line = (await Deno.readTextFile(`${cfg}/describe.txt`)).split("\n")[1] ?? "";
         const m = new RegExp(
           `^${ids[0]}\\s+UP\\s+${addr0.replaceAll(".", "\\.")}\\s+HEALTHY\\s+` +
-            `ConsensusMember,KubernetesController\\s+(yes|no)\\s+\\S+\\s+(\\d+)s`,
+            `ConsensusMember,KubernetesController\\s+(yes)\\s+\\S+\\s+(\\d+)s`,
         ).exec(line);
         assert.ok(m, `describe row: ${line}`);
         assert.ok(Number(m[2]) >= 0 && Number(m[2]) <= 30);
