@@ -11,7 +11,7 @@ import { ensureAgentBundle } from "../../os-image/tools/bundle.ts";
 import type { NodeParameters } from "../../proto/gen/metropolis/proto/api/configuration_pb.ts";
 import type { ClusterDirectory } from "../../proto/gen/metropolis/proto/common/common_pb.ts";
 import type { LaunchOptions } from "./options.ts";
-import { bridgeName, netnsName, networkConfig, nodeAddress, nodeMac, Topology } from "./net.ts";
+import { bridgeName, netnsName, nodeAddress, nodeMac, Topology } from "./net.ts";
 import { NamespaceNode, type NodeExit } from "./node.ts";
 import { resumeOptions, writeLaunchRecord } from "./kept.ts";
 import { NodeDialer, SwitchSocks } from "./socks.ts";
@@ -133,7 +133,9 @@ export class Cluster {
         options.agentCommand ? undefined : ensureAgentBundle(undefined, (l) => c.log(l)),
       ]);
       for (let i = 0; i < options.numNodes; i++) {
-        const netns = await topo.addNode(i, options.staticAddresses !== false);
+        // The agent gets its reserved address from the switch's DHCP server; a stand-in has no
+        // network service, so the launcher configures its address itself.
+        const netns = await topo.addNode(i, options.staticAddresses ?? !!options.agentCommand);
         c.nodes.push(
           new NamespaceNode({
             index: i,
@@ -192,14 +194,13 @@ export class Cluster {
   }
 
   /**
-   * Starts node `i`. With `params` the ESP's `parameters.pb` is (re)written first (the static
-   * network configuration is added when `params` has none); without, the node boots on its
-   * existing state (restart after {@link shutdownNode}).
+   * Starts node `i`. With `params` the ESP's `parameters.pb` is (re)written first (without a
+   * network_config the node uses DHCP); without, the node boots on its existing state (restart
+   * after {@link shutdownNode}).
    */
   async startNode(i: number, params?: NodeParameters): Promise<void> {
     const n = this.#node(i);
     if (params) {
-      params.networkConfig ??= networkConfig(this.options.subnet, i);
       await n.prepare(params);
     }
     await n.start();

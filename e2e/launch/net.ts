@@ -4,10 +4,11 @@
  * the bridge, node end `eth0` with MAC `52:54:00:01:00:<i+2>`), plus the lock file that keeps two
  * live launchers off one bridge. No uplink, no NAT.
  *
- * Addresses: DHCP in the agent is not there yet, so each node's address is configured twice —
- * the launcher assigns `<prefix>.(i+2)/24` and the default route on `eth0` itself ({@link
- * addNode} with `staticAddress`), and {@link networkConfig} describes the same in
- * NodeParameters.network_config for the agent to (idempotently) apply.
+ * Addresses: the launcher only brings `eth0` up with its MAC; the agent's network service
+ * (node.md §15) gets the reserved `<prefix>.(i+2)/24` and the default route from the switch's
+ * DHCP server (dhcp.ts). {@link addNode} with `staticAddress` configures them from the host
+ * instead, for stand-ins without a network service; {@link networkConfig} is the same as a static
+ * NodeParameters.network_config.
  * @module
  */
 import { create } from "@bufbuild/protobuf";
@@ -191,10 +192,10 @@ export class Topology {
 
   /**
    * Creates node `i`'s namespace and veth (host end on the bridge, node end `eth0` with the
-   * node's MAC, `eth0` and `lo` up). With `staticAddress` also assigns `<prefix>.(i+2)/24` and
-   * the default route via the bridge address.
+   * node's MAC, `eth0` and `lo` up; the agent would do that too, a stand-in would not). With
+   * `staticAddress` also assigns `<prefix>.(i+2)/24` and the default route via the bridge address.
    */
-  async addNode(i: number, staticAddress = true): Promise<string> {
+  async addNode(i: number, staticAddress = false): Promise<string> {
     const ns = netnsName(this.bridge, i);
     const host = hostVethName(this.bridge, i);
     // Temporary peer name: unique on the host while the pair is created, renamed inside.

@@ -153,8 +153,8 @@ export interface LaunchOptions {
   agentCommand?: string[];
   /**
    * Library only: the launcher itself assigns each node's address and default route in its
-   * namespace (default true, while the agent cannot configure its network). Set false to test
-   * the agent's own network_config/DHCP handling.
+   * namespace. Default: only for an `agentCommand` stand-in (it has no network service); the
+   * agent gets its reserved address from the switch's DHCP server.
    */
   staticAddresses?: boolean;
   /** Library only: print `launch: …` progress lines (default true). */

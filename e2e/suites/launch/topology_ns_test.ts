@@ -114,7 +114,7 @@ Deno.test("2 namespace nodes: bridge, addresses, ping, PID namespace, SOCKS, cle
         await Deno.readFile(`${stateDir}/nodes/${i}/esp/metropolis/parameters.pb`),
       );
       assert.equal(params.cluster.case, i === 0 ? "clusterBootstrap" : undefined);
-      assert.deepEqual(params.networkConfig?.interface[0].address, [`10.1.7.${i + 2}/24`]);
+      assert.equal(params.networkConfig, undefined, "no static network_config: DHCP");
       await Deno.stat(`${stateDir}/nodes/${i}/data`);
     }
     const link = await run("ip", ["-n", "metro-metro7-0", "-o", "link", "show", "eth0"]);
@@ -295,6 +295,10 @@ Deno.test("the real agent (node/main.ts) starts as a namespace node under /init"
     const log = c.nodes[0].consolePath;
     await waitFor("agent banner", () => consoleHas(log, "(platform namespace, pid 2)"), 60_000);
     assert.ok(await consoleHas(log, "init: Metropolis"), "init banner");
+    // The agent's network service leases the node's reserved address from the switch.
+    await waitFor("DHCP lease", () => consoleHas(log, "eth0: leased 10.1.7.2/24 from 10.1.7.1"));
+    const addr = await run("ip", ["-n", "metro-metro7-0", "-o", "-4", "addr", "show", "eth0"]);
+    assert.match(addr, /10\.1\.7\.2\/24/);
   } finally {
     await c.close();
   }
