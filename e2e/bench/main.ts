@@ -5,12 +5,14 @@
 import { getnodes } from "./getnodes.ts";
 import { heartbeats } from "./heartbeats.ts";
 import { formation } from "./formation.ts";
+import { rss } from "./rss.ts";
 
 /** The benchmarks by name. */
 export const BENCHES: Record<string, (args: string[]) => Promise<void>> = {
   getnodes,
   heartbeats,
   formation,
+  rss,
 };
 
 if (import.meta.main) {
