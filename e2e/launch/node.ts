@@ -76,6 +76,8 @@ export interface NamespaceNodeOptions {
   storage?: "dir" | "loop";
   /** Called when the node process ends (also before a reboot restart). */
   onExit?(exit: NodeExit): void;
+  /** Tests: runs after the swtpm is up and before the node process starts (fault injection). */
+  beforeAgentStart?(node: NamespaceNode): Promise<void>;
 }
 
 function describeExit(s: Deno.CommandStatus): string {
@@ -194,6 +196,7 @@ export class NamespaceNode {
     if (this.#child) throw new Error(`node ${this.opts.index} is already running`);
     this.#stopping = false;
     if (this.opts.tpm) await this.#startSwtpm();
+    await this.opts.beforeAgentStart?.(this);
     this.#log ??= await Deno.open(this.consolePath, { create: true, append: true });
     const [cmd, ...args] = this.argv();
     // A stand-in (agentCommand) keeps the launcher's environment; the agent gets only its own.
