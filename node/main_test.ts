@@ -22,9 +22,12 @@ function collect(stream: ReadableStream<Uint8Array>, onText: () => void): { text
 Deno.test("main: namespace bring-up to a Healthy root, SIGTERM powers off", async () => {
   const state = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "mk-pid1-main-" });
   const child = new Deno.Command("unshare", {
+    // Its own network namespace too: the agent's network service configures every ethernet
+    // interface it sees (DHCP), which must never be the host's.
     args: [
       "--mount",
       "--pid",
+      "--net",
       "--fork",
       "--",
       Deno.execPath(),
