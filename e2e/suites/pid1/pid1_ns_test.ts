@@ -168,7 +168,8 @@ Deno.test("pid1 (d): node/main.ts under the C /init: Healthy root, SIGTERM to in
       "--platform=namespace",
       `--state=${state}`,
     ],
-    ["--uts", "--ipc"],
+    // --net: the agent's network service must never configure the host's interfaces.
+    ["--uts", "--ipc", "--net"],
   );
   try {
     await p.waitFor(/root I root runnable healthy/, T);
