@@ -133,7 +133,9 @@ Deno.test("evaluation errors: type errors and dynamic non-bool results", () => {
     /no matching overload.*Duration, double/,
   );
   filterError(() => matching("!node.id"), /no matching overload for '!_'/);
-  filterError(() => matching("duration('soon') > node.time_since_heartbeat"), /duration/);
+  // A bad duration/timestamp literal is computed once at compile time (see foldNames).
+  filterError(() => compileNodeFilter("duration('soon') > node.time_since_heartbeat"), /duration/);
+  filterError(() => compileNodeFilter("timestamp('yesterday') != timestamp('x')"), /timestamp/);
   // Only the UP nodes produce an int here; the error surfaces on the first of them.
   filterError(() => matching("node.state == NODE_STATE_UP ? 1 : false"), /bool, got int/);
   // An error on one node fails the whole filter even if other nodes evaluate fine.
@@ -145,4 +147,25 @@ Deno.test("evaluation errors: type errors and dynamic non-bool results", () => {
 Deno.test("a compiled filter is reusable and keeps no reference to the last node", () => {
   const f = compileNodeFilter("node.health == HEALTH_HEALTHY");
   for (let i = 0; i < 3; i++) assert.deepEqual(ALL.map((n: Node) => f(n)), [true, false, false]);
+});
+
+Deno.test("folded names: comprehension variables shadow node and the enum constants", () => {
+  // `node` and NODE_STATE_UP bound by a comprehension keep their bound meaning.
+  assert.deepEqual(matching("[1, 2].exists(node, node == 2)"), ["1", "2", "3"]);
+  assert.deepEqual(matching("[3].exists(NODE_STATE_UP, NODE_STATE_UP == 3)"), ["1", "2", "3"]);
+  assert.deepEqual(
+    matching("node.state == NODE_STATE_UP && [0].all(x, node.state == NODE_STATE_UP)"),
+    matching("node.state == NODE_STATE_UP"),
+  );
+  // The same literal twice, and literals inside macros.
+  assert.deepEqual(
+    matching(
+      "node.time_since_heartbeat < duration('6s') || node.time_since_heartbeat < duration('6s')",
+    ),
+    ["1"],
+  );
+  assert.deepEqual(
+    matching("[duration('6s')].exists(d, node.time_since_heartbeat < d)"),
+    ["1"],
+  );
 });
