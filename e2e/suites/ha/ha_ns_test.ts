@@ -1,5 +1,6 @@
 /**
- * ha suite on namespace nodes (testing.md §4.2): 3 nodes, storage NEEDS_INSECURE. Nodes 1 and 2
+ * ha suite on namespace nodes (testing.md §4.2, §3): 3 nodes, storage NEEDS_INSECURE, otherwise
+ * upstream defaults (TPM REQUIRED, one swtpm per node: every reboot unseals). Nodes 1 and 2
  * become ConsensusMembers (LEARNER → FULL), all HEALTHY, then a rolling reboot of every node,
  * each rejoining. A cluster configuration value written first is read back at the end.
  */
@@ -18,9 +19,9 @@ Deno.test({
   async fn() {
     const c = await launchCluster(resolveOptions({
       "num-nodes": 3,
-      "tpm-mode": "disabled",
+      "tpm-mode": "required",
       subnet: "10.1.42.0/24",
-      tpm: "none",
+      tpm: "swtpm",
       // A node whose agent dies reboots and rejoins, as a real node would (Deno's HTTP/2 can abort
       // on GOAWAY races; the cluster must ride through such restarts).
       "allow-reboot": true,
