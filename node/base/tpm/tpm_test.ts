@@ -1,6 +1,7 @@
 /** The TPM client and PCR-7 sealing against a real swtpm. */
 import assert from "node:assert/strict";
-import { HT, srkTemplate, TpmError } from "./mod.ts";
+import { HT, srkTemplate, Tpm, TpmError } from "./mod.ts";
+import { type DeviceFile, DeviceTransport } from "./transport.ts";
 import { seal, unseal } from "./seal.ts";
 import { policyPcrDigest } from "./seal.ts";
 import { Reader } from "./marshal.ts";
@@ -157,4 +158,28 @@ Deno.test("seal: 50 seal/unseal cycles leave no transient objects or sessions", 
     tpm.close();
     await sw.destroy();
   }
+});
+
+Deno.test("DeviceTransport: one write per command, a response put together from short reads", async () => {
+  const response = new Uint8Array([0x80, 0x01, 0, 0, 0, 14, 0, 0, 0, 0, 0, 2, 0xab, 0xcd]);
+  const written: Uint8Array[] = [];
+  let pending: Uint8Array = new Uint8Array();
+  const file: DeviceFile = {
+    write(p) {
+      written.push(p.slice());
+      pending = response;
+      return Promise.resolve(p.length);
+    },
+    read(p) {
+      const n = Math.min(3, p.length, pending.length); // short reads
+      p.set(pending.subarray(0, n));
+      pending = pending.subarray(n);
+      return Promise.resolve(n);
+    },
+    close() {},
+  };
+  const tpm = new Tpm(new DeviceTransport("/dev/fake", file));
+  assert.deepEqual(await tpm.getRandom(2), new Uint8Array([0xab, 0xcd]));
+  assert.equal(written.length, 1);
+  assert.deepEqual([...written[0]], [0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x7b, 0, 2]);
 });

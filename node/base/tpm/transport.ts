@@ -72,9 +72,23 @@ export async function connectUnix(path: string): Promise<Transport> {
   return new UnixTransport(`unix:${path}`, conn);
 }
 
-/** A TPM character device: the kernel returns each response in one read. */
-class DeviceTransport implements Transport {
-  constructor(readonly description: string, readonly file: Deno.FsFile) {}
+/** What {@link DeviceTransport} needs of an open device (a `Deno.FsFile`, or a test double). */
+export interface DeviceFile {
+  /** Reads up to `p.length` bytes; null at end of file. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes some of `p`, returns how many bytes. */
+  write(p: Uint8Array): Promise<number>;
+  /** Closes the device. */
+  close(): void;
+}
+
+/**
+ * A TPM character device: the kernel returns each response in one read; shorter reads are
+ * still put together by the response's size field.
+ */
+export class DeviceTransport implements Transport {
+  /** `file` is the open device, `description` its path. */
+  constructor(readonly description: string, readonly file: DeviceFile) {}
 
   async transmit(command: Uint8Array): Promise<Uint8Array> {
     await writeAll(this.file, command);
