@@ -4,14 +4,17 @@
  * MACs → the lowest free address from `.100`; lease 30 s, renewals keep the address; options:
  * mask 255.255.255.0, router `<prefix>.1`, no DNS server. Replies are broadcast on the bridge.
  *
- * node:dgram and Deno.listenDatagram cannot bind to a device, so the socket is made through libc
- * FFI; recvfrom runs on FFI's worker thread with a 200 ms receive timeout so close() is prompt.
+ * Packets are parsed and the device-bound socket is made with the agent's own DHCP code
+ * (node/base/net): node:dgram and Deno.listenDatagram cannot bind to a device.
  *
  * Run as a program (`deno run -A e2e/launch/dhcp.ts <device> <subnet> [mac=addr …]
  * [--lease=<s>] [--dns=<ip>]`) it serves one device until killed, printing one line per reply:
  * the agent's network tests use it as the server on their side of a veth.
  * @module
  */
+import { COOKIE, DHCP, type Packet, parsePacket } from "../../node/base/net/dhcp_message.ts";
+import { ipv4Bytes, ipv4String } from "../../node/base/net/netlink.ts";
+import { DeviceSocket } from "../../node/base/net/udp.ts";
 import { parseSubnet, type Subnet } from "./options.ts";
 
 /** Lease time in seconds. */
@@ -19,67 +22,11 @@ export const LEASE_SECONDS = 30;
 /** First address handed to unknown MACs. */
 export const DYNAMIC_START = 100;
 
-/** DHCP message types (option 53). */
-export const MSG = {
-  DISCOVER: 1,
-  OFFER: 2,
-  REQUEST: 3,
-  DECLINE: 4,
-  ACK: 5,
-  NAK: 6,
-  RELEASE: 7,
-  INFORM: 8,
-} as const;
+/** DHCP message types (option 53), shared with the agent's client. */
+export const MSG = DHCP;
 
-const COOKIE = [0x63, 0x82, 0x53, 0x63];
-
-/** The fields of a DHCP packet the server uses. */
-export interface DhcpPacket {
-  op: number;
-  xid: number;
-  flags: number;
-  ciaddr: string;
-  yiaddr: string;
-  giaddr: string;
-  /** Client MAC, lower-case colon hex. */
-  mac: string;
-  /** Option code → value bytes. */
-  options: Map<number, Uint8Array>;
-}
-
-const ip = (b: Uint8Array, o: number) => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
-const ipBytes = (s: string) => s.split(".").map(Number);
-
-/** Parses a BOOTP/DHCP packet; throws on anything malformed. */
-export function parseDhcp(b: Uint8Array): DhcpPacket {
-  if (b.length < 240) throw new Error(`dhcp: packet of ${b.length} bytes is too short`);
-  if (COOKIE.some((c, i) => b[236 + i] !== c)) throw new Error("dhcp: no magic cookie");
-  if (b[1] !== 1 || b[2] !== 6) throw new Error("dhcp: not Ethernet");
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const options = new Map<number, Uint8Array>();
-  for (let o = 240; o < b.length;) {
-    const code = b[o];
-    if (code === 255) break;
-    if (code === 0) {
-      o++;
-      continue;
-    }
-    const len = b[o + 1];
-    if (o + 2 + len > b.length) throw new Error(`dhcp: option ${code} overruns the packet`);
-    options.set(code, b.slice(o + 2, o + 2 + len));
-    o += 2 + len;
-  }
-  return {
-    op: b[0],
-    xid: dv.getUint32(4),
-    flags: dv.getUint16(10),
-    ciaddr: ip(b, 12),
-    yiaddr: ip(b, 16),
-    giaddr: ip(b, 24),
-    mac: [...b.subarray(28, 34)].map((x) => x.toString(16).padStart(2, "0")).join(":"),
-    options,
-  };
-}
+const ip = ipv4String;
+const ipBytes = (s: string) => [...ipv4Bytes(s)];
 
 /** Settings tests may change; the launcher uses the defaults (testing.md §2.1). */
 export interface ServerSettings {
@@ -91,12 +38,12 @@ export interface ServerSettings {
 
 /** Builds a reply (OFFER/ACK/NAK) to `req` giving `yiaddr`, with the server's options. */
 export function buildReply(
-  req: DhcpPacket,
+  req: Packet,
   type: number,
   yiaddr: string,
   server: string,
   settings: ServerSettings = {},
-): Uint8Array {
+): Uint8Array<ArrayBuffer> {
   const b = new Uint8Array(300);
   const dv = new DataView(b.buffer);
   b[0] = 2; // BOOTREPLY
@@ -107,7 +54,7 @@ export function buildReply(
   b.set(ipBytes(yiaddr), 16);
   b.set(ipBytes(type === MSG.NAK ? "0.0.0.0" : server), 20);
   b.set(ipBytes(req.giaddr), 24);
-  b.set(req.mac.split(":").map((x) => parseInt(x, 16)), 28);
+  b.set(req.chaddr.split(":").map((x) => parseInt(x, 16)), 28);
   b.set(COOKIE, 236);
   const opts: number[] = [53, 1, type, 54, 4, ...ipBytes(server)];
   if (type !== MSG.NAK) {
@@ -165,11 +112,11 @@ export class Leases {
 export function answer(
   leases: Leases,
   server: string,
-  p: DhcpPacket,
+  p: Packet,
 ): [number, string] | undefined {
   if (p.op !== 1) return undefined;
   const type = p.options.get(53)?.[0];
-  const want = leases.addressFor(p.mac);
+  const want = leases.addressFor(p.chaddr);
   if (type === MSG.DISCOVER) return want ? [MSG.OFFER, want] : undefined;
   if (type === MSG.REQUEST) {
     const sid = p.options.get(54);
@@ -177,47 +124,19 @@ export function answer(
     const req50 = p.options.get(50);
     const requested = req50 ? ip(req50, 0) : p.ciaddr;
     if (want && requested === want) {
-      leases.bind(p.mac, want);
+      leases.bind(p.chaddr, want);
       return [MSG.ACK, want];
     }
     return [MSG.NAK, "0.0.0.0"];
   }
-  if (type === MSG.RELEASE) leases.release(p.mac);
+  if (type === MSG.RELEASE) leases.release(p.chaddr);
   return undefined;
-}
-
-const AF_INET = 2, SOCK_DGRAM = 2, SOL_SOCKET = 1;
-const SO_REUSEADDR = 2, SO_BROADCAST = 6, SO_RCVTIMEO = 20, SO_BINDTODEVICE = 25;
-
-function libc() {
-  return Deno.dlopen("libc.so.6", {
-    socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-    setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-    bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-    recvfrom: {
-      parameters: ["i32", "buffer", "usize", "i32", "pointer", "pointer"],
-      result: "isize",
-      nonblocking: true,
-    },
-    sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
-    close: { parameters: ["i32"], result: "i32" },
-  });
-}
-
-function sockaddr(addr: string, port: number): Uint8Array {
-  const b = new Uint8Array(16);
-  b[0] = AF_INET;
-  b[2] = port >> 8;
-  b[3] = port & 255;
-  b.set(ipBytes(addr), 4);
-  return b;
 }
 
 /** A running DHCP server on one bridge. */
 export class DhcpServer {
-  readonly #lib = libc();
-  #fd = -1;
-  #closed = false;
+  #socket?: DeviceSocket;
+  readonly #stop = new AbortController();
   #loop?: Promise<void>;
 
   private constructor(
@@ -242,65 +161,43 @@ export class DhcpServer {
   ): DhcpServer {
     const leases = new Leases(subnet, reserved, Date.now, settings.leaseSeconds);
     const s = new DhcpServer(bridge, `${subnet.prefix}.1`, leases, onReply, settings);
-    s.#open();
-    s.#loop = s.#serve();
+    try {
+      s.#socket = new DeviceSocket(bridge, 67);
+    } catch (e) {
+      throw new Error(`dhcp: cannot bind UDP 67 on ${bridge}: ${(e as Error).message}`);
+    }
+    s.#loop = s.#serve(s.#socket);
     return s;
   }
 
-  #open() {
-    const l = this.#lib.symbols;
-    const fd = l.socket(AF_INET, SOCK_DGRAM, 0);
-    if (fd < 0) throw new Error("dhcp: socket() failed");
-    this.#fd = fd;
-    const one = new Uint8Array(new Int32Array([1]).buffer);
-    const tv = new Uint8Array(new BigInt64Array([0n, 200_000n]).buffer); // 200 ms
-    const dev = new TextEncoder().encode(this.bridge + "\0");
-    const ok = l.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one, 4) === 0 &&
-      l.setsockopt(fd, SOL_SOCKET, SO_BROADCAST, one, 4) === 0 &&
-      l.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16) === 0 &&
-      l.setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, dev.length) === 0 &&
-      l.bind(fd, sockaddr("0.0.0.0", 67), 16) === 0;
-    if (!ok) {
-      l.close(fd);
-      this.#fd = -1;
-      throw new Error(`dhcp: cannot bind UDP 67 on ${this.bridge}`);
-    }
-  }
-
-  async #serve(): Promise<void> {
-    const buf = new Uint8Array(1500);
-    while (!this.#closed) {
-      const n = Number(await this.#lib.symbols.recvfrom(this.#fd, buf, 1500n, 0, null, null));
-      if (this.#closed) break;
-      if (n <= 0) continue; // timeout (EAGAIN) or nothing
-      let p: DhcpPacket;
+  async #serve(socket: DeviceSocket): Promise<void> {
+    const signal = this.#stop.signal;
+    while (!signal.aborted) {
+      const d = await socket.receive(1000, signal);
+      if (!d) continue; // timeout or stopping
+      let p: Packet;
       try {
-        p = parseDhcp(buf.slice(0, n));
+        p = parsePacket(d.data);
       } catch {
         continue; // not DHCP: ignore
       }
       const a = answer(this.leases, this.server, p);
       if (!a) continue;
-      const reply = buildReply(p, a[0], a[1], this.server, this.settings);
-      this.#lib.symbols.sendto(
-        this.#fd,
-        reply,
-        BigInt(reply.length),
-        0,
-        sockaddr("255.255.255.255", 68),
-        16,
-      );
-      this.onReply?.(a[0], p.mac, a[1]);
+      try {
+        socket.send(buildReply(p, a[0], a[1], this.server, this.settings), "255.255.255.255", 68);
+      } catch {
+        continue; // the bridge went away (teardown): the next receive ends the loop
+      }
+      this.onReply?.(a[0], p.chaddr, a[1]);
     }
   }
 
-  /** Stops serving (within the 200 ms receive timeout) and closes the socket. */
+  /** Stops serving (promptly: the receive watches the abort) and closes the socket. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#stop.signal.aborted) return;
+    this.#stop.abort();
     await this.#loop;
-    this.#lib.symbols.close(this.#fd);
-    this.#lib.close();
+    await this.#socket?.close();
   }
 }
 

@@ -1,12 +1,13 @@
 /** Tier 1: DHCP packet codec, lease rules and replies (testing.md §2.1). */
 import assert from "node:assert/strict";
-import { answer, buildReply, type DhcpPacket, Leases, MSG, parseDhcp } from "./dhcp.ts";
+import { type Packet, parsePacket } from "../../node/base/net/dhcp_message.ts";
+import { answer, buildReply, Leases, MSG } from "./dhcp.ts";
 import { parseSubnet } from "./options.ts";
 
 const SUBNET = parseSubnet("10.1.0.0/24");
 const SERVER = "10.1.0.1";
 
-function request(mac: string, type: number, extra: Record<number, number[]> = {}): DhcpPacket {
+function request(mac: string, type: number, extra: Record<number, number[]> = {}): Packet {
   const b = new Uint8Array(300);
   b[0] = 1;
   b[1] = 1;
@@ -18,27 +19,27 @@ function request(mac: string, type: number, extra: Record<number, number[]> = {}
   for (const [k, v] of Object.entries(extra)) opts.push(Number(k), v.length, ...v);
   opts.push(255);
   b.set(opts, 240);
-  return parseDhcp(b);
+  return parsePacket(b);
 }
 
 Deno.test("reply codec: OFFER carries address, server, lease 30 s, mask, router; NAK none", () => {
   const req = request("52:54:00:01:00:02", MSG.DISCOVER);
   assert.equal(req.xid, 0x12345678);
-  assert.equal(req.mac, "52:54:00:01:00:02");
-  const r = parseDhcp(buildReply(req, MSG.OFFER, "10.1.0.2", SERVER));
+  assert.equal(req.chaddr, "52:54:00:01:00:02");
+  const r = parsePacket(buildReply(req, MSG.OFFER, "10.1.0.2", SERVER));
   assert.equal(r.op, 2);
   assert.equal(r.xid, 0x12345678);
   assert.equal(r.yiaddr, "10.1.0.2");
-  assert.equal(r.mac, "52:54:00:01:00:02");
+  assert.equal(r.chaddr, "52:54:00:01:00:02");
   assert.deepEqual([...r.options.get(53)!], [MSG.OFFER]);
   assert.deepEqual([...r.options.get(54)!], [10, 1, 0, 1]);
   assert.deepEqual([...r.options.get(51)!], [0, 0, 0, 30]);
   assert.deepEqual([...r.options.get(1)!], [255, 255, 255, 0]);
   assert.deepEqual([...r.options.get(3)!], [10, 1, 0, 1]);
   assert.equal(r.options.has(6), false, "no DNS server");
-  const nak = parseDhcp(buildReply(req, MSG.NAK, "0.0.0.0", SERVER));
+  const nak = parsePacket(buildReply(req, MSG.NAK, "0.0.0.0", SERVER));
   assert.equal(nak.options.has(51), false);
-  assert.throws(() => parseDhcp(new Uint8Array(100)), /too short/);
+  assert.throws(() => parsePacket(new Uint8Array(100)), /too short/);
 });
 
 Deno.test("leases: reserved MACs, lowest free from .100, expiry, release", () => {

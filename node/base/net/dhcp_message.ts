@@ -1,6 +1,7 @@
 /**
- * DHCPv4 client messages (RFC 2131, options RFC 2132), pure: building DISCOVER/REQUEST/RELEASE
- * and parsing the server's OFFER/ACK/NAK into a {@link Lease}.
+ * DHCPv4 messages (RFC 2131, options RFC 2132), pure: building DISCOVER/REQUEST/RELEASE, parsing
+ * any BOOTP/DHCP packet (the launcher's DHCP server parses requests with it too) and turning the
+ * server's OFFER/ACK into a {@link Lease}.
  * @module
  */
 import { ipv4Bytes, ipv4String } from "./netlink.ts";
@@ -37,17 +38,22 @@ export const OPT = {
 /** Vendor class identifier of Metropolis nodes (option 60). */
 export const VENDOR_CLASS = "dev.monogon.metropolis.node.v1";
 
-const COOKIE = [0x63, 0x82, 0x53, 0x63];
+/** The DHCP magic cookie at offset 236. */
+export const COOKIE = [0x63, 0x82, 0x53, 0x63];
 /** The BROADCAST flag: asks the server to broadcast its answer (we have no address yet). */
 const FLAG_BROADCAST = 0x8000;
 
-/** A parsed DHCP packet (the fields a client needs). */
+/** A parsed DHCP packet (the fields a client or a small server needs). */
 export interface Packet {
   op: number;
   xid: number;
+  /** BOOTP flags (the BROADCAST bit). */
+  flags: number;
   ciaddr: string;
   yiaddr: string;
   siaddr: string;
+  /** Relay agent address. */
+  giaddr: string;
   /** Client hardware address, lower-case colon hex. */
   chaddr: string;
   options: Map<number, Uint8Array>;
@@ -134,12 +140,15 @@ export function parsePacket(b: Uint8Array): Packet {
     options.set(code, prev ? new Uint8Array([...prev, ...v]) : v);
     o += 2 + len;
   }
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   return {
     op: b[0],
-    xid: new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(4),
+    xid: dv.getUint32(4),
+    flags: dv.getUint16(10),
     ciaddr: ipv4String(b, 12),
     yiaddr: ipv4String(b, 16),
     siaddr: ipv4String(b, 20),
+    giaddr: ipv4String(b, 24),
     chaddr: [...b.subarray(28, 34)].map((x) => x.toString(16).padStart(2, "0")).join(":"),
     options,
   };
