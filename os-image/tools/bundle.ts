@@ -4,7 +4,8 @@
  * `dist/metroctl.js` (architecture.md §7, workplace.md §1).
  *
  * The agent bundle is prefixed with a `__dirname` definition because etcd3 loads
- * `__dirname/../proto/*.proto` at import time and `__dirname` does not exist in an ES module.
+ * `__dirname/../proto/*.proto` when it is evaluated and `__dirname` does not exist in an ES
+ * module ({@link DIRNAME_PREFIX}).
  *
  * `dist/agent.js.inputs` records the hash of the agent's inputs ({@link AGENT_INPUTS}); the
  * launcher's {@link ensureAgentBundle} rebuilds the bundle only when it no longer matches.
@@ -13,8 +14,21 @@
 import { exists, run } from "../lib/exec.ts";
 import { sha256Parts } from "../lib/hash.ts";
 
-/** The line prepended to every bundle; `lib` makes `__dirname/../proto` = `<bundle dir>/proto`. */
-export const DIRNAME_PREFIX = 'var __dirname = new URL("./lib", import.meta.url).pathname;\n';
+/**
+ * Prepended to every bundle: a global `__dirname` such that `__dirname/../proto` is the bundle's
+ * `proto/`. A getter, not a variable, because etcd3 is evaluated lazily (only when the node
+ * becomes a ConsensusMember) and a namespace node has by then pivoted into its private root, where
+ * the bundle's host directory is gone and the same files are at `/agent` (testing.md §2.2). On a
+ * VM both are `/agent`.
+ */
+export const DIRNAME_PREFIX = [
+  'Object.defineProperty(globalThis, "__dirname", { configurable: true, get() {',
+  '  const proto = new URL("./proto", import.meta.url).pathname;',
+  '  try { Deno.statSync(proto); } catch { return "/agent/lib"; }',
+  '  return new URL("./lib", import.meta.url).pathname;',
+  "} });",
+  "",
+].join("\n");
 
 /** The etcd3 runtime `.proto` files shipped next to the agent bundle. */
 export const ETCD3_PROTOS = ["rpc.proto", "kv.proto", "auth.proto"] as const;
