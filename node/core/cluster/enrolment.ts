@@ -29,15 +29,11 @@ import {
 } from "../../base/pki/keys.ts";
 import { parseCertificate } from "../../base/pki/info.ts";
 import { nodeId } from "../identity/nodeid.ts";
-import { bootstrapCluster } from "../curator/bootstrap.ts";
 import {
-  initialClusterConfiguration,
   recommendedStorageSecurity,
   storageSecurityAllowed,
   tpmUsageFor,
-} from "../curator/config.ts";
-import { bootstrapEtcd } from "../consensus/etcd.ts";
-import { etcdCA } from "../consensus/membership.ts";
+} from "../curator/policy.ts";
 import { connectionParams } from "../rpc/client.ts";
 import { LeaderResolver } from "../rpc/resolver.ts";
 import type { Tpm } from "../../base/tpm/mod.ts";
@@ -129,6 +125,14 @@ export async function enrol(
       );
     }
     if (opened.fromTpm) log.info(`sealed configuration unsealed with the TPM`);
+    // Bootstrap writes the sealed configuration before etcd exists and adds the cluster CA at the
+    // end (§7.2): without it, a bootstrap broke off half-way and retrying cannot succeed.
+    if (opened.config.clusterCa.length === 0) {
+      throw new PermanentEnrolmentError(
+        "sealed configuration present but unusable: written by a bootstrap that did not finish " +
+          "(no cluster CA); reinstall the node",
+      );
+    }
     return await join(log, opened.config, opened.fromTpm, signal);
   }
   if (params?.cluster.case === "clusterBootstrap") {
@@ -169,6 +173,15 @@ async function bootstrap(
 ): Promise<Enrolled> {
   if (params.cluster.case !== "clusterBootstrap") throw new Error("unreachable");
   const b = params.cluster.value;
+  // Loaded only here: etcd3, the curator's storage and CEL are large, and a node that registers
+  // or joins never needs them unless it becomes a ConsensusMember (agent RSS, testing.md §5).
+  const [{ bootstrapCluster }, { initialClusterConfiguration }, { bootstrapEtcd }, { etcdCA }] =
+    await Promise.all([
+      import("../curator/bootstrap.ts"),
+      import("../curator/config.ts"),
+      import("../consensus/etcd.ts"),
+      import("../consensus/membership.ts"),
+    ]);
   if (b.ownerPublicKey.length !== 32) {
     throw new PermanentEnrolmentError(
       `cluster_bootstrap.owner_public_key must be 32 bytes, got ${b.ownerPublicKey.length}`,
