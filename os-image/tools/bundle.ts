@@ -152,7 +152,10 @@ async function writeAgentBundle(outDir: string, hash: string): Promise<void> {
  * of 3.7 MB; testing.md §5 `rss`).
  */
 export function latin1Source(js: string): string {
-  return js.replace(/[^\x00-\xff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return js.replace(
+    /[\u0100-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /**
