@@ -4,7 +4,7 @@
  * keeps running until Ctrl-C, which tears everything down.
  * @module
  */
-import { FLAG_NAMES, parseFlags, UsageError } from "./options.ts";
+import { FLAG_ALIASES, FLAG_NAMES, parseFlags, UsageError } from "./options.ts";
 import { launchCluster } from "./cluster.ts";
 
 async function main(args: string[]): Promise<number> {
@@ -15,6 +15,7 @@ async function main(args: string[]): Promise<number> {
         "--keep keeps the state directory; --keep-state --state-dir <dir> restarts that kept\n" +
         "cluster (nodes rejoin from their sealed configurations; its launch.json sets the shape).\n" +
         `flags: ${FLAG_NAMES.map((f) => `--${f}`).join(" ")}\n` +
+        `aliases: ${Object.entries(FLAG_ALIASES).map(([a, f]) => `--${a} = --${f}`).join(", ")}\n` +
         "Meanings and defaults: docs/quickstart.md and the launcher table of testing.md §2.5.",
     );
     return 0;

@@ -111,6 +111,8 @@ export const CLUSTER_SHAPE_FLAGS: readonly string[] = [
 ];
 /** Every known flag name. */
 export const FLAG_NAMES: readonly string[] = Object.keys(FlagsSchema.shape);
+/** Other spellings of flags: `--nodes` (the issue's and upstream's word) is `--num-nodes`. */
+export const FLAG_ALIASES: Readonly<Record<string, string>> = { nodes: "num-nodes" };
 
 /** Validated launcher options (the library's input). */
 export interface LaunchOptions {
@@ -241,8 +243,9 @@ export function parseFlags(args: string[]): LaunchOptions {
     const a = args[i];
     const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(a);
     if (!m) throw new UsageError(`unexpected argument ${JSON.stringify(a)} (flags are --name)`);
-    const [, name, inline] = m;
-    if (!FLAG_NAMES.includes(name)) throw new UsageError(`unknown flag --${name}`);
+    const [, given, inline] = m;
+    const name = FLAG_ALIASES[given] ?? given;
+    if (!FLAG_NAMES.includes(name)) throw new UsageError(`unknown flag --${given}`);
     if (name in raw) throw new UsageError(`--${name} given twice`);
     if (BOOLEAN_FLAGS.has(name)) {
       if (inline === undefined || inline === "true") raw[name] = true;

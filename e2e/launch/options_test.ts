@@ -55,6 +55,10 @@ Deno.test("flag forms: --a b, --a=b, switches, node sets, storage default", () =
   assert.equal(o.console, false);
   assert.equal(o.subnet.index, 7);
   assert.equal(o.socksPort, 1190);
+  // --nodes is another spelling of --num-nodes; both at once is a repeated flag.
+  assert.equal(parseFlags(["--nodes", "5"]).numNodes, 5);
+  assert.equal(parseFlags(["--nodes=2"]).numNodes, 2);
+  usage(["--nodes=2", "--num-nodes=3"], /--num-nodes given twice/);
 });
 
 Deno.test("bad input: one-line UsageErrors naming the flag", () => {
