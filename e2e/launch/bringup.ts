@@ -94,7 +94,9 @@ export async function escrowOwner(c: LaunchedCluster, timeoutMs = 120_000): Prom
       last = msg;
       if (Date.now() > deadline) throw new Error(`escrow from node 0 failed: ${msg}`);
       await sleep(delay);
-      delay = Math.min(delay * 2, 5000);
+      // Exponential, but capped at 1 s: node 0 comes up within seconds and every second of a
+      // longer sleep is added to the launch time (formation bench).
+      delay = Math.min(delay * 2, 1000);
     }
   }
 }

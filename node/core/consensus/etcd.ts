@@ -126,19 +126,19 @@ export async function writePeerPki(
 
 /** Waits until etcd at the socket answers a linearizable read. */
 export async function waitReady(socketDir: string, signal: AbortSignal): Promise<void> {
-  const client = new Etcd3({ hosts: clientEndpoint(socketDir), dialTimeout: 1000 });
-  try {
-    for (;;) {
-      signal.throwIfAborted();
-      try {
-        await new KV(client).revision();
-        return;
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-      }
+  for (;;) {
+    signal.throwIfAborted();
+    // A fresh client per attempt: a grpc-js channel that failed once (socket not there yet)
+    // backs off its reconnects for seconds, which would delay the curator long after etcd serves.
+    const client = new Etcd3({ hosts: clientEndpoint(socketDir), dialTimeout: 1000 });
+    try {
+      await new KV(client).revision();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      client.close();
     }
-  } finally {
-    client.close();
   }
 }
 
