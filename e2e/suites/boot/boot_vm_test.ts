@@ -1,7 +1,7 @@
 /**
  * Tier 3 boot suite (image.md §5–§8, testing.md §3): OVMF with Secure Boot (SMM, test keys
  * enrolled) + swtpm boots the signed UKI from the launcher disk; the agent runs under /init (PID 1)
- * from the dm-verity root. Negative tests: an unsigned UKI and an unsigned UKI with a changed
+ * from the dm-verity root and uses the swtpm through /dev/tpmrm0. Negative tests: an unsigned UKI and an unsigned UKI with a changed
  * root hash are refused by the firmware; a signed UKI with a wrong root hash and a disk with one
  * flipped byte in the agent's data never run the agent.
  */
@@ -57,6 +57,9 @@ Deno.test(
       const init = await vm.waitFor(INIT_BANNER, BOOT_TIMEOUT);
       const first = await vm.waitFor(AGENT_FIRST_LINE, 60_000 * SCALE);
       const sup = await vm.waitFor(AGENT_SUPERVISOR, 60_000 * SCALE);
+      // The VM platform's TPM seam (node.md §3): the swtpm behind tpm-tis answers through the
+      // kernel's resource manager (openTpm does a GetRandom round trip before saying so).
+      await vm.waitFor(/TPM: using \/dev\/tpmrm0/, 30_000 * SCALE);
       const out = vm.console();
       assert.doesNotMatch(out, /verity: .*corrupted/);
       assert.doesNotMatch(out, /init: agent exited/);
