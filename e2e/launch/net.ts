@@ -156,6 +156,7 @@ export class Topology {
   readonly bridge: string;
   readonly gateway: string;
   readonly #nodes = new Set<number>();
+  readonly #taps = new Set<string>();
   #lock?: BridgeLock;
 
   /** Describes the topology of `subnet`; {@link up} creates it. */
@@ -184,9 +185,13 @@ export class Topology {
     }
   }
 
-  /** What a crashed launcher may have left: node namespaces, veths and the bridge. */
+  /** What a crashed launcher may have left: node namespaces, veths, TAPs and the bridge. */
   async #removeLeftovers(): Promise<void> {
     for (const ns of await bridgeNetns(this.bridge)) await removeNetns(ns);
+    const links = await run("ip", ["-o", "link", "show"]);
+    for (const m of links.matchAll(new RegExp(`^\\d+: (${this.bridge}t\\d+)[:@]`, "gm"))) {
+      await deleteLink(m[1]);
+    }
     await deleteLink(this.bridge);
   }
 
@@ -222,6 +227,18 @@ export class Topology {
     return ns;
   }
 
+  /**
+   * Creates VM node `i`'s TAP device `<bridge>t<i>` on the bridge (testing.md §2.3), for qemu's
+   * `-netdev tap,ifname=…,script=no`. Returns its name; {@link down} removes it.
+   */
+  async addTap(i: number): Promise<string> {
+    const tap = `${this.bridge}t${i}`;
+    this.#taps.add(tap);
+    await run("ip", ["tuntap", "add", "dev", tap, "mode", "tap"]);
+    await run("ip", ["link", "set", tap, "master", this.bridge, "up"]);
+    return tap;
+  }
+
   /** Removes node `i`'s veth and namespace (killing what still runs in it). */
   async removeNode(i: number): Promise<void> {
     // Host end first: deleting it removes the pair at once, whereas a deleted namespace frees
@@ -246,6 +263,12 @@ export class Topology {
       }
     };
     for (const i of [...this.#nodes]) await attempt(() => this.removeNode(i));
+    for (const tap of [...this.#taps]) {
+      await attempt(async () => {
+        await deleteLink(tap);
+        this.#taps.delete(tap);
+      });
+    }
     if (this.#lock) {
       await attempt(async () => {
         for (const ns of await bridgeNetns(this.bridge)) await removeNetns(ns);

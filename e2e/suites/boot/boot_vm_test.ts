@@ -1,13 +1,17 @@
 /**
  * Tier 3 boot suite (image.md §5–§8, testing.md §3): OVMF with Secure Boot (SMM, test keys
  * enrolled) + swtpm boots the signed UKI from the launcher disk; the agent runs under /init (PID 1)
- * from the dm-verity root and uses the swtpm through /dev/tpmrm0. Negative tests: an unsigned UKI and an unsigned UKI with a changed
+ * from the dm-verity root, uses the swtpm through /dev/tpmrm0 and leases its address over DHCP
+ * from the launcher's switch on a TAP NIC. Negative tests: an unsigned UKI and an unsigned UKI with a changed
  * root hash are refused by the firmware; a signed UKI with a wrong root hash and a disk with one
  * flipped byte in the agent's data never run the agent.
  */
 import assert from "node:assert/strict";
 import { detectAccel } from "../../launch/vm/accel.ts";
 import { startVm, type Vm } from "../../launch/vm/qemu.ts";
+import { DhcpServer } from "../../launch/dhcp.ts";
+import { bridgeName, nodeAddress, nodeMac, Topology } from "../../launch/net.ts";
+import { parseSubnet } from "../../launch/options.ts";
 import {
   AGENT_FIRST_LINE,
   AGENT_SUPERVISOR,
@@ -26,10 +30,17 @@ import {
 } from "./image.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
+/** The boot suite's node network (other suites use 10.1.41–49). */
+const SUBNET = "10.1.40.0/24";
 /** Boot to /init is ≈ 18 s on TCG with Secure Boot + swtpm + verity (workplace.md §6). */
 const BOOT_TIMEOUT = 30_000 * SCALE;
 
-async function withVm(name: string, disk: string, fn: (vm: Vm) => Promise<void>) {
+async function withVm(
+  name: string,
+  disk: string,
+  fn: (vm: Vm) => Promise<void>,
+  extraArgs?: string[],
+) {
   const img = await image();
   const vm = await startVm({
     stateDir: `${img.outDir}/vm-${name}`,
@@ -37,6 +48,7 @@ async function withVm(name: string, disk: string, fn: (vm: Vm) => Promise<void>)
     vars: img.ovmfVars!,
     snapshot: true,
     accel: await detectAccel(),
+    extraArgs,
   });
   try {
     await fn(vm);
@@ -49,28 +61,72 @@ async function withVm(name: string, disk: string, fn: (vm: Vm) => Promise<void>)
 }
 
 Deno.test(
-  "signed UKI boots: agent runs under /init (PID 1) from the verity root",
+  "signed UKI boots: agent runs under /init (PID 1) from the verity root, TPM and DHCP work",
   opts,
   async () => {
     const img = await image();
-    await withVm("signed", img.disk!, async (vm) => {
-      const init = await vm.waitFor(INIT_BANNER, BOOT_TIMEOUT);
-      const first = await vm.waitFor(AGENT_FIRST_LINE, 60_000 * SCALE);
-      const sup = await vm.waitFor(AGENT_SUPERVISOR, 60_000 * SCALE);
-      // The VM platform's TPM seam (node.md §3): the swtpm behind tpm-tis answers through the
-      // kernel's resource manager (openTpm does a GetRandom round trip before saying so).
-      await vm.waitFor(/TPM: using \/dev\/tpmrm0/, 30_000 * SCALE);
-      const out = vm.console();
-      assert.doesNotMatch(out, /verity: .*corrupted/);
-      assert.doesNotMatch(out, /init: agent exited/);
-      assert.doesNotMatch(out, /Kernel panic/);
-      console.log(
-        `boot: qemu start → /init ${(init.ms / 1000).toFixed(1)} s, → agent first line ` +
-          `${(first.ms / 1000).toFixed(1)} s, → supervisor ${(sup.ms / 1000).toFixed(1)} s`,
+    // The VM's NIC is a TAP on a launcher bridge with the launcher's DHCP server (testing.md
+    // §2.3), so the agent's network service runs against a real virtio-net device.
+    const subnet = parseSubnet(SUBNET);
+    const topo = new Topology(subnet, `/tmp/metropolis-launch-${bridgeName(subnet)}.lock`);
+    await topo.up();
+    let dhcp: DhcpServer | undefined;
+    try {
+      const tap = await topo.addTap(0);
+      dhcp = DhcpServer.start(
+        topo.bridge,
+        subnet,
+        new Map([[nodeMac(0), nodeAddress(subnet, 0)]]),
       );
-    });
+      const nic = [
+        "-netdev",
+        `tap,id=n0,ifname=${tap},script=no,downscript=no`,
+        "-device",
+        `virtio-net-pci,netdev=n0,mac=${nodeMac(0)}`,
+      ];
+      await withVm("signed", img.disk!, async (vm) => {
+        const init = await vm.waitFor(INIT_BANNER, BOOT_TIMEOUT);
+        const first = await vm.waitFor(AGENT_FIRST_LINE, 60_000 * SCALE);
+        const sup = await vm.waitFor(AGENT_SUPERVISOR, 60_000 * SCALE);
+        // The VM platform's TPM seam (node.md §3): the swtpm behind tpm-tis answers through the
+        // kernel's resource manager (openTpm does a GetRandom round trip before saying so).
+        await vm.waitFor(/TPM: using \/dev\/tpmrm0/, 30_000 * SCALE);
+        // The network seam (node.md §15): DHCP over FFI sockets, address and route over netlink.
+        const addr = nodeAddress(subnet, 0);
+        const lease = await vm.waitFor(
+          new RegExp(`eth0: leased ${addr.replaceAll(".", "\\.")}/24 from ${topo.gateway}`),
+          30_000 * SCALE,
+        );
+        assert.ok(await pingable(addr), `${addr} answers ping from the host`);
+        const out = vm.console();
+        assert.doesNotMatch(out, /verity: .*corrupted/);
+        assert.doesNotMatch(out, /init: agent exited/);
+        assert.doesNotMatch(out, /Kernel panic/);
+        console.log(
+          `boot: qemu start → /init ${(init.ms / 1000).toFixed(1)} s, → agent first line ` +
+            `${(first.ms / 1000).toFixed(1)} s, → supervisor ${(sup.ms / 1000).toFixed(1)} s, ` +
+            `→ DHCP lease ${(lease.ms / 1000).toFixed(1)} s`,
+        );
+      }, nic);
+    } finally {
+      await dhcp?.close();
+      await topo.down();
+    }
   },
 );
+
+/** Whether `addr` answers one ping within 2 s (three tries). */
+async function pingable(addr: string): Promise<boolean> {
+  for (let i = 0; i < 3; i++) {
+    const r = await new Deno.Command("ping", {
+      args: ["-c", "1", "-W", "2", addr],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    if (r.success) return true;
+  }
+  return false;
+}
 
 Deno.test("unsigned UKI is refused by the firmware", opts, async () => {
   const img = await image();
