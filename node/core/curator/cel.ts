@@ -355,82 +355,76 @@ function scalarCelType(s: ScalarType): string {
 function foldNames(root: Expr): Record<string, unknown> {
   const literals: Record<string, unknown> = {};
   const bound = new Set<string>();
-  const collect = (e: Expr | undefined): void => {
-    if (!e) return;
-    const ek = e.exprKind;
-    switch (ek.case) {
-      case "selectExpr":
-        return collect(ek.value.operand);
-      case "callExpr":
-        collect(ek.value.target);
-        return ek.value.args.forEach(collect);
-      case "listExpr":
-        return ek.value.elements.forEach(collect);
-      case "structExpr":
-        return ek.value.entries.forEach((en) => {
-          if (en.keyKind.case === "mapKey") collect(en.keyKind.value);
-          collect(en.value);
-        });
-      case "comprehensionExpr": {
-        const c = ek.value;
-        for (const v of [c.iterVar, c.iterVar2, c.accuVar]) if (v) bound.add(v);
-        [c.iterRange, c.accuInit, c.loopCondition, c.loopStep, c.result].forEach(collect);
-        return;
-      }
+  const collect = (e: Expr): void => {
+    if (e.exprKind.case === "comprehensionExpr") {
+      const c = e.exprKind.value;
+      for (const v of [c.iterVar, c.iterVar2, c.accuVar]) if (v) bound.add(v);
     }
+    childrenOf(e).forEach(collect);
   };
   collect(root);
-  const rewrite = (e: Expr | undefined): void => {
-    if (!e) return;
+  const rewrite = (e: Expr): void => {
     const ek = e.exprKind;
-    switch (ek.case) {
-      case "identExpr": {
-        const name = ek.value.name;
-        if (bound.has(name)) return;
-        if (Object.hasOwn(CONSTANTS, name)) {
-          e.exprKind = {
-            case: "constExpr",
-            value: { constantKind: { case: "int64Value", value: CONSTANTS[name] } },
-          } as never;
-        } else if (name === "node") {
-          ek.value.name = ".node";
-        }
-        return;
+    if (ek.case === "identExpr") {
+      const name = ek.value.name;
+      if (bound.has(name)) return;
+      if (Object.hasOwn(CONSTANTS, name)) {
+        e.exprKind = {
+          case: "constExpr",
+          value: { constantKind: { case: "int64Value", value: CONSTANTS[name] } },
+        } as never;
+      } else if (name === "node") {
+        ek.value.name = ".node";
       }
-      case "selectExpr":
-        return rewrite(ek.value.operand);
-      case "callExpr": {
-        const c = ek.value;
-        const arg = c.args[0]?.exprKind;
-        if (
-          (c.function === "duration" || c.function === "timestamp") && !c.target &&
-          c.args.length === 1 && arg?.case === "constExpr" &&
-          arg.value.constantKind.case === "stringValue"
-        ) {
-          const name = `__literal${Object.keys(literals).length}`;
-          literals[name] = literal(c.function, arg.value.constantKind.value);
-          e.exprKind = { case: "identExpr", value: { name: `.${name}` } } as never;
-          return;
-        }
-        rewrite(c.target);
-        return c.args.forEach(rewrite);
-      }
-      case "listExpr":
-        return ek.value.elements.forEach(rewrite);
-      case "structExpr":
-        return ek.value.entries.forEach((en) => {
-          if (en.keyKind.case === "mapKey") rewrite(en.keyKind.value);
-          rewrite(en.value);
-        });
-      case "comprehensionExpr": {
-        const c = ek.value;
-        [c.iterRange, c.accuInit, c.loopCondition, c.loopStep, c.result].forEach(rewrite);
+      return;
+    }
+    if (ek.case === "callExpr") {
+      const c = ek.value;
+      const arg = c.args[0]?.exprKind;
+      if (
+        (c.function === "duration" || c.function === "timestamp") && !c.target &&
+        c.args.length === 1 && arg?.case === "constExpr" &&
+        arg.value.constantKind.case === "stringValue"
+      ) {
+        const name = `__literal${Object.keys(literals).length}`;
+        literals[name] = literal(c.function, arg.value.constantKind.value);
+        e.exprKind = { case: "identExpr", value: { name: `.${name}` } } as never;
         return;
       }
     }
+    childrenOf(e).forEach(rewrite);
   };
   rewrite(root);
   return literals;
+}
+
+/** The direct sub-expressions of `e` (operands, arguments, elements, entries, loop parts). */
+function childrenOf(e: Expr): Expr[] {
+  const ek = e.exprKind;
+  const out: (Expr | undefined)[] = [];
+  switch (ek.case) {
+    case "selectExpr":
+      out.push(ek.value.operand);
+      break;
+    case "callExpr":
+      out.push(ek.value.target, ...ek.value.args);
+      break;
+    case "listExpr":
+      out.push(...ek.value.elements);
+      break;
+    case "structExpr":
+      for (const en of ek.value.entries) {
+        if (en.keyKind.case === "mapKey") out.push(en.keyKind.value);
+        out.push(en.value);
+      }
+      break;
+    case "comprehensionExpr": {
+      const c = ek.value;
+      out.push(c.iterRange, c.accuInit, c.loopCondition, c.loopStep, c.result);
+      break;
+    }
+  }
+  return out.filter((x): x is Expr => x !== undefined);
 }
 
 const literalPlans: Partial<Record<string, ReturnType<typeof plan>>> = {};
