@@ -29,6 +29,7 @@ import {
 } from "../../proto/gen/metropolis/proto/api/configuration_pb.ts";
 import { toBinary } from "@bufbuild/protobuf";
 import { childPids, pidAlive, sleep } from "./exec.ts";
+import { Swtpm } from "../../node/base/tpm/swtpm.ts";
 
 /** Repository root. */
 export const REPO_ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
@@ -90,7 +91,7 @@ function describeExit(s: Deno.CommandStatus): string {
 /** A namespace node: prepare once, then start/stop/kill as often as needed. */
 export class NamespaceNode {
   #child?: Deno.ChildProcess;
-  #swtpm?: Deno.ChildProcess;
+  #swtpm?: Swtpm;
   #done?: Promise<NodeExit>;
   #tail: string[] = [];
   #stopping = false;
@@ -325,46 +326,16 @@ export class NamespaceNode {
   async #startSwtpm(): Promise<void> {
     const dir = `${this.opts.dir}/tpm`;
     await Deno.mkdir(dir, { recursive: true });
-    for (const f of ["sock", "ctrl"]) await Deno.remove(`${dir}/${f}`).catch(() => {});
-    this.#swtpm = new Deno.Command("swtpm", {
-      args: [
-        "socket",
-        "--tpm2",
-        "--tpmstate",
-        `dir=${dir}`,
-        "--server",
-        `type=unixio,path=${dir}/sock`,
-        "--ctrl",
-        `type=unixio,path=${dir}/ctrl`,
-        "--flags",
-        "not-need-init,startup-clear",
-        "--log",
-        `level=1,file=${dir}/swtpm.log`,
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    // Ready once the server socket exists (swtpm creates it before serving).
-    for (let i = 0; i < 100; i++) {
-      try {
-        await Deno.stat(`${dir}/sock`);
-        return;
-      } catch {
-        await sleep(20);
-      }
+    try {
+      this.#swtpm = await Swtpm.start(dir, { log: `${dir}/swtpm.log` });
+    } catch (e) {
+      throw new Error(`node ${this.opts.index}: ${(e as Error).message}`);
     }
-    await this.#stopSwtpm();
-    throw new Error(`node ${this.opts.index}: swtpm did not create ${dir}/sock within 2 s`);
   }
 
   async #stopSwtpm(): Promise<void> {
     const s = this.#swtpm;
-    if (!s) return;
     this.#swtpm = undefined;
-    try {
-      s.kill("SIGTERM");
-    } catch { /* already gone */ }
-    await s.status;
+    await s?.stop();
   }
 }

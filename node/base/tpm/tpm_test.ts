@@ -6,7 +6,7 @@ import { seal, unseal } from "./seal.ts";
 import { policyPcrDigest } from "./seal.ts";
 import { Reader } from "./marshal.ts";
 import { rcName } from "./rc.ts";
-import { Swtpm } from "./swtpm_testing.ts";
+import { Swtpm } from "./swtpm.ts";
 
 const hasSwtpm = await Deno.stat("/usr/bin/swtpm").then(() => true, () => false);
 const opts = { ignore: !hasSwtpm, sanitizeResources: false, sanitizeOps: false };

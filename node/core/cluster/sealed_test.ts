@@ -6,7 +6,7 @@ import {
   SealedConfigurationSchema,
 } from "../../../proto/gen/metropolis/proto/private/private_pb.ts";
 import { NodeStorageSecurity } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
-import { Swtpm } from "../../base/tpm/swtpm_testing.ts";
+import { Swtpm } from "../../base/tpm/swtpm.ts";
 import { openSealedConfiguration, sealConfiguration } from "./sealed.ts";
 
 const hasSwtpm = await Deno.stat("/usr/bin/swtpm").then(() => true, () => false);

@@ -1,6 +1,8 @@
 /**
- * Test helper: a real swtpm (`swtpm socket --tpm2`) in a directory, started like the launcher
- * starts it (testing.md §2.2), restartable on the same state (fresh PCRs, like a reboot).
+ * A software TPM process (`swtpm socket --tpm2`) on a state directory, as namespace nodes get one
+ * (testing.md §2.2: raw command socket `<dir>/sock`, control socket `<dir>/ctrl`,
+ * `not-need-init,startup-clear`), restartable on the same state (fresh PCRs, like a reboot).
+ * Used by the launcher for its nodes and by the TPM tests; the agent itself only connects.
  * @module
  */
 import { connectUnix } from "./transport.ts";
@@ -10,16 +12,19 @@ import { Tpm } from "./client.ts";
 export class Swtpm {
   #proc?: Deno.ChildProcess;
 
-  private constructor(readonly dir: string) {}
+  private constructor(readonly dir: string, readonly log?: string) {}
 
   /** The raw command socket. */
   get socket(): string {
     return `${this.dir}/sock`;
   }
 
-  /** Starts a swtpm with its state in `dir` (a new temporary directory when omitted). */
-  static async start(dir?: string): Promise<Swtpm> {
-    const s = new Swtpm(dir ?? await Deno.makeTempDir({ prefix: "swtpm-test-" }));
+  /**
+   * Starts a swtpm with its state in `dir` (an existing directory; a new temporary one when
+   * omitted), logging to `opts.log` when given.
+   */
+  static async start(dir?: string, opts: { log?: string } = {}): Promise<Swtpm> {
+    const s = new Swtpm(dir ?? await Deno.makeTempDir({ prefix: "swtpm-test-" }), opts.log);
     await s.restart();
     return s;
   }
@@ -40,6 +45,7 @@ export class Swtpm {
         `type=unixio,path=${this.dir}/ctrl`,
         "--flags",
         "not-need-init,startup-clear",
+        ...(this.log ? ["--log", `level=1,file=${this.log}`] : []),
       ],
       stdin: "null",
       stdout: "null",
