@@ -368,7 +368,7 @@ export async function waitForNodes(c: Cluster, started: number): Promise<void> {
   }
   const endpoints = Array.from({ length: c.nodes.length }, (_, i) => c.nodeAddress(i));
   const w = await writeWrapper(c.stateDir, c.socks.address, endpoints);
-  c.log("");
+  console.log(); // separates the progress lines from the result (testing.md §2.6)
   console.log("Launch: Cluster running!");
   console.log(`  To access cluster use: metroctl ${w.flags}`);
   console.log(`  Or use this handy wrapper: ${w.path}`);
