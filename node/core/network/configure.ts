@@ -2,11 +2,13 @@
  * The network configuration loop (node.md §15), independent of the supervisor so it can run in a
  * bare network namespace under test: `lo` up; with a static `Net` apply it (plus DHCP on its
  * `ipv4_autoconfig` interfaces); without, bring every Ethernet link up and run a DHCPv4 client on
- * each one that has carrier (checked every second, so a cable plugged in later is picked up).
+ * each one that has carrier (checked every second, so a cable plugged in later is picked up; a
+ * link that loses its carrier gives up its lease).
  * resolv.conf follows the DNS servers of all leases (or the static ones).
  */
 import type { Net } from "../../../proto/gen/osbase/net/proto/net_pb.ts";
 import { runDhcpClient } from "../../base/net/dhcp_client.ts";
+import type { Lease } from "../../base/net/dhcp_message.ts";
 import { ARPHRD_ETHER, IFF, type Link } from "../../base/net/netlink.ts";
 import { Rtnl } from "../../base/net/rtnl.ts";
 import { DeviceSocket } from "../../base/net/udp.ts";
@@ -56,7 +58,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 /** Runs until `signal` aborts; throws when the kernel refuses the static configuration. */
 export async function configureNetwork(o: ConfigureOptions): Promise<void> {
   const rtnl = new Rtnl();
-  const clients = new Map<number, Promise<void>>();
   const dns = new Map<string, string[]>();
   let staticDns: string[] = [];
   const updateResolv = async () => {
@@ -66,8 +67,19 @@ export async function configureNetwork(o: ConfigureOptions): Promise<void> {
     );
   };
 
+  /** Per DHCP link: its client, how to stop it, and the lease it holds. */
+  const clients = new Map<
+    number,
+    { done: Promise<void>; stop: AbortController; lease?: Lease }
+  >();
+
   const startDhcp = (link: Link) => {
-    const p = (async () => {
+    const stop = new AbortController();
+    const entry: { done: Promise<void>; stop: AbortController; lease?: Lease } = {
+      done: Promise.resolve(),
+      stop,
+    };
+    entry.done = (async () => {
       const sock = new DeviceSocket(link.name, 68);
       try {
         await runDhcpClient({
@@ -75,10 +87,11 @@ export async function configureNetwork(o: ConfigureOptions): Promise<void> {
           mac: link.mac,
           transport: sock,
           logger: o.logger,
-          signal: o.signal,
+          signal: AbortSignal.any([o.signal, stop.signal]),
           hooks: {
             bound: async (lease, prev) => {
               applyLease(rtnl, link.index, lease, prev);
+              entry.lease = lease;
               o.onChange?.();
               if (!prev || prev.dns.join() !== lease.dns.join()) {
                 dns.set(link.name, lease.dns);
@@ -87,6 +100,7 @@ export async function configureNetwork(o: ConfigureOptions): Promise<void> {
             },
             lost: async (lease) => {
               removeLease(rtnl, link.index, lease);
+              entry.lease = undefined;
               o.onChange?.();
               dns.delete(link.name);
               await updateResolv();
@@ -99,9 +113,36 @@ export async function configureNetwork(o: ConfigureOptions): Promise<void> {
         await sock.close();
       }
     })();
-    clients.set(link.index, p);
+    clients.set(link.index, entry);
     // A failed client is restarted by the link loop after it ended (1 s later at the earliest).
-    p.finally(() => clients.delete(link.index));
+    entry.done.finally(() => {
+      if (clients.get(link.index) === entry) clients.delete(link.index);
+    });
+  };
+
+  /**
+   * Carrier gone (cable pulled, peer down): stop the link's client and give up its lease, so the
+   * node does not keep an address that may belong to another network when the carrier returns.
+   */
+  const carrierLost = async (link: Link) => {
+    const c = clients.get(link.index);
+    if (!c) return;
+    clients.delete(link.index);
+    c.stop.abort();
+    await c.done;
+    o.logger.info(
+      `${link.name}: carrier lost` + (c.lease ? `, dropped ${c.lease.address}` : ""),
+    );
+    if (c.lease) {
+      try {
+        removeLease(rtnl, link.index, c.lease);
+      } catch (e) {
+        o.logger.warning(`${link.name}: removing ${c.lease.address}: ${(e as Error).message}`);
+      }
+      o.onChange?.();
+      dns.delete(link.name);
+      await updateResolv();
+    }
   };
 
   try {
@@ -128,7 +169,14 @@ export async function configureNetwork(o: ConfigureOptions): Promise<void> {
           rtnl.linkUp(l.index);
           broughtUp = true;
         }
-        if (!(l.flags & IFF.LOWER_UP) || clients.has(l.index)) continue;
+        if (!(l.flags & IFF.LOWER_UP)) {
+          if (clients.has(l.index)) {
+            await carrierLost(l);
+            announced.delete(l.index);
+          }
+          continue;
+        }
+        if (clients.has(l.index)) continue;
         if (!announced.has(l.index)) {
           o.logger.info(`${l.name}: carrier, starting DHCP (mac ${l.mac})`);
           announced.add(l.index);
@@ -139,7 +187,7 @@ export async function configureNetwork(o: ConfigureOptions): Promise<void> {
       await sleep(broughtUp ? 50 : 1000, o.signal);
     }
   } finally {
-    await Promise.all(clients.values());
+    await Promise.all([...clients.values()].map((c) => c.done));
     rtnl.close();
   }
 }

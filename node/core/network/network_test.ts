@@ -179,6 +179,55 @@ Deno.test({
 });
 
 Deno.test({
+  name: "DHCP in a namespace: losing the carrier drops the lease, its return leases again",
+  ignore: !isRoot,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "metro-nettest-" });
+    await setUp();
+    let server: Proc | undefined, c: Proc | undefined;
+    const addr = () => ip("-n", NS, "-4", "-o", "addr", "show", "dev", "eth0");
+    try {
+      server = new Proc(Deno.execPath(), [
+        "run",
+        "-A",
+        "--no-prompt",
+        SERVER,
+        HOST,
+        "10.1.63.0/24",
+        `${MAC}=10.1.63.2`,
+        "--dns=10.1.63.53",
+      ]);
+      await server.waitFor(/^serving on/);
+      c = client(`${dir}/resolv.conf`);
+      await c.waitFor(/eth0: leased 10\.1\.63\.2\/24/);
+      // The host end goes down: the node's eth0 loses its carrier (like a pulled cable).
+      await ip("link", "set", HOST, "down");
+      await c.waitFor(/eth0: carrier lost, dropped 10\.1\.63\.2$/, 10_000);
+      assert.doesNotMatch(await addr(), /10\.1\.63\.2/);
+      assert.doesNotMatch(await ip("-n", NS, "route", "show", "default"), /via/);
+      assert.equal(await Deno.readTextFile(`${dir}/resolv.conf`), "");
+      // Carrier back: a new client leases the address again.
+      await ip("link", "set", HOST, "up");
+      await c.waitFor(/eth0: carrier, starting DHCP/);
+      const leases = () => c!.lines.filter((l) => /eth0: leased 10\.1\.63\.2\/24/.test(l)).length;
+      const end = Date.now() + 15_000;
+      while (leases() < 2) {
+        assert.ok(Date.now() < end, `no second lease:\n${c.lines.join("\n")}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(await addr(), /inet 10\.1\.63\.2\/24/);
+      assert.equal(await Deno.readTextFile(`${dir}/resolv.conf`), "nameserver 10.1.63.53\n");
+    } finally {
+      await c?.stop();
+      await server?.stop();
+      await tearDown();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "static network_config in a namespace: address, default route, DNS over netlink",
   ignore: !isRoot,
   sanitizeResources: false,
