@@ -15,7 +15,8 @@
  * - `/dev` (tmpfs): {@link DEV_NODES} bound from the host, `ptmx` → `pts/ptmx`, `pts/`, `shm/`,
  *   and the loop device backing `/data`;
  * - `/tpm/sock` = the swtpm socket when `--tpm-socket` is given;
- * - empty mount points for the bring-up mounts (`/proc`, `/sys`, `/tmp`, `/run`, `/ephemeral`).
+ * - empty mount points for the bring-up mounts (`/proc`, `/sys`, `/tmp`, `/run`, `/ephemeral`);
+ * - `/` and `/etc` read-only (remounted last), as on a VM.
  * The state directory itself and everything else of the host are gone.
  */
 import { MS } from "../../base/sys/mod.ts";
@@ -189,11 +190,15 @@ export function rootPlan(input: RootInput): RootStep[] {
     });
   }
 
-  // Mount points of the bring-up mounts (/dev/pts and /dev/shm included): the root stays writable,
-  // but creating them here keeps the bring-up identical to a VM's, whose root is read-only.
-  // (Those below /sys exist once sysfs is mounted.)
+  // Mount points of the bring-up mounts (/dev/pts and /dev/shm included), created here because
+  // the root becomes read-only next. (Those below /sys exist once sysfs is mounted.)
   for (const m of bringUpMounts("namespace")) {
     if (!m.target.startsWith("/sys/")) steps.push({ op: "dir", target: m.target });
   }
+  // Read-only like a VM's erofs root: `/etc` (its writable entries are symlinks into
+  // /ephemeral) and the root itself; writable are only the mounts on top (/data, /esp, /dev,
+  // /tmp, /run, /ephemeral), so code that writes anywhere else fails here as it would on a VM.
+  steps.push({ op: "readonly", target: "/etc", flags: NOSUID_NODEV | MS.NOEXEC });
+  steps.push({ op: "readonly", target: "/", flags: 0 });
   return steps;
 }

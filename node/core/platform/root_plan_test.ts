@@ -24,7 +24,9 @@ const input = (over: Partial<RootInput> = {}): RootInput => ({
 });
 
 const top = (steps: RootStep[]) =>
-  [...new Set(steps.map((s) => "/" + s.target.split("/")[1]))].sort();
+  [
+    ...new Set(steps.filter((s) => s.target !== "/").map((s) => "/" + s.target.split("/")[1])),
+  ].sort();
 const binds = (steps: RootStep[]) =>
   steps.flatMap((s) =>
     s.op === "bind" ? [`${s.source} ${s.target}${s.readonly ? " ro" : ""}`] : []
@@ -32,6 +34,11 @@ const binds = (steps: RootStep[]) =>
 
 Deno.test("root plan: only the listed top-level entries, host paths only as bind sources", () => {
   const steps = rootPlan(input());
+  // Read-only like a VM's root: /etc and / are remounted read-only, last.
+  assert.deepEqual(
+    steps.slice(-2).map((s) => `${s.op} ${s.target}`),
+    ["readonly /etc", "readonly /"],
+  );
   assert.deepEqual(top(steps), [
     "/agent",
     "/bin",
