@@ -359,8 +359,18 @@ async function register(
         c.close();
       }
     }
+    if (!reg.clusterConfiguration) {
+      // The curator answers a node that is already NEW with an empty response (§12): an earlier
+      // attempt of ours registered, but its answer (configuration, TPM usage) was lost. Without
+      // them this identity cannot continue; enrolment starts over with a new one (the owner can
+      // delete the stale NEW record).
+      throw new Error(
+        `RegisterNode answered empty: ${id} was registered by an earlier attempt whose answer ` +
+          "was lost; registering again with a new identity",
+      );
+    }
     const storageSecurity = chooseStorage(
-      reg.clusterConfiguration?.storageSecurityPolicy ?? 0,
+      reg.clusterConfiguration.storageSecurityPolicy,
       platform.storage,
     );
     const tpm = usedTpm(reg.tpmUsage, platform);
