@@ -13,28 +13,39 @@ function arg(args: string[], name: string, def: number): number {
   return i >= 0 ? Number(args[i + 1]) : def;
 }
 
-/**
- * VmRSS (kB) of the agent (the first `deno` process) below the node's `/init` host PID, or
- * undefined when the node has none.
- */
+/** VmRSS (kB) of the agent below the node's `/init` host PID, or undefined without one. */
 export async function agentRss(initPid: number): Promise<number | undefined> {
-  const children = (pid: number) => {
-    try {
-      return Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim().split(/\s+/)
-        .filter(Boolean).map(Number);
-    } catch {
-      return [];
-    }
-  };
+  const pid = agentPid(initPid);
+  if (pid === undefined) return undefined;
+  try {
+    return Number(/^VmRSS:\s+(\d+)/m.exec(await Deno.readTextFile(`/proc/${pid}/status`))?.[1]);
+  } catch {
+    return undefined; // gone
+  }
+}
+
+/**
+ * PSS and the file-backed part of RSS (kB) of `pid` from smaps_rollup: the `deno` executable's
+ * text is shared between the agents of one host, so PSS shows what one agent really adds.
+ */
+export async function memoryDetail(pid: number): Promise<{ pss: number; rssFile: number }> {
+  const t = await Deno.readTextFile(`/proc/${pid}/smaps_rollup`);
+  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(t)?.[1]);
+  return { pss: kb("Pss"), rssFile: kb("Rss") - kb("Anonymous") };
+}
+
+/** The agent (first `deno` process) below the node's `/init` host PID. */
+function agentPid(initPid: number): number | undefined {
   const queue = [initPid];
   while (queue.length) {
     const p = queue.shift()!;
     try {
-      const st = await Deno.readTextFile(`/proc/${p}/status`);
-      const name = /^Name:\s+(\S+)/m.exec(st)?.[1];
-      if (name === "deno") return Number(/^VmRSS:\s+(\d+)/m.exec(st)?.[1]);
+      if (/^Name:\s+deno$/m.test(Deno.readTextFileSync(`/proc/${p}/status`))) return p;
+      queue.push(
+        ...Deno.readTextFileSync(`/proc/${p}/task/${p}/children`).trim().split(/\s+/)
+          .filter(Boolean).map(Number),
+      );
     } catch { /* gone */ }
-    queue.push(...children(p));
   }
   return undefined;
 }
@@ -54,16 +65,25 @@ export async function rss(args: string[]): Promise<void> {
     const kinds = ["consensus-member", "no-role"];
     for (const [i, kind] of kinds.entries()) {
       const pid = c.nodes[i].initPid;
+      const agent = pid ? agentPid(pid) : undefined;
       const kb = pid ? await agentRss(pid) : undefined;
-      if (kb === undefined) throw new Error(`node ${i}: agent process not found`);
+      if (kb === undefined || agent === undefined) {
+        throw new Error(`node ${i}: agent process not found`);
+      }
       const mb = kb / 1024;
+      const d = await memoryDetail(agent);
       report({
         bench: `rss-${kind}`,
         value: mb,
         unit: "MB",
         target: "<= 60",
         runs: 1,
-        extra: { node: i, waitS: wait },
+        extra: {
+          node: i,
+          waitS: wait,
+          pssMB: Math.round(d.pss / 102.4) / 10,
+          fileBackedMB: Math.round(d.rssFile / 102.4) / 10,
+        },
         ok: mb <= 60,
       });
     }
