@@ -26,6 +26,7 @@ import { connectionParams } from "../../node/core/rpc/client.ts";
 import { LeaderResolver } from "../../node/core/rpc/resolver.ts";
 import { insecureOwnerKey } from "./insecure_key.ts";
 import { ConfigDir } from "../../metroctl/core/config.ts";
+import { describeError } from "../../metroctl/core/errors.ts";
 
 /** What bring-up needs from the launcher's cluster. */
 export interface LaunchedCluster {
@@ -89,8 +90,9 @@ export async function escrowOwner(c: LaunchedCluster, timeoutMs = 120_000): Prom
         p.close?.();
       }
     } catch (e) {
-      const msg = (e as Error).message;
-      if (msg !== last) c.log(`waiting for node 0's curator: ${msg.split("\n")[0]}`);
+      // `UNAVAILABLE: No connection established …` without grpc-js's empty "Resolution note:".
+      const msg = describeError(e).split("\n")[0].replace(/\s*Resolution note:\s*$/, "");
+      if (msg !== last) c.log(`waiting for node 0's curator: ${msg}`);
       last = msg;
       if (Date.now() > deadline) throw new Error(`escrow from node 0 failed: ${msg}`);
       await sleep(delay);
