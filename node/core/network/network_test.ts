@@ -105,28 +105,58 @@ function client(resolv: string, staticB64?: string): Proc {
   ]);
 }
 
+/**
+ * Runs `body` with the namespace set up, the launcher's DHCP server on the host end (reserving
+ * 10.1.63.2 for {@link MAC}, DNS 10.1.63.53, `serverArgs` added) and the client in the
+ * namespace; everything is torn down afterwards. The server may be stopped by `body`.
+ */
+async function withDhcp(
+  serverArgs: string[],
+  body: (
+    t: { server: Proc; client: Proc; resolv: string; stopServer(): Promise<void> },
+  ) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "metro-nettest-" });
+  await setUp();
+  let server: Proc | undefined, c: Proc | undefined;
+  try {
+    server = new Proc(Deno.execPath(), [
+      "run",
+      "-A",
+      "--no-prompt",
+      SERVER,
+      HOST,
+      "10.1.63.0/24",
+      `${MAC}=10.1.63.2`,
+      "--dns=10.1.63.53",
+      ...serverArgs,
+    ]);
+    await server.waitFor(/^serving on/);
+    c = client(`${dir}/resolv.conf`);
+    const srv = server;
+    await body({
+      server: srv,
+      client: c,
+      resolv: `${dir}/resolv.conf`,
+      stopServer: async () => {
+        await srv.stop();
+        server = undefined;
+      },
+    });
+  } finally {
+    await c?.stop();
+    await server?.stop();
+    await tearDown();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 Deno.test({
   name: "DHCP in a namespace: lease from the launcher's server, route, resolv.conf, renewals",
   ignore: !isRoot,
   sanitizeResources: false,
-  fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "metro-nettest-" });
-    await setUp();
-    let server: Proc | undefined, c: Proc | undefined;
-    try {
-      server = new Proc(Deno.execPath(), [
-        "run",
-        "-A",
-        "--no-prompt",
-        SERVER,
-        HOST,
-        "10.1.63.0/24",
-        `${MAC}=10.1.63.2`,
-        "--lease=6",
-        "--dns=10.1.63.53",
-      ]);
-      await server.waitFor(/^serving on/);
-      c = client(`${dir}/resolv.conf`);
+  fn: () =>
+    withDhcp(["--lease=6"], async ({ server, client: c, resolv, stopServer }) => {
       const carrier = await c.waitFor(/eth0: carrier, starting DHCP/);
       const leased = await c.waitFor(/eth0: leased/);
       assert.match(
@@ -149,9 +179,9 @@ Deno.test({
         /default via 10\.1\.63\.1 dev eth0 proto dhcp src 10\.1\.63\.2/,
       );
       assert.match(await ip("-n", NS, "-o", "link", "show", "lo"), /[<,]UP[,>]/);
-      assert.equal(await Deno.readTextFile(`${dir}/resolv.conf`), "nameserver 10.1.63.53\n");
+      assert.equal(await Deno.readTextFile(resolv), "nameserver 10.1.63.53\n");
       // Lease 6 s → T1 3 s: after 8 s at least two renewals were acknowledged, address kept.
-      const acks = () => server!.lines.filter((l) => l.startsWith(`ACK ${MAC} 10.1.63.2`)).length;
+      const acks = () => server.lines.filter((l) => l.startsWith(`ACK ${MAC} 10.1.63.2`)).length;
       assert.equal(acks(), 1);
       await new Promise((r) => setTimeout(r, 8000));
       assert.ok(acks() >= 3, server.lines.join("\n"));
@@ -161,70 +191,42 @@ Deno.test({
       );
       assert.equal(c.lines.filter((l) => /leased/.test(l)).length, 1, "renewals are quiet");
       // The server goes away: renewals and rebinding fail, at expiry the address is dropped.
-      await server.stop();
-      server = undefined;
+      await stopServer();
       await c.waitFor(/eth0: lost lease of 10\.1\.63\.2: lease expired/, 15_000);
       assert.doesNotMatch(
         await ip("-n", NS, "-4", "-o", "addr", "show", "dev", "eth0"),
         /10\.1\.63\.2/,
       );
-      assert.equal(await Deno.readTextFile(`${dir}/resolv.conf`), "");
-    } finally {
-      await c?.stop();
-      await server?.stop();
-      await tearDown();
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+      assert.equal(await Deno.readTextFile(resolv), "");
+    }),
 });
 
 Deno.test({
   name: "DHCP in a namespace: losing the carrier drops the lease, its return leases again",
   ignore: !isRoot,
   sanitizeResources: false,
-  fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "metro-nettest-" });
-    await setUp();
-    let server: Proc | undefined, c: Proc | undefined;
-    const addr = () => ip("-n", NS, "-4", "-o", "addr", "show", "dev", "eth0");
-    try {
-      server = new Proc(Deno.execPath(), [
-        "run",
-        "-A",
-        "--no-prompt",
-        SERVER,
-        HOST,
-        "10.1.63.0/24",
-        `${MAC}=10.1.63.2`,
-        "--dns=10.1.63.53",
-      ]);
-      await server.waitFor(/^serving on/);
-      c = client(`${dir}/resolv.conf`);
+  fn: () =>
+    withDhcp([], async ({ client: c, resolv }) => {
+      const addr = () => ip("-n", NS, "-4", "-o", "addr", "show", "dev", "eth0");
       await c.waitFor(/eth0: leased 10\.1\.63\.2\/24/);
       // The host end goes down: the node's eth0 loses its carrier (like a pulled cable).
       await ip("link", "set", HOST, "down");
       await c.waitFor(/eth0: carrier lost, dropped 10\.1\.63\.2$/, 10_000);
       assert.doesNotMatch(await addr(), /10\.1\.63\.2/);
       assert.doesNotMatch(await ip("-n", NS, "route", "show", "default"), /via/);
-      assert.equal(await Deno.readTextFile(`${dir}/resolv.conf`), "");
+      assert.equal(await Deno.readTextFile(resolv), "");
       // Carrier back: a new client leases the address again.
       await ip("link", "set", HOST, "up");
       await c.waitFor(/eth0: carrier, starting DHCP/);
-      const leases = () => c!.lines.filter((l) => /eth0: leased 10\.1\.63\.2\/24/.test(l)).length;
+      const leases = () => c.lines.filter((l) => /eth0: leased 10\.1\.63\.2\/24/.test(l)).length;
       const end = Date.now() + 15_000;
       while (leases() < 2) {
         assert.ok(Date.now() < end, `no second lease:\n${c.lines.join("\n")}`);
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.match(await addr(), /inet 10\.1\.63\.2\/24/);
-      assert.equal(await Deno.readTextFile(`${dir}/resolv.conf`), "nameserver 10.1.63.53\n");
-    } finally {
-      await c?.stop();
-      await server?.stop();
-      await tearDown();
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+      assert.equal(await Deno.readTextFile(resolv), "nameserver 10.1.63.53\n");
+    }),
 });
 
 Deno.test({
