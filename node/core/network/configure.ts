@@ -16,6 +16,13 @@ import { applyLease, removeLease } from "./lease.ts";
 import { writeResolvConf } from "./resolv.ts";
 import { applyStatic } from "./static.ts";
 
+/** A link's DHCP client: when it ends, how to stop it, and the lease it holds. */
+interface DhcpLink {
+  done: Promise<void>;
+  stop: AbortController;
+  lease?: Lease;
+}
+
 /** Logger of the network service. */
 export interface NetLogger {
   info(msg: string): void;
@@ -67,18 +74,22 @@ export async function configureNetwork(o: ConfigureOptions): Promise<void> {
     );
   };
 
-  /** Per DHCP link: its client, how to stop it, and the lease it holds. */
-  const clients = new Map<
-    number,
-    { done: Promise<void>; stop: AbortController; lease?: Lease }
-  >();
+  const clients = new Map<number, DhcpLink>();
+
+  /** Removes a lease's address and route and its DNS servers (also when the removal fails). */
+  const forget = async (link: Link, entry: DhcpLink, lease: Lease) => {
+    entry.lease = undefined;
+    try {
+      removeLease(rtnl, link.index, lease);
+    } finally {
+      o.onChange?.();
+      dns.delete(link.name);
+      await updateResolv();
+    }
+  };
 
   const startDhcp = (link: Link) => {
-    const stop = new AbortController();
-    const entry: { done: Promise<void>; stop: AbortController; lease?: Lease } = {
-      done: Promise.resolve(),
-      stop,
-    };
+    const entry: DhcpLink = { done: Promise.resolve(), stop: new AbortController() };
     entry.done = (async () => {
       const sock = new DeviceSocket(link.name, 68);
       try {
@@ -87,7 +98,7 @@ export async function configureNetwork(o: ConfigureOptions): Promise<void> {
           mac: link.mac,
           transport: sock,
           logger: o.logger,
-          signal: AbortSignal.any([o.signal, stop.signal]),
+          signal: AbortSignal.any([o.signal, entry.stop.signal]),
           hooks: {
             bound: async (lease, prev) => {
               applyLease(rtnl, link.index, lease, prev);
@@ -98,13 +109,7 @@ export async function configureNetwork(o: ConfigureOptions): Promise<void> {
                 await updateResolv();
               }
             },
-            lost: async (lease) => {
-              removeLease(rtnl, link.index, lease);
-              entry.lease = undefined;
-              o.onChange?.();
-              dns.delete(link.name);
-              await updateResolv();
-            },
+            lost: (lease) => forget(link, entry, lease),
           },
         });
       } catch (e) {
@@ -130,18 +135,12 @@ export async function configureNetwork(o: ConfigureOptions): Promise<void> {
     clients.delete(link.index);
     c.stop.abort();
     await c.done;
-    o.logger.info(
-      `${link.name}: carrier lost` + (c.lease ? `, dropped ${c.lease.address}` : ""),
-    );
-    if (c.lease) {
-      try {
-        removeLease(rtnl, link.index, c.lease);
-      } catch (e) {
-        o.logger.warning(`${link.name}: removing ${c.lease.address}: ${(e as Error).message}`);
-      }
-      o.onChange?.();
-      dns.delete(link.name);
-      await updateResolv();
+    const lease = c.lease;
+    o.logger.info(`${link.name}: carrier lost` + (lease ? `, dropped ${lease.address}` : ""));
+    if (lease) {
+      await forget(link, c, lease).catch((e) =>
+        o.logger.warning(`${link.name}: removing ${lease.address}: ${(e as Error).message}`)
+      );
     }
   };
 
