@@ -14,7 +14,7 @@ import { Management } from "../../proto/gen/metropolis/proto/api/management_pb.t
 import { startTestCurator } from "../../node/core/curator/testing.ts";
 import { exportPkcs8 } from "../../node/base/pki/keys.ts";
 import { clusterCA } from "../../node/core/curator/bootstrap.ts";
-import { benchRecord, randomPublicKeys, seedRecords } from "./seed.ts";
+import { benchRecord, randomPublicKeys, seedRecords, waitSeededVisible } from "./seed.ts";
 
 /** What the server prints: enough to dial it as the owner and to issue node certificates. */
 export interface ServerInfo {
@@ -49,21 +49,6 @@ function parseNodes(args: string[]): number {
   return n;
 }
 
-/** Waits until the leader's cache shows `id` (records are applied in revision order). */
-async function waitVisible(
-  mgmt: { getNodes(req: { filter: string }): AsyncIterable<unknown> },
-  id: string,
-): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    let seen = 0;
-    for await (const _ of mgmt.getNodes({ filter: `node.id == "${id}"` })) seen++;
-    if (seen) return;
-    if (Date.now() > deadline) throw new Error(`seeded node ${id} not visible after 120 s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 if (import.meta.main) {
   const nodes = parseNodes(Deno.args);
   // Production lease TTL: under full CPU load a 2 s test TTL could cost the leadership.
@@ -78,7 +63,7 @@ if (import.meta.main) {
     const started = performance.now();
     const records = randomPublicKeys(nodes).map((pub, i) => benchRecord(i, pub, true));
     const ids = await seedRecords(c.etcd.kv.namespace("curator/"), records);
-    await waitVisible(mgmt, ids[ids.length - 1]);
+    await waitSeededVisible(mgmt, ids[ids.length - 1]);
     seeded = ids.length;
     console.error(
       `curator_server: seeded ${seeded} records in ${Math.round(performance.now() - started)} ms`,

@@ -18,7 +18,7 @@ import { nodeTemplate } from "../../node/core/identity/profiles.ts";
 import { nodeId } from "../../node/core/identity/nodeid.ts";
 import { machine, percentile, progress, report } from "./report.ts";
 import { type BenchServer, startBenchServer } from "./server_process.ts";
-import { benchRecord, seedRecords } from "./seed.ts";
+import { benchRecord, seedRecords, waitSeededVisible } from "./seed.ts";
 
 const TARGET_CPU = 50;
 /** Connections opened at once while ramping up (TLS handshakes are CPU-bound on both sides). */
@@ -81,18 +81,6 @@ async function seed(srv: BenchServer, nodes: SimNode[]): Promise<void> {
   }
 }
 
-async function waitVisible(srv: BenchServer, id: string): Promise<void> {
-  const mgmt = await srv.client(Management, srv.owner);
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    let seen = 0;
-    for await (const _ of mgmt.getNodes({ filter: `node.id == "${id}"` })) seen++;
-    if (seen) return;
-    if (Date.now() > deadline) throw new Error(`seeded node ${id} not visible after 120 s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function countHealthy(srv: BenchServer, ids: Set<string>): Promise<number> {
   const mgmt = await srv.client(Management, srv.owner);
   let healthy = 0;
@@ -119,7 +107,7 @@ export async function heartbeats(args: string[]): Promise<void> {
     try {
       nodes.push(...await makeNodes(srv, n));
       await seed(srv, nodes);
-      await waitVisible(srv, nodes[nodes.length - 1].id);
+      await waitSeededVisible(await srv.client(Management, srv.owner), nodes[nodes.length - 1].id);
       progress(`heartbeats: ${n} records seeded; opening ${n} TLS connections`);
       const rtts: number[] = [];
       let errors = 0;

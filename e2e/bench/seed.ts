@@ -68,3 +68,21 @@ export async function seedRecords(curatorKV: KV, records: NodeRecord[]): Promise
   }
   return records.map((r) => r.id);
 }
+
+/**
+ * Waits until the leader's node cache shows the seeded node `id` (records are applied in revision
+ * order, so the last seeded one stands for all), at most 120 s.
+ */
+export async function waitSeededVisible(
+  mgmt: { getNodes(req: { filter: string }): AsyncIterable<unknown> },
+  id: string,
+): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    let seen = 0;
+    for await (const _ of mgmt.getNodes({ filter: `node.id == "${id}"` })) seen++;
+    if (seen) return;
+    if (Date.now() > deadline) throw new Error(`seeded node ${id} not visible after 120 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
