@@ -8,6 +8,10 @@
  * (and copies it to `--out` when given).
  */
 
+import { cacheDir } from "../lib/cache.ts";
+import { run } from "../lib/exec.ts";
+import { sha256Hex } from "../lib/hash.ts";
+
 const SOURCE = new URL("./init.c", import.meta.url).pathname;
 const CFLAGS = ["-static", "-Os", "-s", "-Wall", "-Wextra", "-Werror"];
 
@@ -19,25 +23,6 @@ export interface BuildInitOptions {
   out?: string;
 }
 
-function cacheRoot(): string {
-  const xdg = Deno.env.get("XDG_CACHE_HOME");
-  if (xdg) return `${xdg}/metropolis`;
-  const home = Deno.env.get("HOME");
-  return home ? `${home}/.cache/metropolis` : "/tmp/metropolis-cache";
-}
-
-async function run(cmd: string, args: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd, { args, stdin: "null" }).output();
-  const err = new TextDecoder().decode(out.stderr).trim();
-  if (!out.success) throw new Error(`${cmd} ${args.join(" ")} failed: ${err.split("\n")[0]}`);
-  return new TextDecoder().decode(out.stdout).trim();
-}
-
-async function sha256hex(data: Uint8Array<ArrayBuffer>): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /** Builds (or finds in the cache) the static `/init` and returns its absolute path. */
 export async function buildInit(opts: BuildInitOptions = {}): Promise<string> {
   const version = opts.version ?? "dev";
@@ -45,11 +30,9 @@ export async function buildInit(opts: BuildInitOptions = {}): Promise<string> {
     throw new Error(`invalid init version ${JSON.stringify(version)}: use [A-Za-z0-9._+-], 1-64`);
   }
   const src = await Deno.readFile(SOURCE);
-  const gcc = await run("gcc", ["-dumpfullversion"]);
-  const key = new TextEncoder().encode(
-    JSON.stringify({ src: await sha256hex(src), version, CFLAGS, gcc }),
-  );
-  const dir = `${cacheRoot()}/init/${(await sha256hex(key)).slice(0, 32)}`;
+  const gcc = (await run("gcc", ["-dumpfullversion"])).trim();
+  const key = JSON.stringify({ src: sha256Hex(src), version, CFLAGS, gcc });
+  const dir = `${cacheDir("init")}/${sha256Hex(key).slice(0, 32)}`;
   const bin = `${dir}/init`;
   try {
     await Deno.stat(bin);
