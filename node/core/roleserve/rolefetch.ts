@@ -5,83 +5,82 @@
  */
 import { create, equals } from "@bufbuild/protobuf";
 import { Curator } from "../../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
+import type { ServiceClient } from "../../../proto/grpc.ts";
 import { NodeRolesSchema } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { type Context, signal } from "../../base/supervisor/supervisor.ts";
 import { writeRoles } from "../localstorage/credentials.ts";
 import { type KnownNode, leaderClient, type RoleContext, sleep } from "./context.ts";
 
-/** Runs the own-node watch. */
-export function rolefetch(rc: RoleContext) {
+/**
+ * Runs `watch` with a Curator client to the leader until `ctx` ends; a failed or ended watch is
+ * logged as `<what> failed` and restarted a second later (the leader may have moved).
+ */
+function curatorWatch(
+  rc: RoleContext,
+  what: string,
+  watch: (c: ServiceClient<typeof Curator.method>, ctx: Context) => Promise<void>,
+) {
   return async (ctx: Context): Promise<void> => {
     signal(ctx, "healthy");
     while (!ctx.signal.aborted) {
       try {
         const c = await leaderClient(rc, Curator, ctx.signal);
         try {
-          const s = c.watch(
-            { kind: { case: "nodeInCluster", value: { nodeId: rc.enrolled.nodeId } } },
-            { signal: ctx.signal },
-          );
-          for await (const ev of s) {
-            for (const n of ev.nodes) {
-              if (n.id !== rc.enrolled.nodeId) continue;
-              const roles = n.roles ?? create(NodeRolesSchema, {});
-              const cur = rc.roles.get();
-              if (!cur || !equals(NodeRolesSchema, cur, roles)) {
-                ctx.logger.info(`roles: ${describeRoles(roles) || "none"}`);
-                await writeRoles(roles);
-                rc.roles.set(roles);
-              }
-            }
-          }
+          await watch(c, ctx);
         } finally {
           c.close();
         }
       } catch (e) {
         if (ctx.signal.aborted) return;
-        ctx.logger.warning(`role watch failed: ${(e as Error).message}`);
+        ctx.logger.warning(`${what} failed: ${(e as Error).message}`);
       }
       await sleep(1000, ctx.signal);
     }
   };
 }
 
+/** Runs the own-node watch. */
+export function rolefetch(rc: RoleContext) {
+  return curatorWatch(rc, "role watch", async (c, ctx) => {
+    const s = c.watch(
+      { kind: { case: "nodeInCluster", value: { nodeId: rc.enrolled.nodeId } } },
+      { signal: ctx.signal },
+    );
+    for await (const ev of s) {
+      for (const n of ev.nodes) {
+        if (n.id !== rc.enrolled.nodeId) continue;
+        const roles = n.roles ?? create(NodeRolesSchema, {});
+        const cur = rc.roles.get();
+        if (!cur || !equals(NodeRolesSchema, cur, roles)) {
+          ctx.logger.info(`roles: ${describeRoles(roles) || "none"}`);
+          await writeRoles(roles);
+          rc.roles.set(roles);
+        }
+      }
+    }
+  });
+}
+
 /** Runs the all-nodes watch. */
 export function nodewatch(rc: RoleContext) {
-  return async (ctx: Context): Promise<void> => {
-    signal(ctx, "healthy");
-    while (!ctx.signal.aborted) {
-      try {
-        const c = await leaderClient(rc, Curator, ctx.signal);
-        try {
-          const nodes = new Map<string, KnownNode>();
-          let backlogDone = false;
-          const s = c.watch({ kind: { case: "nodesInCluster", value: {} } }, {
-            signal: ctx.signal,
-          });
-          for await (const ev of s) {
-            for (const n of ev.nodes) {
-              nodes.set(n.id, {
-                id: n.id,
-                address: n.status?.externalAddress || undefined,
-                consensusMember: !!n.roles?.consensusMember,
-                runningCurator: !!n.status?.runningCurator,
-              });
-            }
-            for (const t of ev.nodeTombstones) nodes.delete(t.nodeId);
-            if (ev.progress) backlogDone = true;
-            if (backlogDone) rc.nodes.set(new Map(nodes));
-          }
-        } finally {
-          c.close();
-        }
-      } catch (e) {
-        if (ctx.signal.aborted) return;
-        ctx.logger.warning(`nodes watch failed: ${(e as Error).message}`);
+  return curatorWatch(rc, "nodes watch", async (c, ctx) => {
+    const nodes = new Map<string, KnownNode>();
+    let backlogDone = false;
+    const s = c.watch({ kind: { case: "nodesInCluster", value: {} } }, { signal: ctx.signal });
+    for await (const ev of s) {
+      for (const n of ev.nodes) {
+        nodes.set(n.id, {
+          id: n.id,
+          address: n.status?.externalAddress || undefined,
+          consensusMember: !!n.roles?.consensusMember,
+          runningCurator: !!n.status?.runningCurator,
+        });
       }
-      await sleep(1000, ctx.signal);
+      for (const t of ev.nodeTombstones) nodes.delete(t.nodeId);
+      if (ev.progress) backlogDone = true;
+      if (backlogDone) rc.nodes.set(new Map(nodes));
     }
-  };
+  });
 }
 
 /** `ConsensusMember,KubernetesController` style role list. */
