@@ -11,6 +11,7 @@
  *
  * Usage: `deno run -A e2e/run.ts <all|gates|unit|ns|vm> [-- extra deno test args]`.
  */
+import { exists } from "../node/base/sys/exists.ts";
 
 /** The Deno version the project is pinned to (README commands use `npx --yes deno@<this>`). */
 export const DENO_PIN = "2.9.6";
@@ -80,15 +81,6 @@ async function gates(): Promise<Tally> {
     await gate("proto up to date", () => run([deno, "run", "-A", "proto/generate.ts", "--check"]));
   }
   return t;
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await Deno.stat(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Runs `deno test` over files and tallies results from its JUnit report. */

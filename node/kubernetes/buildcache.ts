@@ -3,6 +3,7 @@
  * `${XDG_CACHE_HOME:-$HOME/.cache}/metropolis/<thing>/<hash of inputs>/`, so a rebuild happens
  * only when an input changed.
  */
+export { exists } from "../base/sys/exists.ts";
 
 /** Root of the project's caches. */
 export function cacheRoot(): string {
@@ -31,17 +32,6 @@ export async function hashInputs(parts: (string | Uint8Array)[]): Promise<string
 /** The cache directory for `thing` keyed by `key` (not created). */
 export function cacheDir(thing: string, key: string): string {
   return `${cacheRoot()}/${thing}/${key.slice(0, 24)}`;
-}
-
-/** True if `path` exists. */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }
 
 /** Runs a command, returning stdout; throws with the command, exit code and stderr on failure. */

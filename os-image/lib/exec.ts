@@ -42,13 +42,5 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
   return opts.inherit ? "" : new TextDecoder().decode(out.stdout);
 }
 
-/** Returns true when `path` exists (file, directory or symlink target). */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
+/** Whether a path exists (shared with the agent: node/base/sys/exists.ts). */
+export { exists } from "../../node/base/sys/exists.ts";

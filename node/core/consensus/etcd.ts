@@ -18,6 +18,7 @@ import { Etcd3 } from "etcd3";
 import type { NodeRoles_ConsensusMember } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { certificatePem } from "../../base/pki/info.ts";
 import { exportPkcs8Pem, importEd25519Public } from "../../base/pki/keys.ts";
+import { exists } from "../../base/sys/exists.ts";
 import { runCommand } from "../../base/supervisor/runcommand.ts";
 import type { Context } from "../../base/supervisor/supervisor.ts";
 import { etcdPeerTemplate } from "../identity/profiles.ts";
@@ -53,15 +54,6 @@ function etcdBinary(o: EtcdOptions): string {
     return "/etcd/bin/etcd";
   } catch {
     return "etcd";
-  }
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await Deno.stat(p);
-    return true;
-  } catch {
-    return false;
   }
 }
 
