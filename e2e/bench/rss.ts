@@ -13,15 +13,9 @@ function arg(args: string[], name: string, def: number): number {
   return i >= 0 ? Number(args[i + 1]) : def;
 }
 
-/** VmRSS (kB) of the agent below the node's `/init` host PID, or undefined without one. */
-export async function agentRss(initPid: number): Promise<number | undefined> {
-  const pid = agentPid(initPid);
-  if (pid === undefined) return undefined;
-  try {
-    return Number(/^VmRSS:\s+(\d+)/m.exec(await Deno.readTextFile(`/proc/${pid}/status`))?.[1]);
-  } catch {
-    return undefined; // gone
-  }
+/** VmRSS (kB) of process `pid`. */
+async function vmRss(pid: number): Promise<number> {
+  return Number(/^VmRSS:\s+(\d+)/m.exec(await Deno.readTextFile(`/proc/${pid}/status`))?.[1]);
 }
 
 /**
@@ -66,10 +60,8 @@ export async function rss(args: string[]): Promise<void> {
     for (const [i, kind] of kinds.entries()) {
       const pid = c.nodes[i].initPid;
       const agent = pid ? agentPid(pid) : undefined;
-      const kb = pid ? await agentRss(pid) : undefined;
-      if (kb === undefined || agent === undefined) {
-        throw new Error(`node ${i}: agent process not found`);
-      }
+      if (agent === undefined) throw new Error(`node ${i}: agent process not found`);
+      const kb = await vmRss(agent);
       const mb = kb / 1024;
       const d = await memoryDetail(agent);
       report({
