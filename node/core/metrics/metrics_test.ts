@@ -9,46 +9,12 @@ import * as net from "node:net";
 import type { PeerCertificate } from "node:tls";
 import { Buffer } from "node:buffer";
 import { LogTree } from "../../base/logtree/logtree.ts";
-import {
-  CA,
-  certificatePem,
-  exportPkcs8Pem,
-  generateEd25519,
-  MemoryPkiStorage,
-  rawPublicKey,
-} from "../../base/pki/mod.ts";
+import { certificatePem, exportPkcs8Pem } from "../../base/pki/mod.ts";
 import { run, signal, Supervisor, untilAborted } from "../../base/supervisor/supervisor.ts";
 import { waitUntil } from "../../base/supervisor/testing.ts";
-import { CLUSTER_CA_TEMPLATE, nodeId, nodeTemplateFor, userTemplate } from "../identity/mod.ts";
+import { testCA, type TestCert, testNodeCert, testUserCert } from "../identity/testing.ts";
 import { findNodeExporter, nodeExporterArgv, runNodeExporter } from "./node_exporter.ts";
 import { runMetrics } from "./server.ts";
-
-interface Cert {
-  certificate: Uint8Array;
-  privateKey: CryptoKey;
-}
-
-function makeCA(): CA {
-  return new CA({ storage: new MemoryPkiStorage(), name: "ca", template: CLUSTER_CA_TEMPLATE });
-}
-
-async function nodeCert(ca: CA): Promise<Cert & { id: string }> {
-  const k = await generateEd25519();
-  const id = nodeId(await rawPublicKey(k.publicKey));
-  return {
-    id,
-    certificate: await ca.ensure(id, await nodeTemplateFor(k.publicKey), k.publicKey),
-    privateKey: k.privateKey,
-  };
-}
-
-async function userCert(ca: CA, name: string): Promise<Cert> {
-  const k = await generateEd25519();
-  return {
-    certificate: await ca.ensure(name, userTemplate(name), k.publicKey),
-    privateKey: k.privateKey,
-  };
-}
 
 /** A free loopback TCP port (bound and released). */
 function freePort(): Promise<number> {
@@ -74,7 +40,7 @@ interface Reply {
 async function get(
   port: number,
   path: string,
-  o: { caDer: Uint8Array; nodeId: string; client?: Cert },
+  o: { caDer: Uint8Array; nodeId: string; client?: TestCert },
 ): Promise<Reply> {
   const key = o.client ? await exportPkcs8Pem(o.client.privateKey) : undefined;
   return await new Promise((resolve, reject) => {
@@ -109,12 +75,12 @@ async function get(
 }
 
 Deno.test("metrics: mTLS access control and exporter proxying with a real node_exporter", async () => {
-  const ca = makeCA();
+  const ca = testCA();
   const caDer = await ca.certificate();
-  const server = await nodeCert(ca);
-  const otherNode = await nodeCert(ca);
-  const owner = await userCert(ca, "owner");
-  const foreign = await userCert(makeCA(), "owner");
+  const server = await testNodeCert(ca);
+  const otherNode = await testNodeCert(ca);
+  const owner = await testUserCert(ca, "owner");
+  const foreign = await testUserCert(testCA(), "owner");
   const nePort = await freePort();
   const deadPort = await freePort(); // nothing listens here: "etcd not running on this node"
 
@@ -207,8 +173,8 @@ Deno.test("metrics: node_exporter argv and binary lookup", () => {
 Deno.test("metrics: invalid exporter port is a clear error", async () => {
   const tree = new LogTree();
   const failed = Promise.withResolvers<string>();
-  const ca = makeCA();
-  const server = await nodeCert(ca);
+  const ca = testCA();
+  const server = await testNodeCert(ca);
   const sup = new Supervisor(tree, async (ctx) => {
     try {
       await runMetrics(ctx, {

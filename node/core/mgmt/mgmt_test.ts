@@ -24,10 +24,9 @@ import {
 } from "../../../proto/gen/osbase/logtree/proto/logtree_pb.ts";
 import { LogTree } from "../../base/logtree/logtree.ts";
 import { READER_BUFFER } from "../../base/logtree/reader.ts";
-import { CA, generateEd25519, MemoryPkiStorage, rawPublicKey } from "../../base/pki/mod.ts";
 import { run, signal, Supervisor, untilAborted } from "../../base/supervisor/supervisor.ts";
 import { waitUntil } from "../../base/supervisor/testing.ts";
-import { CLUSTER_CA_TEMPLATE, nodeId, nodeTemplateFor, userTemplate } from "../identity/mod.ts";
+import { testCA, testNodeCert, testUserCert } from "../identity/testing.ts";
 import { type ClientCertificate, connectionParams } from "../rpc/client.ts";
 import {
   BACKLOG_CHUNK,
@@ -57,29 +56,12 @@ interface Certs {
 let certsP: Promise<Certs> | undefined;
 function certs(): Promise<Certs> {
   return certsP ??= (async () => {
-    const ca = new CA({
-      storage: new MemoryPkiStorage(),
-      name: "ca",
-      template: CLUSTER_CA_TEMPLATE,
-    });
-    const mk = async () => {
-      const k = await generateEd25519();
-      const id = nodeId(await rawPublicKey(k.publicKey));
-      return {
-        id,
-        certificate: await ca.ensure(id, await nodeTemplateFor(k.publicKey), k.publicKey),
-        privateKey: k.privateKey,
-      };
-    };
-    const uk = await generateEd25519();
+    const ca = testCA();
     return {
       caDer: await ca.certificate(),
-      server: await mk(),
-      node: await mk(),
-      owner: {
-        certificate: await ca.ensure("owner", userTemplate("owner"), uk.publicKey),
-        privateKey: uk.privateKey,
-      },
+      server: await testNodeCert(ca),
+      node: await testNodeCert(ca),
+      owner: await testUserCert(ca, "owner"),
     };
   })();
 }

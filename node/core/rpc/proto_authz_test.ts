@@ -7,32 +7,18 @@ import * as grpc from "@grpc/grpc-js";
 import { authorizationOf, makeClient, serviceDefinition } from "../../../proto/grpc.ts";
 import { CuratorLocal } from "../../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
 import { Management } from "../../../proto/gen/metropolis/proto/api/management_pb.ts";
-import { CA, generateEd25519, MemoryPkiStorage, rawPublicKey } from "../../base/pki/mod.ts";
-import { CLUSTER_CA_TEMPLATE, nodeId, nodeTemplateFor, userTemplate } from "../identity/mod.ts";
+import { testCA, testNodeCert, testUserCert } from "../identity/testing.ts";
 import { Authorizer, authorizeService, callerOf, connectionParams, RpcServer } from "./mod.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
 
 Deno.test("generated policies: open, node permission, user-only permission, unimplemented", async () => {
-  const ca = new CA({ storage: new MemoryPkiStorage(), name: "ca", template: CLUSTER_CA_TEMPLATE });
+  const ca = testCA();
   const caDer = await ca.certificate();
-  const mk = async () => {
-    const k = await generateEd25519();
-    const id = nodeId(await rawPublicKey(k.publicKey));
-    return {
-      id,
-      certificate: await ca.ensure(id, await nodeTemplateFor(k.publicKey), k.publicKey),
-      privateKey: k.privateKey,
-    };
-  };
-  const srv = await mk();
-  const node = await mk();
-  const uk = await generateEd25519();
-  const owner = {
-    certificate: await ca.ensure("owner", userTemplate("owner"), uk.publicKey),
-    privateKey: uk.privateKey,
-  };
+  const srv = await testNodeCert(ca);
+  const node = await testNodeCert(ca);
+  const owner = await testUserCert(ca, "owner");
   const server = new RpcServer({ certificate: srv.certificate, privateKey: srv.privateKey });
   const authz = new Authorizer({
     authorizationOf,

@@ -11,17 +11,10 @@ import {
   exportPkcs8Pem,
   generateEd25519,
   issueCertificate,
-  MemoryPkiStorage,
   rawPublicKey,
   toHex,
 } from "../../base/pki/mod.ts";
-import {
-  CLUSTER_CA_TEMPLATE,
-  ephemeralCertificate,
-  nodeId,
-  nodeTemplateFor,
-  userTemplate,
-} from "../identity/mod.ts";
+import { ephemeralCertificate, userTemplate } from "../identity/mod.ts";
 import {
   Authorizer,
   authorizeService,
@@ -36,6 +29,7 @@ import {
   RpcServer,
 } from "./mod.ts";
 import { Socks5Server } from "../../base/socks/mod.ts";
+import { testCA, testNodeCert, testUserCert } from "../identity/testing.ts";
 
 // ---- A tiny hand-written service (raw bytes; JSON for readability) ----
 
@@ -130,32 +124,14 @@ interface Fixture {
   decommissioned: ClientCertificate & { id: string };
 }
 
-async function nodeCert(ca: CA) {
-  const k = await generateEd25519();
-  const id = nodeId(await rawPublicKey(k.publicKey));
-  return {
-    id,
-    certificate: await ca.ensure(id, await nodeTemplateFor(k.publicKey), k.publicKey),
-    privateKey: k.privateKey,
-  };
-}
-
 async function withFixture(fn: (f: Fixture) => Promise<void>) {
-  const ca = new CA({ storage: new MemoryPkiStorage(), name: "ca", template: CLUSTER_CA_TEMPLATE });
-  const otherCa = new CA({
-    storage: new MemoryPkiStorage(),
-    name: "ca",
-    template: CLUSTER_CA_TEMPLATE,
-  });
+  const ca = testCA();
+  const otherCa = testCA();
   const caDer = await ca.certificate();
-  const srv = await nodeCert(ca);
-  const node = await nodeCert(ca);
-  const decommissioned = await nodeCert(ca);
-  const uk = await generateEd25519();
-  const user = {
-    certificate: await ca.ensure("owner", userTemplate("owner"), uk.publicKey),
-    privateKey: uk.privateKey,
-  };
+  const srv = await testNodeCert(ca);
+  const node = await testNodeCert(ca);
+  const decommissioned = await testNodeCert(ca);
+  const user = await testUserCert(ca, "owner");
   const server = new RpcServer({ certificate: srv.certificate, privateKey: srv.privateKey });
   const authorizer = new Authorizer({
     authorizationOf: (p) => AUTHZ[p],
@@ -259,7 +235,7 @@ Deno.test("no client certificate: open methods only", async () => {
 
 Deno.test("forged node certificate (other CA) is UNAUTHENTICATED", async () => {
   await withFixture(async (f) => {
-    const forged = await nodeCert(f.otherCa);
+    const forged = await testNodeCert(f.otherCa);
     const c = await client(f, { identity: forged });
     try {
       await rejectsCode(unary(c, "Status"), grpc.status.UNAUTHENTICATED, /not signed by the CA/);
@@ -436,7 +412,7 @@ Deno.test("client refuses a server with another node ID or from another CA", asy
 });
 
 Deno.test("client refuses a server whose certificate is a user certificate", async () => {
-  const ca = new CA({ storage: new MemoryPkiStorage(), name: "ca", template: CLUSTER_CA_TEMPLATE });
+  const ca = testCA();
   const k = await generateEd25519();
   const bad = await ca.ensure("owner", userTemplate("owner"), k.publicKey);
   const server = new RpcServer({ certificate: bad, privateKey: k.privateKey });
@@ -472,7 +448,7 @@ Deno.test("TOFU (no CA) accepts the server", async () => {
 Deno.test("IPv6 loopback peers are mapped too", async () => {
   await withFixture(async (f) => {
     // The fixture listens on 127.0.0.1; start a second server on ::1 sharing nothing.
-    const srv = await nodeCert(f.ca);
+    const srv = await testNodeCert(f.ca);
     const server = new RpcServer({ certificate: srv.certificate, privateKey: srv.privateKey });
     const authorizer = new Authorizer({
       authorizationOf: (p) => AUTHZ[p],
@@ -567,8 +543,8 @@ Deno.test("forced shutdown ends running streams; graceful shutdown finishes", as
     }
   });
   // Graceful with no calls returns promptly.
-  const ca = new CA({ storage: new MemoryPkiStorage(), name: "ca", template: CLUSTER_CA_TEMPLATE });
-  const srv = await nodeCert(ca);
+  const ca = testCA();
+  const srv = await testNodeCert(ca);
   const s = new RpcServer({ certificate: srv.certificate, privateKey: srv.privateKey });
   await s.listen(0, "127.0.0.1");
   const t0 = performance.now();
