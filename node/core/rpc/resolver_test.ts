@@ -9,8 +9,7 @@ import {
   Curator,
   CuratorLocal,
 } from "../../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
-import { CA, generateEd25519, MemoryPkiStorage, rawPublicKey } from "../../base/pki/mod.ts";
-import { CLUSTER_CA_TEMPLATE, nodeId, nodeTemplateFor, userTemplate } from "../identity/mod.ts";
+import { testCA, testNodeCert, testUserCert } from "../identity/testing.ts";
 import { Authorizer, authorizeService, RpcServer } from "./mod.ts";
 import { type Leader, leaderFromResponse, LeaderResolver, normalizeSeed } from "./resolver.ts";
 
@@ -52,22 +51,16 @@ interface FakeNode {
 }
 
 Deno.test("resolver: follower seed → leader, Watch adds seeds, follows a leadership change", async () => {
-  const ca = new CA({ storage: new MemoryPkiStorage(), name: "ca", template: CLUSTER_CA_TEMPLATE });
+  const ca = testCA();
   const caDer = await ca.certificate();
-  const ok = await generateEd25519();
-  const owner = {
-    certificate: await ca.ensure("owner", userTemplate("owner"), ok.publicKey),
-    privateKey: ok.privateKey,
-  };
+  const owner = await testUserCert(ca, "owner");
   // Cluster state shared by the fake curators.
   let leaderIdx = 0;
   const streams = new Set<Any>();
   const nodes: FakeNode[] = [];
   for (let i = 0; i < 3; i++) {
-    const k = await generateEd25519();
-    const id = nodeId(await rawPublicKey(k.publicKey));
-    const cert = await ca.ensure(id, await nodeTemplateFor(k.publicKey), k.publicKey);
-    const server = new RpcServer({ certificate: cert, privateKey: k.privateKey });
+    const { id, certificate, privateKey } = await testNodeCert(ca);
+    const server = new RpcServer({ certificate, privateKey });
     const authz = new Authorizer({
       authorizationOf,
       peerCertificates: (p) => server.peerCertificates(p),
@@ -155,15 +148,11 @@ Deno.test("resolver: follower seed → leader, Watch adds seeds, follows a leade
 });
 
 Deno.test("resolver: unreachable and malformed seeds are skipped", async () => {
-  const ca = new CA({ storage: new MemoryPkiStorage(), name: "ca", template: CLUSTER_CA_TEMPLATE });
+  const ca = testCA();
   const caDer = await ca.certificate();
   const mk = async (answer: (id: string, port: () => number) => Any) => {
-    const k = await generateEd25519();
-    const id = nodeId(await rawPublicKey(k.publicKey));
-    const server = new RpcServer({
-      certificate: await ca.ensure(id, await nodeTemplateFor(k.publicKey), k.publicKey),
-      privateKey: k.privateKey,
-    });
+    const { id, certificate, privateKey } = await testNodeCert(ca);
+    const server = new RpcServer({ certificate, privateKey });
     let port = 0;
     const def = serviceDefinition(CuratorLocal);
     server.grpc.addService(def, {
