@@ -5,30 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { Curator } from "../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
-import type { ServiceClient } from "../proto/grpc.ts";
 import https from "node:https";
 import { LogTree } from "../node/base/logtree/logtree.ts";
 import { certificatePem } from "../node/base/pki/info.ts";
 import { exportPkcs8Pem } from "../node/base/pki/keys.ts";
-import { runMetroctl, writeOwnerKey } from "./testing.ts";
+import { runMetroctl, startTestCurator, writeOwnerKey } from "./testing.ts";
 
-interface TestCurator {
-  target: string;
-  nodeId: string;
-  ownerKeys: CryptoKeyPair;
-  caCertificate: Uint8Array;
-  nodeKeys: CryptoKeyPair;
-  nodeCertificate: Uint8Array;
-  client(
-    service: typeof Curator,
-    identity: { certificate: Uint8Array; privateKey: CryptoKey },
-  ): Promise<ServiceClient<typeof Curator.method>>;
-  stop(): Promise<void>;
-}
-
-// Fixtures from node/core (curator, NodeManagement) are loaded at run time: shipped metroctl
-// code must not import node/core beyond identity and rpc (architecture.md §6).
-const CURATOR_FIXTURE = new URL("../node/core/curator/testing.ts", import.meta.url).href;
+// NodeManagement from node/core is loaded at run time (like the curator fixture in testing.ts):
+// shipped metroctl code must not import node/core beyond identity and rpc (architecture.md §6).
 const MGMT = new URL("../node/core/mgmt/server.ts", import.meta.url).href;
 
 // NodeManagement is another area's module; without it this test cannot run (say so, don't fail).
@@ -41,7 +25,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
-    const cur: TestCurator = await (await import(CURATOR_FIXTURE)).startTestCurator();
+    const cur = await startTestCurator();
     const { NodeManagementServer } = await import(MGMT);
     // A loopback address of our own, so port 7839 does not collide with anything on 127.0.0.1.
     const addr = `127.0.${1 + Math.floor(Math.random() * 250)}.${

@@ -14,11 +14,11 @@ import tls from "node:tls";
 import { certificatePem } from "../node/base/pki/info.ts";
 import { CLUSTER_CA_TEMPLATE } from "../node/core/identity/profiles.ts";
 import { Curator } from "../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
-import type { ServiceClient } from "../proto/grpc.ts";
 import {
   type MetroctlResult,
   runMetroctl,
   type RunOptions,
+  startTestCurator,
   writeOciLayout,
   writeOwnerKey,
 } from "./testing.ts";
@@ -27,30 +27,6 @@ import {
   type NodeParameters_ClusterRegister,
   NodeParametersSchema,
 } from "../proto/gen/metropolis/proto/api/configuration_pb.ts";
-
-/** The part of node/core/curator/testing.ts's TestCurator these tests use. */
-interface TestCurator {
-  target: string;
-  nodeId: string;
-  ownerKeys: CryptoKeyPair;
-  caCertificate: Uint8Array;
-  nodeKeys: CryptoKeyPair;
-  nodeCertificate: Uint8Array;
-  client(
-    service: typeof Curator,
-    identity: { certificate: Uint8Array; privateKey: CryptoKey },
-  ): Promise<ServiceClient<typeof Curator.method>>;
-  stop(): Promise<void>;
-}
-
-// The curator fixture lives in node/core, which shipped metroctl code must not import
-// (architecture.md §6); the test loads it at run time, so the layering of metroctl/ stays as is.
-const FIXTURE = new URL("../node/core/curator/testing.ts", import.meta.url).href;
-
-async function startCurator(): Promise<TestCurator> {
-  const m = await import(FIXTURE);
-  return await m.startTestCurator();
-}
 
 function ok(r: MetroctlResult, what: string) {
   assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
@@ -69,7 +45,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
-    const cur = await startCurator();
+    const cur = await startTestCurator();
     const tmp = await Deno.makeTempDir({ prefix: "metroctl-test-" });
     const config = `${tmp}/config`;
     const g = ["--endpoints", cur.target, "--config", config];

