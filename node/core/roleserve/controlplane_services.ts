@@ -89,10 +89,12 @@ function curator(rc: RoleContext, o: EtcdOptions) {
     const running = server.run(ctx.signal);
     await server.listening;
     rc.curatorRunning.set(true);
+    rc.localControlPlane.set({ kv: root, socketDir: o.socketDir });
     signal(ctx, "healthy");
     try {
       await running;
     } finally {
+      rc.localControlPlane.set(undefined);
       rc.curatorRunning.set(false);
       client.close();
     }

@@ -36,7 +36,6 @@ export function heartbeat(rc: RoleContext) {
           await sleep(HEARTBEAT_INTERVAL_MS, both);
         }
         stream.end();
-        c.close();
       } catch (e) {
         if (ctx.signal.aborted) return;
         ctx.logger.warning(`heartbeat: ${(e as Error).message}`);
@@ -78,18 +77,14 @@ export function statuspush(
         if (!lastPushed || !equals(NodeStatusSchema, lastPushed, status) || leader !== lastLeader) {
           try {
             const c = await leaderClient(rc, Curator, ctx.signal);
-            try {
-              await c.updateNodeStatus({ nodeId: rc.enrolled.nodeId, status }, {
-                deadline: Date.now() + 10_000,
-              });
-              lastPushed = status;
-              lastLeader = rc.resolver.current()?.nodeId ?? leader;
-              ctx.logger.info(
-                `status pushed: ${addr}${status.runningCurator ? ", curator running" : ""}`,
-              );
-            } finally {
-              c.close();
-            }
+            await c.updateNodeStatus({ nodeId: rc.enrolled.nodeId, status }, {
+              deadline: Date.now() + 10_000,
+            });
+            lastPushed = status;
+            lastLeader = rc.resolver.current()?.nodeId ?? leader;
+            ctx.logger.info(
+              `status pushed: ${addr}${status.runningCurator ? ", curator running" : ""}`,
+            );
           } catch (e) {
             if (!ctx.signal.aborted) {
               ctx.logger.warning(`status push failed: ${(e as Error).message}`);

@@ -24,12 +24,7 @@ function curatorWatch(
     signal(ctx, "healthy");
     while (!ctx.signal.aborted) {
       try {
-        const c = await leaderClient(rc, Curator, ctx.signal);
-        try {
-          await watch(c, ctx);
-        } finally {
-          c.close();
-        }
+        await watch(await leaderClient(rc, Curator, ctx.signal), ctx);
       } catch (e) {
         if (ctx.signal.aborted) return;
         ctx.logger.warning(`${what} failed: ${(e as Error).message}`);
@@ -74,6 +69,15 @@ export function nodewatch(rc: RoleContext) {
           address: n.status?.externalAddress || undefined,
           consensusMember: !!n.roles?.consensusMember,
           runningCurator: !!n.status?.runningCurator,
+          kubernetesController: !!n.roles?.kubernetesController,
+          kubernetesWorker: !!n.roles?.kubernetesWorker,
+          labels: Object.fromEntries((n.labels?.pairs ?? []).map((p: { key: string; value: string }) => [p.key, p.value])),
+          clusternet: n.clusternet
+            ? {
+              wireguardPubkey: n.clusternet.wireguardPubkey,
+              prefixes: n.clusternet.prefixes.map((p: { cidr: string }) => p.cidr),
+            }
+            : undefined,
         });
       }
       for (const t of ev.nodeTombstones) nodes.delete(t.nodeId);

@@ -10,7 +10,12 @@ import { type Context, run, signal, untilAborted } from "../../base/supervisor/s
 import type { Enrolled } from "../cluster/enrolment.ts";
 import { readRoles, writeRoles } from "../localstorage/credentials.ts";
 import { LeaderResolver } from "../rpc/resolver.ts";
-import type { KnownNode, RoleContext } from "./context.ts";
+import {
+  type KnownNode,
+  LeaderClients,
+  type LocalControlPlane,
+  type RoleContext,
+} from "./context.ts";
 import { controlplane } from "./controlplane.ts";
 import { heartbeat, statuspush } from "./heartbeat.ts";
 import { hostsfile } from "./hostsfile.ts";
@@ -57,8 +62,11 @@ export function roleserver(o: RoleserverOptions) {
       curatorRunning: new Value(false),
       nodes: new Value<Map<string, KnownNode>>(new Map()),
       resolver,
+      leaderClients: new LeaderClients(resolver, creds),
+      localControlPlane: new Value<LocalControlPlane | undefined>(undefined),
       power: o.power,
     };
+    ctx.signal.addEventListener("abort", () => rc.leaderClients.close(), { once: true });
     let hostsReadyResolve!: () => void;
     const hostsReady = new Promise<void>((r) => hostsReadyResolve = r);
     run(ctx, "hostsfile", hostsfile(rc, () => hostsReadyResolve()));

@@ -1,6 +1,6 @@
-// Command kube is the Kubernetes multicall binary of kubernetes.md §2: one executable holding
-// kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy, so the image
-// carries the shared Kubernetes code once. The applet is chosen by the first argument
+// Command kube is the Kubernetes multicall binary: one executable holding kube-apiserver,
+// kube-controller-manager, kube-scheduler, kubelet, kube-proxy and kubectl, so the image and the
+// operator's machine carry the shared Kubernetes code once, at one pinned version. The applet is chosen by the first argument
 // (`kube kubelet --version`) or, when invoked through a link, by the program name.
 package main
 
@@ -23,6 +23,8 @@ import (
 	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
+	kubectl "k8s.io/kubectl/pkg/cmd"
+	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 )
 
 // applets maps each applet name to its upstream cobra command constructor.
@@ -32,6 +34,8 @@ var applets = map[string]func() *cobra.Command{
 	"kube-scheduler":          func() *cobra.Command { return scheduler.NewSchedulerCommand() },
 	"kubelet":                 kubelet.NewKubeletCommand,
 	"kube-proxy":              proxy.NewProxyCommand,
+	// kubectl for operators (Debian's kubectl is too old for this apiserver).
+	"kubectl": kubectl.NewDefaultKubectlCommand,
 }
 
 func usage() {
@@ -59,8 +63,17 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
+	// Applets read os.Args themselves (kubectl's plugin lookup does), so they see their own
+	// argv as if invoked under their own name.
+	os.Args = args
 	cmd := newCommand()
-	// cobra parses os.Args[1:]; hand it the applet's own arguments.
 	cmd.SetArgs(args[1:])
+	if name == "kubectl" {
+		// kubectl prints its own errors, in its own format, as upstream's kubectl main does.
+		if err := cli.RunNoErrOutput(cmd); err != nil {
+			kubectlutil.CheckErr(err)
+		}
+		return
+	}
 	os.Exit(cli.Run(cmd))
 }

@@ -1,0 +1,60 @@
+/**
+ * Where the Kubernetes payloads and state live on a node — one definition for the VM image, the
+ * namespace node's private root (the launcher binds a payload directory with this layout) and
+ * every component module. Network constants of the Kubernetes side are here too.
+ *
+ * Layout (read-only payloads, as in the full system image):
+ * - `/kubernetes/bin/kube`                      the multicall binary (kube-apiserver, kubelet, …)
+ * - `/containerd/bin/{containerd,containerd-shim-runc-v2,ctr,runc}`, `/containerd/bin/cni/*`
+ * - `/containerd/preseed/k8s.io/*.tar`          OCI archives imported at containerd start
+ * Writable state:
+ * - `/ephemeral/kubernetes/<component>/`         certificates, keys, kubeconfigs (mode 0600)
+ * - `/ephemeral/containerd/`                     containerd state, socket, CNI config, IPAM
+ * - `/data/kubernetes/{kubelet,csi,netservices}/` worker keys; `/data/kubernetes/kubelet` is also
+ *   the kubelet's root directory
+ * - `/data/containerd`                           images and snapshots
+ */
+import { PORTS } from "../core/constants/ports.ts";
+
+export { KUBERNETES_NET as NET, PORTS } from "../core/constants/ports.ts";
+
+/** Payload root of the Kubernetes binaries. */
+export const KUBERNETES_PAYLOAD = "/kubernetes";
+/** Payload root of containerd, runc, CNI plugins and preseeded images. */
+export const CONTAINERD_PAYLOAD = "/containerd";
+
+/** Executables. */
+export const BIN = {
+  kube: `${KUBERNETES_PAYLOAD}/bin/kube`,
+  containerd: `${CONTAINERD_PAYLOAD}/bin/containerd`,
+  ctr: `${CONTAINERD_PAYLOAD}/bin/ctr`,
+  runc: `${CONTAINERD_PAYLOAD}/bin/runc`,
+  cniDir: `${CONTAINERD_PAYLOAD}/bin/cni`,
+  /** nftables CLI (kube-proxy's nftables mode looks it up on PATH). */
+  nftDir: "/usr/sbin",
+} as const;
+
+/** Directory of preseeded OCI archives. */
+export const PRESEED_DIR = `${CONTAINERD_PAYLOAD}/preseed/k8s.io`;
+
+/** PATH for Kubernetes children: the payload bins first (containerd finds its shim there). */
+export const CHILD_PATH = `${CONTAINERD_PAYLOAD}/bin:${KUBERNETES_PAYLOAD}/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
+
+/** Per-component directory below /ephemeral for certificates, keys and kubeconfigs. */
+export function ephemeralDir(component: string): string {
+  return `/ephemeral/kubernetes/${component}`;
+}
+
+/** Persistent worker state. */
+export const DATA = {
+  kubelet: "/data/kubernetes/kubelet",
+  kubeletKeys: "/data/kubernetes/kubelet",
+  csiKeys: "/data/kubernetes/csi",
+  netservicesKeys: "/data/kubernetes/netservices",
+  containerd: "/data/containerd",
+  volumes: "/data/volumes",
+} as const;
+
+/** Where controller components reach the apiserver, and where worker components do. */
+export const APISERVER_LOCAL = `https://127.0.0.1:${PORTS.apiserver}`;
+export const APIPROXY_LOCAL = `https://127.0.0.1:${PORTS.apiproxy}`;
