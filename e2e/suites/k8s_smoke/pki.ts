@@ -1,6 +1,6 @@
 /**
  * A throwaway Kubernetes PKI for the smoke test, written as PEM files: id-ca and
- * aggregation-ca with the profiles of node/kubernetes/pki, etcd serving/client certificates
+ * aggregation-ca with the profiles of node/core/curator/kubepki.ts, etcd serving/client certificates
  * from the same CA (a stand-in for the consensus PKI), and the RSA service-account key.
  */
 import {
@@ -15,13 +15,16 @@ import {
 } from "../../../node/base/pki/mod.ts";
 import type { CertTemplate } from "../../../node/base/pki/mod.ts";
 import {
-  AGGREGATION_CA,
   apiserverServing,
-  ID_CA,
-  kubeletClient,
-  kubeletServing,
-  PROFILES,
-} from "../../../node/kubernetes/pki/profiles.ts";
+  CONTROLLER_PROFILES,
+  KUBE_AGGREGATION_CA_TEMPLATE,
+  KUBE_ID_CA_TEMPLATE,
+  workerTemplates,
+} from "../../../node/core/curator/kubepki.ts";
+
+const PROFILES = Object.fromEntries(
+  Object.entries(CONTROLLER_PROFILES).map(([name, p]) => [name, p.template]),
+) as Record<keyof typeof CONTROLLER_PROFILES, CertTemplate>;
 
 /** Paths of one issued certificate and its key. */
 export interface CertFiles {
@@ -58,8 +61,8 @@ export async function makeSmokePki(
   nodeIp: string,
 ): Promise<SmokePki> {
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  const idCa = await makeCa(ID_CA);
-  const aggCa = await makeCa(AGGREGATION_CA);
+  const idCa = await makeCa(KUBE_ID_CA_TEMPLATE);
+  const aggCa = await makeCa(KUBE_AGGREGATION_CA_TEMPLATE);
   const etcdServer: CertTemplate = {
     dnsNames: ["localhost"],
     ipAddresses: ["127.0.0.1"],
@@ -83,8 +86,8 @@ export async function makeSmokePki(
     ["scheduler", PROFILES["scheduler"], idCa],
     ["master", PROFILES["master"], idCa],
     ["front-proxy-client", PROFILES["front-proxy-client"], aggCa],
-    ["kubelet-server", kubeletServing(nodeName, [nodeIp]), idCa],
-    ["kubelet-client", kubeletClient(nodeName), idCa],
+    ["kubelet-server", workerTemplates(nodeName).kubeletServer, idCa],
+    ["kubelet-client", workerTemplates(nodeName).kubeletClient, idCa],
   ];
   const certs: Record<string, CertFiles> = {};
   const pems: Record<string, { cert: string; key: string }> = {};
