@@ -32,8 +32,9 @@ export const RULES: Rule[] = [
     from: under("metroctl"),
     deny: (t) => under("node")(t),
     allow: (t) =>
-      under("node/base")(t) || under("node/core/identity")(t) || under("node/core/rpc")(t),
-    why: "metroctl may import proto/, node/base and node/core/{identity,rpc} only",
+      under("node/base")(t) || under("node/core/identity")(t) || under("node/core/rpc")(t) ||
+      under("node/core/constants")(t),
+    why: "metroctl may import proto/, node/base and node/core/{identity,rpc,constants} only",
   },
   {
     from: under("node/core"),

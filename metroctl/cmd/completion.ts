@@ -4,8 +4,9 @@
  */
 import type { Command } from "../core/args.ts";
 import { UsageError } from "../core/errors.ts";
+import { ROLES } from "../../node/core/constants/roles.ts";
 
-const ROLE_WORDS = "KubernetesController KubernetesWorker ConsensusMember kc kw cm";
+const ROLE_WORDS = [...ROLES.map((r) => r.name), ...ROLES.map((r) => r.short)].join(" ");
 
 interface Entry {
   path: string;

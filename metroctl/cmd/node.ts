@@ -7,28 +7,21 @@ import type { Command, FlagSpec } from "../core/args.ts";
 import type { Context } from "../core/context.ts";
 import { connectCluster } from "../core/dial.ts";
 import { CliError, describeError, step, UsageError } from "../core/errors.ts";
+import { parseRoleName, roleInfo, type RoleName, ROLES } from "../../node/core/constants/roles.ts";
 import { DESCRIBE_COLUMNS, describeRow, getNodes, narrow, nodeJson } from "../core/nodes.ts";
 import { formatDocument, formatTable, type Row } from "../core/output.ts";
 import { logsCommand, poweroffCommand, rebootCommand } from "./node_local.ts";
 import { metricsCommand } from "./node_metrics.ts";
 import { updateCommand } from "./node_update.ts";
 
-/** Role names: canonical name → accepted lower-case spellings. */
-export const ROLES = {
-  KubernetesController: ["kubernetescontroller", "kc"],
-  KubernetesWorker: ["kubernetesworker", "kw"],
-  ConsensusMember: ["consensusmember", "cm"],
-} as const;
 /** A canonical role name. */
-export type Role = keyof typeof ROLES;
+export type Role = RoleName;
 
 /** Canonical role for a (case-insensitive, long or short) name; usage error otherwise. */
 export function parseRole(name: string, command: string): Role {
-  const l = name.toLowerCase();
-  for (const [role, names] of Object.entries(ROLES)) {
-    if ((names as readonly string[]).includes(l)) return role as Role;
-  }
-  throw new UsageError(`unknown role: ${name}`, command);
+  const role = parseRoleName(name);
+  if (!role) throw new UsageError(`unknown role: ${name}`, command);
+  return role;
 }
 
 const filterFlag: FlagSpec = {
@@ -83,11 +76,7 @@ async function listing(ctx: Context, idsOnly: boolean): Promise<void> {
 async function changeRole(ctx: Context, value: boolean): Promise<void> {
   const [name, ...ids] = ctx.args;
   const role = parseRole(name, ctx.command);
-  const field = ({
-    KubernetesController: "kubernetesController",
-    KubernetesWorker: "kubernetesWorker",
-    ConsensusMember: "consensusMember",
-  } as const)[role];
+  const field = roleInfo(role).field;
   const cluster = await connectCluster(ctx);
   let failed = 0;
   let last = "";
@@ -169,7 +158,7 @@ async function deleteNode(ctx: Context): Promise<void> {
   }
 }
 
-const roleHelp = "roles: KubernetesController (kc), KubernetesWorker (kw), ConsensusMember (cm)";
+const roleHelp = `roles: ${ROLES.map((r) => `${r.name} (${r.short})`).join(", ")}`;
 
 /** The `node` command group. */
 export const nodeCommand: Command = {

@@ -3,6 +3,7 @@
  * the node's address with `GetNodes` and dial its NodeManagement service on 7839, verifying the
  * node ID.
  */
+import { PORTS } from "../../node/core/constants/ports.ts";
 import { toJsonString } from "@bufbuild/protobuf";
 import { z } from "zod";
 import {
@@ -25,7 +26,7 @@ import { step, UsageError } from "../core/errors.ts";
 import { nodeAddress, nodeById } from "../core/nodes.ts";
 
 /** Port of the node management service. */
-export const NODE_MANAGEMENT_PORT = 7839;
+export const NODE_MANAGEMENT_PORT = PORTS.nodeManagement;
 
 const SEVERITY: Record<number, Severity> = { 1: "INFO", 2: "WARNING", 3: "ERROR", 4: "FATAL" };
 

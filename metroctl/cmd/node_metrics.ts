@@ -2,6 +2,7 @@
  * `node metrics <id> <exporter>` (metroctl.md §4.8): HTTPS GET of a node's metrics exporter on
  * 7840 with the owner certificate, verifying the server as that node; body to stdout.
  */
+import { PORTS } from "../../node/core/constants/ports.ts";
 import https from "node:https";
 import { Buffer } from "node:buffer";
 import { certificatePem } from "../../node/base/pki/info.ts";
@@ -18,7 +19,7 @@ import { CliError, UsageError } from "../core/errors.ts";
 import { nodeAddress, nodeById } from "../core/nodes.ts";
 
 /** Port of the node metrics service. */
-export const METRICS_PORT = 7840;
+export const METRICS_PORT = PORTS.metrics;
 /** Exporter names served by nodes. */
 export const EXPORTERS = [
   "core",

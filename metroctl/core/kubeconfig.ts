@@ -3,6 +3,7 @@
  * endpoint (6444) and writes cluster, user (exec credential plugin) and context entries named
  * `<context>` into `$KUBECONFIG` (first path) or `~/.kube/config`, preserving other entries.
  */
+import { PORTS } from "../../node/core/constants/ports.ts";
 import tls from "node:tls";
 import type { DetailedPeerCertificate } from "node:tls";
 import { dirname, join } from "node:path";
@@ -15,7 +16,7 @@ import { installIpServernameFix } from "../../node/core/rpc/servername.ts";
 import { joinHostPort } from "../../node/core/rpc/resolver.ts";
 
 /** Port of the Kubernetes API server as exposed by nodes. */
-export const KUBERNETES_PORT = 6444;
+export const KUBERNETES_PORT = PORTS.authproxy;
 
 /** The host part of an `--endpoints` value (which may carry a port). */
 export function endpointHost(endpoint: string): string {

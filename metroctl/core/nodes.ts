@@ -2,6 +2,7 @@
  * Node selection and presentation: `GetNodes` with a filter, single-node lookup by ID, and the
  * `node describe` row of metroctl.md §3.1 (version and role formatting included).
  */
+import { roleNames } from "../../node/core/constants/roles.ts";
 import { toJson } from "@bufbuild/protobuf";
 import {
   Management,
@@ -44,12 +45,7 @@ export function nodeAddress(n: Node): string {
 
 /** Assigned roles, sorted and comma-joined. */
 export function rolesOf(n: Node): string {
-  const r = n.roles;
-  const out: string[] = [];
-  if (r?.consensusMember) out.push("ConsensusMember");
-  if (r?.kubernetesController) out.push("KubernetesController");
-  if (r?.kubernetesWorker) out.push("KubernetesWorker");
-  return out.sort().join(",");
+  return roleNames(n.roles).sort().join(",");
 }
 
 /** `MAJOR.MINOR.PATCH-<parts>` per metroctl.md §3.1. */

@@ -2,6 +2,7 @@
  * The agent's cluster-facing root (node.md §2 step 5): starts `network`, `role` (roleserver) and
  * `enrolment` under the root runnable, wiring enrolment's result into the roleserver.
  */
+import { PORTS } from "./constants/ports.ts";
 import { Value } from "../base/event/value.ts";
 import type { LogTree } from "../base/logtree/logtree.ts";
 import { type Context, run } from "../base/supervisor/supervisor.ts";
@@ -68,7 +69,7 @@ export function startCore(ctx: Context, o: CoreOptions): void {
             clusterCA: rc.enrolled.credentials.caCertificate,
             discovery: () =>
               [...(rc.nodes.get()?.values() ?? [])].filter((n) => n.address).map((n) => ({
-                targets: [`${n.address}:7840`],
+                targets: [`${n.address}:${PORTS.metrics}`],
                 labels: { __meta_metropolis_node: n.id },
               })),
           }),

@@ -3,6 +3,7 @@
  * the decoded request and returns the response (GetNodes: the list of nodes to stream); errors
  * are StatusErrors. Authorization happened before (permissions of §10.3).
  */
+import { roleNames } from "../constants/roles.ts";
 import { create, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   type Node as NodeRecord,
@@ -66,15 +67,6 @@ const STATE_NAMES: Record<number, string> = {
   [NodeState.UP]: "UP",
   [NodeState.DECOMMISSIONED]: "DECOMMISSIONED",
 };
-
-/** Names of the roles a record holds, e.g. ["ConsensusMember", "KubernetesController"]. */
-export function roleNames(r: NodeRecord): string[] {
-  const out: string[] = [];
-  if (r.roles?.consensusMember) out.push("ConsensusMember");
-  if (r.roles?.kubernetesController) out.push("KubernetesController");
-  if (r.roles?.kubernetesWorker) out.push("KubernetesWorker");
-  return out;
-}
 
 /**
  * Whether a GetNodes filter can observe the per-call health fields. Otherwise it is evaluated on
@@ -339,7 +331,7 @@ export class Management {
       const cur = await this.#l.readNode(id);
       if (!cur) throw notFound(`node ${id} not found`);
       const rec = cur.record;
-      const roles = roleNames(rec);
+      const roles = roleNames(rec.roles);
       if (roles.length && !req.safetyBypassHasRoles) {
         throw failedPrecondition(
           `node ${id} has role ${roles[0]}: remove its roles first (or bypass: has roles)`,

@@ -2,6 +2,7 @@
  * Curator RPCs a node calls about itself (node.md §12.10): UpdateNodeStatus, Heartbeat,
  * UpdateNodeClusterNetworking, IssueCertificate; plus GetConsensusStatus.
  */
+import { KUBERNETES_NET } from "../constants/ports.ts";
 import { isIP } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
@@ -24,7 +25,7 @@ import { kubeIdCA, workerTemplates } from "./kubepki.ts";
 import { failedPrecondition, invalid, notFound, permissionDenied } from "./status.ts";
 
 /** The pod network (kubernetes.md §3). */
-export const POD_NETWORK = "10.192.0.0/11";
+export const POD_NETWORK = KUBERNETES_NET.clusterCidr;
 
 function requireNode(caller: Caller): NodeCaller {
   if (caller.kind !== "node") throw permissionDenied("only nodes may call this method");

@@ -3,6 +3,7 @@
  * CuratorLocal always, and Management, AAA and Curator while this node leads. Leadership comes
  * from the etcd election; each term gets a fresh {@link Leader} (node cache, heartbeat memory).
  */
+import { PORTS } from "../constants/ports.ts";
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -45,7 +46,7 @@ import { StatusError, toStatusError, unavailable, unimplemented } from "./status
 import { watch } from "./watch.ts";
 
 /** The curator port. */
-export const CURATOR_PORT = 7835;
+export const CURATOR_PORT = PORTS.curator;
 
 /** Options of {@link CuratorServer}. */
 export interface CuratorServerOptions {

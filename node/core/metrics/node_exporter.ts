@@ -5,6 +5,7 @@
  * success and the log stays quiet; measured inside `unshare --net --mount --pid --fork` (root):
  * these were exactly the collectors with `node_scrape_collector_success 0`.
  */
+import { PORTS } from "../constants/ports.ts";
 import { runCommand } from "../../base/supervisor/runcommand.ts";
 import type { Context } from "../../base/supervisor/supervisor.ts";
 
@@ -15,7 +16,7 @@ export const NODE_EXPORTER_PATHS = [
 ];
 
 /** Default loopback port of node_exporter. */
-export const NODE_EXPORTER_PORT = 7841;
+export const NODE_EXPORTER_PORT = PORTS.nodeExporter;
 
 /** Collectors disabled on every node (see the module comment). */
 export const DISABLED_COLLECTORS = [

@@ -11,6 +11,7 @@
  * 403 (not a cluster-CA-issued clientAuth certificate) with a one-line reason. Upstream (Go) fails
  * the TLS handshake instead; an HTTP status is easier to diagnose and equally refuses the request.
  */
+import { PORTS } from "../constants/ports.ts";
 import * as https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
@@ -20,16 +21,16 @@ import { ChainError, verifyChain } from "../../base/pki/verify.ts";
 import { type Context, signal } from "../../base/supervisor/supervisor.ts";
 
 /** Default port of the metrics service. */
-export const METRICS_PORT = 7840;
+export const METRICS_PORT = PORTS.metrics;
 
 /** Loopback ports of the proxied exporters (node.md §17). `core` is served in-process. */
 export const EXPORTER_PORTS: Readonly<Record<string, number>> = {
-  node: 7841,
-  etcd: 7842,
-  "kubernetes-scheduler": 7843,
-  "kubernetes-controller-manager": 7844,
-  "kubernetes-apiserver": 7845,
-  containerd: 7846,
+  node: PORTS.nodeExporter,
+  etcd: PORTS.metricsEtcd,
+  "kubernetes-scheduler": PORTS.metricsScheduler,
+  "kubernetes-controller-manager": PORTS.metricsControllerManager,
+  "kubernetes-apiserver": PORTS.metricsApiserver,
+  containerd: PORTS.metricsContainerd,
 };
 
 /** One Prometheus HTTP SD target group. */

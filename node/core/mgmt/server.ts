@@ -3,6 +3,7 @@
  * Logs, Reboot and UpdateNode behind the same TLS terminator and authorizer as the curator (§10),
  * run as a supervisor runnable.
  */
+import { PORTS } from "../constants/ports.ts";
 import * as grpc from "@grpc/grpc-js";
 import {
   type LogsRequest,
@@ -20,7 +21,7 @@ import { grpcSink, serveLogs } from "./logs.ts";
 import { type BootControl, type PowerFunction, Rebooter } from "./reboot.ts";
 
 /** The node management port. */
-export const NODE_MANAGEMENT_PORT = 7839;
+export const NODE_MANAGEMENT_PORT = PORTS.nodeManagement;
 
 /** DN of the management service's own log lines (`Reboot requested, …`). */
 export const MGMT_DN = "root.mgmt";

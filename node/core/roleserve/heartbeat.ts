@@ -3,6 +3,7 @@
  * after errors; `UpdateNodeStatus` with external address, running curator, version and boot ID on
  * every change and after each reconnect to a (new) leader.
  */
+import { PORTS } from "../constants/ports.ts";
 import { create, equals } from "@bufbuild/protobuf";
 import { Curator } from "../../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
 import { NodeStatusSchema } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
@@ -70,7 +71,7 @@ export function statuspush(
       if (addr) {
         const status = create(NodeStatusSchema, {
           externalAddress: addr,
-          runningCurator: rc.curatorRunning.get() ? { port: 7835 } : undefined,
+          runningCurator: rc.curatorRunning.get() ? { port: PORTS.curator } : undefined,
           version: { release: version },
           bootId: boot,
         });

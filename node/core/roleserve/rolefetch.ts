@@ -8,6 +8,7 @@ import { Curator } from "../../../proto/gen/metropolis/node/core/curator/proto/a
 import type { ServiceClient } from "../../../proto/grpc.ts";
 import { NodeRolesSchema } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { type Context, signal } from "../../base/supervisor/supervisor.ts";
+import { roleNames } from "../constants/roles.ts";
 import { writeRoles } from "../localstorage/credentials.ts";
 import { type KnownNode, leaderClient, type RoleContext, sleep } from "./context.ts";
 
@@ -71,7 +72,9 @@ export function nodewatch(rc: RoleContext) {
           runningCurator: !!n.status?.runningCurator,
           kubernetesController: !!n.roles?.kubernetesController,
           kubernetesWorker: !!n.roles?.kubernetesWorker,
-          labels: Object.fromEntries((n.labels?.pairs ?? []).map((p: { key: string; value: string }) => [p.key, p.value])),
+          labels: Object.fromEntries(
+            (n.labels?.pairs ?? []).map((p: { key: string; value: string }) => [p.key, p.value]),
+          ),
           clusternet: n.clusternet
             ? {
               wireguardPubkey: n.clusternet.wireguardPubkey,
@@ -88,12 +91,6 @@ export function nodewatch(rc: RoleContext) {
 }
 
 /** `ConsensusMember,KubernetesController` style role list. */
-export function describeRoles(
-  r: { consensusMember?: unknown; kubernetesController?: unknown; kubernetesWorker?: unknown },
-): string {
-  return [
-    r.consensusMember && "ConsensusMember",
-    r.kubernetesController && "KubernetesController",
-    r.kubernetesWorker && "KubernetesWorker",
-  ].filter(Boolean).join(",");
+export function describeRoles(r: Parameters<typeof roleNames>[0]): string {
+  return roleNames(r).join(",");
 }

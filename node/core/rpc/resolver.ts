@@ -3,6 +3,7 @@
  * `CuratorLocal.GetCurrentLeader` on seed endpoints, follows leadership changes by keeping that
  * stream open, and learns further curator endpoints from `Curator.Watch(nodes_in_cluster)`.
  */
+import { PORTS } from "../constants/ports.ts";
 import * as grpc from "@grpc/grpc-js";
 import { makeClient } from "../../../proto/grpc.ts";
 import {
@@ -14,7 +15,7 @@ import {
 import { type ClientCertificate, type ConnectionParams, connectionParams } from "./client.ts";
 
 /** Port of the curator (Cluster API). */
-export const CURATOR_PORT = 7835;
+export const CURATOR_PORT = PORTS.curator;
 
 /** A resolved leader. */
 export interface Leader {
