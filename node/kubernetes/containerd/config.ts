@@ -32,7 +32,9 @@ export const NODE_PATHS: ContainerdPaths = {
   runc: "/containerd/bin/runc",
   cniBin: "/containerd/bin/cni",
   cniConf: "/ephemeral/containerd/cni/conf",
-  cniTemplate: "/containerd/conf/cni.conflist.tmpl",
+  // Written by the worker next to the config: the payload (/containerd) is read-only and may not
+  // carry one, and the template depends on our ipamDir.
+  cniTemplate: "/ephemeral/containerd/cni.conflist.tmpl",
   ipamDir: "/ephemeral/containerd/ipam",
 };
 
@@ -107,6 +109,9 @@ ${metrics ? `\n[metrics]\n  address = ${q(metrics)}\n` : ""}
     enable_unprivileged_ports = true
     enable_unprivileged_icmp = true
     restrict_oom_score_adj = ${o.restrictOomScoreAdj ? "true" : "false"}
+    # Pod network namespaces under <state>/netns instead of the hard-coded /var/run/netns: the
+    # node's root is read-only, and namespace nodes must not share one directory.
+    netns_mounts_under_state_dir = true
 
     [${cri}.containerd]
       snapshotter = "overlayfs"
