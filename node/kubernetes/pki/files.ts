@@ -21,3 +21,11 @@ export async function writeComponentFiles(
   }
   return dir;
 }
+
+/** `<name>.crt` and `<name>.key` of an identity, for {@link writeComponentFiles}. */
+export function pemFiles(
+  name: string,
+  pair: { certPem: string; keyPem: string },
+): Record<string, string> {
+  return { [`${name}.crt`]: pair.certPem, [`${name}.key`]: pair.keyPem };
+}
