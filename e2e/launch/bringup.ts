@@ -27,6 +27,7 @@ import { LeaderResolver } from "../../node/core/rpc/resolver.ts";
 import { insecureOwnerKey } from "./insecure_key.ts";
 import { ConfigDir } from "../../metroctl/core/config.ts";
 import { describeError } from "../../metroctl/core/errors.ts";
+import { writeKubeconfig } from "../../metroctl/core/kubeconfig.ts";
 
 /** What bring-up needs from the launcher's cluster. */
 export interface LaunchedCluster {
@@ -302,4 +303,50 @@ export async function writeWrapper(
   await Deno.writeTextFile(path, `#!/usr/bin/env bash\nexec ${entry} ${flags} "$@"\n`);
   await Deno.chmod(path, 0o555);
   return { path, flags };
+}
+
+/** The kubeconfig context the launcher writes (as upstream's launcher names it). */
+export const KUBE_CONTEXT = "launch-cluster";
+
+/**
+ * Writes `<state>/kubeconfig` with the context {@link KUBE_CONTEXT}: the authproxy (:6444) of
+ * controller `controller` (node ID pinned as TLS server name) through the SOCKS5 proxy, the
+ * metroctl credential plugin with the launcher's owner credentials; and the wrapper
+ * `<state>/kubectl` that runs the cluster's own kubectl (the `kube` binary's applet) on it.
+ * With `userKubeconfig`, the same context is also merged into `$KUBECONFIG` / `~/.kube/config`.
+ */
+export async function writeKubectl(o: {
+  stateDir: string;
+  socks: string;
+  endpoints: string[];
+  controller: { id: string; address: string };
+  ca: Uint8Array;
+  kube: string;
+  userKubeconfig?: boolean;
+}): Promise<{ wrapper: string; kubeconfig: string; userKubeconfig?: string }> {
+  const repo = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+  const entry = {
+    context: KUBE_CONTEXT,
+    host: o.controller.address,
+    ca: o.ca,
+    nodeId: o.controller.id,
+    proxy: o.socks,
+    configDir: `${o.stateDir}/metroctl`,
+    endpoints: o.endpoints,
+    plugin: {
+      command: Deno.execPath(),
+      prefix: ["run", "-A", "--quiet", `${repo}/metroctl/main.ts`],
+    },
+  };
+  const kubeconfig = `${o.stateDir}/kubeconfig`;
+  await Deno.remove(kubeconfig).catch(() => {});
+  await writeKubeconfig({ ...entry, path: kubeconfig });
+  const wrapper = `${o.stateDir}/kubectl`;
+  await Deno.writeTextFile(
+    wrapper,
+    `#!/usr/bin/env bash\nexec ${o.kube} kubectl --kubeconfig ${kubeconfig} --context ${KUBE_CONTEXT} "$@"\n`,
+  );
+  await Deno.chmod(wrapper, 0o555);
+  const user = o.userKubeconfig ? await writeKubeconfig(entry) : undefined;
+  return { wrapper, kubeconfig, userKubeconfig: user };
 }

@@ -16,6 +16,9 @@ import { NamespaceNode, type NodeExit } from "./node.ts";
 import { resumeOptions, writeLaunchRecord } from "./kept.ts";
 import { NodeDialer, SwitchSocks } from "./socks.ts";
 import { DhcpServer } from "./dhcp.ts";
+import { preparePayloads } from "./payloads.ts";
+import { buildKube } from "../../node/kubernetes/hyperkube/build.ts";
+import { removeCgroupEverywhere, restoreSysctls, saveSysctls } from "./hoststate.ts";
 import {
   bootstrapParameters,
   networkOnlyParameters,
@@ -27,9 +30,11 @@ import {
   approveUntilHealthy,
   ClusterAPI,
   escrowOwner,
+  KUBE_CONTEXT,
   type LaunchedCluster,
   makeConsensusMember,
   readMetroctlDir,
+  writeKubectl,
   writeMetroctlDir,
   writeWrapper,
 } from "./bringup.ts";
@@ -59,6 +64,10 @@ export class Cluster {
   /** Keep the state directory at close (a failed test sets this). */
   keepState = false;
   readonly #signals: [Deno.Signal, () => void][] = [];
+  /** Host sysctls as before the nodes started (kubelets of workers change them). */
+  #sysctls?: Map<string, string>;
+  /** Node IDs seen, for removing their kubelet cgroup roots at teardown. */
+  readonly knownNodeIds = new Set<string>();
 
   private constructor(
     readonly options: LaunchOptions,
@@ -124,13 +133,15 @@ export class Cluster {
       throw e;
     }
     const c = new Cluster(options, topo, socks, dhcp, created);
+    c.#sysctls = await saveSysctls();
     c.#installSignalHandlers();
     try {
       c.log(`bridge ${topo.bridge} ${topo.gateway}/24, DHCP on it, SOCKS5 on ${socks.address}`);
       // A stand-in replaces the agent; otherwise the nodes run dist/agent.js, rebuilt when stale.
-      const [init] = await Promise.all([
+      const [init, , payloads] = await Promise.all([
         buildInit(),
         options.agentCommand ? undefined : ensureAgentBundle(undefined, (l) => c.log(l)),
+        options.agentCommand ? undefined : preparePayloads(stateDir, (l) => c.log(l)),
       ]);
       for (let i = 0; i < options.numNodes; i++) {
         // The agent gets its reserved address from the switch's DHCP server; a stand-in has no
@@ -147,6 +158,7 @@ export class Cluster {
             echo: options.console,
             agentCommand: options.agentCommand,
             storage: options.storage,
+            payloads,
             onExit: (exit) => c.#reportExit(i, exit),
           }),
         );
@@ -247,6 +259,7 @@ export class Cluster {
   async nodeIds(): Promise<string[]> {
     const ids: string[] = [];
     for (const n of await this.api!.nodes()) {
+      this.knownNodeIds.add(n.id);
       const num = n.labels?.pairs.find((p) => p.key === NODE_NUMBER_LABEL)?.value;
       if (num !== undefined) ids[Number(num)] = n.id;
     }
@@ -289,6 +302,12 @@ export class Cluster {
       }
     };
     await step(() => Promise.all(this.nodes.map((n) => n.close())));
+    // Worker nodes' kubelets left their cgroup roots in the host's hierarchies and changed
+    // host-global sysctls (the processes died with the nodes' PID namespaces).
+    for (const id of this.knownNodeIds) {
+      await step(() => removeCgroupEverywhere(`metropolis-${id}`));
+    }
+    if (this.#sysctls) await step(() => restoreSysctls(this.#sysctls!));
     await step(() => this.dialer.close());
     await step(() => this.socks.close());
     await step(() => this.dhcp.close());
@@ -368,11 +387,31 @@ export async function waitForNodes(c: Cluster, started: number): Promise<void> {
   }
   const endpoints = Array.from({ length: c.nodes.length }, (_, i) => c.nodeAddress(i));
   const w = await writeWrapper(c.stateDir, c.socks.address, endpoints);
+  // kubectl talks to the authproxy of a KubernetesController (node 0 holds the role from the
+  // bootstrap on); the context is written whether or not Kubernetes is already serving.
+  const controller = (await api.nodes("has(node.roles.kubernetes_controller)"))
+    .find((n) => n.status?.externalAddress);
+  const k = controller
+    ? await writeKubectl({
+      stateDir: c.stateDir,
+      socks: c.socks.address,
+      endpoints,
+      controller: { id: controller.id, address: controller.status!.externalAddress },
+      ca: api.owner.caCertificate,
+      kube: await buildKube(),
+      userKubeconfig: c.options.userKubeconfig,
+    })
+    : undefined;
   console.log(); // separates the progress lines from the result (testing.md §2.6)
   console.log("Launch: Cluster running!");
   console.log(`  To access cluster use: metroctl ${w.flags}`);
   console.log(`  Or use this handy wrapper: ${w.path}`);
-  console.log("  Kubernetes not available: the Kubernetes roles are not wired into the agent yet");
+  if (k) {
+    console.log(`  To access Kubernetes, use kubectl --context=${KUBE_CONTEXT}`);
+    console.log(`  Or use this handy wrapper: ${k.wrapper}`);
+  } else {
+    console.log("  Kubernetes: no node holds KubernetesController");
+  }
 }
 
 /**

@@ -32,7 +32,7 @@ async function main(args: string[]): Promise<number> {
   }
   let cluster;
   try {
-    cluster = await launchCluster(opts);
+    cluster = await launchCluster({ ...opts, userKubeconfig: true });
   } catch (e) {
     console.error(`launch: ${(e as Error).message}`);
     // A directory without a kept cluster (--keep-state) is bad input like a bad flag.

@@ -75,6 +75,8 @@ export interface NamespaceNodeOptions {
   agentCommand?: string[];
   /** `/data` storage: a directory, or a sparse XFS loop image (`--storage loop`). */
   storage?: "dir" | "loop";
+  /** Host directory with the Kubernetes payloads (payloads.ts), bound into the node. */
+  payloads?: string;
   /** Called when the node process ends (also before a reboot restart). */
   onExit?(exit: NodeExit): void;
   /** Tests: runs after the swtpm is up and before the node process starts (fault injection). */
@@ -170,6 +172,7 @@ export class NamespaceNode {
         "--platform=namespace",
         `--state=${o.dir}`,
         ...(o.tpm ? [`--tpm-socket=${o.dir}/tpm/sock`] : []),
+        ...(o.payloads ? [`--payloads=${o.payloads}`] : []),
       ];
     return [
       "setsid",

@@ -161,6 +161,11 @@ export interface LaunchOptions {
   staticAddresses?: boolean;
   /** Library only: print `launch: …` progress lines (default true). */
   progress?: boolean;
+  /**
+   * Library only: also merge the `launch-cluster` kubeconfig context into `$KUBECONFIG` /
+   * `~/.kube/config` (the CLI does; test suites use `<state>/kubectl` and leave the user's alone).
+   */
+  userKubeconfig?: boolean;
 }
 
 /** Default state directory: `${XDG_RUNTIME_DIR:-/tmp}/metropolis-launch-<pid>`. */
@@ -216,7 +221,9 @@ export function resolveOptions(raw: Record<string, string | number | boolean>): 
     kubernetesWorker: workers,
     allowReboot: f["allow-reboot"],
     tpm: f.tpm,
-    storage: f.storage ?? (workers.length > 0 ? "loop" : "dir"),
+    // XFS on a loop device by default, so any node can take the KubernetesWorker role later
+    // (containerd's snapshots, kubelet state and volume quotas live on /data).
+    storage: f.storage ?? "loop",
     cpu: f.cpu,
     threadsPerCpu: f["threads-per-cpu"],
     ram: f.ram,

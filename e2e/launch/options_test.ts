@@ -20,7 +20,7 @@ Deno.test("defaults match testing.md §2.5", () => {
   assert.equal(o.tpmMode, "required");
   assert.equal(o.storageSecurity, "needs-insecure");
   assert.equal(o.tpm, "swtpm");
-  assert.equal(o.storage, "dir");
+  assert.equal(o.storage, "loop");
   assert.equal(o.ram, "2048M");
   assert.equal(o.disk, "5G");
   assert.equal(o.subnet.cidr, "10.1.0.0/24");
@@ -50,7 +50,7 @@ Deno.test("flag forms: --a b, --a=b, switches, node sets, storage default", () =
   assert.equal(o.numNodes, 6);
   assert.deepEqual(o.kubernetesWorker, [0, 3, 4, 5]);
   assert.deepEqual(o.consensusMember, [0, 1, 2]);
-  assert.equal(o.storage, "loop", "a worker role makes storage default to loop");
+  assert.equal(o.storage, "loop", "storage defaults to loop (any node may become a worker)");
   assert.equal(o.keep, true);
   assert.equal(o.console, false);
   assert.equal(o.subnet.index, 7);

@@ -116,6 +116,10 @@ export interface KubeconfigEntry {
   proxy?: string;
   configDir: string;
   endpoints: string[];
+  /** The kubeconfig file (default {@link kubeconfigPath}). */
+  path?: string;
+  /** The credential plugin's command (default {@link pluginCommand}: this metroctl). */
+  plugin?: { command: string; prefix: string[] };
 }
 
 type Named = { name: string; [k: string]: unknown };
@@ -127,7 +131,7 @@ function upsert(list: unknown, item: Named): Named[] {
 
 /** Writes (merges) the entry; returns the file path. */
 export async function writeKubeconfig(e: KubeconfigEntry): Promise<string> {
-  const path = kubeconfigPath();
+  const path = e.path ?? kubeconfigPath();
   let doc: Record<string, unknown> = {};
   let exists = true;
   try {
@@ -138,7 +142,7 @@ export async function writeKubeconfig(e: KubeconfigEntry): Promise<string> {
     }
     exists = false;
   }
-  const { command, prefix } = pluginCommand();
+  const { command, prefix } = e.plugin ?? pluginCommand();
   const args = [...prefix, "k8scredplugin", "--config", e.configDir];
   if (e.proxy) args.push("--proxy", e.proxy);
   for (const ep of e.endpoints) args.push("--endpoints", ep);

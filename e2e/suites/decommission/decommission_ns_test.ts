@@ -44,6 +44,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const c = await launchCluster(resolveOptions({
+      storage: "dir", // the test reads and hashes the node's /data from the host
       "num-nodes": 3,
       "tpm-mode": "disabled",
       subnet: "10.1.44.0/24",

@@ -48,6 +48,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const c = await launchCluster(resolveOptions({
+      storage: "dir", // the test reads and hashes the node's /data from the host
       "num-nodes": 2,
       "tpm-mode": "required",
       tpm: "swtpm",

@@ -25,18 +25,9 @@ export interface NsNodeOptions {
   workDir: string;
 }
 
-/**
- * Host-global sysctls the kubelet sets at start (setupKernelTunables); they are not namespaced,
- * so the node saves them at creation and restores them at teardown.
- */
-export const KUBELET_SYSCTLS = [
-  "vm/overcommit_memory",
-  "vm/panic_on_oom",
-  "kernel/panic",
-  "kernel/panic_on_oops",
-  "kernel/keys/root_maxkeys",
-  "kernel/keys/root_maxbytes",
-];
+import { cgroupMounts, KUBELET_SYSCTLS, removeCgroupTree } from "../../launch/hoststate.ts";
+
+export { KUBELET_SYSCTLS };
 
 const HOLDER_SCRIPT = `set -e
 for d in /run /var/lib /var/log; do mount -t tmpfs -o mode=755 mk8s "$d"; done
@@ -51,26 +42,6 @@ async function sh(cmd: string, args: string[], allowFail = false): Promise<strin
     throw new Error(`${cmd} ${args.join(" ")}: exit ${out.code}: ${dec.decode(out.stderr).trim()}`);
   }
   return dec.decode(out.stdout);
-}
-
-/** Mount points of v1 (and v2) cgroup hierarchies on the host. */
-async function cgroupMounts(): Promise<string[]> {
-  const mounts = await Deno.readTextFile("/proc/mounts");
-  return mounts.split("\n").map((l) => l.split(" ")).filter((f) =>
-    f[2] === "cgroup" || f[2] === "cgroup2"
-  ).map((f) => f[1]);
-}
-
-/** Removes a cgroup directory tree bottom-up (cgroupfs only allows rmdir of empty groups). */
-async function removeCgroupTree(dir: string): Promise<void> {
-  try {
-    for await (const e of Deno.readDir(dir)) {
-      if (e.isDirectory) await removeCgroupTree(`${dir}/${e.name}`);
-    }
-    await Deno.remove(dir);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
 }
 
 /** A running namespace node; create with {@link NsNode.create}, always {@link teardown}. */

@@ -84,6 +84,7 @@ async function assertNothingLeft(pids: number[], stateDir: string, launcherMadeS
 function options(stateDir: string, script: string, extra: Record<string, string | boolean> = {}) {
   return {
     ...resolveOptions({
+      storage: "dir", // checks the data directories from the host
       "num-nodes": 2,
       subnet: SUBNET,
       tpm: "none",

@@ -1,0 +1,73 @@
+/**
+ * The Kubernetes payloads of namespace nodes: one directory per launched cluster with the same
+ * layout as the full system image (node/kubernetes/paths.ts), which every node's private root
+ * binds read-only at `/kubernetes` and `/containerd` (agent flag `--payloads`). Every node gets it,
+ * so any node can take the KubernetesWorker role later (`metroctl node add role …`).
+ *
+ * Debian's binaries are symlinks into `/usr` (bound into every node); the `kube` binary and the
+ * preseeded OCI archives live in the build cache, which nodes cannot see, so they are hard-linked
+ * (copied when the cache is on another filesystem).
+ */
+import { buildKube } from "../../node/kubernetes/hyperkube/build.ts";
+import {
+  BIN,
+  CONTAINERD_PAYLOAD,
+  KUBERNETES_PAYLOAD,
+  PRESEED_DIR,
+} from "../../node/kubernetes/paths.ts";
+import { buildImages } from "../images/images.ts";
+
+/** Node path → host path of a Debian-packaged payload (symlinked: `/usr` is visible in nodes). */
+export const DEBIAN_PAYLOADS: Readonly<Record<string, string>> = {
+  [BIN.containerd]: "/usr/bin/containerd",
+  [`${CONTAINERD_PAYLOAD}/bin/containerd-shim-runc-v2`]: "/usr/bin/containerd-shim-runc-v2",
+  [BIN.ctr]: "/usr/bin/ctr",
+  [BIN.runc]: "/usr/sbin/runc",
+  [BIN.cniDir]: "/usr/lib/cni",
+};
+
+/** One step of laying out the payload directory (pure plan, see {@link payloadPlan}). */
+export type PayloadStep =
+  | { op: "symlink"; path: string; to: string }
+  | { op: "link"; path: string; from: string };
+
+/** The steps building `<dir>` from the built `kube` and the image archives (by name). */
+export function payloadPlan(
+  dir: string,
+  kube: string,
+  archives: Record<string, string>,
+): PayloadStep[] {
+  const steps: PayloadStep[] = [{ op: "link", path: `${dir}${BIN.kube}`, from: kube }];
+  for (const [node, host] of Object.entries(DEBIAN_PAYLOADS)) {
+    steps.push({ op: "symlink", path: `${dir}${node}`, to: host });
+  }
+  for (const [name, path] of Object.entries(archives).sort()) {
+    steps.push({ op: "link", path: `${dir}${PRESEED_DIR}/${name}.tar`, from: path });
+  }
+  return steps;
+}
+
+/**
+ * Builds (or finds cached) `kube` and the preseed images and lays out `<stateDir>/payloads`;
+ * returns that directory. A rebuilt directory replaces the old one.
+ */
+export async function preparePayloads(stateDir: string, log: (l: string) => void): Promise<string> {
+  const dir = `${stateDir}/payloads`;
+  const [kube, images] = await Promise.all([buildKube(), buildImages()]);
+  const archives = Object.fromEntries(Object.entries(images).map(([n, i]) => [n, i.path]));
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  for (const p of [KUBERNETES_PAYLOAD, CONTAINERD_PAYLOAD]) await Deno.mkdir(`${dir}${p}`);
+  for (const s of payloadPlan(dir, kube, archives)) {
+    await Deno.mkdir(s.path.replace(/\/[^/]+$/, ""), { recursive: true });
+    if (s.op === "symlink") await Deno.symlink(s.to, s.path);
+    else {
+      try {
+        await Deno.link(s.from, s.path);
+      } catch {
+        await Deno.copyFile(s.from, s.path);
+      }
+    }
+  }
+  log(`Kubernetes payloads in ${dir} (kube, containerd, ${Object.keys(archives).length} images)`);
+  return dir;
+}
