@@ -30,6 +30,8 @@ import {
   type KubeCAName,
   kubePkiStorage,
 } from "../../core/curator/kubepki.ts";
+import { APISERVER_LOCAL } from "../paths.ts";
+import { renderKubeconfig } from "./kubeconfig.ts";
 
 /** A certificate and its private key as PEM (what component files and kubeconfigs take). */
 export interface PemPair {
@@ -82,6 +84,15 @@ export class KubernetesPKI {
       const der = await this.#cas[p.issuer].ensure(name, p.template, keys.publicKey);
       return { certPem: certificatePem(der), keyPem: await exportPkcs8Pem(keys.privateKey) };
     });
+  }
+
+  /**
+   * A kubeconfig for the controller identity `name` (CA = id-ca) pointing at `server`, by
+   * default this node's apiserver on 127.0.0.1:6443 (kubernetes.md §4).
+   */
+  async kubeconfig(name: ControllerCertName, server: string = APISERVER_LOCAL): Promise<string> {
+    const [caPem, id] = await Promise.all([this.caPem("id-ca"), this.identity(name)]);
+    return renderKubeconfig({ server, caPem, certPem: id.certPem, keyPem: id.keyPem });
   }
 
   /** The service-account signing key (RSA-2048; the apiserver signs tokens only with RSA/ECDSA). */

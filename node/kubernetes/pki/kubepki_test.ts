@@ -52,6 +52,20 @@ Deno.test("controller PKI: identities chain to the CA of their profile and match
   assert.equal(parseCertificate(idCa).isCA, true);
 });
 
+Deno.test("controller PKI: a component kubeconfig names 127.0.0.1:6443, id-ca and the identity", async () => {
+  const pki = new KubernetesPKI(new MemoryPkiStorage());
+  const kc = JSON.parse(await pki.kubeconfig("scheduler-client"));
+  assert.equal(kc.clusters[0].cluster.server, "https://127.0.0.1:6443");
+  assert.equal(
+    atob(kc.clusters[0].cluster["certificate-authority-data"]),
+    await pki.caPem("id-ca"),
+  );
+  const cert = atob(kc.users[0].user["client-certificate-data"]);
+  assert.equal(cert, (await pki.identity("scheduler-client")).certPem);
+  const info = parseCertificate(pemDecode(cert, "CERTIFICATE"));
+  assert.deepEqual(info.commonNames, ["system:kube-scheduler"]);
+});
+
 Deno.test("controller PKI: a failed storage call is retried by the next caller", async () => {
   const storage = new MemoryPkiStorage();
   let fail = true;
