@@ -15,6 +15,9 @@ import {
   renderContainerdConfig,
 } from "../../../node/kubernetes/containerd/config.ts";
 import { importPreseed } from "../../../node/kubernetes/containerd/preseed.ts";
+import { apiserverArgs } from "../../../node/kubernetes/apiserver/apiserver.ts";
+import { controllerManagerArgs } from "../../../node/kubernetes/controller_manager/controller_manager.ts";
+import { schedulerArgs } from "../../../node/kubernetes/scheduler/scheduler.ts";
 
 /** What the cluster needs from outside. */
 export interface SmokeClusterOptions {
@@ -151,34 +154,28 @@ export async function startControlPlane(o: SmokeClusterOptions): Promise<SmokeCl
     ];
   }
 
+  // The shipped flag list (node/kubernetes/apiserver), on this harness's file layout.
   node.start("kube-apiserver", [
     kube,
     "kube-apiserver",
-    `--advertise-address=${ip}`,
-    "--secure-port=6443",
-    ...etcdFlags,
-    "--authorization-mode=Node,RBAC",
-    "--enable-admission-plugins=NodeRestriction",
-    `--client-ca-file=${pki.ca}`,
-    `--kubelet-client-certificate=${c["apiserver-kubelet-client"].cert}`,
-    `--kubelet-client-key=${c["apiserver-kubelet-client"].key}`,
-    "--kubelet-preferred-address-types=InternalIP",
-    `--proxy-client-cert-file=${c["front-proxy-client"].cert}`,
-    `--proxy-client-key-file=${c["front-proxy-client"].key}`,
-    `--requestheader-client-ca-file=${pki.aggregationCa}`,
-    "--requestheader-allowed-names=front-proxy-client,metropolis-auth-proxy-client",
-    "--requestheader-username-headers=X-Remote-User",
-    "--requestheader-group-headers=X-Remote-Group",
-    "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-    `--service-account-key-file=${pki.saPub}`,
-    `--service-account-signing-key-file=${pki.saKey}`,
-    "--service-account-issuer=https://metropolis.internal",
-    "--service-cluster-ip-range=10.224.0.0/16",
-    "--service-node-port-range=1-65535",
-    `--tls-cert-file=${c["apiserver"].cert}`,
-    `--tls-private-key-file=${c["apiserver"].key}`,
-    "--allow-privileged=true",
-    "--enable-aggregator-routing=true",
+    ...apiserverArgs({
+      address: ip,
+      etcdServers: etcdFlags[0].slice("--etcd-servers=".length),
+      files: {
+        dir: `${w}/pki`,
+        idCa: pki.ca,
+        aggregationCa: pki.aggregationCa,
+        servingCert: c["apiserver"].cert,
+        servingKey: c["apiserver"].key,
+        kubeletClientCert: c["apiserver-kubelet-client"].cert,
+        kubeletClientKey: c["apiserver-kubelet-client"].key,
+        frontProxyCert: c["front-proxy-client"].cert,
+        frontProxyKey: c["front-proxy-client"].key,
+        serviceAccountKey: pki.saKey,
+        serviceAccountPub: pki.saPub,
+      },
+    }),
+    ...etcdFlags.slice(1),
   ]);
 
   const kubeconfig = async (name: string, cert: string) => {
@@ -225,30 +222,25 @@ export function startControllers(o: SmokeClusterOptions, cl: SmokeCluster): void
   node.start("kube-controller-manager", [
     kube,
     "kube-controller-manager",
-    `--kubeconfig=${cmKc}`,
-    `--authentication-kubeconfig=${cmKc}`,
-    `--authorization-kubeconfig=${cmKc}`,
-    "--cluster-cidr=10.192.0.0/11",
-    "--allocate-node-cidrs=true",
-    "--node-cidr-mask-size=24",
-    "--service-cluster-ip-range=10.224.0.0/16",
-    "--use-service-account-credentials=true",
-    `--root-ca-file=${cl.pki.ca}`,
-    `--service-account-private-key-file=${cl.pki.saKey}`,
-    `--tls-cert-file=${cl.pki.certs["controller-manager"].cert}`,
-    `--tls-private-key-file=${cl.pki.certs["controller-manager"].key}`,
-    "--leader-elect=true",
+    ...controllerManagerArgs({
+      dir: w,
+      kubeconfig: cmKc,
+      idCa: cl.pki.ca,
+      servingCert: cl.pki.certs["controller-manager"].cert,
+      servingKey: cl.pki.certs["controller-manager"].key,
+      serviceAccountKey: cl.pki.saKey,
+    }),
   ]);
   const schedKc = `${w}/scheduler.kubeconfig`;
   node.start("kube-scheduler", [
     kube,
     "kube-scheduler",
-    `--kubeconfig=${schedKc}`,
-    `--authentication-kubeconfig=${schedKc}`,
-    `--authorization-kubeconfig=${schedKc}`,
-    `--tls-cert-file=${cl.pki.certs["scheduler"].cert}`,
-    `--tls-private-key-file=${cl.pki.certs["scheduler"].key}`,
-    "--leader-elect=true",
+    ...schedulerArgs({
+      dir: w,
+      kubeconfig: schedKc,
+      servingCert: cl.pki.certs["scheduler"].cert,
+      servingKey: cl.pki.certs["scheduler"].key,
+    }),
   ]);
 }
 
