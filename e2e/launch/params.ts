@@ -29,7 +29,7 @@ import { insecureOwnerPublicKey } from "./insecure_key.ts";
 /** Label every launcher node carries: its index. */
 export const NODE_NUMBER_LABEL = "test-node-number";
 /** Labels the CLI's clusters synchronise to Kubernetes (§2.5). */
-export const SYNC_LABELS_REGEXP = "^test-node-number$";
+export const SYNC_LABELS_REGEXP = "^test-";
 
 const TPM_MODES: Record<LaunchOptions["tpmMode"], TPMMode> = {
   required: TPMMode.TPM_MODE_REQUIRED,
