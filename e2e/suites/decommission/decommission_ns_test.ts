@@ -26,7 +26,7 @@ import { nodeId } from "../../../node/core/identity/nodeid.ts";
 import { connectionParams, type DialOptions } from "../../../node/core/rpc/client.ts";
 import { launchCluster } from "../../launch/cluster.ts";
 import { resolveOptions } from "../../launch/options.ts";
-import { stepConsensusMembers } from "../steps.ts";
+import { stepAllHealthy, stepConsensusMembers } from "../steps.ts";
 import { testEventual } from "../eventual.ts";
 
 async function code(p: Promise<unknown>): Promise<number> {
@@ -68,6 +68,25 @@ Deno.test({
         s.on("error", reject);
       });
       local.close();
+      await testEventual(
+        "force-deleting the leader is refused, the cluster stays",
+        60,
+        async () => {
+          const r = await code(
+            api.management((m) =>
+              m.deleteNode({
+                node: { case: "id", value: leaderId },
+                safetyBypassHasRoles: {},
+                safetyBypassNotDecommissioned: {},
+              })
+            ),
+          );
+          assert.equal(r, status.FAILED_PRECONDITION);
+          const nodes = await api.nodes();
+          assert.ok(nodes.some((n) => n.id === leaderId), "the leader's record is still there");
+        },
+      );
+      await stepAllHealthy(api, 3, 20, "all nodes HEALTHY after the refused delete");
       const victim = ids.findIndex((id, i) => i > 0 && id !== leaderId);
       const vid = ids[victim];
       await testEventual("decommissioning the leader's own node is refused", 60, async () => {

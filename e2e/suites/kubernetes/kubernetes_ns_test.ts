@@ -164,7 +164,7 @@ Deno.test({
       "num-nodes": 3,
       "tpm-mode": "disabled",
       tpm: "none",
-      subnet: "10.1.43.0/24",
+      subnet: "10.1.50.0/24",
       // A node whose agent dies reboots and rejoins, as a real node would.
       "allow-reboot": true,
     }));

@@ -487,6 +487,16 @@ Deno.test("curator: escrow, management, enrolment, node RPCs, authz", async (t) 
         status.FAILED_PRECONDITION,
         "the leader's own node",
       );
+      const delLeader = mgmt.deleteNode({
+        node: { case: "id", value: c.nodeId },
+        safetyBypassHasRoles: {},
+        safetyBypassNotDecommissioned: {},
+      });
+      assert.equal(await code(delLeader), status.FAILED_PRECONDITION, "deleting the leader");
+      assert.ok(
+        (await collect(mgmt.getNodes({}))).some((n: { id: string }) => n.id === c.nodeId),
+        "the leader's record is still there",
+      );
       await mgmt.decommissionNode({ node: { case: "id", value: newId } });
       const dec = (await it.next()).value;
       assert.equal(dec.nodes[0].state, NodeState.DECOMMISSIONED);

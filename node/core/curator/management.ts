@@ -5,6 +5,7 @@
  */
 import { roleNames } from "../constants/roles.ts";
 import { create, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { setImmediate } from "node:timers";
 import {
   type Node as NodeRecord,
   RegisterTicketSchema,
@@ -49,10 +50,11 @@ import {
   invalid,
   notFound,
   outOfRange,
+  resourceExhausted,
   StatusError,
   unavailable,
 } from "./status.ts";
-import { compileNodeFilter, FilterError } from "./cel.ts";
+import { compileNodeFilter, FilterBudgetError, FilterError } from "./cel.ts";
 import { applyLabelUpdate, LabelError } from "./labels.ts";
 import {
   applyConfigureCluster,
@@ -76,6 +78,17 @@ const STATE_NAMES: Record<number, string> = {
  */
 export function filterSeesHealth(expr: string): boolean {
   return /health|heartbeat/i.test(expr) || /\bnode\b(?!\s*\.)/.test(expr);
+}
+
+/**
+ * Longest run of filter evaluation in GetNodes before it lets other work (heartbeats, lease
+ * renewals, other calls) run; one node's evaluation is bounded by the filter's per-node budget.
+ */
+const EVAL_SLICE_MS = 5;
+
+/** Resolves after pending I/O callbacks and timers had their turn (not only microtasks). */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Number of health-independent filters whose per-record results the leader remembers. */
@@ -132,16 +145,16 @@ export class Management {
   }
 
   /** Nodes passing the CEL filter, sorted by node ID, with health (§12.6, §12.11). */
-  async getNodes(req: GetNodesRequest): Promise<ApiNode[]> {
-    return (await this.#select(req)).map(({ c, h }) => nodeWithHealth(c.base, h));
+  async getNodes(req: GetNodesRequest, signal?: AbortSignal): Promise<ApiNode[]> {
+    return (await this.#select(req, signal)).map(({ c, h }) => nodeWithHealth(c.base, h));
   }
 
   /**
    * {@link getNodes}, each node already encoded as `metropolis.proto.api.Node` (byte-identical to
    * `toBinary`): the per-record encoding is cached, only the health fields are encoded per call.
    */
-  async getNodesEncoded(req: GetNodesRequest): Promise<Uint8Array[]> {
-    return (await this.#select(req)).map(({ c, h }) => encodeWithHealth(c, h));
+  async getNodesEncoded(req: GetNodesRequest, signal?: AbortSignal): Promise<Uint8Array[]> {
+    return (await this.#select(req, signal)).map(({ c, h }) => encodeWithHealth(c, h));
   }
 
   /**
@@ -174,7 +187,16 @@ export class Management {
     return m;
   }
 
-  async #select(req: GetNodesRequest): Promise<{ c: CachedApiNode; h: HealthFields }[]> {
+  /**
+   * The filter runs on the leader's only thread, beside heartbeats and lease renewals: it yields
+   * to the event loop every {@link EVAL_SLICE_MS} and stops with `signal`'s reason once the call
+   * is cancelled or past its deadline. Errors: a bad or statically too expensive filter →
+   * INVALID_ARGUMENT, a spent evaluation budget → RESOURCE_EXHAUSTED (cel.ts).
+   */
+  async #select(
+    req: GetNodesRequest,
+    signal?: AbortSignal,
+  ): Promise<{ c: CachedApiNode; h: HealthFields }[]> {
     let filter;
     try {
       filter = compileNodeFilter(req.filter);
@@ -185,11 +207,16 @@ export class Management {
     const withHealthFields = filterSeesHealth(req.filter);
     const memo = withHealthFields ? undefined : this.#memoFor(req.filter);
     await this.#l.cache.sync();
+    signal?.throwIfAborted();
     const now = this.#l.now();
+    // Records of one cache revision: the cache may move on while this call yields.
     const ids = this.#sortedIds();
+    const recs = ids.map((id) => this.#l.cache.nodes.get(id)!.record);
     const out: { c: CachedApiNode; h: HealthFields }[] = [];
-    for (const id of ids) {
-      const rec = this.#l.cache.nodes.get(id)!.record;
+    let slice = performance.now();
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      const rec = recs[i];
       let c = this.#views.get(rec);
       if (!c) {
         c = cachedApiNode(rec);
@@ -205,7 +232,15 @@ export class Management {
         if (pass) out.push({ c, h });
       } catch (e) {
         if (e instanceof FilterError) throw invalid(`filter: ${e.message}`);
+        if (e instanceof FilterBudgetError) {
+          throw resourceExhausted(`filter: ${e.message} (at node ${i + 1} of ${ids.length})`);
+        }
         throw e;
+      }
+      if (performance.now() - slice >= EVAL_SLICE_MS) {
+        await yieldToEventLoop();
+        signal?.throwIfAborted();
+        slice = performance.now();
       }
     }
     return out;
@@ -327,6 +362,11 @@ export class Management {
   /** §12.10 DeleteNode with its safety bypasses. */
   async deleteNode(req: DeleteNodeRequest): Promise<void> {
     const id = selectedNodeId(req.node);
+    // Not even with both bypasses: the leader cannot delete its own node record (it would go on
+    // leading as an etcd member that no node record accounts for, and nobody could reach it).
+    if (id === this.#l.nodeId) {
+      throw failedPrecondition(`node ${id} is the current curator leader: move leadership first`);
+    }
     for (let attempt = 0; attempt < 10; attempt++) {
       const cur = await this.#l.readNode(id);
       if (!cur) throw notFound(`node ${id} not found`);
