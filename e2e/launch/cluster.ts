@@ -66,6 +66,8 @@ export class Cluster {
   readonly #signals: [Deno.Signal, () => void][] = [];
   /** Host sysctls as before the nodes started (kubelets of workers change them). */
   #sysctls?: Map<string, string>;
+  /** Agent crashes seen (each also restarts its node unless `--allow-reboot=false`). */
+  crashes = 0;
   /** Node IDs seen, for removing their kubelet cgroup roots at teardown. */
   readonly knownNodeIds = new Set<string>();
 
@@ -175,7 +177,9 @@ export class Cluster {
   }
 
   #installSignalHandlers() {
-    for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    // SIGHUP too: a closed terminal (or `… | tee` whose reader went away) must not leave the
+    // bridge, veths, namespaces and loop devices behind.
+    for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
       const h = () => {
         this.log(`${sig}: tearing down`);
         this.close().finally(() => Deno.exit(code));
@@ -186,6 +190,13 @@ export class Cluster {
   }
 
   #reportExit(i: number, exit: NodeExit) {
+    // `/init` reboots the node when the agent itself ended (crash, abort, unexpected exit); a
+    // reboot the agent asked for goes through its power hook instead (`pid1: reboot (…)`).
+    const crash = exit.tail.map((l) => /init: agent exited: (.*)$/.exec(l)?.[1]).find((x) => x);
+    if (crash) {
+      this.crashes++;
+      this.log(`node ${i}: agent crashed (${crash}); crashes so far: ${this.crashes}`);
+    }
     if (exit.restarting) {
       this.log(`node ${i} rebooting (${exit.description})`);
       return;

@@ -74,7 +74,9 @@ const FlagsSchema = z.object({
   "consensus-member": z.string().default(""),
   "kubernetes-controller": z.string().default(""),
   "kubernetes-worker": z.string().default(""),
-  "allow-reboot": z.boolean().default(false),
+  // A real node's /init reboots it when the agent dies; namespace nodes do the same unless
+  // `--allow-reboot=false` (then a dead node stays down for a post-mortem).
+  "allow-reboot": z.boolean().default(true),
   tpm: z.enum(["swtpm", "none"]).default("swtpm"),
   storage: z.enum(["dir", "loop"]).optional(),
   cpu: z.coerce.number().int().min(1).max(64).default(1),
