@@ -129,7 +129,7 @@ Deno.test("NodeParameters: bootstrap for node 0, register for others, network co
   assert.equal(b.initialClusterConfiguration?.storageSecurityPolicy, 4);
   assert.deepEqual(
     b.initialClusterConfiguration?.kubernetes?.nodeLabelsToSynchronize.map((r) => r.regexp),
-    ["^test-node-number$"],
+    ["^test-"],
   );
   assert.deepEqual(b.labels?.pairs.map((p) => [p.key, p.value]), [["test-node-number", "0"]]);
   const iface = boot.networkConfig!.interface[0];
