@@ -94,8 +94,12 @@ export const rootRunnable = makeRootRunnable();
  * into it. Returns the flags as seen afterwards (a namespace node's TPM socket moves).
  */
 function bringUp(flags: AgentFlags, log: (line: string) => void): AgentFlags {
+  // A namespace node mounts the host's cgroup hierarchies; the pivot hides the host's /proc.
+  const hostCgroups = flags.platform === "namespace"
+    ? Deno.readTextFileSync("/proc/self/cgroup")
+    : undefined;
   const inside = flags.platform === "namespace" ? prepareNamespaceRoot(flags, log) : flags;
-  mountAll(bringUpMounts(flags.platform), log);
+  mountAll(bringUpMounts(flags.platform, hostCgroups), log);
   return inside;
 }
 

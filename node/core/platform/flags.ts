@@ -1,6 +1,8 @@
 /**
  * The agent's command-line flags (node.md §3): `--platform=vm|namespace` (default vm),
- * `--state=<dir>` (namespace only, required there), `--tpm-socket=<path>` (namespace only).
+ * `--state=<dir>` (namespace only, required there), `--tpm-socket=<path>` (namespace only),
+ * `--payloads=<dir>` (namespace only: host directory with `kubernetes/` and `containerd/`, the
+ * Kubernetes payloads a VM image carries at `/kubernetes` and `/containerd`).
  * Validated with zod; any problem is one line naming the flag.
  */
 import { z } from "zod";
@@ -16,6 +18,8 @@ export interface AgentFlags {
   state?: string;
   /** swtpm unix socket (namespace nodes), absent: no TPM. */
   tpmSocket?: string;
+  /** Host directory of the Kubernetes payloads (namespace nodes), absent: none. */
+  payloads?: string;
 }
 
 /** A bad command line; the message is one line naming the flag. */
@@ -38,6 +42,7 @@ const Schema = z.object({
   }).default("vm"),
   state: absPath("--state").optional(),
   "tpm-socket": absPath("--tpm-socket").optional(),
+  payloads: absPath("--payloads").optional(),
 }).strict().superRefine((f, ctx) => {
   if (f.platform === "namespace" && f.state === undefined) {
     ctx.addIssue({
@@ -45,10 +50,13 @@ const Schema = z.object({
       message: "--state=<dir> is required with --platform=namespace",
     });
   }
-  if (f.platform === "vm" && (f.state !== undefined || f["tpm-socket"] !== undefined)) {
+  if (
+    f.platform === "vm" &&
+    (f.state !== undefined || f["tpm-socket"] !== undefined || f.payloads !== undefined)
+  ) {
     ctx.addIssue({
       code: "custom",
-      message: "--state and --tpm-socket are only valid with --platform=namespace",
+      message: "--state, --tpm-socket and --payloads are only valid with --platform=namespace",
     });
   }
 });
@@ -67,7 +75,7 @@ export function parseAgentFlags(args: readonly string[]): AgentFlags {
     const iss = r.error.issues[0];
     if (iss.code === "unrecognized_keys") {
       throw new FlagError(
-        `unknown flag --${iss.keys[0]} (known: --platform, --state, --tpm-socket)`,
+        `unknown flag --${iss.keys[0]} (known: --platform, --state, --tpm-socket, --payloads)`,
       );
     }
     throw new FlagError(iss.message);
@@ -76,5 +84,6 @@ export function parseAgentFlags(args: readonly string[]): AgentFlags {
     platform: r.data.platform,
     ...(r.data.state !== undefined ? { state: r.data.state } : {}),
     ...(r.data["tpm-socket"] !== undefined ? { tpmSocket: r.data["tpm-socket"] } : {}),
+    ...(r.data.payloads !== undefined ? { payloads: r.data.payloads } : {}),
   };
 }

@@ -8,6 +8,10 @@ Deno.test("platform flags: defaults and valid namespace flags", () => {
     parseAgentFlags(["--platform=namespace", "--state=/s/n0", "--tpm-socket=/s/n0/tpm/sock"]),
     { platform: "namespace", state: "/s/n0", tpmSocket: "/s/n0/tpm/sock" },
   );
+  assert.deepEqual(
+    parseAgentFlags(["--platform=namespace", "--state=/s/n0", "--payloads=/s/payloads"]),
+    { platform: "namespace", state: "/s/n0", payloads: "/s/payloads" },
+  );
 });
 
 Deno.test("platform flags: every bad flag is one line naming it", () => {
@@ -16,6 +20,8 @@ Deno.test("platform flags: every bad flag is one line naming it", () => {
     [["--platform=namespace"], /^--state=<dir> is required with --platform=namespace$/],
     [["--platform=namespace", "--state=rel/dir"], /^--state must be an absolute path$/],
     [["--state=/x"], /only valid with --platform=namespace/],
+    [["--payloads=/x"], /only valid with --platform=namespace/],
+    [["--platform=namespace", "--state=/s", "--payloads=x"], /^--payloads must be an absolute/],
     [["--bogus=1"], /^unknown flag --bogus/],
     [["platform=vm"], /^invalid argument "platform=vm": expected --name=value$/],
     [["--platform=vm", "--platform=vm"], /^flag --platform given twice$/],

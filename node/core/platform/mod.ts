@@ -7,3 +7,4 @@ export { bringUpMounts, mountAll, type MountSpec } from "./mounts.ts";
 export { agentFiles, prepareNamespaceRoot } from "./namespace_root.ts";
 export { AGENT_DIR, rootPlan, type RootStep, TPM_SOCKET } from "./root_plan.ts";
 export { dataImagePath, dataSource } from "./storage.ts";
+export { hasSysResource, type PlatformWorkerHost, workerHost } from "./worker_host.ts";

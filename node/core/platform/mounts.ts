@@ -23,8 +23,43 @@ export interface MountSpec {
 const NOSUID_NODEV = MS.NOSUID | MS.NODEV;
 const NOEXEC = NOSUID_NODEV | MS.NOEXEC;
 
-/** The mounts for `platform`, in order; namespace nodes have no devtmpfs and no efivarfs. */
-export function bringUpMounts(platform: PlatformKind): MountSpec[] {
+/**
+ * The cgroup mounts below /sys/fs/cgroup for a node whose processes' cgroups are described by
+ * `procSelfCgroup` (the text of /proc/self/cgroup): cgroup2 alone on a unified host (and on every
+ * VM, whose kernel is ours); on a host with v1 controller hierarchies (a namespace node on a
+ * hybrid host) the host's layout: a tmpfs, one `cgroup` mount per v1 hierarchy with the same
+ * controller set (which attaches to the existing hierarchy; the kubelet and runc need the
+ * controllers, and the bare cgroup2 hierarchy has none of them there), and cgroup2 at `unified`.
+ * A namespace node shares the host's cgroup namespace, so these are the host's hierarchies.
+ */
+export function cgroupMounts(procSelfCgroup?: string): MountSpec[] {
+  const v1: string[] = [];
+  let unified = false;
+  for (const line of (procSelfCgroup ?? "").split("\n")) {
+    const m = /^(\d+):([^:]*):/.exec(line);
+    if (!m) continue;
+    if (m[1] === "0" && m[2] === "") unified = true;
+    else if (m[2] !== "") v1.push(m[2]);
+  }
+  if (v1.length === 0) return [{ fstype: "cgroup2", target: "/sys/fs/cgroup", flags: NOEXEC }];
+  const out: MountSpec[] = [
+    { fstype: "tmpfs", target: "/sys/fs/cgroup", flags: NOEXEC, data: "mode=0755" },
+  ];
+  // Directory names as systemd and the host use them (`name=systemd` → `systemd`).
+  const dirs = v1.map((c) => ({ c, dir: c.replace(/^name=/, "") }));
+  for (const { c, dir } of dirs.sort((a, b) => a.dir < b.dir ? -1 : 1)) {
+    out.push({ fstype: "cgroup", target: `/sys/fs/cgroup/${dir}`, flags: NOEXEC, data: c });
+  }
+  if (unified) out.push({ fstype: "cgroup2", target: "/sys/fs/cgroup/unified", flags: NOEXEC });
+  return out;
+}
+
+/**
+ * The mounts for `platform`, in order; namespace nodes have no devtmpfs and no efivarfs, and get
+ * the host's cgroup layout ({@link cgroupMounts} of the host's /proc/self/cgroup, read before
+ * the pivot hides the host's /proc).
+ */
+export function bringUpMounts(platform: PlatformKind, hostCgroups?: string): MountSpec[] {
   const vm = platform === "vm";
   const all: (MountSpec | false)[] = [
     { fstype: "proc", target: "/proc", flags: NOEXEC },
@@ -39,7 +74,7 @@ export function bringUpMounts(platform: PlatformKind): MountSpec[] {
     { fstype: "devpts", target: "/dev/pts", flags: MS.NOSUID | MS.NOEXEC, data: "ptmxmode=0666" },
     { fstype: "tmpfs", target: "/dev/shm", flags: NOSUID_NODEV, data: "mode=1777" },
     { fstype: "securityfs", target: "/sys/kernel/security", flags: NOEXEC },
-    { fstype: "cgroup2", target: "/sys/fs/cgroup", flags: NOEXEC },
+    ...cgroupMounts(vm ? undefined : hostCgroups),
     vm && {
       fstype: "efivarfs",
       target: "/sys/firmware/efi/efivars",

@@ -36,3 +36,39 @@ Deno.test("platform mounts: mountAll creates mount points, skips, and fails with
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+import { bringUpMounts, cgroupMounts } from "./mounts.ts";
+
+/** /proc/self/cgroup of a process on this project's hybrid host (v1 controllers + unified). */
+const HYBRID = `9:name=systemd:/
+8:pids:/
+4:memory:/process_api/66079349
+3:cpuset:/
+2:cpu,cpuacct:/
+0::/
+`;
+
+Deno.test("cgroup mounts: a hybrid host's layout — tmpfs, one cgroup per v1 hierarchy, unified", () => {
+  const m = cgroupMounts(HYBRID);
+  assert.deepEqual(m.map((x) => `${x.fstype} ${x.target} ${x.data ?? ""}`.trim()), [
+    "tmpfs /sys/fs/cgroup mode=0755",
+    "cgroup /sys/fs/cgroup/cpu,cpuacct cpu,cpuacct",
+    "cgroup /sys/fs/cgroup/cpuset cpuset",
+    "cgroup /sys/fs/cgroup/memory memory",
+    "cgroup /sys/fs/cgroup/pids pids",
+    "cgroup /sys/fs/cgroup/systemd name=systemd",
+    "cgroup2 /sys/fs/cgroup/unified",
+  ]);
+});
+
+Deno.test("cgroup mounts: cgroup2 alone on a unified host, and always on a VM", () => {
+  assert.deepEqual(cgroupMounts("0::/user.slice\n").map((x) => `${x.fstype} ${x.target}`), [
+    "cgroup2 /sys/fs/cgroup",
+  ]);
+  const vm = bringUpMounts("vm", HYBRID).filter((x) => x.target.startsWith("/sys/fs/cgroup"));
+  assert.deepEqual(vm.map((x) => x.fstype), ["cgroup2"]);
+  const ns = bringUpMounts("namespace", HYBRID).map((x) => x.target);
+  // The hierarchies follow the tmpfs, after /sys, before /tmp.
+  assert.ok(ns.indexOf("/sys") < ns.indexOf("/sys/fs/cgroup"));
+  assert.equal(ns.indexOf("/sys/fs/cgroup/memory"), ns.indexOf("/sys/fs/cgroup") + 3);
+});

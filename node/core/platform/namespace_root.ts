@@ -158,6 +158,7 @@ export function prepareNamespaceRoot(flags: AgentFlags, log: (line: string) => v
       agent: agentFiles(),
       deno: Deno.execPath(),
       tpmSocket: flags.tpmSocket,
+      payloads: flags.payloads,
       host: hostEntry,
     });
     const root = `${state}/root`;

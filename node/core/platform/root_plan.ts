@@ -15,6 +15,11 @@
  * - `/dev` (tmpfs): {@link DEV_NODES} bound from the host, `ptmx` → `pts/ptmx`, `pts/`, `shm/`,
  *   and the loop device backing `/data`;
  * - `/tpm/sock` = the swtpm socket when `--tpm-socket` is given;
+ * - `/kubernetes` and `/containerd` (read-only) = `<payloads>/kubernetes` and
+ *   `<payloads>/containerd` when `--payloads` is given (node/kubernetes/paths.ts);
+ * - `/dev/kmsg` when the host has it (the kubelet's OOM watcher refuses to start without it);
+ * - `/var` → `/ephemeral/var`: the kubelet and CNI write below hard-coded `/var` paths
+ *   (`/var/log/containers`, `/var/lib/cni`), which must land on the node's tmpfs;
  * - empty mount points for the bring-up mounts (`/proc`, `/sys`, `/tmp`, `/run`, `/ephemeral`);
  * - `/` and `/etc` read-only (remounted last), as on a VM.
  * The state directory itself and everything else of the host are gone.
@@ -41,6 +46,10 @@ export const ETC_COPIES: readonly string[] = [
 export const ETC_EPHEMERAL_LINKS: readonly string[] = ["hosts", "resolv.conf", "machine-id"];
 /** Host character devices bound into the node's `/dev`. */
 export const DEV_NODES: readonly string[] = ["null", "zero", "full", "random", "urandom", "tty"];
+/** `/<name>` → `/ephemeral/<name>` symlinks at the root (the worker creates what it needs). */
+export const ROOT_EPHEMERAL_LINKS: readonly string[] = ["var"];
+/** Payload directories below `--payloads`, bound read-only at `/<name>`. */
+export const PAYLOADS: readonly string[] = ["kubernetes", "containerd"];
 /** Where the node sees the agent bundle, the runtime and the TPM socket. */
 export const AGENT_DIR = "/agent";
 /** The swtpm socket inside the node. */
@@ -75,6 +84,8 @@ export interface RootInput {
   deno: string;
   /** `--tpm-socket` (host path), if any. */
   tpmSocket?: string;
+  /** `--payloads` (host directory), if any. */
+  payloads?: string;
   /** lstat of a host path. */
   host(path: string): HostEntry | undefined;
 }
@@ -174,6 +185,15 @@ export function rootPlan(input: RootInput): RootStep[] {
       file: true,
     });
   }
+  if (input.host("/dev/kmsg")) {
+    steps.push({
+      op: "bind",
+      source: "/dev/kmsg",
+      target: "/dev/kmsg",
+      readonly: false,
+      file: true,
+    });
+  }
   if (input.data.kind === "loop") {
     const d = input.data.device;
     steps.push({ op: "bind", source: d, target: d, readonly: false, file: true });
@@ -188,6 +208,18 @@ export function rootPlan(input: RootInput): RootStep[] {
       readonly: false,
       file: true,
     });
+  }
+
+  if (input.payloads) {
+    for (const name of PAYLOADS) {
+      const source = `${input.payloads}/${name}`;
+      if (input.host(source)) {
+        steps.push({ op: "bind", source, target: `/${name}`, readonly: true, file: false });
+      }
+    }
+  }
+  for (const name of ROOT_EPHEMERAL_LINKS) {
+    steps.push({ op: "symlink", target: `/${name}`, to: `/ephemeral/${name}` });
   }
 
   // Mount points of the bring-up mounts (/dev/pts and /dev/shm included), created here because

@@ -55,6 +55,7 @@ Deno.test("root plan: only the listed top-level entries, host paths only as bind
     "/sys",
     "/tmp",
     "/usr",
+    "/var",
   ]);
   assert.deepEqual(binds(steps), [
     "/usr /usr ro",
@@ -80,6 +81,7 @@ Deno.test("root plan: only the listed top-level entries, host paths only as bind
     "/etc/resolv.conf -> /ephemeral/resolv.conf",
     "/etc/machine-id -> /ephemeral/machine-id",
     "/dev/ptmx -> pts/ptmx",
+    "/var -> /ephemeral/var",
   ]);
   // Only what the host has is copied.
   const copies = steps.flatMap((s) => s.op === "copy" ? [s.target] : []);
@@ -116,6 +118,31 @@ Deno.test("root plan: loop storage mounts XFS and shows only its device; TPM soc
   // The /dev tmpfs comes before anything placed inside it.
   const devTmpfs = steps.findIndex((s) => s.op === "tmpfs" && s.target === "/dev");
   assert.ok(steps.findIndex((s) => s.target === "/dev/loop5") > devTmpfs);
+});
+
+Deno.test("root plan: --payloads binds kubernetes/ and containerd/ read-only; /dev/kmsg when present", () => {
+  const withPayloads = (p: string): HostEntry | undefined =>
+    p === "/p/kubernetes" || p === "/p/containerd"
+      ? { kind: "dir" }
+      : p === "/dev/kmsg"
+      ? { kind: "file" }
+      : host(p);
+  const steps = rootPlan(input({ payloads: "/p", host: withPayloads }));
+  const b = binds(steps);
+  assert.ok(b.includes("/p/kubernetes /kubernetes ro"));
+  assert.ok(b.includes("/p/containerd /containerd ro"));
+  assert.ok(b.includes("/dev/kmsg /dev/kmsg"));
+  // Both before the root is sealed read-only.
+  const sealed = steps.findIndex((s) => s.op === "readonly" && s.target === "/");
+  assert.ok(steps.findIndex((s) => s.target === "/containerd") < sealed);
+  // A payload directory the host lacks is left out; no --payloads, no binds.
+  const partial = (p: string) => p === "/p/kubernetes" ? { kind: "dir" as const } : host(p);
+  assert.ok(
+    !binds(rootPlan(input({ payloads: "/p", host: partial }))).some((x) =>
+      x.includes("/containerd")
+    ),
+  );
+  assert.ok(!binds(rootPlan(input())).some((x) => x.includes("/kubernetes")));
 });
 
 Deno.test("root plan: a source run keeps its repository and Deno cache at their host paths", () => {

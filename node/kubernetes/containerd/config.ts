@@ -55,11 +55,7 @@ export interface ContainerdOptions {
 }
 
 /** True if this process's capability bounding set includes CAP_SYS_RESOURCE (bit 24). */
-export function hasSysResource(status = Deno.readTextFileSync("/proc/self/status")): boolean {
-  const m = status.match(/^CapBnd:\s*([0-9a-f]+)$/m);
-  if (!m) throw new Error("containerd: /proc/self/status has no CapBnd line");
-  return ((BigInt("0x" + m[1]) >> 24n) & 1n) === 1n;
-}
+export { hasSysResource } from "../../core/platform/worker_host.ts";
 
 // TOML basic strings: JSON string escaping is a valid subset for the characters we allow.
 const q = (s: string) => JSON.stringify(s);
