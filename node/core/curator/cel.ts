@@ -8,9 +8,26 @@
  * over the parsed expression that catches what upstream's checker catches most often: unknown
  * fields of `node` and its sub-messages, calls of unknown functions, undeclared bare identifiers
  * and a result that cannot be a bool. Everything else is caught per node at evaluation.
+ *
+ * Any node certificate may call GetNodes, and the leader evaluates filters on its only JS thread,
+ * next to heartbeats and lease renewals: a filter's cost is therefore bounded twice (see
+ * {@link FilterLimits}). Before evaluation, its length, nesting and estimated cost per node are
+ * checked ({@link FilterError}, INVALID_ARGUMENT); during evaluation, every comprehension
+ * iteration is charged against a per-node and a per-call budget ({@link FilterBudgetError},
+ * RESOURCE_EXHAUSTED). The caller yields between nodes (management.ts).
  */
-import { celEnv, CelScalar, celType, isCelError, objectType, parse, plan } from "@bufbuild/cel";
-import type { CelType } from "@bufbuild/cel";
+import {
+  celEnv,
+  celFunc,
+  celMethod,
+  CelScalar,
+  celType,
+  isCelError,
+  objectType,
+  parse,
+  plan,
+} from "@bufbuild/cel";
+import type { CelFunc, CelType } from "@bufbuild/cel";
 import { type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf";
 import { registry } from "../../../proto/registry.ts";
 import {
@@ -19,8 +36,12 @@ import {
   NodeSchema,
 } from "../../../proto/gen/metropolis/proto/api/management_pb.ts";
 import { NodeStateSchema } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
+import { MAX_LABELS } from "./labels.ts";
 
-/** A compiled filter; throws {@link FilterError} if evaluation fails or yields a non-bool. */
+/**
+ * A compiled filter, for one GetNodes call: throws {@link FilterError} if evaluation fails or
+ * yields a non-bool, {@link FilterBudgetError} once the call's budget is spent.
+ */
 export type NodeFilter = (node: Node) => boolean;
 
 /** A filter that does not parse, plan or evaluate to a bool; the service answers INVALID_ARGUMENT. */
@@ -31,6 +52,49 @@ export class FilterError extends Error {
     this.name = "FilterError";
   }
 }
+
+/**
+ * A filter that passed the static checks but spent its evaluation budget (per node or per call);
+ * the service answers RESOURCE_EXHAUSTED.
+ */
+export class FilterBudgetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FilterBudgetError";
+  }
+}
+
+/**
+ * Bounds on a filter. Costs are in units of the static estimate: one per expression node
+ * evaluated, so an iteration of a comprehension costs the size of its condition and step, and
+ * `matches` its regular expression's compilation. A unit takes 0.4–2 µs (string conversions
+ * are the slowest), so one node's evaluation blocks the thread for at most ≈ 50 ms, and a call
+ * spends at most a few seconds of CPU, spread over many event-loop turns (management.ts).
+ */
+export interface FilterLimits {
+  /** Characters of the expression. */
+  maxLength: number;
+  /** Nesting of brackets in the source and depth of the parsed expression. */
+  maxDepth: number;
+  /** Nodes of the parsed expression. */
+  maxNodes: number;
+  /** Estimated cost of evaluating the filter on one node. */
+  maxCost: number;
+  /** Cost one node's evaluation may spend at run time. */
+  nodeBudget: number;
+  /** Cost all evaluations of one compiled filter (one GetNodes call) may spend together. */
+  callBudget: number;
+}
+
+/** The limits GetNodes applies. */
+export const FILTER_LIMITS: Readonly<FilterLimits> = Object.freeze({
+  maxLength: 16_384,
+  maxDepth: 100,
+  maxNodes: 4_096,
+  maxCost: 25_000,
+  nodeBudget: 25_000,
+  callBudget: 2_500_000,
+});
 
 function oneLine(s: string): string {
   return s.replace(/\s+/g, " ").trim();
@@ -55,7 +119,8 @@ const VARIABLES: Record<string, CelType> = {
 
 let envCache: ReturnType<typeof makeEnv> | undefined;
 function makeEnv() {
-  return celEnv({ namespace: NAMESPACE, registry, variables: VARIABLES });
+  const funcs = [budgetFunc, meteredMatches(celEnv().funcs.find("matches"))];
+  return celEnv({ namespace: NAMESPACE, registry, variables: VARIABLES, funcs });
 }
 /** The CEL environment, built on first use (building the WKT registry costs a few ms). */
 function env() {
@@ -67,8 +132,21 @@ function env() {
  * expression accepts every node. Throws {@link FilterError} on a syntax error or a static error
  * (unknown field, unknown function, undeclared identifier, non-bool result).
  */
-export function compileNodeFilter(expr: string): NodeFilter {
+export function compileNodeFilter(
+  expr: string,
+  limits: Readonly<FilterLimits> = FILTER_LIMITS,
+): NodeFilter {
   if (expr.trim() === "") return () => true;
+  if (expr.length > limits.maxLength) {
+    throw new FilterError(
+      `filter too long: ${expr.length} characters, at most ${limits.maxLength} allowed`,
+    );
+  }
+  // Before parsing: the parser recurses per bracket and would run out of stack on deep nesting.
+  const nesting = bracketNesting(expr);
+  if (nesting > limits.maxDepth) {
+    throw new FilterError(`filter nested too deeply: more than ${limits.maxDepth} levels`);
+  }
   let parsed: Parsed;
   try {
     parsed = parse(expr);
@@ -76,6 +154,7 @@ export function compileNodeFilter(expr: string): NodeFilter {
     throw new FilterError((e as Error).message);
   }
   staticCheck(parsed.expr);
+  const meter = new Meter(limits, instrument(parsed.expr, limits));
   const literals = foldNames(parsed.expr);
   let fn: ReturnType<typeof plan>;
   try {
@@ -89,13 +168,17 @@ export function compileNodeFilter(expr: string): NodeFilter {
   return (node: Node): boolean => {
     bindings.node = node;
     let r;
+    meter.start();
     try {
       r = fn(bindings as never);
     } catch (e) {
       throw new FilterError((e as Error).message);
     } finally {
       bindings.node = undefined;
+      meter.stop();
     }
+    // Checked before the result: `||`, `&&` and `?:` may absorb the error that stopped a loop.
+    meter.check();
     if (isCelError(r)) throw new FilterError(r.message);
     if (typeof r !== "boolean") {
       throw new FilterError(`filter must evaluate to bool, got ${celType(r)}`);
@@ -436,3 +519,225 @@ function literal(fn: "duration" | "timestamp", s: string): unknown {
   if (isCelError(v)) throw new FilterError(v.message);
   return v;
 }
+
+/**
+ * Deepest nesting of `(`, `[` and `{` outside string literals. A rough scan (it treats a triple
+ * quote as three quotes, which pairs up): it only guards the parser's stack.
+ */
+function bracketNesting(expr: string): number {
+  let depth = 0;
+  let max = 0;
+  let quote = "";
+  for (let i = 0; i < expr.length; i++) {
+    const ch = expr[i];
+    if (quote) {
+      if (ch === "\\") i++;
+      else if (ch === quote) quote = "";
+    } else if (ch === '"' || ch === "'") {
+      quote = ch;
+    } else if (ch === "(" || ch === "[" || ch === "{") {
+      max = Math.max(max, ++depth);
+    } else if (ch === ")" || ch === "]" || ch === "}") {
+      depth--;
+    }
+  }
+  return max;
+}
+
+/**
+ * Items a comprehension over a value of unknown size is assumed to visit: the largest repeated
+ * field of a Node is its labels. A larger list (built from several fields, say) is caught by the
+ * run-time budget.
+ */
+const UNKNOWN_ITEMS = MAX_LABELS;
+
+/** Costs of a sub-expression, in the units of {@link FilterLimits}. */
+interface Cost {
+  /** Estimated cost of one evaluation, comprehensions running over {@link items} of their range. */
+  est: number;
+  /** Cost of one evaluation not counting comprehension iterations (charged per node). */
+  flat: number;
+  /** Estimated number of items if the value is a list or map. */
+  items: number;
+}
+
+// Name of the budget hook; it cannot be written in a filter (`@` starts no CEL identifier).
+const BUDGET_FUNC = "@budget";
+
+/**
+ * Checks the size, depth and estimated cost of `root` against `limits` ({@link FilterError}) and
+ * wraps each comprehension's loop condition in `@budget(cond, weight)`, which charges the
+ * iteration's weight (its condition and step, without nested iterations, which charge
+ * themselves) to the active {@link Meter}. Returns the flat cost charged per evaluation.
+ */
+function instrument(root: Expr, limits: Readonly<FilterLimits>): number {
+  let nodes = 0;
+  const measure = (e: Expr, depth: number): Cost => {
+    if (++nodes > limits.maxNodes) {
+      throw new FilterError(`filter too large: more than ${limits.maxNodes} expression nodes`);
+    }
+    if (depth > limits.maxDepth) {
+      throw new FilterError(`filter nested too deeply: more than ${limits.maxDepth} levels`);
+    }
+    const ek = e.exprKind;
+    if (ek.case === "comprehensionExpr") {
+      const c = ek.value;
+      const part = (x: Expr | undefined) =>
+        x ? measure(x, depth + 1) : { est: 0, flat: 0, items: 0 };
+      const range = part(c.iterRange);
+      const init = part(c.accuInit);
+      const cond = part(c.loopCondition);
+      const step = part(c.loopStep);
+      const result = part(c.result);
+      const weight = cond.flat + step.flat + 1;
+      if (c.loopCondition) c.loopCondition = budgetCall(c.loopCondition, weight);
+      const n = range.items;
+      return {
+        est: 1 + range.est + init.est + result.est + n * (cond.est + step.est + 1),
+        flat: 1 + range.flat + init.flat + result.flat,
+        items: n, // map and filter give at most as many items as they visit
+      };
+    }
+    const kids = childrenOf(e).map((k) => measure(k, depth + 1));
+    let est = 1 + kids.reduce((a, k) => a + k.est, 0);
+    if (ek.case === "callExpr" && ek.value.function === "matches") {
+      const p = ek.value.args[0]?.exprKind;
+      if (p?.case === "constExpr" && p.value.constantKind.case === "stringValue") {
+        est += regexUnits(p.value.constantKind.value, "");
+      }
+    }
+    const flat = 1 + kids.reduce((a, k) => a + k.flat, 0);
+    let items = UNKNOWN_ITEMS;
+    if (ek.case === "listExpr") items = ek.value.elements.length;
+    else if (ek.case === "structExpr") items = ek.value.entries.length;
+    else if (ek.case === "callExpr" && ek.value.function === "_+_" && kids.length === 2) {
+      items = kids[0].items + kids[1].items;
+    } else if (ek.case === "callExpr" && ek.value.function === "_?_:_" && kids.length === 3) {
+      items = Math.max(kids[1].items, kids[2].items);
+    }
+    return { est, flat, items };
+  };
+  const cost = measure(root, 1);
+  if (cost.est > limits.maxCost) {
+    throw new FilterError(
+      `filter too expensive: estimated cost ${costText(cost.est)} per node exceeds the limit ` +
+        `of ${limits.maxCost}`,
+    );
+  }
+  return cost.flat;
+}
+
+/** A cost estimate for a message: exact below 10^12, else in powers of ten. */
+function costText(n: number): string {
+  return n < 1e12 ? String(Math.round(n)) : `≈1e${Math.floor(Math.log10(n))}`;
+}
+
+/** `@budget(cond, weight)`, a call expression with `cond`'s id (CEL errors point at the loop). */
+function budgetCall(cond: Expr, weight: number): Expr {
+  const weightExpr = {
+    ...cond,
+    exprKind: {
+      case: "constExpr",
+      value: { constantKind: { case: "int64Value", value: BigInt(weight) } },
+    },
+  };
+  return {
+    ...cond,
+    exprKind: {
+      case: "callExpr",
+      value: { function: BUDGET_FUNC, target: undefined, args: [cond, weightExpr] },
+    },
+  } as unknown as Expr;
+}
+
+/**
+ * Cost of `text.matches(pattern)`: @bufbuild/cel compiles the pattern (RE2, linear time) on every
+ * call, ≈ 5 µs per pattern character, and matching is linear in the text for a given pattern.
+ */
+function regexUnits(pattern: string, text: string): number {
+  return 1 + 16 * pattern.length + Math.ceil((text.length * (1 + pattern.length)) / 16);
+}
+
+/** std's `string.matches(string)`, charging {@link regexUnits} to the active meter first. */
+function meteredMatches(std: Iterable<CelFunc> | undefined) {
+  const impl = [...std ?? []].find((f) => f.target === CelScalar.STRING);
+  if (!impl) throw new Error("@bufbuild/cel has no string.matches(string)");
+  return celMethod(
+    "matches",
+    CelScalar.STRING,
+    [CelScalar.STRING],
+    CelScalar.BOOL,
+    function (pattern) {
+      if (active && !active.charge(regexUnits(pattern, this))) {
+        throw new Error("evaluation budget spent");
+      }
+      const r = impl.call(0, this, [pattern]);
+      if (typeof r !== "boolean") throw new Error(isCelError(r) ? r.message : "matches failed");
+      return r;
+    },
+  );
+}
+
+/**
+ * Cost spent by one compiled filter: per node (reset by {@link start}) and in total. Evaluation
+ * is synchronous, so the meter of the evaluation under way is a module variable that
+ * {@link budgetFunc} charges.
+ */
+class Meter {
+  #node = 0;
+  #call = 0;
+  #exhausted: string | undefined;
+
+  constructor(readonly limits: Readonly<FilterLimits>, readonly flat: number) {}
+
+  /** Starts one node's evaluation, charging the filter's flat cost. */
+  start(): void {
+    this.check();
+    active = this;
+    this.#node = 0;
+    this.charge(this.flat);
+  }
+
+  /** Ends the evaluation under way. */
+  stop(): void {
+    active = undefined;
+  }
+
+  /** Charges `units`; false once a budget is spent (the meter stays exhausted). */
+  charge(units: number): boolean {
+    this.#node += units;
+    this.#call += units;
+    if (this.#exhausted) return false;
+    if (this.#call > this.limits.callBudget) {
+      this.#exhausted = `evaluation exceeds the budget of ${this.limits.callBudget} cost ` +
+        `units per call`;
+    } else if (this.#node > this.limits.nodeBudget) {
+      this.#exhausted = `evaluation of one node exceeds the budget of ${this.limits.nodeBudget} ` +
+        `cost units`;
+    }
+    return !this.#exhausted;
+  }
+
+  /** Throws {@link FilterBudgetError} if a budget is spent. */
+  check(): void {
+    if (this.#exhausted) throw new FilterBudgetError(this.#exhausted);
+  }
+}
+
+let active: Meter | undefined;
+
+/**
+ * `@budget(cond, weight)`: charges an iteration and passes its condition through. Once a budget
+ * is spent it fails, which ends the loop; the error may be absorbed by `||` or `&&` on the way
+ * up, but every further loop fails at its next iteration, and the filter checks the meter after
+ * evaluation.
+ */
+const budgetFunc = celFunc(
+  BUDGET_FUNC,
+  [CelScalar.DYN, CelScalar.INT],
+  CelScalar.DYN,
+  (cond, weight) => {
+    if (active && !active.charge(Number(weight))) throw new Error("evaluation budget spent");
+    return cond;
+  },
+);

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
-import { compileNodeFilter, FilterError } from "./cel.ts";
+import {
+  compileNodeFilter,
+  FILTER_LIMITS,
+  FilterBudgetError,
+  FilterError,
+  type FilterLimits,
+} from "./cel.ts";
 import {
   type Node,
   Node_Health,
@@ -168,4 +174,104 @@ Deno.test("folded names: comprehension variables shadow node and the enum consta
     matching("[duration('6s')].exists(d, node.time_since_heartbeat < d)"),
     ["1"],
   );
+});
+
+/** The list literal `[0, 1, …, n-1]`. */
+function list(n: number): string {
+  return `[${Array.from({ length: n }, (_, i) => i).join(",")}]`;
+}
+
+/** The filter of the denial of service seen on a cluster (issue #12): 100³ iterations. */
+function bomb(n: number): string {
+  const body = "true||x0==x1||x1==x2||x0+x1==x2||x0*x1==x2";
+  return `${list(n)}.all(x0,${list(n)}.all(x1,${list(n)}.all(x2,${body})))`;
+}
+
+function budgetError(f: () => unknown, match: RegExp) {
+  assert.throws(f, (e) => {
+    assert.ok(e instanceof FilterBudgetError, `expected FilterBudgetError, got ${e}`);
+    assert.match(e.message, match);
+    return true;
+  });
+}
+
+Deno.test("cost: nested comprehensions over large lists are rejected before evaluation, fast", () => {
+  for (const n of [100, 200]) {
+    const start = performance.now();
+    filterError(
+      () => compileNodeFilter(bomb(n)),
+      /^filter too expensive: estimated cost \d+ per node exceeds the limit of 25000$/,
+    );
+    const ms = performance.now() - start;
+    assert.ok(ms < 100, `bomb of ${n}³ iterations rejected in ${ms.toFixed(1)} ms`);
+  }
+  // The estimate multiplies through nesting; a single level of the same lists is fine.
+  assert.deepEqual(matching(`${list(100)}.all(x, x >= 0)`), ["1", "2", "3"]);
+  // Comprehensions over node fields are estimated at the largest labels count (128).
+  assert.deepEqual(matching("node.labels.pairs.exists(p, p.key == 'rack')"), ["1"]);
+  filterError(
+    () =>
+      compileNodeFilter(
+        "node.labels.pairs.all(p, node.labels.pairs.all(q, node.labels.pairs.all(r, true)))",
+      ),
+    /too expensive/,
+  );
+  // Regular expressions are compiled on every call: a long one inside a loop is too expensive.
+  filterError(
+    () => compileNodeFilter(`${list(50)}.exists(x, node.id.matches('${"a?".repeat(50)}'))`),
+    /too expensive/,
+  );
+});
+
+Deno.test("cost: length, nesting and size limits, with bounded messages", () => {
+  filterError(
+    () => compileNodeFilter(`node.id == '${"x".repeat(20_000)}'`),
+    /^filter too long: 20013 characters, at most 16384 allowed$/,
+  );
+  // Deep nesting is refused before the parser recurses into it.
+  filterError(
+    () => compileNodeFilter(`${"(".repeat(5000)}true${")".repeat(5000)}`),
+    /^filter nested too deeply: more than 100 levels$/,
+  );
+  // So is a deep expression without brackets (`+` associates to the left).
+  filterError(
+    () => compileNodeFilter(`${list(150).slice(1, -1).replaceAll(",", " + ")} > 0`),
+    /^filter nested too deeply: more than 100 levels$/,
+  );
+  // Brackets inside strings do not count.
+  assert.deepEqual(matching(`node.id != '${"(".repeat(100)}'`), ["1", "2", "3"]);
+  filterError(
+    () => compileNodeFilter(Array.from({ length: 1500 }, () => "1>0").join(" && ")),
+    /^filter too large: more than 4096 expression nodes$/,
+  );
+});
+
+Deno.test("cost: a filter that passes the estimate but overruns the per-node budget", () => {
+  // Indexing hides a list's size from the estimate (128 assumed, 3,000 visited).
+  const hidden = `[${list(3000)}][0].all(x, x >= 0 && x + 1 >= 0 && x + 2 >= 0)`;
+  const f = compileNodeFilter(hidden);
+  const start = performance.now();
+  budgetError(() => f(up), /^evaluation of one node exceeds the budget of 25000 cost units$/);
+  assert.ok(performance.now() - start < 100, "stopped when the budget ran out");
+  // The loop's failure cannot be absorbed by a short-circuiting operator.
+  budgetError(() => compileNodeFilter(`${hidden} || true`)(up), /one node exceeds/);
+  // Run-time regular expressions are charged by their length.
+  budgetError(
+    () =>
+      compileNodeFilter(
+        `[1].exists(x, node.id.matches('${"a?".repeat(500)}' + node.id + '${"b?".repeat(500)}'))`,
+      )(up),
+    /one node exceeds/,
+  );
+});
+
+Deno.test("cost: one compiled filter (one GetNodes call) shares a budget over its nodes", () => {
+  const limits: FilterLimits = { ...FILTER_LIMITS, callBudget: 1_500 };
+  const f = compileNodeFilter(`${list(60)}.exists(x, x == 59)`, limits); // ≈ 600 units per node
+  assert.equal(f(up), true);
+  assert.equal(f(silent), true);
+  budgetError(() => f(fresh), /^evaluation exceeds the budget of 1500 cost units per call$/);
+  budgetError(() => f(up), /per call/);
+  // A fresh compilation (the next call) has a fresh budget.
+  assert.equal(compileNodeFilter(`${list(60)}.exists(x, x == 59)`, limits)(fresh), true);
 });

@@ -1,14 +1,21 @@
 /**
  * GetNodes through the leader's caches (pre-encoded views, sorted IDs, per-filter memo): results
- * follow record changes and stay sorted, on a real curator.
+ * follow record changes and stay sorted, on a real curator. And GetNodes against costly filters:
+ * rejected, budgeted, yielding, and stopped by cancellation or deadline.
  */
 import assert from "node:assert/strict";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { Management } from "../../../proto/gen/metropolis/proto/api/management_pb.ts";
+import { status } from "@grpc/grpc-js";
+import {
+  GetNodesRequestSchema,
+  Management,
+} from "../../../proto/gen/metropolis/proto/api/management_pb.ts";
 import { NodeSchema as NodeRecordSchema } from "../../../proto/gen/metropolis/node/core/curator/proto/private/storage_pb.ts";
 import { NodeState } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { nodeId } from "../identity/nodeid.ts";
 import { nodeKey } from "./keys.ts";
+import type { Leader } from "./leader.ts";
+import { Management as ManagementLogic } from "./management.ts";
 import { startTestCurator } from "./testing.ts";
 
 Deno.test("getNodes: cached views and filter results follow record changes", async () => {
@@ -53,6 +60,169 @@ Deno.test("getNodes: cached views and filter results follow record changes", asy
       (await list("")).map((n) => n.id),
       all.filter((id) => id !== ids[5]),
       "sorted IDs follow a deletion",
+    );
+  } finally {
+    await c.stop();
+  }
+});
+
+/** The list literal `[0, 1, …, n-1]`. */
+function list(n: number): string {
+  return `[${Array.from({ length: n }, (_, i) => i).join(",")}]`;
+}
+
+Deno.test("getNodes: the CEL bomb is INVALID_ARGUMENT at once, a budget overrun RESOURCE_EXHAUSTED", async () => {
+  const c = await startTestCurator();
+  try {
+    const mgmt = await c.client(Management, {
+      certificate: await c.ownerCertificate(),
+      privateKey: c.ownerKeys.privateKey,
+    });
+    const failure = async (filter: string) => {
+      const start = performance.now();
+      try {
+        for await (const _ of mgmt.getNodes({ filter })) { /* drain */ }
+      } catch (e) {
+        const { code, details } = e as { code: number; details: string };
+        return { code, details, ms: performance.now() - start };
+      }
+      assert.fail(`filter ${filter.slice(0, 40)}… succeeded`);
+    };
+    await failure("node.bogus"); // warm the connection and the CEL environment
+    const body = "true||x0==x1||x1==x2||x0+x1==x2";
+    const bomb = `${list(100)}.all(x0,${list(100)}.all(x1,${list(100)}.all(x2,${body})))`;
+    const b = await failure(bomb);
+    assert.equal(b.code, status.INVALID_ARGUMENT);
+    assert.match(b.details, /^filter: filter too expensive: estimated cost \d+ per node/);
+    assert.ok(b.ms < 100, `rejected in ${b.ms.toFixed(1)} ms`);
+    const r = await failure(`[${list(3000)}][0].all(x, x >= 0 && x + 1 >= 0 && x + 2 >= 0)`);
+    assert.equal(r.code, status.RESOURCE_EXHAUSTED);
+    assert.equal(
+      r.details,
+      "filter: evaluation of one node exceeds the budget of 25000 cost units (at node 1 of 1)",
+    );
+    // A legitimate filter still works on the same leader.
+    const nodes = [];
+    for await (const n of mgmt.getNodes({ filter: `${list(100)}.exists(x, x == 99)` })) {
+      nodes.push(n);
+    }
+    assert.deepEqual(nodes.map((n) => n.id), [c.nodeId]);
+  } finally {
+    await c.stop();
+  }
+});
+
+/**
+ * A Management over a stand-in leader holding `count` UP records: what #select reads (cache,
+ * heartbeats, clock); `visited` counts the nodes it evaluated (one heartbeat lookup each).
+ */
+function fakeLeaderManagement(count: number) {
+  const nodes = new Map<string, { record: unknown }>();
+  for (let i = 0; i < count; i++) {
+    const pub = new Uint8Array(32);
+    new DataView(pub.buffer).setUint32(0, i + 1);
+    const id = nodeId(pub);
+    nodes.set(id, {
+      record: create(NodeRecordSchema, { id, publicKey: pub, fsmState: NodeState.UP }),
+    });
+  }
+  const visited = { n: 0 };
+  const heartbeats = new Map<string, number>();
+  heartbeats.get = () => (visited.n++, undefined);
+  const leader = {
+    cache: { nodes, revision: 1n, sync: () => Promise.resolve() },
+    heartbeats,
+    since: 0,
+    now: () => 1000,
+  };
+  return { mgmt: new ManagementLogic(leader as unknown as Leader), visited };
+}
+
+// ≈ 20,000 cost units per node, under the per-node budget: several milliseconds each.
+const SLOW = `${list(30)}.all(x, ${list(30)}.all(y, x + y >= 0 && x * y >= 0 || x - y == 3))`;
+
+Deno.test("getNodes: a costly filter yields to the event loop between nodes", async () => {
+  const { mgmt, visited } = fakeLeaderManagement(100);
+  let last = performance.now();
+  let maxGap = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    maxGap = Math.max(maxGap, now - last);
+    last = now;
+  }, 1);
+  try {
+    const start = performance.now();
+    const nodes = await mgmt.getNodes(create(GetNodesRequestSchema, { filter: SLOW }));
+    const ms = performance.now() - start;
+    assert.equal(nodes.length, 100);
+    assert.equal(visited.n, 100);
+    assert.ok(ms > 200, `the filter is costly enough to matter (${ms.toFixed(0)} ms)`);
+    // Timers (heartbeat deadlines, lease renewals) ran throughout, not after the call.
+    assert.ok(
+      maxGap < Math.min(250, ms / 4),
+      `longest event-loop stall ${maxGap.toFixed(1)} ms of ${ms.toFixed(0)}`,
+    );
+  } finally {
+    clearInterval(ticker);
+  }
+});
+
+Deno.test("getNodes: a cancelled call stops evaluating", async () => {
+  const { mgmt, visited } = fakeLeaderManagement(100);
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(new Error("cancelled by test")), 50);
+  const start = performance.now();
+  await assert.rejects(
+    mgmt.getNodes(create(GetNodesRequestSchema, { filter: SLOW }), ac.signal),
+    /cancelled by test/,
+  );
+  const ms = performance.now() - start;
+  const seen = visited.n;
+  assert.ok(ms < 400, `stopped ${ms.toFixed(0)} ms after the start`);
+  assert.ok(seen > 0 && seen < 100, `evaluated ${seen} of 100 nodes`);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(visited.n, seen, "no evaluation after the call ended");
+});
+
+Deno.test("getNodes: a call past its deadline stops with DEADLINE_EXCEEDED", async () => {
+  const c = await startTestCurator();
+  try {
+    const mgmt = await c.client(Management, {
+      certificate: await c.ownerCertificate(),
+      privateKey: c.ownerKeys.privateKey,
+    });
+    const kv = c.etcd.kv.namespace("curator/");
+    for (let i = 0; i < 100; i++) {
+      const pub = crypto.getRandomValues(new Uint8Array(32));
+      const id = nodeId(pub);
+      const rec = create(NodeRecordSchema, { id, publicKey: pub, fsmState: NodeState.UP });
+      await kv.put(nodeKey(id), toBinary(NodeRecordSchema, rec));
+    }
+    const count = async (filter: string, deadline?: number) => {
+      let n = 0;
+      for await (const _ of mgmt.getNodes({ filter }, deadline ? { deadline } : {})) n++;
+      return n;
+    };
+    for (let tries = 0; (await count("")) < 101; tries++) {
+      assert.ok(tries < 100, "seeded records reach the leader's cache");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    let start = performance.now();
+    // A different filter each time: results of health-independent filters are memoized.
+    assert.equal(await count(SLOW.replace("== 3", "== 4")), 101);
+    const full = performance.now() - start;
+    start = performance.now();
+    await assert.rejects(count(SLOW, Date.now() + 50), (e) => {
+      assert.equal((e as { code: number }).code, status.DEADLINE_EXCEEDED);
+      return true;
+    });
+    // The leader stopped evaluating: a cheap call right after answers long before the costly
+    // evaluation would have ended.
+    assert.equal(await count("node.state == NODE_STATE_UP"), 101);
+    const ms = performance.now() - start;
+    assert.ok(
+      ms < full / 2,
+      `deadline and next call in ${ms.toFixed(0)} ms, full ${full.toFixed(0)}`,
     );
   } finally {
     await c.stop();

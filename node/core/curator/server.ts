@@ -42,7 +42,14 @@ import { Leader } from "./leader.ts";
 import { Management } from "./management.ts";
 import { reconcileLoop } from "./reconcile.ts";
 import { NodeSelf } from "./nodeself.ts";
-import { StatusError, toStatusError, unavailable, unimplemented } from "./status.ts";
+import {
+  cancelled,
+  deadlineExceeded,
+  StatusError,
+  toStatusError,
+  unavailable,
+  unimplemented,
+} from "./status.ts";
 import { watch } from "./watch.ts";
 
 /** The curator port. */
@@ -347,15 +354,18 @@ export class CuratorServer {
       getRegisterTicket: this.#unary(() => m().getRegisterTicket()),
       getClusterInfo: this.#unary(() => m().getClusterInfo()),
       getNodes: (call: grpc.ServerWritableStream<{ filter: string }, unknown>) => {
+        const { signal, done } = callSignal(call);
         (async () => {
           // Pre-encoded Nodes (see withPreEncodedGetNodes): GetNodes of 10,000 nodes otherwise
           // spends most of its time in toBinary.
-          const nodes = await m().getNodesEncoded(call.request as never);
+          const nodes = await m().getNodesEncoded(call.request as never, signal);
           for (const n of nodes) {
             if (call.cancelled) return;
             call.write(n);
           }
-        })().then(() => call.end(), (e) => call.emit("error", toRpcStatus(e)));
+        })().finally(done).then(() => call.end(), (e) => {
+          if (!call.cancelled) call.emit("error", toRpcStatus(e));
+        });
       },
       approveNode: this.#unary((r) => m().approveNode(r)),
       updateNodeRoles: this.#unary((r) => m().updateNodeRoles(r)),
@@ -451,6 +461,30 @@ function withPreEncodedGetNodes(def: grpc.ServiceDefinition): grpc.ServiceDefini
       ...m,
       responseSerialize: (v: unknown) =>
         v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : serialize(v),
+    },
+  };
+}
+
+/**
+ * A signal aborted when `call` is cancelled (client gone, or grpc-js's own deadline timer) or
+ * its deadline passes, with a {@link StatusError} as reason; `done` releases the timer.
+ */
+function callSignal(
+  call: grpc.ServerWritableStream<unknown, unknown>,
+): { signal: AbortSignal; done: () => void } {
+  const ac = new AbortController();
+  const onCancel = () => ac.abort(cancelled("call cancelled"));
+  call.on("cancelled", onCancel);
+  const deadline = call.getDeadline();
+  const ms = (deadline instanceof Date ? deadline.getTime() : Number(deadline)) - Date.now();
+  const timer = Number.isFinite(ms)
+    ? setTimeout(() => ac.abort(deadlineExceeded("deadline exceeded")), Math.max(0, ms))
+    : undefined;
+  return {
+    signal: ac.signal,
+    done: () => {
+      clearTimeout(timer);
+      call.off("cancelled", onCancel);
     },
   };
 }

@@ -34,6 +34,12 @@ export const unauthenticated = (m: string) => new StatusError(status.UNAUTHENTIC
 export const unavailable = (m: string) => new StatusError(status.UNAVAILABLE, m);
 /** UNIMPLEMENTED. */
 export const unimplemented = (m: string) => new StatusError(status.UNIMPLEMENTED, m);
+/** RESOURCE_EXHAUSTED. */
+export const resourceExhausted = (m: string) => new StatusError(status.RESOURCE_EXHAUSTED, m);
+/** CANCELLED. */
+export const cancelled = (m: string) => new StatusError(status.CANCELLED, m);
+/** DEADLINE_EXCEEDED. */
+export const deadlineExceeded = (m: string) => new StatusError(status.DEADLINE_EXCEEDED, m);
 /** OUT_OF_RANGE. */
 export const outOfRange = (m: string) => new StatusError(status.OUT_OF_RANGE, m);
 
