@@ -22,6 +22,7 @@ import {
 } from "./core/platform/mod.ts";
 import { startCore } from "./core/root.ts";
 import { openTpm } from "./core/platform/tpm.ts";
+import { workerHost } from "./core/platform/worker_host.ts";
 
 /** RLIMIT_NOFILE the root runnable raises the agent to (soft and hard). */
 export const NOFILE_LIMIT = 1048576;
@@ -165,6 +166,7 @@ export async function main(args: readonly string[]): Promise<void> {
       tree,
       power: (kind) => duties.shutdown(kind, "requested through the node management API"),
       tpm: await openTpm(flags, (l) => ctx.logger.info(l)),
+      kubernetes: (nodeId) => workerHost(flags, nodeId),
     })
   );
   const supervisor = new Supervisor(tree, root, {

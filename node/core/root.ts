@@ -15,6 +15,7 @@ import { runNodeManagement } from "./mgmt/server.ts";
 import { runMetrics } from "./metrics/server.ts";
 import { runNodeExporter } from "./metrics/node_exporter.ts";
 import type { RoleContext } from "./roleserve/context.ts";
+import type { KubernetesHost } from "./roleserve/kubernetes.ts";
 import type { Tpm } from "../base/tpm/mod.ts";
 
 /** The node software version reported in status. */
@@ -27,7 +28,9 @@ export interface CoreOptions {
   power: (kind: "reboot" | "poweroff") => Promise<void>;
   /** The node's TPM, opened by the root runnable (node.md §2 step 5); undefined: none. */
   tpm?: Tpm;
-  /** Extra roleserver workers (node management, Kubernetes). */
+  /** What the platform offers the Kubernetes roles (none: no Kubernetes on this node). */
+  kubernetes?: (nodeId: string) => KubernetesHost;
+  /** Extra roleserver workers (node management, metrics). */
   extraWorkers?: (rc: RoleContext) => Record<string, (ctx: Context) => Promise<void>>;
 }
 
@@ -46,6 +49,7 @@ export function startCore(ctx: Context, o: CoreOptions): void {
       address,
       power: o.power,
       version: VERSION,
+      kubernetes: o.kubernetes,
       extraWorkers: (rc) => ({
         // NodeManagement on 7839 (node.md §14) for every node with credentials.
         nodemgmt: (c: Context) =>

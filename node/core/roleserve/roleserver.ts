@@ -17,6 +17,7 @@ import {
   type RoleContext,
 } from "./context.ts";
 import { controlplane } from "./controlplane.ts";
+import { kubernetes, type KubernetesHost } from "./kubernetes.ts";
 import { heartbeat, statuspush } from "./heartbeat.ts";
 import { hostsfile } from "./hostsfile.ts";
 import { nodewatch, rolefetch } from "./rolefetch.ts";
@@ -29,7 +30,9 @@ export interface RoleserverOptions {
   address: Value<string | undefined>;
   power: (kind: "reboot" | "poweroff") => Promise<void>;
   version: { major: bigint; minor: bigint; patch: bigint };
-  /** Extra workers per role context (node management, Kubernetes), started with the others. */
+  /** What the platform offers the Kubernetes roles; without it, no Kubernetes worker runs. */
+  kubernetes?: (nodeId: string) => KubernetesHost;
+  /** Extra workers per role context (node management, metrics), started with the others. */
   extraWorkers?: (rc: RoleContext) => Record<string, (ctx: Context) => Promise<void>>;
 }
 
@@ -75,6 +78,7 @@ export function roleserver(o: RoleserverOptions) {
     run(ctx, "nodewatch", nodewatch(rc));
     run(ctx, "heartbeat", heartbeat(rc));
     run(ctx, "statuspush", statuspush(rc, o.version));
+    if (o.kubernetes) run(ctx, "kubernetes", kubernetes(rc, o.kubernetes));
     for (const [name, w] of Object.entries(o.extraWorkers?.(rc) ?? {})) run(ctx, name, w);
     signal(ctx, "healthy");
     await untilAborted(ctx);
