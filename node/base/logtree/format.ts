@@ -29,7 +29,9 @@ export function formatEntry(e: LogEntry): string[] {
   const dn = e.dn.padEnd(32);
   if (e.leveled) {
     const l = e.leveled;
-    const head = `${dn} ${SEVERITY_LETTER[l.severity]}${formatTimestamp(l.timeUs)} ${l.location}] `;
+    // No location (a logger called directly by the runtime): nothing between time and "]".
+    const where = l.location ? ` ${l.location}` : "";
+    const head = `${dn} ${SEVERITY_LETTER[l.severity]}${formatTimestamp(l.timeUs)}${where}] `;
     return l.lines.map((line) => head + line);
   }
   if (e.raw) return [`${dn} R ${rawText(e.raw)}`];

@@ -57,16 +57,30 @@ function plainPath(f: string): string {
 }
 
 /**
- * Returns `file:line` (basename) of the first stack frame outside the files in `skip`, or
- * `unknown:0`. `skip` holds module URLs (`import.meta.url`) of logging wrappers. Uses V8's
- * structured call sites (≈ 5× cheaper than formatting a stack string).
+ * Whether a frame's file is code of ours: a local file (a module of the tree or the bundle), not
+ * a runtime-internal module (`ext:core/01_core.js`, `ext:deno_node/_events.mjs`, `node:…`) and not
+ * an npm package outside the bundle (Deno's npm cache or a node_modules directory).
+ */
+function isOurs(path: string): boolean {
+  return path.startsWith("/") && !path.includes("/node_modules/") &&
+    !path.includes("/npm/registry.");
+}
+
+/** Frames looked at: enough to get past event-emitter and promise plumbing of the runtime. */
+const STACK_FRAMES = 32;
+
+/**
+ * Returns `file:line` (basename) of the first stack frame in our code (see {@link isOurs}) outside
+ * the files in `skip`, or "" when there is none (a logger method called directly by the runtime,
+ * e.g. as a promise callback). `skip` holds module URLs (`import.meta.url`) of logging wrappers.
+ * Uses V8's structured call sites (≈ 5× cheaper than formatting a stack string).
  */
 export function callerLocation(skip: ReadonlySet<string>): string {
   const prevPrepare = V8Error.prepareStackTrace;
   const prevLimit = V8Error.stackTraceLimit;
   let sites: unknown;
   try {
-    V8Error.stackTraceLimit = 10;
+    V8Error.stackTraceLimit = STACK_FRAMES;
     V8Error.prepareStackTrace = (_: unknown, cs: CallSite[]) => cs;
     const holder: { stack?: unknown } = {};
     V8Error.captureStackTrace(holder, callerLocation);
@@ -75,14 +89,29 @@ export function callerLocation(skip: ReadonlySet<string>): string {
     V8Error.prepareStackTrace = prevPrepare;
     V8Error.stackTraceLimit = prevLimit;
   }
-  if (!Array.isArray(sites)) return "unknown:0";
+  if (!Array.isArray(sites)) return "";
   const skipPaths = new Set([...skip].map(plainPath));
   for (const cs of sites as CallSite[]) {
     const f = cs.getFileName?.();
     if (!f) continue;
     const p = plainPath(f);
-    if (skipPaths.has(p)) continue;
+    if (!isOurs(p) || skipPaths.has(p)) continue;
     return `${p.slice(p.lastIndexOf("/") + 1)}:${cs.getLineNumber() ?? 0}`;
   }
-  return "unknown:0";
+  return "";
+}
+
+/**
+ * `file:line` (basename) of the innermost frame in our code (see {@link isOurs}) of a formatted
+ * V8 stack (`err.stack`), or "" when there is none: where an error was thrown, skipping frames of
+ * the runtime (an op error is created in `ext:core/01_core.js`) and of npm packages.
+ */
+export function stackLocation(stack: string | undefined): string {
+  for (const line of (stack ?? "").split("\n").slice(1)) {
+    const m = /\(?(\S+?):(\d+):\d+\)?\s*$/.exec(line.trim());
+    if (!m) continue;
+    const p = plainPath(m[1].replace(/^at /, ""));
+    if (isOurs(p)) return `${p.slice(p.lastIndexOf("/") + 1)}:${m[2]}`;
+  }
+  return "";
 }

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
+import { stackLocation } from "./logger.ts";
 import { dnError, isAtOrBelow, validateDN } from "./dn.ts";
 import type { LogEntry } from "./entry.ts";
 import { formatConcise, formatEntry, shortenDN } from "./format.ts";
@@ -198,4 +200,53 @@ Deno.test("§5 concise format: shortening, widths 20/16, continuation lines", ()
     raw: { data: "x", originalLength: 0, timeUs: 0 },
   };
   assert.deepEqual(formatConcise(raw), ["         root.kernel R x"]);
+});
+
+/** The line of the caller of this function in this file. */
+function lineHere(): number {
+  return Number(new Error().stack!.split("\n")[2].match(/logtree_test\.ts:(\d+)/)![1]);
+}
+
+Deno.test("location: a logger called by node:events is located at our emit, not in the runtime", () => {
+  const t = new LogTree();
+  const l = t.logger("root.ev");
+  const em = new EventEmitter();
+  em.on("line", l.info);
+  const line = lineHere() + 1;
+  em.emit("line", "hi");
+  const [e] = t.read("root.ev", { backlog: "all" }).backlog;
+  assert.equal(e.leveled!.location, `logtree_test.ts:${line}`);
+});
+
+Deno.test("location: none (not a runtime frame, not unknown:0) when only the runtime calls the logger", async () => {
+  const t = new LogTree();
+  const l = t.logger("root.timer");
+  setTimeout(l.info, 0, "from a timer");
+  await new Promise((r) => setTimeout(r, 20));
+  const [e] = t.read("root.timer", { backlog: "all" }).backlog;
+  assert.equal(e.leveled!.location, "");
+  assert.match(formatEntry(e)[0], /\d{6}\] from a timer$/);
+});
+
+Deno.test("stackLocation: the thrower in our code, skipping runtime and npm frames", () => {
+  let stack = "";
+  const line = lineHere() + 2;
+  try {
+    Deno.readTextFileSync("/nonexistent/logtree-test");
+  } catch (e) {
+    stack = (e as Error).stack ?? "";
+  }
+  assert.match(stack, /ext:/, "the op error's innermost frame is the runtime's");
+  assert.equal(stackLocation(stack), `logtree_test.ts:${line}`);
+  assert.equal(
+    stackLocation([
+      "Error: x",
+      "    at f (ext:core/01_core.js:405:3)",
+      "    at g (file:///root/.cache/deno/npm/registry.npmjs.org/@grpc/grpc-js/1.14.7/x.js:9:1)",
+      "    at node:internal/process:1:1",
+      "    at async file:///work/main/node/core/a.ts:12:5",
+    ].join("\n")),
+    "a.ts:12",
+  );
+  assert.equal(stackLocation("Error: x\n    at f (ext:core/01_core.js:405:3)"), "");
 });

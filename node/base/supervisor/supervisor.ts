@@ -3,7 +3,7 @@
  * failing runnable takes its subtree and its group down, and the highest stopped node whose parent
  * still runs is restarted (DEAD nodes with exponential backoff).
  */
-import type { LeveledLogger } from "../logtree/logger.ts";
+import { type LeveledLogger, stackLocation } from "../logtree/logger.ts";
 import type { LogTree } from "../logtree/logtree.ts";
 import { Backoff } from "./backoff.ts";
 import { nameError } from "./names.ts";
@@ -108,13 +108,9 @@ interface Binding {
 
 const bindings = new WeakMap<Context, Binding>();
 
-/** `file:line` of the innermost stack frame of `err` (where it was thrown), or `unknown:0`. */
+/** `file:line` of the innermost frame of our code in `err`'s stack (where it was thrown), or "". */
 export function errorLocation(err: Error): string {
-  for (const line of (err.stack ?? "").split("\n").slice(1)) {
-    const m = /([^/\s()]+):(\d+):\d+\)?\s*$/.exec(line);
-    if (m) return `${m[1]}:${m[2]}`;
-  }
-  return "unknown:0";
+  return stackLocation(err.stack);
 }
 
 function errorOf(e: unknown): Error {

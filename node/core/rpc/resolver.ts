@@ -36,7 +36,7 @@ export interface ResolverOptions {
   socks5?: string;
   /** Learn curator endpoints via `Curator.Watch` (default: when `identity` is set). */
   watchNodes?: boolean;
-  /** Progress lines (leader changes, failures). */
+  /** Progress lines (leader changes, failures), without a prefix: the caller names the source. */
   log?: (line: string) => void;
   /** Backoff between failed rounds (default 500 ms doubling to 10 s). */
   backoff?: { initialMs: number; maxMs: number };
@@ -151,7 +151,7 @@ export class LeaderResolver {
     const prev = this.#leader;
     if (prev?.nodeId === l?.nodeId && prev?.address === l?.address) return;
     this.#leader = l;
-    this.#o.log?.(l ? `resolver: leader is ${l.nodeId} at ${l.address}` : "resolver: leader lost");
+    this.#o.log?.(l ? `leader is ${l.nodeId} at ${l.address}` : "leader lost");
     if (l) {
       const ws = this.#waiters;
       this.#waiters = [];
@@ -183,7 +183,7 @@ export class LeaderResolver {
         await won.follow;
       } catch (e) {
         if (this.#closed) break;
-        this.#o.log?.(`resolver: ${(e as Error).message}; retrying in ${delay} ms`);
+        this.#o.log?.(`${(e as Error).message}; retrying in ${delay} ms`);
       }
       this.#setLeader(undefined);
       if (this.#closed) break;
@@ -264,7 +264,7 @@ export class LeaderResolver {
           }
           // The followed seed no longer knows the leader: resolve again.
           if (!l) {
-            this.#o.log?.(`resolver: ${a.seed}: ${why}`);
+            this.#o.log?.(`${a.seed}: ${why}`);
             a.cleanup();
             return;
           }
@@ -311,16 +311,16 @@ export class LeaderResolver {
             const seed = joinHostPort(addr, port);
             if (!this.#seeds.has(seed)) {
               this.#seeds.add(seed);
-              this.#o.log?.(`resolver: learned curator ${n.id} at ${seed}`);
+              this.#o.log?.(`learned curator ${n.id} at ${seed}`);
             }
           }
         }
       });
       stream.on("error", (e: grpc.ServiceError) => {
         if (e.code !== grpc.status.CANCELLED) {
-          this.#o.log?.(`resolver: node watch on ${l.nodeId} failed: ${e.details || e.message}`);
+          this.#o.log?.(`node watch on ${l.nodeId} failed: ${e.details || e.message}`);
         }
       });
-    })().catch((e) => this.#o.log?.(`resolver: node watch: ${(e as Error).message}`));
+    })().catch((e) => this.#o.log?.(`node watch: ${(e as Error).message}`));
   }
 }
