@@ -44,7 +44,7 @@ function fdLimit(): number {
 }
 
 /** One simulated node: identity, its stream, and the send time of the unanswered heartbeat. */
-interface SimNode {
+export interface SimNode {
   id: string;
   keys: CryptoKeyPair;
   certificate: Uint8Array;
@@ -53,7 +53,8 @@ interface SimNode {
   timer?: ReturnType<typeof setTimeout>;
 }
 
-async function makeNodes(srv: BenchServer, n: number): Promise<SimNode[]> {
+/** `n` simulated nodes with keys and node certificates issued from the bench cluster's CA. */
+export async function makeNodes(srv: BenchServer, n: number): Promise<SimNode[]> {
   const signer = { certificate: srv.ca, privateKey: srv.caKey };
   const out: SimNode[] = [];
   for (let i = 0; i < n; i++) {
@@ -69,7 +70,8 @@ async function makeNodes(srv: BenchServer, n: number): Promise<SimNode[]> {
   return out;
 }
 
-async function seed(srv: BenchServer, nodes: SimNode[]): Promise<void> {
+/** Seeds an UP record for each of `nodes` (their certificates are then accepted). */
+export async function seed(srv: BenchServer, nodes: SimNode[]): Promise<void> {
   const etcd = new Etcd3({ hosts: srv.info.etcd });
   try {
     const records = await Promise.all(
@@ -81,7 +83,8 @@ async function seed(srv: BenchServer, nodes: SimNode[]): Promise<void> {
   }
 }
 
-async function countHealthy(srv: BenchServer, ids: Set<string>): Promise<number> {
+/** How many of `ids` the leader reports HEALTHY. */
+export async function countHealthy(srv: BenchServer, ids: Set<string>): Promise<number> {
   const mgmt = await srv.client(Management, srv.owner);
   let healthy = 0;
   for await (const n of mgmt.getNodes({ filter: "node.health == HEALTH_HEALTHY" })) {

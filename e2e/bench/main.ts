@@ -2,6 +2,7 @@
  * `deno task bench <name> [options]`: runs one benchmark of testing.md §5. Each prints a human
  * line and a JSON line per measured value on stdout; progress goes to stderr.
  */
+import { celbomb } from "./celbomb.ts";
 import { getnodes } from "./getnodes.ts";
 import { heartbeats } from "./heartbeats.ts";
 import { formation } from "./formation.ts";
@@ -13,6 +14,7 @@ export const BENCHES: Record<string, (args: string[]) => Promise<void>> = {
   heartbeats,
   formation,
   rss,
+  celbomb,
 };
 
 if (import.meta.main) {

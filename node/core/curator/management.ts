@@ -81,14 +81,50 @@ export function filterSeesHealth(expr: string): boolean {
 }
 
 /**
- * Longest run of filter evaluation in GetNodes before it lets other work (heartbeats, lease
- * renewals, other calls) run; one node's evaluation is bounded by the filter's per-node budget.
+ * Longest run of filter work in GetNodes (compilation, or evaluation of nodes) before it lets
+ * other work run; one node's evaluation is bounded by the filter's per-node budget.
  */
 const EVAL_SLICE_MS = 5;
+/**
+ * Time between the end of one slice and the start of the next, of any call: filter work takes
+ * at most about half of the thread, and the I/O of heartbeats and lease renewals, which needs
+ * several event-loop iterations per message, runs in the gaps.
+ */
+const EVAL_GAP_MS = 1;
 
-/** Resolves after pending I/O callbacks and timers had their turn (not only microtasks). */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+/** The slices of all GetNodes calls: waiting calls (first come first served), last slice end. */
+const turns = { waiting: [] as (() => void)[], pumping: false, lastEnd: 0 };
+
+/**
+ * Ends the caller's slice, if it had one, and resolves when it may run the next one (see
+ * {@link EVAL_SLICE_MS}, {@link EVAL_GAP_MS}): however many calls are under way, filter work
+ * holds the thread for one slice at a time.
+ */
+function evaluationTurn(): Promise<void> {
+  endSlice();
+  const turn = new Promise<void>((resolve) => turns.waiting.push(resolve));
+  if (!turns.pumping) {
+    turns.pumping = true;
+    setImmediate(nextTurn);
+  }
+  return turn;
+}
+
+/** Marks the end of the caller's slice (also when its call ends without another turn). */
+function endSlice(): void {
+  turns.lastEnd = performance.now();
+}
+
+function nextTurn(): void {
+  const wait = turns.lastEnd + EVAL_GAP_MS - performance.now();
+  if (wait > 0) {
+    setTimeout(nextTurn, wait);
+    return;
+  }
+  turns.waiting.shift()?.();
+  // From an immediate callback, the next check runs after the released slice.
+  if (turns.waiting.length) setImmediate(nextTurn);
+  else turns.pumping = false;
 }
 
 /** Number of health-independent filters whose per-record results the leader remembers. */
@@ -188,62 +224,68 @@ export class Management {
   }
 
   /**
-   * The filter runs on the leader's only thread, beside heartbeats and lease renewals: it yields
-   * to the event loop every {@link EVAL_SLICE_MS} and stops with `signal`'s reason once the call
-   * is cancelled or past its deadline. Errors: a bad or statically too expensive filter →
-   * INVALID_ARGUMENT, a spent evaluation budget → RESOURCE_EXHAUSTED (cel.ts).
+   * The filter runs on the leader's only thread, beside heartbeats and lease renewals: it is
+   * compiled and evaluated in turns ({@link evaluationTurn}) and stops with `signal`'s reason
+   * once the call is cancelled or past its deadline. Errors: a bad or statically too expensive
+   * filter → INVALID_ARGUMENT, a spent evaluation budget → RESOURCE_EXHAUSTED (cel.ts).
    */
   async #select(
     req: GetNodesRequest,
     signal?: AbortSignal,
   ): Promise<{ c: CachedApiNode; h: HealthFields }[]> {
-    let filter;
     try {
-      filter = compileNodeFilter(req.filter);
-    } catch (e) {
-      if (e instanceof FilterError) throw invalid(`filter: ${e.message}`);
-      throw e;
-    }
-    const withHealthFields = filterSeesHealth(req.filter);
-    const memo = withHealthFields ? undefined : this.#memoFor(req.filter);
-    await this.#l.cache.sync();
-    signal?.throwIfAborted();
-    const now = this.#l.now();
-    // Records of one cache revision: the cache may move on while this call yields.
-    const ids = this.#sortedIds();
-    const recs = ids.map((id) => this.#l.cache.nodes.get(id)!.record);
-    const out: { c: CachedApiNode; h: HealthFields }[] = [];
-    let slice = performance.now();
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i];
-      const rec = recs[i];
-      let c = this.#views.get(rec);
-      if (!c) {
-        c = cachedApiNode(rec);
-        this.#views.set(rec, c);
-      }
-      const h = healthFields(c.base.state, this.#l.heartbeats.get(id), this.#l.since, now);
+      await evaluationTurn();
+      signal?.throwIfAborted();
+      let filter;
       try {
-        let pass = memo?.get(rec);
-        if (pass === undefined) {
-          pass = filter(withHealthFields ? nodeWithHealth(c.base, h) : c.base);
-          memo?.set(rec, pass);
-        }
-        if (pass) out.push({ c, h });
+        filter = compileNodeFilter(req.filter);
       } catch (e) {
         if (e instanceof FilterError) throw invalid(`filter: ${e.message}`);
-        if (e instanceof FilterBudgetError) {
-          throw resourceExhausted(`filter: ${e.message} (at node ${i + 1} of ${ids.length})`);
-        }
         throw e;
       }
-      if (performance.now() - slice >= EVAL_SLICE_MS) {
-        await yieldToEventLoop();
-        signal?.throwIfAborted();
-        slice = performance.now();
+      const withHealthFields = filterSeesHealth(req.filter);
+      const memo = withHealthFields ? undefined : this.#memoFor(req.filter);
+      await this.#l.cache.sync();
+      signal?.throwIfAborted();
+      const now = this.#l.now();
+      // Records of one cache revision: the cache may move on while this call yields.
+      const ids = this.#sortedIds();
+      const recs = ids.map((id) => this.#l.cache.nodes.get(id)!.record);
+      const out: { c: CachedApiNode; h: HealthFields }[] = [];
+      let slice = performance.now();
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i];
+        const rec = recs[i];
+        let c = this.#views.get(rec);
+        if (!c) {
+          c = cachedApiNode(rec);
+          this.#views.set(rec, c);
+        }
+        const h = healthFields(c.base.state, this.#l.heartbeats.get(id), this.#l.since, now);
+        try {
+          let pass = memo?.get(rec);
+          if (pass === undefined) {
+            pass = filter(withHealthFields ? nodeWithHealth(c.base, h) : c.base);
+            memo?.set(rec, pass);
+          }
+          if (pass) out.push({ c, h });
+        } catch (e) {
+          if (e instanceof FilterError) throw invalid(`filter: ${e.message}`);
+          if (e instanceof FilterBudgetError) {
+            throw resourceExhausted(`filter: ${e.message} (at node ${i + 1} of ${ids.length})`);
+          }
+          throw e;
+        }
+        if (performance.now() - slice >= EVAL_SLICE_MS) {
+          await evaluationTurn();
+          signal?.throwIfAborted();
+          slice = performance.now();
+        }
       }
+      return out;
+    } finally {
+      endSlice();
     }
-    return out;
   }
 
   /** NEW → STANDBY; STANDBY/UP unchanged; DECOMMISSIONED refused. */

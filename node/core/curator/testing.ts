@@ -158,3 +158,25 @@ export async function startTestCurator(o: TestCuratorOptions = {}): Promise<Test
   }
   return t;
 }
+
+/** The CEL list literal `[0, 1, …, n-1]`. */
+export function celList(n: number): string {
+  return `[${Array.from({ length: n }, (_, i) => i).join(",")}]`;
+}
+
+/**
+ * The GetNodes filter that froze a leader (issue #12): three nested comprehensions over `n`-item
+ * list literals, n³ iterations (100: ≈ 7 s, 200: ≈ 51 s before cost limits).
+ */
+export function celBomb(n: number): string {
+  const body = "true||x0==x1||x1==x2||x0+x1==x2||x0*x1==x2";
+  return `${celList(n)}.all(x0,${celList(n)}.all(x1,${celList(n)}.all(x2,${body})))`;
+}
+
+/** Passes the static estimate (indexing hides the list's size) but overruns one node's budget. */
+export const CEL_HIDDEN_COST = `[${celList(3000)}][0].all(x, x >= 0 && x + 1 >= 0 && x + 2 >= 0)`;
+
+/** Close to the per-node cost limit (≈ 20,000 units, several ms per node) but allowed. */
+export const CEL_COSTLY = `${celList(30)}.all(x, ${
+  celList(30)
+}.all(y, x + y >= 0 && x * y >= 0 || x - y == 3))`;
