@@ -36,7 +36,8 @@ export async function escrow(
   caller: Caller,
 ): Promise<EscrowOutcome> {
   const p = req.parameters;
-  if (!p || p.requestedIdentityName !== OWNER_IDENTITY) {
+  if (!p) return { responses: [], error: invalid("client parameters must be set") };
+  if (p.requestedIdentityName !== OWNER_IDENTITY) {
     return {
       responses: [],
       error: unimplemented(`only the "${OWNER_IDENTITY}" identity can be escrowed`),

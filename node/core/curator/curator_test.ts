@@ -78,6 +78,17 @@ Deno.test("curator: escrow, management, enrolment, node RPCs, authz", async (t) 
         }
       };
       const ownerPub = await rawPublicKey(c.ownerKeys.publicKey);
+      // Upstream parity: a request without parameters is INVALID_ARGUMENT.
+      const aaa = await c.client(AAA, { ephemeral: c.ownerKeys });
+      const bare = aaa.escrow();
+      bare.write({});
+      await assert.rejects(
+        (async () => {
+          for await (const _ of bare) { /* drain */ }
+        })(),
+        (e: { code: number; details: string }) =>
+          e.code === status.INVALID_ARGUMENT && e.details === "client parameters must be set",
+      );
       const other = await generateEd25519();
       const otherPub = await rawPublicKey(other.publicKey);
       assert.equal((await escrowWith(c.ownerKeys, "alice", ownerPub)).code, status.UNIMPLEMENTED);
@@ -338,6 +349,12 @@ Deno.test("curator: escrow, management, enrolment, node RPCs, authz", async (t) 
           csiProvisionerPubkey: newPub,
           netservicesPubkey: newPub,
         };
+        // Upstream parity: a request without a kind is INVALID_ARGUMENT before the role check.
+        await assert.rejects(
+          asNode.issueCertificate({}),
+          (e: { code: number; details: string }) =>
+            e.code === status.INVALID_ARGUMENT && e.details === "certificate kind must be set",
+        );
         assert.equal(
           await code(asNode.issueCertificate({ kind: { case: "kubernetesWorker", value: kw } })),
           status.PERMISSION_DENIED,

@@ -145,11 +145,12 @@ export class NodeSelf {
     caller: Caller,
   ): Promise<IssueCertificateResponse> {
     const n = requireNode(caller);
+    // As upstream: the request is checked before the node's roles.
+    if (req.kind.case !== "kubernetesWorker") throw invalid("certificate kind must be set");
     const cur = await this.#l.readNode(n.nodeId);
     if (!cur?.record.roles?.kubernetesWorker) {
       throw permissionDenied("only KubernetesWorker nodes may obtain worker certificates");
     }
-    if (req.kind.case !== "kubernetesWorker") throw invalid("kind must be set");
     const w = req.kind.value;
     for (
       const [name, k] of [

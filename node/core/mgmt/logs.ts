@@ -86,6 +86,8 @@ export function logsRead(req: LogsRequest): LogsRead {
       );
   }
   switch (req.streamMode) {
+    // Unset means no streaming, as upstream (its switch has no case for it).
+    case StreamMode.INVALID:
     case StreamMode.DISABLE:
       options.stream = false;
       break;
@@ -94,7 +96,7 @@ export function logsRead(req: LogsRequest): LogsRead {
       break;
     default:
       throw invalid(
-        `stream_mode must be STREAM_MODE_DISABLE or STREAM_MODE_UNBUFFERED, got ${req.streamMode}`,
+        `stream_mode must be unset, STREAM_MODE_DISABLE or STREAM_MODE_UNBUFFERED, got ${req.streamMode}`,
       );
   }
   req.filters.forEach((f, i) => {

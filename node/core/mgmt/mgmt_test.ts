@@ -205,7 +205,6 @@ Deno.test("Logs: every invalid request is INVALID_ARGUMENT naming the problem", 
       [{ backlogMode: BacklogMode.COUNT, backlogCount: -5n }, /backlog_count must be > 0/],
       [{ backlogMode: BacklogMode.INVALID }, /backlog_mode .* got 0/],
       [{ backlogMode: 7 as BacklogMode }, /backlog_mode .* got 7/],
-      [{ streamMode: StreamMode.INVALID }, /stream_mode .* got 0/],
       [{ streamMode: 9 as StreamMode }, /stream_mode .* got 9/],
       [{ filters: [onlyRaw, onlyLeveled] }, /only_raw and only_leveled/],
       [{ filters: [minSeverity(0)] }, /filter 0: invalid minimum severity 0/],
@@ -221,6 +220,17 @@ Deno.test("Logs: every invalid request is INVALID_ARGUMENT naming the problem", 
     assertStatus(ok, grpc.status.OK);
     assert.deepEqual(backlogOf(ok).map(text), ["x"]);
     assert.equal(f.tree.readerCount, 0);
+  });
+});
+
+Deno.test("Logs: stream_mode unset means no streaming (upstream parity)", async () => {
+  await withNode({}, async (f) => {
+    f.tree.logger("root.a").info("x");
+    const c = await f.client();
+    const r = await logs(c, { dn: "root.a", streamMode: StreamMode.INVALID });
+    assertStatus(r, grpc.status.OK);
+    assert.deepEqual(backlogOf(r).map(text), ["x"]);
+    assert.equal(f.tree.readerCount, 0, "no live reader left behind");
   });
 });
 
@@ -478,10 +488,11 @@ Deno.test("Reboot on a namespace node: kexec/firmware UI UNIMPLEMENTED, rollback
       grpc.status.INVALID_ARGUMENT,
       /cannot be combined with TYPE_KEXEC/,
     );
+    // Upstream parity: a next_boot the node does not know is UNIMPLEMENTED, not a bad request.
     await rejectsCode(
       c.reboot({ type: RebootType.FIRMWARE, nextBoot: 5 as NextBoot }),
-      grpc.status.INVALID_ARGUMENT,
-      /unknown next_boot 5/,
+      grpc.status.UNIMPLEMENTED,
+      /^unknown next_boot 5$/,
     );
     await rejectsCode(
       c.reboot({ type: RebootType.FIRMWARE, nextBoot: NextBoot.START_ROLLBACK }),

@@ -67,7 +67,7 @@ export class Rebooter {
 
   /**
    * Validates and prepares `req`, then schedules the power action and returns (the caller sends
-   * the response). Throws {@link RpcError}: unknown type → UNIMPLEMENTED; unknown next_boot or
+   * the response). Throws {@link RpcError}: unknown type or next_boot → UNIMPLEMENTED;
    * FIRMWARE_UI with KEXEC → INVALID_ARGUMENT; kexec, rollback or firmware UI impossible on this
    * platform → UNIMPLEMENTED (namespace, unsupported firmware) or UNAVAILABLE (attempt failed).
    */
@@ -93,7 +93,8 @@ export class Rebooter {
         );
     }
     if (NextBoot[req.nextBoot] === undefined) {
-      throw err(grpc.status.INVALID_ARGUMENT, `unknown next_boot ${req.nextBoot}`);
+      // Upstream: a next_boot it does not know is UNIMPLEMENTED, like an unknown type.
+      throw err(grpc.status.UNIMPLEMENTED, `unknown next_boot ${req.nextBoot}`);
     }
     if (action === "kexec" && req.nextBoot === NextBoot.START_FIRMWARE_UI) {
       throw err(
