@@ -271,7 +271,7 @@ Deno.test({
         oneErrorLine(fmt);
       });
 
-      await t.step("unreachable endpoint: exit 1 within 25 s", async () => {
+      await t.step("refused endpoint: exit 1 at once, naming it", async () => {
         // A port nobody listens on: bind, note, close.
         const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
         const port = (l.addr as Deno.NetAddr).port;
@@ -287,8 +287,12 @@ Deno.test({
         ]);
         const took = Date.now() - start;
         assert.equal(r.code, 1);
-        assert.match(oneErrorLine(r), /could not reach any cluster endpoint: 127\.0\.0\.1:\d+: /);
-        assert.ok(took < 25_000, `took ${took} ms`);
+        assert.equal(
+          oneErrorLine(r),
+          `metroctl: could not reach any cluster endpoint: 127.0.0.1:${port}: connection refused`,
+        );
+        // Mostly the start of a Deno process; the dial itself gives up in milliseconds.
+        assert.ok(took < 10_000, `took ${took} ms`);
       });
 
       await t.step("pinned ca.pem of another cluster: exit 1 naming ca.pem", async () => {

@@ -1,9 +1,12 @@
 /**
  * Connecting to the cluster (metroctl.md §6–§7): trust on first use for the CA, finding the
  * curator leader from `--endpoints`, typed clients to it with the owner credentials, and
- * node-local connections verifying the node ID. Connection establishment gives up after 20 s.
+ * node-local connections verifying the node ID. An endpoint that refuses connections, does not
+ * resolve or does not answer (directly or through `--proxy`) is given up at once or after a few
+ * seconds; one that answers with an error (e.g. no leader elected yet) is retried for up to 20 s.
  */
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
+import net from "node:net";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import { makeClient, type ServiceClient } from "../../proto/grpc.ts";
 import { CuratorLocal } from "../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
@@ -16,13 +19,17 @@ import { joinHostPort, leaderFromResponse, normalizeSeed } from "../../node/core
 import { parseCertificate } from "../../node/base/pki/info.ts";
 import { equalBytes, toHex } from "../../node/base/pki/keys.ts";
 import { verifySignature } from "../../node/base/pki/verify.ts";
+import { parseHostPort, replyText } from "../../node/base/socks/protocol.ts";
+import { socks5Connect, SocksError } from "../../node/base/socks/client.ts";
 import type { Context } from "./context.ts";
-import { CliError, describeError } from "./errors.ts";
+import { CliError, describeError, isServiceError } from "./errors.ts";
 
 /** How long connection establishment may take before giving up. */
 export const CONNECT_TIMEOUT_MS = 20_000;
-/** Per-attempt RPC deadline while connecting. */
-const ATTEMPT_MS = 5_000;
+/** Per-attempt RPC deadline while connecting; an endpoint that lets it pass is not retried. */
+export const ATTEMPT_MS = 4_000;
+/** How long a TCP connection to an endpoint (or through the proxy) may take to open. */
+export const PROBE_MS = 3_000;
 
 /** The overall connect deadline of this process (set by the first connection attempt). */
 let connectDeadline = 0;
@@ -68,7 +75,103 @@ async function fetchCA(ctx: Context, seed: string, identity: Identity): Promise<
   }
 }
 
-/** Runs `fn` over the seeds until one succeeds or the connect timeout passes. */
+/** Text of a socket error: what the user can act on, without the syscall noise. */
+function socketErrorText(e: unknown, host: string): string {
+  const code = (e as { code?: string }).code;
+  switch (code) {
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+    case "EAI_NONAME":
+      return `cannot resolve host ${JSON.stringify(host)}`;
+    case "EHOSTUNREACH":
+      return "host unreachable";
+    case "ENETUNREACH":
+      return "network unreachable";
+    case "ECONNRESET":
+      return "connection reset";
+    default:
+      return (e as Error).message ?? String(e);
+  }
+}
+
+/** Rejects with `timeout()` unless `p` settles within `ms`. */
+function within<T>(p: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => timer = setTimeout(() => reject(timeout()), ms)),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Why no TCP connection to `host:port` opens within {@link PROBE_MS}, or undefined. */
+async function tcpProbe(host: string, port: number): Promise<string | undefined> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const sock = net.connect({ host, port });
+      const timer = setTimeout(() => {
+        sock.destroy();
+        reject(new Error(`no answer within ${PROBE_MS / 1000} s`));
+      }, PROBE_MS);
+      sock.once("connect", () => {
+        clearTimeout(timer);
+        sock.destroy();
+        resolve();
+      });
+      sock.once("error", (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+    });
+    return undefined;
+  } catch (e) {
+    return socketErrorText(e, host);
+  }
+}
+
+/**
+ * Why `seed` cannot be reached, or undefined if a TCP connection opens (directly, or through the
+ * SOCKS5 `--proxy`, which a failure then names) within {@link PROBE_MS}. These causes do not go
+ * away by retrying for a while, unlike the errors of a server that answers.
+ */
+export async function unreachable(seed: string, proxy?: string): Promise<string | undefined> {
+  let target;
+  try {
+    target = parseHostPort(seed);
+  } catch {
+    return "not a host:port endpoint";
+  }
+  if (!proxy) return await tcpProbe(target.host, target.port);
+  let via;
+  try {
+    via = parseHostPort(proxy);
+  } catch {
+    return `proxy ${proxy}: not a host:port address`;
+  }
+  const dead = await tcpProbe(via.host, via.port);
+  if (dead) return `proxy ${proxy}: ${dead}`;
+  const pending = socks5Connect(via, target, PROBE_MS);
+  // Whenever it settles (also after the timeout below), nothing is left open.
+  pending.then((sock) => sock.destroy(), () => {});
+  try {
+    await within(pending, PROBE_MS, () => new Error(`no answer within ${PROBE_MS / 1000} s`));
+    return undefined;
+  } catch (e) {
+    return e instanceof SocksError
+      ? `proxy ${proxy} could not connect: ${replyText(e.reply)}`
+      : `proxy ${proxy}: ${(e as Error).message.replace(/^socks: /, "")}`;
+  }
+}
+
+/** At most this many endpoints are named in an error (each with its cause). */
+const NAMED_ENDPOINTS = 3;
+
+/**
+ * Runs `fn` over the seeds until one succeeds or the connect timeout passes. A seed that is
+ * {@link unreachable}, or lets an attempt's deadline pass, is not tried again: with no seed left
+ * the error comes at once, naming each seed and why.
+ */
 async function untilReachable<T>(
   ctx: Context,
   seeds: string[],
@@ -78,25 +181,43 @@ async function untilReachable<T>(
   const deadline = Date.now() + CONNECT_TIMEOUT_MS;
   connectDeadline = deadline;
   const errors = new Map<string, string>();
+  const givenUp = new Set<string>();
   let delay = 250;
   for (let round = 0;; round++) {
     for (const seed of seeds) {
+      if (givenUp.has(seed)) continue;
       if (Date.now() >= deadline && errors.size) break;
+      if (round === 0) {
+        const why = await unreachable(seed, ctx.proxy);
+        if (why) {
+          errors.set(seed, why);
+          givenUp.add(seed);
+          ctx.verbose(`${seed}: ${why}`);
+          continue;
+        }
+      }
       try {
         return await fn(seed);
       } catch (e) {
-        const why = describeError(e);
+        let why = describeError(e);
+        if (isServiceError(e) && e.code === grpc.status.DEADLINE_EXCEEDED) {
+          why = `no answer within ${ATTEMPT_MS / 1000} s`;
+          givenUp.add(seed);
+        }
         errors.set(seed, why);
         ctx.verbose(`${seed}: ${why}`);
       }
     }
+    if (givenUp.size === seeds.length) break;
     if (round === 0) await onRound?.(errors);
     if (Date.now() + delay > deadline || ctx.signal.aborted) break;
     await sleep(delay);
     delay = Math.min(delay * 2, 4_000);
   }
-  const [seed, why] = [...errors][0];
-  throw new CliError(`could not reach any cluster endpoint: ${seed}: ${why}`);
+  const named = [...errors].slice(0, NAMED_ENDPOINTS).map(([seed, why]) => `${seed}: ${why}`);
+  const more = errors.size > NAMED_ENDPOINTS ? ` (and ${errors.size - NAMED_ENDPOINTS} more)` : "";
+  const via = ctx.proxy ? ` via proxy ${ctx.proxy}` : "";
+  throw new CliError(`could not reach any cluster endpoint${via}: ${named.join("; ")}${more}`);
 }
 
 /**
@@ -201,8 +322,9 @@ async function leaderVia(
 /** Connects to the cluster leader with `identity` (default: the owner credentials). */
 export async function connectCluster(ctx: Context, identity?: Identity): Promise<Cluster> {
   const seeds = ctx.endpoints().map(normalizeSeed);
-  const ca = await clusterCA(ctx);
+  // Credentials first: without them, trusting the CA would not help.
   const id = identity ?? await ownerIdentity(ctx);
+  const ca = await clusterCA(ctx);
   const leader = await untilReachable(
     ctx,
     seeds,
