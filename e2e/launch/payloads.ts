@@ -56,7 +56,9 @@ export async function preparePayloads(stateDir: string, log: (l: string) => void
   const [kube, images] = await Promise.all([buildKube(), buildImages()]);
   const archives = Object.fromEntries(Object.entries(images).map(([n, i]) => [n, i.path]));
   await Deno.remove(dir, { recursive: true }).catch(() => {});
-  for (const p of [KUBERNETES_PAYLOAD, CONTAINERD_PAYLOAD]) await Deno.mkdir(`${dir}${p}`);
+  for (const p of [KUBERNETES_PAYLOAD, CONTAINERD_PAYLOAD]) {
+    await Deno.mkdir(`${dir}${p}`, { recursive: true });
+  }
   for (const s of payloadPlan(dir, kube, archives)) {
     await Deno.mkdir(s.path.replace(/\/[^/]+$/, ""), { recursive: true });
     if (s.op === "symlink") await Deno.symlink(s.to, s.path);

@@ -259,9 +259,11 @@ Deno.test({
             JSON.stringify(probePod(
               name,
               from,
+              // busybox-static's wget segfaults (static glibc NSS), so HTTP is spoken with nc;
+              // the service name resolves through the cluster DNS (busybox's own resolver).
               `
-          wget -qO- -T 5 http://httpserver.default.svc.${NET.clusterDomain}/ &&
-          wget -qO- -T 5 http://${svc.spec.clusterIP}/`,
+          nslookup httpserver.default.svc.${NET.clusterDomain} | grep -q ${svc.spec.clusterIP} &&
+          printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${svc.spec.clusterIP} 80`,
             )),
           );
           try {
@@ -301,7 +303,7 @@ Deno.test({
             workers[0],
             `
           nslookup kubernetes.default.svc.${NET.clusterDomain} ${NET.clusterDns} &&
-          nc -z -w 5 ${NET.apiserverServiceIp} 443`,
+          nc -w 5 ${NET.apiserverServiceIp} 443 </dev/null`,
           )),
         );
         try {

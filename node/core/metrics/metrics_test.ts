@@ -83,6 +83,15 @@ Deno.test("metrics: mTLS access control and exporter proxying with a real node_e
   const foreign = await testUserCert(testCA(), "owner");
   const nePort = await freePort();
   const deadPort = await freePort(); // nothing listens here: "etcd not running on this node"
+  // A stand-in containerd: it serves its metrics at /v1/metrics only, as containerd does.
+  const containerdStop = new AbortController();
+  const containerd = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: containerdStop.signal, onListen: () => {} },
+    (r) =>
+      new URL(r.url).pathname === "/v1/metrics"
+        ? new Response("containerd_up 1\n")
+        : new Response("404 page not found\n", { status: 404 }),
+  );
 
   const tree = new LogTree();
   const listening = Promise.withResolvers<number>();
@@ -95,7 +104,7 @@ Deno.test("metrics: mTLS access control and exporter proxying with a real node_e
         clusterCA: caDer,
         port: 0,
         host: "127.0.0.1",
-        exporters: { node: nePort, etcd: deadPort },
+        exporters: { node: nePort, etcd: deadPort, containerd: containerd.addr.port },
         discovery: () => [{ targets: [`${server.id}:7840`], labels: { node_id: server.id } }],
         onListening: (p) => listening.resolve(p),
       }));
@@ -120,6 +129,10 @@ Deno.test("metrics: mTLS access control and exporter proxying with a real node_e
     assert.equal(core.status, 200);
     assert.match(core.body, /^metropolis_agent_up 1$/m);
     assert.match(core.body, /^process_resident_memory_bytes [1-9][0-9]*$/m);
+
+    const cd = await get(port, "/metrics/containerd", { ...base, client: owner });
+    assert.equal(cd.status, 200, cd.body);
+    assert.match(cd.body, /^containerd_up 1$/m);
 
     const unknown = await get(port, "/metrics/nonexistent", { ...base, client: owner });
     assert.equal(unknown.status, 404);
@@ -155,6 +168,8 @@ Deno.test("metrics: mTLS access control and exporter proxying with a real node_e
     );
   } finally {
     await sup.stop();
+    containerdStop.abort();
+    await containerd.finished;
   }
   // Stopped: the port is closed and node_exporter is gone.
   await assert.rejects(fetch(`http://127.0.0.1:${nePort}/metrics`));

@@ -33,6 +33,9 @@ export const EXPORTER_PORTS: Readonly<Record<string, number>> = {
   containerd: PORTS.metricsContainerd,
 };
 
+/** Exporters whose metrics are not at `/metrics` (containerd serves `/v1/metrics`). */
+export const EXPORTER_PATHS: Readonly<Record<string, string>> = { containerd: "/v1/metrics" };
+
 /** One Prometheus HTTP SD target group. */
 export interface DiscoveryGroup {
   targets: string[];
@@ -122,7 +125,7 @@ function isRefused(e: unknown): boolean {
 async function proxy(res: ServerResponse, port: number, name: string, signal: AbortSignal) {
   let upstream: Response;
   try {
-    upstream = await fetch(`http://127.0.0.1:${port}/metrics`, {
+    upstream = await fetch(`http://127.0.0.1:${port}${EXPORTER_PATHS[name] ?? "/metrics"}`, {
       signal: AbortSignal.any([signal, AbortSignal.timeout(30_000)]),
     });
   } catch (e) {
