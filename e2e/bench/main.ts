@@ -5,6 +5,7 @@
 import { celbomb } from "./celbomb.ts";
 import { getnodes } from "./getnodes.ts";
 import { heartbeats } from "./heartbeats.ts";
+import { flood } from "./flood.ts";
 import { formation } from "./formation.ts";
 import { rss } from "./rss.ts";
 
@@ -14,6 +15,7 @@ export const BENCHES: Record<string, (args: string[]) => Promise<void>> = {
   heartbeats,
   formation,
   rss,
+  flood,
   celbomb,
 };
 

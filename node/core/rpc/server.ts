@@ -23,6 +23,40 @@ export const SERVER_KEEPALIVE_OPTIONS: grpc.ServerOptions = {
   "grpc.http2.max_ping_strikes": 0,
 };
 
+/**
+ * Limits on what any client, authenticated or not, can hold on the server: connections are
+ * accepted before anyone is known, so each bound applies before authentication.
+ */
+export interface ConnectionLimits {
+  /** A connection whose TLS handshake has not completed after this long is closed. */
+  handshakeTimeoutMs: number;
+  /** A connection without open streams for this long is closed (GOAWAY, then close). */
+  idleTimeoutMs: number;
+  /**
+   * SETTINGS_MAX_CONCURRENT_STREAMS advertised on every connection; a client that opens more
+   * loses the connection (nghttp2: PROTOCOL_ERROR). grpc-js and Go clients queue instead.
+   */
+  maxStreamsPerConnection: number;
+  /** Open TCP connections (including those still in the handshake); more are closed at once. */
+  maxConnections: number;
+  /** Calls in progress over all connections; more are answered RESOURCE_EXHAUSTED. */
+  maxCalls: number;
+}
+
+/**
+ * Defaults: with them an unauthenticated client holds at most `maxCalls` calls (≈ 10 KiB each
+ * for a watch such as GetCurrentLeader) and `maxConnections` connections, whatever it sends.
+ * 128 streams per connection is far above the few long-lived watches a node keeps on its
+ * curator channel.
+ */
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  handshakeTimeoutMs: 10_000,
+  idleTimeoutMs: 120_000,
+  maxStreamsPerConnection: 128,
+  maxConnections: 1024,
+  maxCalls: 4096,
+};
+
 /** Options of an {@link RpcServer}. */
 export interface RpcServerOptions {
   /** DER node certificate, sent as the only certificate. */
@@ -31,6 +65,57 @@ export interface RpcServerOptions {
   privateKey: CryptoKey | string;
   /** Extra grpc-js server options (merged over {@link SERVER_KEEPALIVE_OPTIONS}). */
   grpcOptions?: grpc.ServerOptions;
+  /** Overrides of {@link DEFAULT_CONNECTION_LIMITS} (tests use short timeouts). */
+  limits?: Partial<ConnectionLimits>;
+}
+
+/**
+ * The server interceptor every call passes: refuses calls over the `maxCalls` budget
+ * (RESOURCE_EXHAUSTED).
+ */
+function callGuard(maxCalls: number): grpc.ServerInterceptor {
+  let active = 0;
+  return (_method, next) => {
+    let counted = false;
+    let failed = false;
+    const release = () => {
+      if (counted) active--;
+      counted = false;
+    };
+    const fail = (code: grpc.status, details: string) => {
+      failed = true;
+      call.sendStatus({ code, details, metadata: new grpc.Metadata() });
+    };
+    const call: grpc.ServerInterceptingCall = new grpc.ServerInterceptingCall(next, {
+      start: (startNext) => {
+        const busy = active >= maxCalls;
+        if (!busy) {
+          active++;
+          counted = true;
+        }
+        startNext({
+          onReceiveMetadata: (md, nextMd) => {
+            if (!failed) nextMd(md);
+          },
+          onReceiveMessage: (msg, nextMsg) => {
+            if (!failed) nextMsg(msg);
+          },
+          onReceiveHalfClose: (nextHalfClose) => {
+            if (!failed) nextHalfClose();
+          },
+          onCancel: release,
+        });
+        if (busy) {
+          fail(grpc.status.RESOURCE_EXHAUSTED, `server busy: ${maxCalls} calls in progress`);
+        }
+      },
+      sendStatus: (status, nextStatus) => {
+        release();
+        nextStatus(status);
+      },
+    });
+    return call;
+  };
 }
 
 /** A grpc-js server behind our own TLS terminator; register services on `.grpc`. */
@@ -39,6 +124,8 @@ export class RpcServer {
   readonly grpc: grpc.Server;
   /** Certificates of live connections, keyed by `call.getPeer()`. */
   readonly peers: PeerTable = new PeerTable();
+  /** The limits in force. */
+  readonly limits: ConnectionLimits;
   readonly #opts: RpcServerOptions;
   readonly #sockets = new Set<net.Socket>();
   #tls?: tls.Server;
@@ -47,7 +134,17 @@ export class RpcServer {
   /** Creates the grpc-js server; nothing listens until {@link listen}. */
   constructor(opts: RpcServerOptions) {
     this.#opts = opts;
-    this.grpc = new grpc.Server({ ...SERVER_KEEPALIVE_OPTIONS, ...opts.grpcOptions });
+    this.limits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits };
+    this.grpc = new grpc.Server({
+      ...SERVER_KEEPALIVE_OPTIONS,
+      "grpc.max_concurrent_streams": this.limits.maxStreamsPerConnection,
+      "grpc.max_connection_idle_ms": this.limits.idleTimeoutMs,
+      ...opts.grpcOptions,
+      interceptors: [
+        callGuard(this.limits.maxCalls),
+        ...opts.grpcOptions?.interceptors ?? [],
+      ],
+    });
   }
 
   /** The certificates the client of connection `peer` (= `call.getPeer()`) sent. */
@@ -74,8 +171,13 @@ export class RpcServer {
       rejectUnauthorized: false,
       ALPNProtocols: ["h2"],
       minVersion: "TLSv1.2",
+      handshakeTimeout: this.limits.handshakeTimeoutMs,
     }, (socket) => this.#onSecure(socket));
-    server.on("tlsClientError", () => {/* a failed handshake concerns only that client */});
+    // Over the budget, node:net closes new connections right after accepting them.
+    server.maxConnections = this.limits.maxConnections;
+    // A failed or timed-out handshake concerns only that client; node:tls reports a handshake
+    // timeout here but leaves the socket open, so close it.
+    server.on("tlsClientError", (_e, socket) => socket.destroy());
     this.#tls = server;
     const bind = (h: string) =>
       new Promise<void>((resolve, reject) => {
