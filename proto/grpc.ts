@@ -1,9 +1,10 @@
 /**
  * Adapter from the generated protobuf-es service descriptors to @grpc/grpc-js: service
  * definitions for servers (`serviceDefinition`, `addService`) and typed promise/stream clients
- * (`makeClient`). Messages are encoded with `toBinary` and decoded with `fromBinary`; a request
- * that does not decode makes the deserializer throw, which grpc-js answers with an error status
- * (INTERNAL) for that call only.
+ * (`makeClient`). Messages are encoded with `toBinary` and decoded strictly (`strict.ts`: a known
+ * field with the wrong wire type is refused, not reinterpreted); a request that does not decode
+ * makes the deserializer throw a `DecodeError`, which plain grpc-js answers with INTERNAL for that
+ * call only (node/core/rpc's RpcServer turns it into INVALID_ARGUMENT).
  *
  * Handlers and clients accept either real messages or plain init objects (`MessageInitShape`) for
  * what they send: the serializer runs `create(schema, value)` first, which returns real messages
@@ -11,7 +12,7 @@
  */
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import type {
   DescMessage,
   DescMethod,
@@ -21,6 +22,9 @@ import type {
 } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import { methodPath } from "./registry.ts";
+import { decodeStrict } from "./strict.ts";
+
+export { DecodeError, decodeStrict } from "./strict.ts";
 
 export {
   authorizationOf,
@@ -62,7 +66,7 @@ function serializer<D extends DescMessage>(schema: D): (v: MessageInitShape<D>) 
 
 function deserializer<D extends DescMessage>(schema: D): (b: Buffer) => MessageShape<D> {
   // A plain Uint8Array view, so `bytes` fields decode to Uint8Array (not Buffer) subarrays.
-  return (b) => fromBinary(schema, new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+  return (b) => decodeStrict(schema, new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
 }
 
 // deno-lint-ignore no-explicit-any

@@ -5,11 +5,13 @@
  * client's certificates are kept in a {@link PeerTable} for the per-call authorizer.
  */
 import tls from "node:tls";
+import type { Buffer } from "node:buffer";
 import type net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { certificatePem } from "../../base/pki/info.ts";
 import { exportPkcs8Pem } from "../../base/pki/keys.ts";
 import { chainFromPeerCertificate, type PeerCertificates, peerKey, PeerTable } from "./peers.ts";
+import { boundDetails } from "./status.ts";
 
 /**
  * grpc-js server options accepting client keepalive pings as often as every second, also without
@@ -69,9 +71,41 @@ export interface RpcServerOptions {
   limits?: Partial<ConnectionLimits>;
 }
 
+/** What a request deserializer returned instead of throwing: the request did not decode. */
+class UndecodableRequest {
+  constructor(readonly reason: string) {}
+}
+
+/**
+ * grpc-js answers a throwing request deserializer with INTERNAL from below every interceptor.
+ * A malformed request is the client's fault (INVALID_ARGUMENT): deserializers registered here
+ * return an {@link UndecodableRequest} instead, which {@link callGuard} answers.
+ */
+class GuardedServer extends grpc.Server {
+  override register(
+    name: string,
+    // deno-lint-ignore no-explicit-any
+    handler: any,
+    // deno-lint-ignore no-explicit-any
+    serialize: any,
+    deserialize: (b: Buffer) => unknown,
+    type: string,
+  ): boolean {
+    const guarded = (b: Buffer) => {
+      try {
+        return deserialize(b);
+      } catch (e) {
+        return new UndecodableRequest((e as Error)?.message ?? String(e));
+      }
+    };
+    return super.register(name, handler, serialize, guarded, type);
+  }
+}
+
 /**
  * The server interceptor every call passes: refuses calls over the `maxCalls` budget
- * (RESOURCE_EXHAUSTED).
+ * (RESOURCE_EXHAUSTED), answers undecodable requests with INVALID_ARGUMENT before any handler
+ * sees them, and bounds every status message ({@link boundDetails}).
  */
 function callGuard(maxCalls: number): grpc.ServerInterceptor {
   let active = 0;
@@ -98,7 +132,12 @@ function callGuard(maxCalls: number): grpc.ServerInterceptor {
             if (!failed) nextMd(md);
           },
           onReceiveMessage: (msg, nextMsg) => {
-            if (!failed) nextMsg(msg);
+            if (failed) return;
+            if (msg instanceof UndecodableRequest) {
+              fail(grpc.status.INVALID_ARGUMENT, `request does not decode: ${msg.reason}`);
+              return;
+            }
+            nextMsg(msg);
           },
           onReceiveHalfClose: (nextHalfClose) => {
             if (!failed) nextHalfClose();
@@ -111,7 +150,7 @@ function callGuard(maxCalls: number): grpc.ServerInterceptor {
       },
       sendStatus: (status, nextStatus) => {
         release();
-        nextStatus(status);
+        nextStatus({ ...status, details: boundDetails(status.details ?? "") });
       },
     });
     return call;
@@ -135,7 +174,7 @@ export class RpcServer {
   constructor(opts: RpcServerOptions) {
     this.#opts = opts;
     this.limits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits };
-    this.grpc = new grpc.Server({
+    this.grpc = new GuardedServer({
       ...SERVER_KEEPALIVE_OPTIONS,
       "grpc.max_concurrent_streams": this.limits.maxStreamsPerConnection,
       "grpc.max_connection_idle_ms": this.limits.idleTimeoutMs,
