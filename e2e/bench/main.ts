@@ -7,6 +7,7 @@ import { getnodes } from "./getnodes.ts";
 import { heartbeats } from "./heartbeats.ts";
 import { flood } from "./flood.ts";
 import { formation } from "./formation.ts";
+import { kubernetes } from "./kubernetes.ts";
 import { rss } from "./rss.ts";
 
 /** The benchmarks by name. */
@@ -17,6 +18,7 @@ export const BENCHES: Record<string, (args: string[]) => Promise<void>> = {
   rss,
   flood,
   celbomb,
+  kubernetes,
 };
 
 if (import.meta.main) {

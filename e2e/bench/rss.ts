@@ -8,13 +8,14 @@ import { launchCluster } from "../launch/cluster.ts";
 import { resolveOptions } from "../launch/options.ts";
 import { report } from "./report.ts";
 
-function arg(args: string[], name: string, def: number): number {
+/** `--name N` of `args`, or `def`. */
+export function arg(args: string[], name: string, def: number): number {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : def;
 }
 
 /** VmRSS (kB) of process `pid`. */
-async function vmRss(pid: number): Promise<number> {
+export async function vmRss(pid: number): Promise<number> {
   return Number(/^VmRSS:\s+(\d+)/m.exec(await Deno.readTextFile(`/proc/${pid}/status`))?.[1]);
 }
 
@@ -29,7 +30,7 @@ export async function memoryDetail(pid: number): Promise<{ pss: number; rssFile:
 }
 
 /** The agent (first `deno` process) below the node's `/init` host PID. */
-function agentPid(initPid: number): number | undefined {
+export function agentPid(initPid: number): number | undefined {
   const queue = [initPid];
   while (queue.length) {
     const p = queue.shift()!;
