@@ -38,7 +38,8 @@ export const BIN = {
 export const PRESEED_DIR = `${CONTAINERD_PAYLOAD}/preseed/k8s.io`;
 
 /** PATH for Kubernetes children: the payload bins first (containerd finds its shim there). */
-export const CHILD_PATH = `${CONTAINERD_PAYLOAD}/bin:${KUBERNETES_PAYLOAD}/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
+export const CHILD_PATH =
+  `${CONTAINERD_PAYLOAD}/bin:${KUBERNETES_PAYLOAD}/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
 
 /** Per-component directory below /ephemeral for certificates, keys and kubeconfigs. */
 export function ephemeralDir(component: string): string {
