@@ -7,42 +7,42 @@ import { PORTS } from "../constants/ports.ts";
 import { create, equals } from "@bufbuild/protobuf";
 import { Curator } from "../../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
 import { NodeStatusSchema } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
+import { Trigger } from "../../base/event/trigger.ts";
 import { type Context, signal } from "../../base/supervisor/supervisor.ts";
 import { leaderClient, type RoleContext, sleep } from "./context.ts";
 
 /** Heartbeat interval (project: 5 s). */
 export const HEARTBEAT_INTERVAL_MS = 5000;
 
-/** Runs the heartbeat stream. */
+/**
+ * Runs the heartbeat stream: Healthy once the first heartbeat is written; when the stream fails or
+ * the leader ends it, the runnable fails and the supervisor restarts it with backoff (the shared
+ * leader client follows the resolver to a new leader).
+ */
 export function heartbeat(rc: RoleContext) {
   return async (ctx: Context): Promise<void> => {
-    signal(ctx, "healthy");
-    while (!ctx.signal.aborted) {
-      try {
-        const c = await leaderClient(rc, Curator, ctx.signal);
-        const stream = c.heartbeat({ signal: ctx.signal });
-        const failed = new Promise<void>((resolve) => {
-          stream.on("error", (e: Error) => {
-            if (!ctx.signal.aborted) ctx.logger.warning(`heartbeat stream: ${e.message}`);
-            resolve();
-          });
-          stream.on("end", () => resolve());
-          stream.on("data", () => {});
-        });
-        const stop = new AbortController();
-        failed.then(() => stop.abort());
-        const both = AbortSignal.any([ctx.signal, stop.signal]);
-        while (!both.aborted) {
-          stream.write({});
-          await sleep(HEARTBEAT_INTERVAL_MS, both);
-        }
-        stream.end();
-      } catch (e) {
-        if (ctx.signal.aborted) return;
-        ctx.logger.warning(`heartbeat: ${(e as Error).message}`);
-      }
-      await sleep(1000, ctx.signal);
+    const c = await leaderClient(rc, Curator, ctx.signal);
+    const stream = c.heartbeat({ signal: ctx.signal });
+    const stop = new AbortController();
+    let why = "";
+    const lost = (w: string) => {
+      why ||= w;
+      stop.abort();
+    };
+    stream.on("error", (e: Error) => lost(e.message));
+    stream.on("end", () => lost("the leader ended the stream"));
+    stream.on("data", () => {});
+    const both = AbortSignal.any([ctx.signal, stop.signal]);
+    let first = true;
+    while (!both.aborted) {
+      stream.write({});
+      if (first) signal(ctx, "healthy");
+      first = false;
+      await sleep(HEARTBEAT_INTERVAL_MS, both);
     }
+    stream.end();
+    if (ctx.signal.aborted) return;
+    throw new Error(`heartbeat stream: ${why}`);
   };
 }
 
@@ -55,45 +55,50 @@ function bootId(): Uint8Array {
   }
 }
 
-/** Runs statuspush. */
+/**
+ * Runs statuspush: pushes the status whenever the address, the curator's state or the leader
+ * changes (watched, not polled). Healthy after the first push; a failed push fails the runnable
+ * (the supervisor retries with backoff, and the restarted runnable pushes again).
+ */
 export function statuspush(
   rc: RoleContext,
   version: { major: bigint; minor: bigint; patch: bigint },
 ) {
   return async (ctx: Context): Promise<void> => {
-    signal(ctx, "healthy");
     const boot = bootId();
+    const changed = new Trigger();
+    const unsubscribe = rc.resolver.onChange(() => changed.fire());
+    changed.follow([rc.address, rc.curatorRunning], ctx.signal);
     let lastPushed: ReturnType<typeof create<typeof NodeStatusSchema>> | undefined;
     let lastLeader = "";
-    while (!ctx.signal.aborted) {
-      const addr = rc.address.get();
-      const leader = rc.resolver.current()?.nodeId ?? "";
-      if (addr) {
+    try {
+      while (!ctx.signal.aborted) {
+        await changed.wait(ctx.signal);
+        const addr = rc.address.get();
+        const leader = rc.resolver.current()?.nodeId ?? "";
+        if (!addr) continue;
         const status = create(NodeStatusSchema, {
           externalAddress: addr,
           runningCurator: rc.curatorRunning.get() ? { port: PORTS.curator } : undefined,
           version: { release: version },
           bootId: boot,
         });
-        if (!lastPushed || !equals(NodeStatusSchema, lastPushed, status) || leader !== lastLeader) {
-          try {
-            const c = await leaderClient(rc, Curator, ctx.signal);
-            await c.updateNodeStatus({ nodeId: rc.enrolled.nodeId, status }, {
-              deadline: Date.now() + 10_000,
-            });
-            lastPushed = status;
-            lastLeader = rc.resolver.current()?.nodeId ?? leader;
-            ctx.logger.info(
-              `status pushed: ${addr}${status.runningCurator ? ", curator running" : ""}`,
-            );
-          } catch (e) {
-            if (!ctx.signal.aborted) {
-              ctx.logger.warning(`status push failed: ${(e as Error).message}`);
-            }
-          }
+        if (lastPushed && equals(NodeStatusSchema, lastPushed, status) && leader === lastLeader) {
+          continue;
         }
+        const c = await leaderClient(rc, Curator, ctx.signal);
+        await c.updateNodeStatus({ nodeId: rc.enrolled.nodeId, status }, {
+          deadline: Date.now() + 10_000,
+        });
+        if (!lastPushed) signal(ctx, "healthy");
+        lastPushed = status;
+        lastLeader = rc.resolver.current()?.nodeId ?? leader;
+        ctx.logger.info(
+          `status pushed: ${addr}${status.runningCurator ? ", curator running" : ""}`,
+        );
       }
-      await sleep(1000, ctx.signal);
+    } finally {
+      unsubscribe();
     }
   };
 }

@@ -12,7 +12,8 @@ import { type Context, signal } from "../../base/supervisor/supervisor.ts";
 import { sethostname } from "../../base/sys/mod.ts";
 import { readClusterDirectory, writeClusterDirectory } from "../localstorage/esp.ts";
 import { EPHEMERAL_PATHS } from "../localstorage/paths.ts";
-import { type KnownNode, type RoleContext, sleep } from "./context.ts";
+import { Trigger } from "../../base/event/trigger.ts";
+import { type KnownNode, type RoleContext } from "./context.ts";
 
 /** Renders the hosts file. */
 export function renderHosts(
@@ -58,7 +59,11 @@ export function hostsfile(rc: RoleContext, ready: () => void) {
     signal(ctx, "healthy");
     let last = "";
     let lastDir = "";
+    const changed = new Trigger();
+    changed.follow([rc.address, rc.nodes], ctx.signal);
     for (;;) {
+      await changed.wait(ctx.signal);
+      if (ctx.signal.aborted) return;
       const addr = rc.address.get();
       const known = rc.nodes.get() ?? new Map<string, KnownNode>();
       const nodes = known.size ? known : seeded;
@@ -79,9 +84,6 @@ export function hostsfile(rc: RoleContext, ready: () => void) {
           lastDir = key;
         }
       }
-      // Polling once a second is cheap and cannot miss a change.
-      await sleep(1000, ctx.signal);
-      if (ctx.signal.aborted) return;
     }
   };
 }

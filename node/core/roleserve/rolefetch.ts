@@ -10,39 +10,43 @@ import { NodeRolesSchema } from "../../../proto/gen/metropolis/proto/common/comm
 import { type Context, signal } from "../../base/supervisor/supervisor.ts";
 import { roleNames } from "../constants/roles.ts";
 import { writeRoles } from "../localstorage/credentials.ts";
-import { type KnownNode, leaderClient, type RoleContext, sleep } from "./context.ts";
+import { type KnownNode, leaderClient, type RoleContext } from "./context.ts";
 
 /**
- * Runs `watch` with a Curator client to the leader until `ctx` ends; a failed or ended watch is
- * logged as `<what> failed` and restarted a second later (the leader may have moved).
+ * Runs `watch` with the Curator client of the leader. `established` (given to `watch`) signals
+ * Healthy once the first event arrived; a failed or ended watch fails the runnable, and the
+ * supervisor restarts it with backoff (the leader may have moved).
  */
 function curatorWatch(
   rc: RoleContext,
   what: string,
-  watch: (c: ServiceClient<typeof Curator.method>, ctx: Context) => Promise<void>,
+  watch: (
+    c: ServiceClient<typeof Curator.method>,
+    ctx: Context,
+    established: () => void,
+  ) => Promise<void>,
 ) {
   return async (ctx: Context): Promise<void> => {
-    signal(ctx, "healthy");
-    while (!ctx.signal.aborted) {
-      try {
-        await watch(await leaderClient(rc, Curator, ctx.signal), ctx);
-      } catch (e) {
-        if (ctx.signal.aborted) return;
-        ctx.logger.warning(`${what} failed: ${(e as Error).message}`);
-      }
-      await sleep(1000, ctx.signal);
-    }
+    let healthy = false;
+    const established = () => {
+      if (!healthy) signal(ctx, "healthy");
+      healthy = true;
+    };
+    await watch(await leaderClient(rc, Curator, ctx.signal), ctx, established);
+    if (ctx.signal.aborted) return;
+    throw new Error(`${what} ended by the leader`);
   };
 }
 
 /** Runs the own-node watch. */
 export function rolefetch(rc: RoleContext) {
-  return curatorWatch(rc, "role watch", async (c, ctx) => {
+  return curatorWatch(rc, "role watch", async (c, ctx, established) => {
     const s = c.watch(
       { kind: { case: "nodeInCluster", value: { nodeId: rc.enrolled.nodeId } } },
       { signal: ctx.signal },
     );
     for await (const ev of s) {
+      established();
       for (const n of ev.nodes) {
         if (n.id !== rc.enrolled.nodeId) continue;
         const roles = n.roles ?? create(NodeRolesSchema, {});
@@ -59,7 +63,7 @@ export function rolefetch(rc: RoleContext) {
 
 /** Runs the all-nodes watch. */
 export function nodewatch(rc: RoleContext) {
-  return curatorWatch(rc, "nodes watch", async (c, ctx) => {
+  return curatorWatch(rc, "nodes watch", async (c, ctx, established) => {
     const nodes = new Map<string, KnownNode>();
     let backlogDone = false;
     const s = c.watch({ kind: { case: "nodesInCluster", value: {} } }, { signal: ctx.signal });
@@ -84,7 +88,10 @@ export function nodewatch(rc: RoleContext) {
         });
       }
       for (const t of ev.nodeTombstones) nodes.delete(t.nodeId);
-      if (ev.progress) backlogDone = true;
+      if (ev.progress) {
+        backlogDone = true;
+        established();
+      }
       if (backlogDone) rc.nodes.set(new Map(nodes));
     }
   });
