@@ -16,6 +16,7 @@ import { stepAllHealthy } from "../steps.ts";
 import { certificatePem } from "../../../node/base/pki/info.ts";
 import { exportPkcs8Pem } from "../../../node/base/pki/keys.ts";
 import { IMAGE_REFS } from "../../images/images.ts";
+import { buildKube } from "../../../node/kubernetes/hyperkube/build.ts";
 import { NET, PORTS } from "../../../node/kubernetes/paths.ts";
 
 const dec = new TextDecoder();
@@ -331,6 +332,45 @@ Deno.test({
         // A TLS alert for the missing certificate is as good as a 401: nothing was proxied.
         if (r.status !== 0 && r.status !== 401) throw permanent(`HTTP ${r.status}: ${r.body}`);
         if (r.status === 401) assert.match(r.body, /Unauthorized/);
+      });
+      await testEventual("metroctl k8s configure, then kubectl with that context", 60, async () => {
+        const dir = await Deno.makeTempDir({ prefix: "metropolis-kubeconfig-" });
+        try {
+          const repo = new URL("../../..", import.meta.url).pathname;
+          const env = { KUBECONFIG: `${dir}/config` };
+          const m = await new Deno.Command(Deno.execPath(), {
+            args: [
+              "run",
+              "-A",
+              "--quiet",
+              `${repo}metroctl/main.ts`,
+              "--config",
+              `${c.stateDir}/metroctl`,
+              "--proxy",
+              c.socks.address,
+              "--endpoints",
+              c.nodeAddress(0),
+              "k8s",
+              "configure",
+            ],
+            env,
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          if (!m.success) throw new Error(`k8s configure: ${dec.decode(m.stderr).slice(0, 300)}`);
+          const out = await new Deno.Command(await buildKube(), {
+            args: ["kubectl", "--context=metroctl", "get", "nodes", "-o", "name"],
+            env,
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          const names = dec.decode(out.stdout);
+          if (!out.success || !names.includes(workers[0])) {
+            throw new Error(`kubectl: ${names} ${dec.decode(out.stderr).slice(0, 300)}`);
+          }
+        } finally {
+          await Deno.remove(dir, { recursive: true });
+        }
       });
       await testEventual("authproxy: the owner certificate is proxied", 60, async () => {
         const r = await httpsGet(c.nodeAddress(0), PORTS.authproxy, "/api/v1/nodes", {
