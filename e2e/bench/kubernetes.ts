@@ -22,13 +22,13 @@
  * kubectl → SOCKS5 → the authproxy with the owner certificate; its credential plugin is a
  * metroctl process per call, so one-shot calls are slow and polling would blur the timing).
  */
+import { kubectl } from "../launch/kubectl.ts";
 import { launchCluster } from "../launch/cluster.ts";
 import { resolveOptions } from "../launch/options.ts";
 import { IMAGE_REFS } from "../images/images.ts";
 import { percentile, progress, report } from "./report.ts";
 import { agentPid, arg, memoryDetail, vmRss } from "./rss.ts";
 
-const dec = new TextDecoder();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const s = (ms: number) => Math.round(ms / 10) / 100;
 
@@ -49,26 +49,6 @@ export class Observed {
     }
     if (isDone && !this.done.has(name)) this.done.set(name, t);
   }
-}
-
-/** Runs the kubectl wrapper once; stdout, or throws with stderr. */
-async function kubectl(wrapper: string, args: string[], stdin?: string): Promise<string> {
-  const p = new Deno.Command(wrapper, {
-    args: ["--request-timeout=20s", ...args],
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = p.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const out = await p.output();
-  if (!out.success) {
-    throw new Error(`kubectl ${args.join(" ")}: ${dec.decode(out.stderr).trim().slice(0, 400)}`);
-  }
-  return dec.decode(out.stdout);
 }
 
 /**

@@ -6,6 +6,7 @@
  * applet of our `kube` binary → SOCKS5 → the authproxy on :6444 with the owner certificate.
  * Timeouts as upstream: 60 s small steps, 120 s large steps.
  */
+import { kubectl } from "../../launch/kubectl.ts";
 import assert from "node:assert/strict";
 import https from "node:https";
 import { launchCluster } from "../../launch/cluster.ts";
@@ -20,26 +21,6 @@ import { buildKube } from "../../../node/kubernetes/hyperkube/build.ts";
 import { NET, PORTS } from "../../../node/kubernetes/paths.ts";
 
 const dec = new TextDecoder();
-
-/** Runs the kubectl wrapper; returns stdout, throws with stderr on failure. */
-async function kubectl(wrapper: string, args: string[], stdin?: string): Promise<string> {
-  const p = new Deno.Command(wrapper, {
-    args: ["--request-timeout=20s", ...args],
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = p.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const out = await p.output();
-  if (!out.success) {
-    throw new Error(`kubectl ${args.join(" ")}: ${dec.decode(out.stderr).trim().slice(0, 400)}`);
-  }
-  return dec.decode(out.stdout);
-}
 
 /** GET over TLS to `host:port` expecting the node certificate of `nodeId`; status and body. */
 function httpsGet(

@@ -9,6 +9,7 @@
  * waits for its address before anything else works, so it asks more eagerly).
  * @module
  */
+import { delay as sleep } from "../delay/delay.ts";
 import {
   buildRequest,
   DHCP,
@@ -57,19 +58,6 @@ const BROADCAST = "255.255.255.255";
 
 function randomXid(): number {
   return crypto.getRandomValues(new Uint32Array(1))[0];
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, Math.max(0, ms));
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** Runs the client until `signal` aborts. */

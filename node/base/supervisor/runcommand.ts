@@ -2,6 +2,7 @@
  * RunCommand (node.md §4.6): runs a child process as (the body of) a runnable, with its output in
  * the log tree, Healthy once running or ready, SIGTERM→SIGKILL on abort, and failure on exit.
  */
+import { delay as sleep } from "../delay/delay.ts";
 import { decodeCut, LineSplitter } from "../logtree/linesplitter.ts";
 import { spawnTracked } from "./children.ts";
 import { PARSERS } from "./parsers.ts";
@@ -34,17 +35,6 @@ export interface RunCommandOptions {
 export function describeExit(s: Deno.CommandStatus): string {
   return s.signal ? String(s.signal) : String(s.code);
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 
 /**
  * Runs `argv` until `ctx` is aborted (then returns after the child is gone) or the child exits on

@@ -6,6 +6,7 @@
  * link that loses its carrier gives up its lease).
  * resolv.conf follows the DNS servers of all leases (or the static ones).
  */
+import { delay as sleep } from "../../base/delay/delay.ts";
 import type { Net } from "../../../proto/gen/osbase/net/proto/net_pb.ts";
 import { runDhcpClient } from "../../base/net/dhcp_client.ts";
 import type { Lease } from "../../base/net/dhcp_message.ts";
@@ -46,20 +47,6 @@ export interface ConfigureOptions {
 export function isDhcpCandidate(l: Link): boolean {
   return l.type === ARPHRD_ETHER && !(l.flags & IFF.LOOPBACK) &&
     (l.kind === "" || l.kind === "veth");
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    // setTimeout(Infinity) would fire at once.
-    const t = Number.isFinite(ms) ? setTimeout(done, ms) : undefined;
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** Runs until `signal` aborts; throws when the kernel refuses the static configuration. */

@@ -134,15 +134,4 @@ export function leaderClient<S extends GenServiceMethods>(
   return rc.leaderClients.client(service, signal);
 }
 
-/** Sleeps `ms` or until `signal` aborts (then resolves early). */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
+export { delay as sleep } from "../../base/delay/delay.ts";

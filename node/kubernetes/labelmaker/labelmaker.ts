@@ -9,6 +9,7 @@
  * Nodes without a Kubernetes Node are skipped: applying to them would create a Node.
  * Several controllers may apply at once; their applies are identical, so that is harmless.
  */
+import { aborted, delay as sleep } from "../../base/delay/delay.ts";
 import type { Value } from "../../base/event/value.ts";
 import type { LeveledLogger } from "../../base/logtree/logger.ts";
 import { type Context, type Runnable, signal } from "../../base/supervisor/supervisor.ts";
@@ -221,23 +222,4 @@ class Kick {
     }
     this.#pending = false;
   }
-}
-
-function aborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener("abort", () => resolve(), { once: true });
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -10,6 +10,7 @@
  * do not set. A field the apiserver refuses to change (422, e.g. a RuntimeClass handler) is
  * fixed by deleting and recreating the object.
  */
+import { delay as sleep } from "../../base/delay/delay.ts";
 import type { KV } from "../../core/consensus/kv.ts";
 import { campaign } from "../../core/curator/election.ts";
 import type { Value } from "../../base/event/value.ts";
@@ -207,16 +208,4 @@ async function remove(client: KubeClient, kind: string, name: string, signal: Ab
   } catch (e) {
     if (!(e instanceof KubeApiError && e.status === 404)) throw e;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
