@@ -7,7 +7,14 @@ import dgram from "node:dgram";
 import { LogTree } from "../../base/logtree/logtree.ts";
 import { run, signal, Supervisor, untilAborted } from "../../base/supervisor/supervisor.ts";
 import { waitUntil } from "../../base/supervisor/testing.ts";
-import { decodeMessage, encodeMessage, type Message, RCODE, TYPE } from "./message.ts";
+import {
+  decodeMessage,
+  encodeMessage,
+  type Message,
+  queryMessage,
+  RCODE,
+  TYPE,
+} from "./message.ts";
 import { serveClusterDns } from "./dns.ts";
 import { FakeKube } from "./testing.ts";
 
@@ -23,20 +30,7 @@ async function freePort(): Promise<number> {
 }
 
 function query(name: string, type: number = TYPE.A, id = 4242): Uint8Array {
-  return encodeMessage({
-    id,
-    qr: false,
-    opcode: 0,
-    aa: false,
-    tc: false,
-    rd: true,
-    ra: false,
-    rcode: 0,
-    questions: [{ name, type, class: 1 }],
-    answers: [],
-    authority: [],
-    additional: [],
-  });
+  return queryMessage(name, type, { id });
 }
 
 async function askUdp(port: number, q: Uint8Array): Promise<Message> {

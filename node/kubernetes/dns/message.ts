@@ -416,3 +416,26 @@ export function encodeMessage(m: Message): Uint8Array {
   if (w.len > MAX_MESSAGE) throw new Error("DNS message longer than 65535 bytes");
   return w.b.slice(0, w.len);
 }
+
+/** A recursion-desired query for `name` (class IN); `part` overrides header fields. */
+export function queryMessage(
+  name: string,
+  type: number = TYPE.A,
+  part: Partial<Message> = {},
+): Uint8Array {
+  return encodeMessage({
+    id: 1,
+    qr: false,
+    opcode: 0,
+    aa: false,
+    tc: false,
+    rd: true,
+    ra: false,
+    rcode: 0,
+    questions: [{ name, type, class: 1 }],
+    answers: [],
+    authority: [],
+    additional: [],
+    ...part,
+  });
+}

@@ -1,25 +1,18 @@
 import assert from "node:assert/strict";
-import { decodeMessage, encodeMessage, type Message, RCODE, TYPE } from "./message.ts";
+import {
+  decodeMessage,
+  encodeMessage,
+  type Message,
+  queryMessage,
+  RCODE,
+  TYPE,
+} from "./message.ts";
 import { respond } from "./respond.ts";
 import { buildTable, type ServiceInfo, type SliceInfo } from "./table.ts";
 import { matchesQuery, parseResolvConf } from "./forward.ts";
 
 function query(name: string, type: number = TYPE.A, part: Partial<Message> = {}): Uint8Array {
-  return encodeMessage({
-    id: 77,
-    qr: false,
-    opcode: 0,
-    aa: false,
-    tc: false,
-    rd: true,
-    ra: false,
-    rcode: 0,
-    questions: [{ name, type, class: 1 }],
-    answers: [],
-    authority: [],
-    additional: [],
-    ...part,
-  });
+  return queryMessage(name, type, { id: 77, ...part });
 }
 
 const big: ServiceInfo = {

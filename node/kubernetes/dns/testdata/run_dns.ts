@@ -9,7 +9,7 @@ import { Rtnl } from "../../../base/net/rtnl.ts";
 import { run, signal, Supervisor, untilAborted } from "../../../base/supervisor/supervisor.ts";
 import { waitUntil } from "../../../base/supervisor/testing.ts";
 import { clusterDns } from "../dns.ts";
-import { decodeMessage, encodeMessage, TYPE } from "../message.ts";
+import { decodeMessage, encodeMessage, queryMessage, TYPE } from "../message.ts";
 import { FakeKube } from "../testing.ts";
 
 function loAddresses(): string[] {
@@ -36,20 +36,7 @@ const sup = new Supervisor(new LogTree(), async (ctx) => {
 }, { onRootExit: () => {} });
 await waitUntil(() => sup.state("root.dns") === "HEALTHY", "dns healthy", 10_000);
 const during = loAddresses();
-const q = encodeMessage({
-  id: 1,
-  qr: false,
-  opcode: 0,
-  aa: false,
-  tc: false,
-  rd: true,
-  ra: false,
-  rcode: 0,
-  questions: [{ name: "kubernetes.default.svc.cluster.local", type: TYPE.A, class: 1 }],
-  answers: [],
-  authority: [],
-  additional: [],
-});
+const q = queryMessage("kubernetes.default.svc.cluster.local", TYPE.A);
 const s = dgram.createSocket("udp4");
 const reply = await new Promise<Uint8Array>((resolve, reject) => {
   const t = setTimeout(() => reject(new Error("no reply")), 5000);
