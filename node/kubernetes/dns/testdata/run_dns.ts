@@ -9,7 +9,7 @@ import { Rtnl } from "../../../base/net/rtnl.ts";
 import { run, signal, Supervisor, untilAborted } from "../../../base/supervisor/supervisor.ts";
 import { waitUntil } from "../../../base/supervisor/testing.ts";
 import { clusterDns } from "../dns.ts";
-import { decodeMessage, encodeMessage, queryMessage, TYPE } from "../message.ts";
+import { decodeMessage, queryMessage, TYPE } from "../message.ts";
 import { FakeKube } from "../testing.ts";
 
 function loAddresses(): string[] {
