@@ -3,6 +3,7 @@
  * line and a JSON line per measured value on stdout; progress goes to stderr.
  */
 import { celbomb } from "./celbomb.ts";
+import { coldstart } from "./coldstart.ts";
 import { getnodes } from "./getnodes.ts";
 import { heartbeats } from "./heartbeats.ts";
 import { flood } from "./flood.ts";
@@ -18,6 +19,7 @@ export const BENCHES: Record<string, (args: string[]) => Promise<void>> = {
   rss,
   flood,
   celbomb,
+  coldstart,
   kubernetes,
 };
 
