@@ -2,6 +2,7 @@
  * The node disk layout (image.md §7): partition names, type GUIDs and sizes.
  * @module
  */
+import { PARTITION_TYPES } from "../../node/base/blockdev/parttypes.ts";
 
 /** One GPT partition of a node disk. */
 export interface PartitionSpec {
@@ -13,13 +14,11 @@ export interface PartitionSpec {
   sizeMiB: number;
 }
 
-/** GPT partition type GUIDs of image.md §7. */
-export const TYPE_GUIDS = {
-  esp: "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
-  systemA: "ee96054b-f6d0-4267-aaaa-724b2afea74c",
-  systemB: "ee96054b-f6d0-4267-bbbb-724b2afea74c",
-  data: "9eeec464-6885-414a-b278-4305c51f7966",
-} as const;
+/**
+ * GPT partition type GUIDs of image.md §7, defined once in `node/base/blockdev` so the node
+ * finds exactly the partitions this builder writes.
+ */
+export const TYPE_GUIDS = PARTITION_TYPES;
 
 /** FAT32 volume label of the node ESP. */
 export const ESP_LABEL = "MNGN_BOOT";
