@@ -42,7 +42,7 @@ Deno.test({
       clusterCA: cur.caCertificate,
       host: addr,
       port: 7839,
-      platform: "namespace",
+      capabilities: { kexec: false, efivars: false, reboot: "pid-namespace" },
       power: (kind: string) => void power.push(kind),
       rebootDelayMs: 0,
     });

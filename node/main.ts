@@ -12,17 +12,11 @@ import { formatArgs, LogTree, runConsole } from "./base/logtree/mod.ts";
 import { installPid1Duties, startReaper } from "./base/pid1/mod.ts";
 import { type Context, signal, Supervisor, untilAborted } from "./base/supervisor/mod.ts";
 import { getpid, getrlimit, RLIMIT, setrlimit, SysError } from "./base/sys/mod.ts";
-import {
-  type AgentFlags,
-  bringUpMounts,
-  FlagError,
-  mountAll,
-  parseAgentFlags,
-  prepareNamespaceRoot,
-} from "./core/platform/mod.ts";
+import { type AgentFlags, FlagError, parseAgentFlags } from "./core/platform/mod.ts";
+import type { Platform } from "./core/platform/platform.ts";
+import { namespacePlatform } from "./core/platform/namespace.ts";
+import { vmPlatform } from "./core/platform/vm.ts";
 import { startCore } from "./core/root.ts";
-import { openTpm } from "./core/platform/tpm.ts";
-import { workerHost } from "./core/platform/worker_host.ts";
 
 /** RLIMIT_NOFILE the root runnable raises the agent to (soft and hard). */
 export const NOFILE_LIMIT = 1048576;
@@ -34,16 +28,17 @@ function writeAllSync(f: { writeSync(p: Uint8Array): number }, text: string): vo
   while (b.length > 0) b = b.subarray(f.writeSync(b));
 }
 
-/** Where console lines go: the VM's consoles (opened once), else stdout. */
-function consoleSinks(platform: AgentFlags["platform"]): { writeSync(p: Uint8Array): number }[] {
-  if (platform !== "vm") return [Deno.stdout];
-  const out: { writeSync(p: Uint8Array): number }[] = [];
-  for (const p of ["/dev/tty0", "/dev/ttyS0", "/dev/ttyS1"]) {
-    try {
-      out.push(Deno.openSync(p, { write: true }));
-    } catch { /* absent on this machine */ }
+/**
+ * The one place a platform name is looked at: `--platform` becomes the {@link Platform} every
+ * other part of the agent asks for capabilities (node.md §3).
+ */
+export function platformOf(flags: AgentFlags): Platform {
+  switch (flags.platform) {
+    case "vm":
+      return vmPlatform();
+    case "namespace":
+      return namespacePlatform(flags);
   }
-  return out.length ? out : [Deno.stdout];
 }
 
 /** Sends `console.*` into raw entries of DNs `stdout` (log/info/debug) and `stderr` (warn/error). */
@@ -90,20 +85,6 @@ export function makeRootRunnable(start?: (ctx: Context) => void | Promise<void>)
 /** The root runnable without cluster services (bring-up tests). */
 export const rootRunnable = makeRootRunnable();
 
-/**
- * Mounts of §2 step 4 for the platform; namespace nodes first build their private root and pivot
- * into it. Returns the flags as seen afterwards (a namespace node's TPM socket moves).
- */
-function bringUp(flags: AgentFlags, log: (line: string) => void): AgentFlags {
-  // A namespace node mounts the host's cgroup hierarchies; the pivot hides the host's /proc.
-  const hostCgroups = flags.platform === "namespace"
-    ? Deno.readTextFileSync("/proc/self/cgroup")
-    : undefined;
-  const inside = flags.platform === "namespace" ? prepareNamespaceRoot(flags, log) : flags;
-  mountAll(bringUpMounts(flags.platform, hostCgroups), log);
-  return inside;
-}
-
 /** Runs the agent; resolves only when it is shutting down (the power hook ends the process). */
 export async function main(args: readonly string[]): Promise<void> {
   // Like any init, work from /: the directory the agent was started in may disappear under the
@@ -118,10 +99,11 @@ export async function main(args: readonly string[]): Promise<void> {
     Deno.exit(2);
   }
 
+  const platform = platformOf(flags);
   const tree = new LogTree();
   const consoleStop = new AbortController();
-  // VM consoles (node.md §3): tty0, ttyS0 and ttyS1 where present; namespace nodes: stdout.
-  const sinks = consoleSinks(flags.platform);
+  // Consoles (node.md §3): a VM's tty0, ttyS0 and ttyS1 where present; namespace nodes: stdout.
+  const sinks = platform.consoles();
   const consoleDone = runConsole(tree, (t) => {
     for (const s of sinks) {
       try {
@@ -131,7 +113,7 @@ export async function main(args: readonly string[]): Promise<void> {
   }, { signal: consoleStop.signal });
   redirectConsole(tree);
   const init = tree.logger("init");
-  init.info(`Metropolis agent starting (platform ${flags.platform}, pid ${getpid()})`);
+  init.info(`Metropolis agent starting (platform ${platform.name}, pid ${getpid()})`);
 
   // From here on every end of the process goes through the power hook. The orphan reaper
   // starts after the mounts (it needs the PID namespace's own /proc) and only when the agent is
@@ -144,7 +126,8 @@ export async function main(args: readonly string[]): Promise<void> {
     await consoleDone.catch(() => {});
   };
   try {
-    flags = bringUp(flags, (l) => init.info(l));
+    // Mounts of §2 step 4; a namespace node first builds its private root and pivots into it.
+    platform.bringUp((l) => init.info(l));
   } catch (e) {
     init.fatal(`bring-up failed: ${(e as Error).message}`);
     duties.onShutdown(flushConsole);
@@ -160,15 +143,17 @@ export async function main(args: readonly string[]): Promise<void> {
   // alive, so without this it would drain once every runnable waits (and the guard reboots).
   setInterval(() => {}, 1 << 30);
 
-  const root = makeRootRunnable(async (ctx) =>
+  const root = makeRootRunnable(async (ctx) => {
+    const log = (l: string) => ctx.logger.info(l);
+    const tpm = await platform.tpm(log);
+    await platform.esp.mount(log);
     startCore(ctx, {
-      platform: flags.platform,
+      platform,
       tree,
       power: (kind) => duties.shutdown(kind, "requested through the node management API"),
-      tpm: await openTpm(flags, (l) => ctx.logger.info(l)),
-      kubernetes: (nodeId) => workerHost(flags, nodeId),
-    })
-  );
+      tpm,
+    });
+  });
   const supervisor = new Supervisor(tree, root, {
     onRootExit: (err) => void duties.shutdown("reboot", `root runnable failed: ${err.message}`),
   });

@@ -6,7 +6,6 @@ import { PORTS } from "./constants/ports.ts";
 import { Value } from "../base/event/value.ts";
 import type { LogTree } from "../base/logtree/logtree.ts";
 import { type Context, run } from "../base/supervisor/supervisor.ts";
-import { NodeStorageSecurity } from "../../proto/gen/metropolis/proto/common/common_pb.ts";
 import type { Enrolled } from "./cluster/enrolment.ts";
 import { enrolmentRunnable } from "./cluster/runnable.ts";
 import { networkService, waitForAddress } from "./network/service.ts";
@@ -15,21 +14,20 @@ import { runNodeManagement } from "./mgmt/server.ts";
 import { runMetrics } from "./metrics/server.ts";
 import { runNodeExporter } from "./metrics/node_exporter.ts";
 import type { RoleContext } from "./roleserve/context.ts";
-import type { KubernetesHost } from "./roleserve/kubernetes.ts";
 import type { Tpm } from "../base/tpm/mod.ts";
+import { type Platform, storageSecurities } from "./platform/platform.ts";
 
 /** The node software version reported in status. */
 export const VERSION = { major: 0n, minor: 1n, patch: 0n };
 
 /** Options of {@link startCore}. */
 export interface CoreOptions {
-  platform: "vm" | "namespace";
+  /** What the machine offers (node.md §3): capabilities, data storage, power, worker host. */
+  platform: Pick<Platform, "capabilities" | "data" | "power" | "workerHost">;
   tree: LogTree;
   power: (kind: "reboot" | "poweroff") => Promise<void>;
   /** The node's TPM, opened by the root runnable (node.md §2 step 5); undefined: none. */
   tpm?: Tpm;
-  /** What the platform offers the Kubernetes roles (none: no Kubernetes on this node). */
-  kubernetes?: (nodeId: string) => KubernetesHost;
   /** Extra roleserver workers (node management, metrics). */
   extraWorkers?: (rc: RoleContext) => Record<string, (ctx: Context) => Promise<void>>;
 }
@@ -44,12 +42,11 @@ export function startCore(ctx: Context, o: CoreOptions): void {
     "role",
     roleserver({
       tree: o.tree,
-      platform: o.platform,
       enrolled,
       address,
       power: o.power,
       version: VERSION,
-      kubernetes: o.kubernetes,
+      kubernetes: (nodeId) => o.platform.workerHost(nodeId),
       extraWorkers: (rc) => ({
         // NodeManagement on 7839 (node.md §14) for every node with credentials.
         nodemgmt: (c: Context) =>
@@ -58,7 +55,9 @@ export function startCore(ctx: Context, o: CoreOptions): void {
             certificate: rc.enrolled.credentials.certificate,
             privateKey: rc.enrolled.credentials.keys.privateKey,
             clusterCA: rc.enrolled.credentials.caCertificate,
-            platform: o.platform,
+            capabilities: o.platform.capabilities,
+            efi: o.platform.power.efi,
+            kexecLoad: o.platform.power.kexecLoad,
             power: (kind) => {
               if (kind === "kexec") throw new Error("kexec is not available yet");
               return o.power(kind);
@@ -89,8 +88,8 @@ export function startCore(ctx: Context, o: CoreOptions): void {
       await waitForAddress(address, 30_000, c.signal);
       await enrolmentRunnable({
         tpm: o.tpm,
-        // Namespace nodes cannot encrypt (no device-mapper on the host); VMs get dm-crypt later.
-        storage: [NodeStorageSecurity.INSECURE],
+        storage: storageSecurities(o.platform.capabilities),
+        data: o.platform.data,
         address: () => address.get(),
       }, enrolled)(c);
     },

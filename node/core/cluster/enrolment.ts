@@ -51,6 +51,7 @@ import {
   writeRoles,
 } from "../localstorage/credentials.ts";
 import { DATA_PATHS, EPHEMERAL_PATHS } from "../localstorage/paths.ts";
+import type { DataKey, DataStorage } from "../platform/platform.ts";
 
 /** The outcome of enrolment. */
 export interface Enrolled {
@@ -67,6 +68,8 @@ export interface EnrolmentPlatform {
   tpm?: Tpm;
   /** Storage security levels the platform can provide (namespace: INSECURE only). */
   storage: NodeStorageSecurity[];
+  /** `/data` (node.md §8.3): MountNew on bootstrap/register, MountExisting on join. */
+  data: DataStorage;
   /** Node address as seen by other nodes, for the etcd peer certificate (namespace mode). */
   address?: () => string | undefined;
 }
@@ -133,7 +136,7 @@ export async function enrol(
           "(no cluster CA); reinstall the node",
       );
     }
-    return await join(log, opened.config, opened.fromTpm, signal);
+    return await join(log, opened.config, opened.fromTpm, platform, signal);
   }
   if (params?.cluster.case === "clusterBootstrap") {
     return await bootstrap(log, params, platform);
@@ -142,6 +145,34 @@ export async function enrol(
     return await register(log, params, platform, signal);
   }
   throw new Error("node parameters have neither cluster_bootstrap nor cluster_register");
+}
+
+/** The data key of §8.3: NUK ⊕ CUK, empty with INSECURE storage (the key protects nothing). */
+export function dataKey(security: NodeStorageSecurity, nuk: Uint8Array, cuk: Uint8Array): DataKey {
+  if (security === NodeStorageSecurity.INSECURE) return { security, key: new Uint8Array() };
+  if (nuk.length !== 32 || cuk.length !== 32) {
+    throw new PermanentEnrolmentError(
+      `unlock keys must be 32 bytes (NUK ${nuk.length}, CUK ${cuk.length})`,
+    );
+  }
+  return { security, key: nuk.map((b, i) => b ^ cuk[i]) };
+}
+
+/**
+ * MountNew / MountExisting of the platform's data storage (§8.3). A failure is permanent: a
+ * retry cannot create a device-mapper the platform lacks, and a wrong key must never lead to a
+ * reformat.
+ */
+async function mountData(
+  what: "MountNew" | "MountExisting",
+  platform: EnrolmentPlatform,
+  key: DataKey,
+): Promise<void> {
+  try {
+    await (what === "MountNew" ? platform.data.mountNew(key) : platform.data.mountExisting(key));
+  } catch (e) {
+    throw new PermanentEnrolmentError(`${what} of /data failed: ${(e as Error).message}`);
+  }
 }
 
 /** Writes the sealed configuration, TPM-sealed when `tpm` is given (the node uses its TPM). */
@@ -210,6 +241,7 @@ async function bootstrap(
   );
   const nuk = await unlockKey(tpm);
   const cuk = await unlockKey(tpm);
+  await mountData("MountNew", platform, dataKey(storageSecurity, nuk, cuk));
   const nodeKeys = await generateEd25519();
   const joinKeys = await generateEd25519();
   const pub = await rawPublicKey(nodeKeys.publicKey);
@@ -377,6 +409,7 @@ async function register(
     log.info(`registered; TPM ${NodeTPMUsage[reg.tpmUsage]}`);
     const cuk = await unlockKey(tpm);
     const nuk = await unlockKey(tpm);
+    await mountData("MountNew", platform, dataKey(storageSecurity, nuk, cuk));
     let lastWaitLog = 0;
     let committed;
     for (;;) {
@@ -431,10 +464,12 @@ async function join(
   log: LeveledLogger,
   sealed: SealedConfiguration,
   usingSealedConfiguration: boolean,
+  platform: EnrolmentPlatform,
   signal: AbortSignal,
 ): Promise<Enrolled> {
   const directory = await readClusterDirectory() ??
     create(ClusterDirectorySchema, { nodes: [] });
+  let cuk: Uint8Array = new Uint8Array();
   if (sealed.storageSecurity !== NodeStorageSecurity.INSECURE) {
     // CUK from the cluster (JoinNode) — needed to unlock encrypted storage.
     const joinKeys = await ed25519FromSeed(sealed.joinKey.subarray(0, 32));
@@ -452,9 +487,9 @@ async function join(
           });
           const c = makeClient(Curator, p.address, p.credentials, p.options as grpc.ClientOptions);
           try {
-            await c.joinNode({ usingSealedConfiguration }, {
+            cuk = (await c.joinNode({ usingSealedConfiguration }, {
               deadline: Date.now() + 10_000,
-            });
+            })).clusterUnlockKey;
           } finally {
             c.close();
           }
@@ -473,6 +508,11 @@ async function join(
       await resolver.close();
     }
   }
+  await mountData(
+    "MountExisting",
+    platform,
+    dataKey(sealed.storageSecurity, sealed.nodeUnlockKey, cuk),
+  );
   const credentials = await readCredentials();
   const id = nodeId(await rawPublicKey(credentials.keys.publicKey));
   log.info(`joined the cluster as ${id} from the sealed configuration`);

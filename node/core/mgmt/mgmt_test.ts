@@ -28,6 +28,8 @@ import { run, signal, Supervisor, untilAborted } from "../../base/supervisor/sup
 import { waitUntil } from "../../base/supervisor/testing.ts";
 import { testCA, testNodeCert, testUserCert } from "../identity/testing.ts";
 import { type ClientCertificate, connectionParams } from "../rpc/client.ts";
+import { NAMESPACE_CAPABILITIES } from "../platform/namespace.ts";
+import { VM_CAPABILITIES } from "../platform/vm.ts";
 import {
   BACKLOG_CHUNK,
   type BootControl,
@@ -99,7 +101,7 @@ async function withNode(
         clusterCA: c.caDer,
         port: 0,
         host: "127.0.0.1",
-        platform: "namespace",
+        capabilities: NAMESPACE_CAPABILITIES,
         power: (kind) => void power.push({ kind, at: performance.now() }),
         onListening: (p) => listening.resolve(p),
         ...opts,
@@ -475,7 +477,7 @@ Deno.test("Reboot on a namespace node: kexec/firmware UI UNIMPLEMENTED, rollback
     await rejectsCode(
       c.reboot({ type: RebootType.KEXEC }),
       grpc.status.UNIMPLEMENTED,
-      /kexec is not available on namespace nodes/,
+      /kexec is not available on this platform/,
     );
     await rejectsCode(
       c.reboot({ type: RebootType.INVALID }),
@@ -537,44 +539,47 @@ Deno.test("Reboot on a VM node: kexec staging, rollback and firmware UI per §14
     kexecFails
       ? Promise.reject(new Error("kexec_file_load: EPERM"))
       : Promise.resolve(void efi.calls.push("kexecLoad"));
-  await withNode({ platform: "vm", efi, kexecLoad, rebootDelayMs: 50 }, async (f) => {
-    const c = await f.client();
-    await rejectsCode(
-      c.reboot({ type: RebootType.KEXEC }),
-      grpc.status.UNAVAILABLE,
-      /failed to stage kexec kernel: kexec_file_load: EPERM/,
-    );
-    kexecFails = false;
-    await c.reboot({ type: RebootType.KEXEC });
-    await waitUntil(() => f.power.length === 1, "kexec");
-    assert.equal(f.power[0].kind, "kexec");
-    await rejectsCode(
-      c.reboot({ type: RebootType.FIRMWARE, nextBoot: NextBoot.START_FIRMWARE_UI }),
-      grpc.status.UNIMPLEMENTED,
-      /firmware does not support/,
-    );
-    efi.uiSupported = true;
-    await c.reboot({ type: RebootType.FIRMWARE, nextBoot: NextBoot.START_FIRMWARE_UI });
-    await c.reboot({ type: RebootType.FIRMWARE, nextBoot: NextBoot.START_ROLLBACK });
-    efi.failRollback = true;
-    await rejectsCode(
-      c.reboot({ type: RebootType.POWER_OFF, nextBoot: NextBoot.START_ROLLBACK }),
-      grpc.status.UNAVAILABLE,
-      /rollback failed: BootNext: no boot entry/,
-    );
-    await waitUntil(() => f.power.length === 3, "two reboots");
-    assert.deepEqual(f.power.map((p) => p.kind), ["kexec", "reboot", "reboot"]);
-    assert.deepEqual(efi.calls, [
-      "kexecLoad",
-      "uiSupported?",
-      "uiSupported?",
-      "requestUi",
-      "rollback",
-      "rollback",
-    ]);
-  });
+  await withNode(
+    { capabilities: VM_CAPABILITIES, efi, kexecLoad, rebootDelayMs: 50 },
+    async (f) => {
+      const c = await f.client();
+      await rejectsCode(
+        c.reboot({ type: RebootType.KEXEC }),
+        grpc.status.UNAVAILABLE,
+        /failed to stage kexec kernel: kexec_file_load: EPERM/,
+      );
+      kexecFails = false;
+      await c.reboot({ type: RebootType.KEXEC });
+      await waitUntil(() => f.power.length === 1, "kexec");
+      assert.equal(f.power[0].kind, "kexec");
+      await rejectsCode(
+        c.reboot({ type: RebootType.FIRMWARE, nextBoot: NextBoot.START_FIRMWARE_UI }),
+        grpc.status.UNIMPLEMENTED,
+        /firmware does not support/,
+      );
+      efi.uiSupported = true;
+      await c.reboot({ type: RebootType.FIRMWARE, nextBoot: NextBoot.START_FIRMWARE_UI });
+      await c.reboot({ type: RebootType.FIRMWARE, nextBoot: NextBoot.START_ROLLBACK });
+      efi.failRollback = true;
+      await rejectsCode(
+        c.reboot({ type: RebootType.POWER_OFF, nextBoot: NextBoot.START_ROLLBACK }),
+        grpc.status.UNAVAILABLE,
+        /rollback failed: BootNext: no boot entry/,
+      );
+      await waitUntil(() => f.power.length === 3, "two reboots");
+      assert.deepEqual(f.power.map((p) => p.kind), ["kexec", "reboot", "reboot"]);
+      assert.deepEqual(efi.calls, [
+        "kexecLoad",
+        "uiSupported?",
+        "uiSupported?",
+        "requestUi",
+        "rollback",
+        "rollback",
+      ]);
+    },
+  );
   // A VM node without a kexec loader or efivars says so instead of pretending.
-  await withNode({ platform: "vm", rebootDelayMs: 50 }, async (f) => {
+  await withNode({ capabilities: VM_CAPABILITIES, rebootDelayMs: 50 }, async (f) => {
     const c = await f.client();
     await rejectsCode(c.reboot({ type: RebootType.KEXEC }), grpc.status.UNAVAILABLE, /kexec/);
     await rejectsCode(

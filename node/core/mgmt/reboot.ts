@@ -10,7 +10,7 @@ import {
   RebootRequest_Type as RebootType,
 } from "../../../proto/gen/metropolis/proto/api/management_pb.ts";
 import type { LeveledLogger } from "../../base/logtree/logger.ts";
-import type { PlatformKind } from "../platform/flags.ts";
+import type { Capabilities } from "../platform/platform.ts";
 import { RpcError } from "../rpc/auth.ts";
 
 /** What the node finally does; the agent maps it to `sync()` + `reboot(2)` (node/base/sys). */
@@ -31,8 +31,12 @@ export interface BootControl {
 
 /** Options of a {@link Rebooter}. */
 export interface RebootOptions {
-  /** `namespace`: no kexec, no efivars, no A/B slots (node.md §3). */
-  platform: PlatformKind;
+  /**
+   * What the platform can do (node.md §3): without `kexec` TYPE_KEXEC is UNIMPLEMENTED; unless a
+   * reboot restarts the `machine` there are no A/B slots to roll back to; without `efivars` no
+   * firmware UI.
+   */
+  capabilities: Pick<Capabilities, "kexec" | "efivars" | "reboot">;
   power: PowerFunction;
   /** EFI boot control; absent on a VM means efivars are unavailable. */
   efi?: BootControl;
@@ -69,11 +73,12 @@ export class Rebooter {
    * Validates and prepares `req`, then schedules the power action and returns (the caller sends
    * the response). Throws {@link RpcError}: unknown type or next_boot → UNIMPLEMENTED;
    * FIRMWARE_UI with KEXEC → INVALID_ARGUMENT; kexec, rollback or firmware UI impossible on this
-   * platform → UNIMPLEMENTED (namespace, unsupported firmware) or UNAVAILABLE (attempt failed).
+   * platform → UNIMPLEMENTED (capability absent, unsupported firmware) or UNAVAILABLE (attempt
+   * failed).
    */
   async reboot(req: RebootRequest): Promise<void> {
     const o = this.#o;
-    const ns = o.platform === "namespace";
+    const caps = o.capabilities;
     let action: PowerAction;
     switch (req.type) {
       case RebootType.FIRMWARE:
@@ -102,13 +107,16 @@ export class Rebooter {
         "NEXT_BOOT_START_FIRMWARE_UI cannot be combined with TYPE_KEXEC (kexec skips the firmware)",
       );
     }
-    if (action === "kexec" && ns) {
-      throw err(grpc.status.UNIMPLEMENTED, "kexec is not available on namespace nodes");
+    if (action === "kexec" && !caps.kexec) {
+      throw err(grpc.status.UNIMPLEMENTED, "kexec is not available on this platform");
     }
 
     if (req.nextBoot === NextBoot.START_ROLLBACK) {
-      if (ns) {
-        throw err(grpc.status.UNAVAILABLE, "rollback failed: namespace nodes have no A/B slots");
+      if (caps.reboot !== "machine") {
+        throw err(
+          grpc.status.UNAVAILABLE,
+          "rollback failed: no A/B slots (a reboot of this node does not restart a machine)",
+        );
       }
       if (!o.efi) throw err(grpc.status.UNAVAILABLE, "rollback failed: efivars are unavailable");
       try {
@@ -118,10 +126,10 @@ export class Rebooter {
       }
     }
     if (req.nextBoot === NextBoot.START_FIRMWARE_UI) {
-      if (ns || !o.efi) {
+      if (!caps.efivars || !o.efi) {
         throw err(
           grpc.status.UNIMPLEMENTED,
-          `booting into the firmware UI is not possible: no efivars on this ${o.platform} node`,
+          "booting into the firmware UI is not possible: no efivars on this node",
         );
       }
       let supported: boolean;

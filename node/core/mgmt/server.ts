@@ -14,7 +14,7 @@ import {
 import { authorizationOf, serviceDefinition } from "../../../proto/grpc.ts";
 import type { LogTree } from "../../base/logtree/logtree.ts";
 import { type Context, signal, untilAborted } from "../../base/supervisor/supervisor.ts";
-import type { PlatformKind } from "../platform/flags.ts";
+import type { Capabilities } from "../platform/platform.ts";
 import { Authorizer, authorizeService, RpcError } from "../rpc/auth.ts";
 import { RpcServer } from "../rpc/server.ts";
 import { grpcSink, serveLogs } from "./logs.ts";
@@ -41,7 +41,8 @@ export interface NodeManagementOptions {
   host?: string;
   /** Performs reboot / power-off / kexec (the agent: `sync()` + `reboot(2)`). */
   power: PowerFunction;
-  platform: PlatformKind;
+  /** What the platform can do about reboots (kexec, efivars, reboot kind; node.md §3). */
+  capabilities: Pick<Capabilities, "kexec" | "efivars" | "reboot">;
   /** EFI boot control for NEXT_BOOT_* (VM/metal); absent: rollback UNAVAILABLE, UI UNIMPLEMENTED. */
   efi?: BootControl;
   /** Stages the active slot's kernel for TYPE_KEXEC (VM/metal); absent: kexec UNAVAILABLE. */
@@ -66,7 +67,7 @@ export class NodeManagementServer {
     this.#o = o;
     this.rpc = new RpcServer({ certificate: o.certificate, privateKey: o.privateKey });
     this.rebooter = new Rebooter({
-      platform: o.platform,
+      capabilities: o.capabilities,
       power: o.power,
       efi: o.efi,
       kexecLoad: o.kexecLoad,

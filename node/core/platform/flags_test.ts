@@ -1,6 +1,6 @@
 /** Tier-1 tests of the agent flags and the bring-up mount table. */
 import assert from "node:assert/strict";
-import { bringUpMounts, FlagError, parseAgentFlags } from "./mod.ts";
+import { FlagError, namespaceMounts, parseAgentFlags, vmMounts } from "./mod.ts";
 
 Deno.test("platform flags: defaults and valid namespace flags", () => {
   assert.deepEqual(parseAgentFlags([]), { platform: "vm" });
@@ -39,12 +39,12 @@ Deno.test("platform flags: every bad flag is one line naming it", () => {
 });
 
 Deno.test("platform mounts: namespace nodes have no devtmpfs and no efivarfs", () => {
-  const vm = bringUpMounts("vm").map((m) => m.fstype);
-  const ns = bringUpMounts("namespace").map((m) => m.fstype);
+  const vm = vmMounts().map((m) => m.fstype);
+  const ns = namespaceMounts().map((m) => m.fstype);
   assert.ok(vm.includes("devtmpfs") && vm.includes("efivarfs"));
   assert.deepEqual(ns, vm.filter((f) => f !== "devtmpfs" && f !== "efivarfs"));
   assert.deepEqual(
-    bringUpMounts("namespace").map((m) => m.target),
+    namespaceMounts().map((m) => m.target),
     [
       "/proc",
       "/sys",

@@ -2,7 +2,6 @@
  * The bring-up mounts of node.md §2 step 4, per platform, and the code that performs them.
  */
 import { mount, MS, SysError } from "../../base/sys/mod.ts";
-import type { PlatformKind } from "./flags.ts";
 
 /** One mount of the bring-up. */
 export interface MountSpec {
@@ -54,17 +53,25 @@ export function cgroupMounts(procSelfCgroup?: string): MountSpec[] {
   return out;
 }
 
-/**
- * The mounts for `platform`, in order; namespace nodes have no devtmpfs and no efivarfs, and get
- * the host's cgroup layout ({@link cgroupMounts} of the host's /proc/self/cgroup, read before
- * the pivot hides the host's /proc).
- */
-export function bringUpMounts(platform: PlatformKind, hostCgroups?: string): MountSpec[] {
-  const vm = platform === "vm";
+/** What decides a platform's bring-up mounts. */
+export interface MountOptions {
+  /** The node owns its kernel's devices: mount devtmpfs at /dev (else /dev is prepared). */
+  devtmpfs: boolean;
+  /** Mount efivarfs (only if the machine booted through EFI). */
+  efivarfs: boolean;
+  /**
+   * /proc/self/cgroup of the host whose cgroup hierarchies the node shares (read before a
+   * namespace node's pivot hides the host's /proc); absent: the node's own cgroup2.
+   */
+  hostCgroups?: string;
+}
+
+/** The bring-up mounts, in order, for a platform described by `o`. */
+export function bringUpMounts(o: MountOptions): MountSpec[] {
   const all: (MountSpec | false)[] = [
     { fstype: "proc", target: "/proc", flags: NOEXEC },
     { fstype: "sysfs", target: "/sys", flags: NOEXEC },
-    vm && {
+    o.devtmpfs && {
       fstype: "devtmpfs",
       target: "/dev",
       flags: MS.NOSUID,
@@ -74,8 +81,8 @@ export function bringUpMounts(platform: PlatformKind, hostCgroups?: string): Mou
     { fstype: "devpts", target: "/dev/pts", flags: MS.NOSUID | MS.NOEXEC, data: "ptmxmode=0666" },
     { fstype: "tmpfs", target: "/dev/shm", flags: NOSUID_NODEV, data: "mode=1777" },
     { fstype: "securityfs", target: "/sys/kernel/security", flags: NOEXEC },
-    ...cgroupMounts(vm ? undefined : hostCgroups),
-    vm && {
+    ...cgroupMounts(o.hostCgroups),
+    o.efivarfs && {
       fstype: "efivarfs",
       target: "/sys/firmware/efi/efivars",
       flags: NOEXEC,
@@ -86,6 +93,19 @@ export function bringUpMounts(platform: PlatformKind, hostCgroups?: string): Mou
     { fstype: "tmpfs", target: "/ephemeral", flags: NOSUID_NODEV, data: "mode=0755" },
   ];
   return all.filter((m): m is MountSpec => m !== false);
+}
+
+/** A VM's mounts: its own devices, efivarfs, its own cgroup2 hierarchy. */
+export function vmMounts(): MountSpec[] {
+  return bringUpMounts({ devtmpfs: true, efivarfs: true });
+}
+
+/**
+ * A namespace node's mounts: no devtmpfs (its /dev is prepared by the private root), no
+ * efivarfs, and the host's cgroup layout ({@link cgroupMounts} of `hostCgroups`).
+ */
+export function namespaceMounts(hostCgroups?: string): MountSpec[] {
+  return bringUpMounts({ devtmpfs: false, efivarfs: false, hostCgroups });
 }
 
 function mountedFstype(target: string): string | undefined {

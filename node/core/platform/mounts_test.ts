@@ -37,7 +37,7 @@ Deno.test("platform mounts: mountAll creates mount points, skips, and fails with
   }
 });
 
-import { bringUpMounts, cgroupMounts } from "./mounts.ts";
+import { cgroupMounts, namespaceMounts, vmMounts } from "./mounts.ts";
 
 /** /proc/self/cgroup of a process on this project's hybrid host (v1 controllers + unified). */
 const HYBRID = `9:name=systemd:/
@@ -65,9 +65,9 @@ Deno.test("cgroup mounts: cgroup2 alone on a unified host, and always on a VM", 
   assert.deepEqual(cgroupMounts("0::/user.slice\n").map((x) => `${x.fstype} ${x.target}`), [
     "cgroup2 /sys/fs/cgroup",
   ]);
-  const vm = bringUpMounts("vm", HYBRID).filter((x) => x.target.startsWith("/sys/fs/cgroup"));
+  const vm = vmMounts().filter((x) => x.target.startsWith("/sys/fs/cgroup"));
   assert.deepEqual(vm.map((x) => x.fstype), ["cgroup2"]);
-  const ns = bringUpMounts("namespace", HYBRID).map((x) => x.target);
+  const ns = namespaceMounts(HYBRID).map((x) => x.target);
   // The hierarchies follow the tmpfs, after /sys, before /tmp.
   assert.ok(ns.indexOf("/sys") < ns.indexOf("/sys/fs/cgroup"));
   assert.equal(ns.indexOf("/sys/fs/cgroup/memory"), ns.indexOf("/sys/fs/cgroup") + 3);

@@ -25,7 +25,7 @@
  * The state directory itself and everything else of the host are gone.
  */
 import { MS } from "../../base/sys/mod.ts";
-import { bringUpMounts } from "./mounts.ts";
+import { namespaceMounts } from "./mounts.ts";
 
 /** Read-only host directories bound at the same path inside the node. */
 export const HOST_BINDS: readonly string[] = ["/usr"];
@@ -224,7 +224,7 @@ export function rootPlan(input: RootInput): RootStep[] {
 
   // Mount points of the bring-up mounts (/dev/pts and /dev/shm included), created here because
   // the root becomes read-only next. (Those below /sys exist once sysfs is mounted.)
-  for (const m of bringUpMounts("namespace")) {
+  for (const m of namespaceMounts()) {
     if (!m.target.startsWith("/sys/")) steps.push({ op: "dir", target: m.target });
   }
   // Read-only like a VM's erofs root: `/etc` (its writable entries are symlinks into

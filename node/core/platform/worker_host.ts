@@ -3,8 +3,6 @@
  * capabilities, never a platform name). Declared structurally here because node/core must not
  * import node/kubernetes.
  */
-import type { AgentFlags } from "./flags.ts";
-
 /** Same shape as node/kubernetes/deps.ts `WorkerHost`. */
 export interface PlatformWorkerHost {
   cgroupRoot: string;
@@ -27,21 +25,27 @@ export function hasSysResource(status = Deno.readTextFileSync("/proc/self/status
   return hasBoundingCapability(status, CAP_SYS_RESOURCE);
 }
 
-/**
- * The worker's host for this platform. A namespace node shares the host's cgroup hierarchies
- * (its kubelet gets its own root, `/metropolis-<node ID>`, so nodes never collide) and the host's
- * kernel, which has no WireGuard (clusternet runs in direct mode). A VM owns its machine.
- */
+/** What decides a worker's host. */
+export interface WorkerHostOptions {
+  /**
+   * The node shares its cgroup hierarchies with others (a namespace node shares the host's): its
+   * kubelet gets its own root, `/metropolis-<node ID>`, so nodes never collide. Else `/`.
+   */
+  sharedCgroups: boolean;
+  /** The kernel has WireGuard (else clusternet runs in direct mode). */
+  wireguard: boolean;
+}
+
+/** The worker's host of node `nodeId` on a platform described by `o` (Platform.workerHost). */
 export function workerHost(
-  flags: Pick<AgentFlags, "platform">,
+  o: WorkerHostOptions,
   nodeId: string,
   status?: string,
 ): PlatformWorkerHost {
   if (!/^[A-Za-z0-9-]+$/.test(nodeId)) throw new Error(`workerHost: bad node ID ${nodeId}`);
-  const ns = flags.platform === "namespace";
   return {
-    cgroupRoot: ns ? `/metropolis-${nodeId}` : "/",
-    wireguard: !ns,
+    cgroupRoot: o.sharedCgroups ? `/metropolis-${nodeId}` : "/",
+    wireguard: o.wireguard,
     // Without CAP_SYS_RESOURCE in the bounding set (namespace nodes under a restricted launcher),
     // runc cannot lower oom_score_adj for the kubelet's pod sandboxes.
     restrictOomScoreAdj: !hasSysResource(status),

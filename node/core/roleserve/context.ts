@@ -41,7 +41,6 @@ export interface LocalControlPlane {
 export interface RoleContext {
   enrolled: Enrolled;
   tree: LogTree;
-  platform: "vm" | "namespace";
   /** Current roles (from /data/node/roles.pb, then from the curator). */
   roles: Value<NodeRoles | undefined>;
   /** The node's external address. */

@@ -25,7 +25,6 @@ import { nodewatch, rolefetch } from "./rolefetch.ts";
 /** Options of the roleserver. */
 export interface RoleserverOptions {
   tree: LogTree;
-  platform: "vm" | "namespace";
   enrolled: Value<Enrolled>;
   address: Value<string | undefined>;
   power: (kind: "reboot" | "poweroff") => Promise<void>;
@@ -59,7 +58,6 @@ export function roleserver(o: RoleserverOptions) {
     const rc: RoleContext = {
       enrolled,
       tree: o.tree,
-      platform: o.platform,
       roles,
       address: o.address,
       curatorRunning: new Value(false),
