@@ -103,7 +103,8 @@ Deno.test("a connection without streams is closed after the idle timeout; one wi
         closesWithin(busy.closed, 1500),
       ]);
       assert.ok(a !== undefined, "idle HTTP/2 connection stays open");
-      assert.equal(idle.goaway, 0, "closed with GOAWAY NO_ERROR");
+      // Dropped, never GOAWAY: Deno clients can crash on one (denoland/deno#36788).
+      assert.equal(idle.goaway, undefined, "closed without GOAWAY");
       assert.ok(b !== undefined, "silent TLS connection stays open");
       assert.equal(c, undefined, "connection with a stream closed");
     } finally {

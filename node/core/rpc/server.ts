@@ -32,7 +32,10 @@ export const SERVER_KEEPALIVE_OPTIONS: grpc.ServerOptions = {
 export interface ConnectionLimits {
   /** A connection whose TLS handshake has not completed after this long is closed. */
   handshakeTimeoutMs: number;
-  /** A connection without open streams for this long is closed (GOAWAY, then close). */
+  /**
+   * A connection without calls in progress for this long is closed (the TCP connection is
+   * dropped, without GOAWAY: see {@link RpcServer.shutdown} for why this server never sends one).
+   */
   idleTimeoutMs: number;
   /**
    * SETTINGS_MAX_CONCURRENT_STREAMS advertised on every connection; a client that opens more
@@ -107,14 +110,20 @@ class GuardedServer extends grpc.Server {
  * (RESOURCE_EXHAUSTED), answers undecodable requests with INVALID_ARGUMENT before any handler
  * sees them, and bounds every status message ({@link boundDetails}).
  */
-function callGuard(maxCalls: number): grpc.ServerInterceptor {
+function callGuard(
+  maxCalls: number,
+  perPeer: { started(peer: string): void; ended(peer: string): void },
+): grpc.ServerInterceptor {
   let active = 0;
   return (_method, next) => {
     let counted = false;
     let failed = false;
+    let peer: string | undefined;
     const release = () => {
       if (counted) active--;
       counted = false;
+      if (peer !== undefined) perPeer.ended(peer);
+      peer = undefined;
     };
     const fail = (code: grpc.status, details: string) => {
       failed = true;
@@ -122,6 +131,8 @@ function callGuard(maxCalls: number): grpc.ServerInterceptor {
     };
     const call: grpc.ServerInterceptingCall = new grpc.ServerInterceptingCall(next, {
       start: (startNext) => {
+        peer = call.getPeer();
+        perPeer.started(peer);
         const busy = active >= maxCalls;
         if (!busy) {
           active++;
@@ -157,6 +168,13 @@ function callGuard(maxCalls: number): grpc.ServerInterceptor {
   };
 }
 
+/** A live connection: its socket, calls in progress and idle timer. */
+interface Conn {
+  socket: net.Socket;
+  calls: number;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
 /** A grpc-js server behind our own TLS terminator; register services on `.grpc`. */
 export class RpcServer {
   /** The grpc-js server: `addService` on it (wrapped with {@link authorizeService}). */
@@ -167,6 +185,8 @@ export class RpcServer {
   readonly limits: ConnectionLimits;
   readonly #opts: RpcServerOptions;
   readonly #sockets = new Set<net.Socket>();
+  /** Live connections by peer key: their calls in progress and idle timer. */
+  readonly #conns = new Map<string, Conn>();
   #tls?: tls.Server;
   #injector?: ReturnType<grpc.Server["createConnectionInjector"]>;
 
@@ -177,10 +197,12 @@ export class RpcServer {
     this.grpc = new GuardedServer({
       ...SERVER_KEEPALIVE_OPTIONS,
       "grpc.max_concurrent_streams": this.limits.maxStreamsPerConnection,
-      "grpc.max_connection_idle_ms": this.limits.idleTimeoutMs,
       ...opts.grpcOptions,
       interceptors: [
-        callGuard(this.limits.maxCalls),
+        callGuard(this.limits.maxCalls, {
+          started: (peer) => this.#callStarted(peer),
+          ended: (peer) => this.#callEnded(peer),
+        }),
         ...opts.grpcOptions?.interceptors ?? [],
       ],
     });
@@ -259,38 +281,58 @@ export class RpcServer {
       // Fail safe: a connection whose certificates cannot be read counts as presenting none.
     }
     const entry: PeerCertificates = { certificates };
-    const remove = this.peers.add(peerKey(socket.remoteAddress, socket.remotePort), entry);
+    const key = peerKey(socket.remoteAddress, socket.remotePort);
+    const remove = this.peers.add(key, entry);
     this.#sockets.add(socket);
+    const conn: Conn = { socket, calls: 0 };
+    this.#conns.set(key, conn);
+    this.#armIdle(conn);
     socket.once("close", () => {
       remove();
       this.#sockets.delete(socket);
+      clearTimeout(conn.timer);
+      if (this.#conns.get(key) === conn) this.#conns.delete(key);
     });
     socket.on("error", () => {/* reported to grpc-js through close */});
     this.#injector!.injectConnection(socket);
   }
 
+  #armIdle(conn: Conn): void {
+    clearTimeout(conn.timer);
+    conn.timer = setTimeout(() => conn.socket.destroy(), this.limits.idleTimeoutMs);
+  }
+
+  #callStarted(peer: string): void {
+    const c = this.#conns.get(peer);
+    if (!c) return;
+    c.calls++;
+    clearTimeout(c.timer);
+  }
+
+  #callEnded(peer: string): void {
+    const c = this.#conns.get(peer);
+    if (!c) return;
+    c.calls = Math.max(0, c.calls - 1);
+    if (c.calls === 0) this.#armIdle(c);
+  }
+
   /**
-   * Stops the server. Graceful: stop accepting, let running calls finish for up to `graceMs`,
-   * then force. Forced: cancel all calls and drop all connections now.
+   * Stops the server: stops accepting, drops every connection, cancels every call.
+   *
+   * Deliberately without GOAWAY (neither grpc-js's graceful tryShutdown nor a session close): a
+   * Deno HTTP/2 client that receives a GOAWAY after it has run streams on the session can die
+   * inside nghttp2 (`find_stream_on_goaway_func: Assertion stream->closed_next == NULL`, or
+   * SIGSEGV; denoland/deno#36788, open for Deno 2.9.5/2.9.6). Our clients are Deno agents,
+   * metroctl and the launcher, so a dropped TCP connection (UNAVAILABLE, retried) is the safe way
+   * to end their calls. `graceful` and `graceMs` are kept for callers and ignored.
    */
-  async shutdown(graceful = true, graceMs = 5000): Promise<void> {
+  async shutdown(_graceful = true, _graceMs = 5000): Promise<void> {
     const tlsServer = this.#tls;
     const closed = tlsServer
       ? new Promise<void>((r) => tlsServer.close(() => r()))
       : Promise.resolve();
-    if (graceful) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const done = new Promise<boolean>((resolve) => {
-        this.grpc.tryShutdown(() => resolve(true));
-        timer = setTimeout(() => resolve(false), graceMs);
-      });
-      const clean = await done;
-      clearTimeout(timer);
-      if (!clean) this.grpc.forceShutdown();
-    } else {
-      this.grpc.forceShutdown();
-    }
     for (const s of this.#sockets) s.destroy();
+    this.grpc.forceShutdown();
     await closed;
   }
 }
