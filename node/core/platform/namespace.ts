@@ -76,7 +76,7 @@ export function namespacePlatform(
     bringUp(log) {
       // The node mounts the host's cgroup hierarchies; the pivot hides the host's /proc.
       const hostCgroups = Deno.readTextFileSync("/proc/self/cgroup");
-      inside = prepareNamespaceRoot({ platform: "namespace", ...flags }, log);
+      inside = prepareNamespaceRoot(flags, log);
       mountAll(namespaceMounts(hostCgroups), log);
     },
     consoles: () => [Deno.stdout],

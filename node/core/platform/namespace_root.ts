@@ -132,12 +132,18 @@ function perform(root: string, s: RootStep): string | undefined {
   }
 }
 
+/** The flags a namespace node's root is built from. */
+export type NamespaceFlags = Pick<AgentFlags, "state" | "tpmSocket" | "payloads">;
+
 /**
  * Builds the private root and pivots into it (see the module comment). Returns the flags as the
  * node sees them afterwards (`tpmSocket` = {@link TPM_SOCKET}). Throws on any failure: the caller
  * treats it as a fatal bring-up error, and the node's end releases every mount and loop device.
  */
-export function prepareNamespaceRoot(flags: AgentFlags, log: (line: string) => void): AgentFlags {
+export function prepareNamespaceRoot(
+  flags: NamespaceFlags,
+  log: (line: string) => void,
+): NamespaceFlags {
   const state = flags.state;
   if (!state) throw new Error("namespace platform without --state");
   const st = hostEntry(state);
