@@ -1,0 +1,10 @@
+/**
+ * Device-mapper through its ioctl interface: a pure codec for `struct dm_ioctl`, request
+ * builders, `crypt`/`integrity`/`verity` table builders, and the FFI control device.
+ * @module
+ */
+export * from "./ioctl.ts";
+export * from "./codec.ts";
+export * from "./requests.ts";
+export * from "./targets.ts";
+export * from "./control.ts";
