@@ -176,14 +176,15 @@ async function waitForEcho(host: string, port: number): Promise<string> {
   return last;
 }
 
-Deno.test("node end: reboot request restarts with --allow-reboot, else reported with tail", async () => {
+Deno.test("node end: a dead agent restarts its node by default and is counted, else reported with tail", async () => {
   const script = await standIn();
   const parent = await Deno.makeTempDir({ prefix: "metro-launch-test-" });
   const stateDir = `${parent}/state`;
   // Node 0 exits on its first boot (→ /init reboots → SIGHUP); prepare the marker before start.
   await Deno.mkdir(`${stateDir}/nodes/0`, { recursive: true });
   await Deno.writeTextFile(`${stateDir}/nodes/0/exit-on-boot`, "");
-  const c = await launchCluster(options(stateDir, script, { "allow-reboot": true }));
+  // No --allow-reboot: restarting a node whose agent died is the default.
+  const c = await launchCluster(options(stateDir, script));
   const ends: string[] = [];
   const pids: number[] = [];
   try {
@@ -195,6 +196,7 @@ Deno.test("node end: reboot request restarts with --allow-reboot, else reported 
     await waitFor("second boot console", () => n.running && n.boots === 2);
     pids.push(n.initPid!, c.nodes[1].initPid!);
     assert.ok(await consoleHas(n.consolePath, "init: agent exited: exit status 3"));
+    assert.equal(c.crashes, 1, "the agent's death is counted");
     // Now without a restart: kill the stand-in inside, /init reboots, the end is reported.
     n.opts.allowReboot = false;
     const prev = n.opts.onExit;
