@@ -47,7 +47,15 @@ export async function coldstart(args: string[]): Promise<void> {
     const lines: string[] = [];
     for (const [i, n] of c.nodes.entries()) {
       const log = await Deno.readTextFile(n.consolePath).catch(() => "");
-      for (const l of log.split("\n")) if (CRASH_LINE.test(l)) lines.push(`node ${i}: ${l}`);
+      const all = log.split("\n");
+      all.forEach((l, k) => {
+        if (!CRASH_LINE.test(l)) return;
+        lines.push(`node ${i}: ${l}`);
+        // What the agent was doing just before: the post-mortem without keeping the state.
+        for (const b of all.slice(Math.max(0, k - 12), k)) {
+          console.error(`coldstart:   n${i}| ${b}`);
+        }
+      });
     }
     for (const l of lines) console.error(`coldstart: ${l}`);
     const sorted = [...times].sort((a, b) => a - b);
