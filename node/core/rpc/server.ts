@@ -12,6 +12,7 @@ import { certificatePem } from "../../base/pki/info.ts";
 import { exportPkcs8Pem } from "../../base/pki/keys.ts";
 import { chainFromPeerCertificate, type PeerCertificates, peerKey, PeerTable } from "./peers.ts";
 import { boundDetails } from "./status.ts";
+import { filterGoaway } from "./goaway_filter.ts";
 
 /**
  * grpc-js server options accepting client keepalive pings as often as every second, also without
@@ -294,7 +295,8 @@ export class RpcServer {
       if (this.#conns.get(key) === conn) this.#conns.delete(key);
     });
     socket.on("error", () => {/* reported to grpc-js through close */});
-    this.#injector!.injectConnection(socket);
+    // Through a filter that drops the client's GOAWAY: see goaway_filter.ts (Deno nghttp2 bug).
+    this.#injector!.injectConnection(filterGoaway(socket) as unknown as net.Socket);
   }
 
   #armIdle(conn: Conn): void {
