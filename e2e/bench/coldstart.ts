@@ -36,7 +36,8 @@ export async function coldstart(args: string[]): Promise<void> {
         const nodes = await api.nodes().catch(() => []);
         if (allHealthy(nodes, 3)) break;
         if (performance.now() - t0 > 180_000) {
-          throw new Error(`round ${r + 1}: not HEALTHY in 180 s`);
+          c.keepState = true; // the consoles are the post-mortem
+          throw new Error(`round ${r + 1}: not HEALTHY in 180 s (state kept in ${c.stateDir})`);
         }
         await new Promise((res) => setTimeout(res, 500));
       }
