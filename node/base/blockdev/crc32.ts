@@ -1,4 +1,7 @@
-/** CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as GPT headers and entry arrays use. */
+/**
+ * CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as GPT headers and entry arrays and ZIP
+ * archives (os-image's bundle writer) use.
+ */
 
 const TABLE = (() => {
   const t = new Uint32Array(256);
@@ -10,9 +13,9 @@ const TABLE = (() => {
   return t;
 })();
 
-/** Returns the CRC-32 of `data` as an unsigned 32-bit number. */
-export function crc32(data: Uint8Array): number {
-  let c = 0xffffffff;
+/** Returns the CRC-32 of `data` (continuing from `crc`) as an unsigned 32-bit number. */
+export function crc32(data: Uint8Array, crc = 0): number {
+  let c = ~crc >>> 0;
   for (let i = 0; i < data.length; i++) c = TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
