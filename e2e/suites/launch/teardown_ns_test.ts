@@ -44,6 +44,8 @@ for (const sig of ["SIGHUP", "SIGTERM"] as const) {
           `--state-dir=${state}`,
         ],
         cwd: ROOT,
+        // The CLI merges its kubectl context into $KUBECONFIG: keep the user's file out of tests.
+        env: { KUBECONFIG: `${state}.kubeconfig` },
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
@@ -71,6 +73,7 @@ for (const sig of ["SIGHUP", "SIGTERM"] as const) {
       const ns = await sh("ip", ["netns", "list"]);
       assert.ok(!ns.includes(`metro-${bridge}-`), `namespaces left behind: ${ns}`);
       await assert.rejects(Deno.stat(state), Deno.errors.NotFound, "state directory left behind");
+      await Deno.remove(`${state}.kubeconfig`).catch(() => {});
       const parent = state.replace(/\/[^/]+$/, "");
       await assert.rejects(
         Deno.stat(`${parent}/metropolis-launch-${bridge}.lock`),
