@@ -51,6 +51,13 @@ export interface RegisterInfo {
   caCertificate: Uint8Array;
 }
 
+/**
+ * Optional observer of the bring-up steps (formation bench): called with a phase name when the
+ * launcher passes it ("switch ready", "node 0 started", "owner escrowed", "node 0 UP",
+ * "register info", "nodes started", "all UP and HEALTHY", "launched"). No behaviour change.
+ */
+export type PhaseHook = (phase: string, c: Cluster) => void;
+
 /** A running launcher cluster; always {@link close} it. */
 export class Cluster {
   /** Node processes by index. */
@@ -342,11 +349,12 @@ export class Cluster {
  * curator comes up), write `<state>/metroctl/`, wait until node 0 reports its address, then
  * `GetRegisterTicket` and `GetClusterInfo` for the other nodes.
  */
-export async function bootstrapCluster(c: Cluster): Promise<RegisterInfo> {
+export async function bootstrapCluster(c: Cluster, onPhase?: PhaseHook): Promise<RegisterInfo> {
   const started = performance.now();
   const owner = await escrowOwner(c.launched);
   await writeMetroctlDir(c.stateDir, owner);
   c.api = new ClusterAPI(c.launched, owner);
+  onPhase?.("owner escrowed", c);
   c.log(
     `node 0 serving, owner escrowed after ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
@@ -355,12 +363,14 @@ export async function bootstrapCluster(c: Cluster): Promise<RegisterInfo> {
     if (n0?.status?.externalAddress) {
       c.socks.table.set(n0.id, n0.status.externalAddress);
       c.log(`node 0 (${n0.status.externalAddress}) UP as ${n0.id}`);
+      onPhase?.("node 0 UP", c);
       break;
     }
     await new Promise((r) => setTimeout(r, 250));
   }
   const ticket = (await c.api.management((m) => m.getRegisterTicket({}))).ticket;
   const info = await c.api.management((m) => m.getClusterInfo({}));
+  onPhase?.("register info", c);
   return {
     ticket,
     directory: info.clusterDirectory!,
@@ -372,9 +382,14 @@ export async function bootstrapCluster(c: Cluster): Promise<RegisterInfo> {
  * §2.4 steps 5–6: approve NEW nodes every second until all are UP and HEALTHY, apply the role
  * flags, write the metroctl wrapper and print the result lines (§2.6).
  */
-export async function waitForNodes(c: Cluster, started: number): Promise<void> {
+export async function waitForNodes(
+  c: Cluster,
+  started: number,
+  onPhase?: PhaseHook,
+): Promise<void> {
   const api = c.api!;
   const nodes = await approveUntilHealthy(c.launched, api, 300_000, started);
+  onPhase?.("all UP and HEALTHY", c);
   for (const n of nodes) {
     if (n.status?.externalAddress) c.socks.table.set(n.id, n.status.externalAddress);
   }
@@ -429,15 +444,20 @@ export async function waitForNodes(c: Cluster, started: number): Promise<void> {
  * Launches a cluster (§2.4): switch and namespaces, node 0 with bootstrap parameters,
  * {@link bootstrapCluster}, nodes 1…n−1 in parallel with register parameters (or network-only
  * parameters while bring-up is not implemented), {@link waitForNodes}. On any failure everything
- * is torn down before the error is rethrown.
+ * is torn down before the error is rethrown. `onPhase` observes the steps ({@link PhaseHook}).
  */
-export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
+export async function launchCluster(
+  options: LaunchOptions,
+  onPhase?: PhaseHook,
+): Promise<Cluster> {
   if (options.keepState) return await resumeCluster(options);
   const start = performance.now();
   const c = await Cluster.create(options);
+  onPhase?.("switch ready", c);
   try {
     await writeLaunchRecord(options);
     await c.startNode(0, await bootstrapParameters(options));
+    onPhase?.("node 0 started", c);
     if (options.agentCommand) {
       // A stand-in instead of the agent (launcher tests): topology and processes only.
       await Promise.all(
@@ -446,7 +466,7 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
       c.log(`${options.numNodes} stand-in node(s) started`);
       return c;
     }
-    const reg = await bootstrapCluster(c);
+    const reg = await bootstrapCluster(c, onPhase);
     await Promise.all(
       c.nodes.slice(1).map((_, k) => {
         const i = k + 1;
@@ -456,7 +476,9 @@ export async function launchCluster(options: LaunchOptions): Promise<Cluster> {
         );
       }),
     );
-    await waitForNodes(c, start);
+    onPhase?.("nodes started", c);
+    await waitForNodes(c, start, onPhase);
+    onPhase?.("launched", c);
     c.log(
       `${options.numNodes} node(s) started after ${
         ((performance.now() - start) / 1000).toFixed(1)
