@@ -4,8 +4,9 @@
  * predictions, the installer UKI (lz4 initramfs), `manifest.json`, `bundle.zip`, test OVMF VARS
  * and a launcher disk image.
  *
- * CLI: `deno run -A os-image/image.ts [--out=<dir>] [--no-disk]`
- * (default out: `dist/os-image/core/`).
+ * CLI: `deno run -A os-image/image.ts [--variant=core|full] [--out=<dir>] [--no-disk]`
+ * (default variant `core`; default out: `dist/os-image/<variant>/`). `full` adds the Kubernetes
+ * payloads (system/variant.ts).
  * @module
  */
 import { buildInit } from "./init/build.ts";
@@ -17,6 +18,7 @@ import { sha256File } from "./lib/hash.ts";
 import { writeZip } from "./lib/zip.ts";
 import { caBundle, etcOsRelease, type ProductInfo, productInfoJson } from "./system/etc.ts";
 import { buildSystem, type SystemImage } from "./system/build.ts";
+import { type Variant, variantLayout, VARIANTS } from "./system/variant.ts";
 import { installedVersion } from "./system/debs.ts";
 import { bundle } from "./tools/bundle.ts";
 import { installerCmdline, nodeCmdline, osRelease, type Slot } from "./uki/cmdline.ts";
@@ -28,7 +30,9 @@ import { buildCommit, OS_VERSION, sourceDateEpoch } from "./version.ts";
 
 /** Options of {@link buildImage}. */
 export interface ImageOptions {
-  /** Output directory (default `<repo>/dist/os-image/core`). */
+  /** Image variant (default `core`, what the VM boot tests use). */
+  variant?: Variant;
+  /** Output directory (default `<repo>/dist/os-image/<variant>`). */
   outDir?: string;
   /** Also write the launcher disk image `disk.img` (default true). */
   disk?: boolean;
@@ -83,7 +87,8 @@ const repo = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 /** Builds the image into `opts.outDir`. */
 export async function buildImage(opts: ImageOptions = {}): Promise<Image> {
   const t0 = performance.now();
-  const outDir = opts.outDir ?? `${repo}/dist/os-image/core`;
+  const variant = opts.variant ?? "core";
+  const outDir = opts.outDir ?? `${repo}/dist/os-image/${variant}`;
   const work = `${outDir}/work`;
   await Deno.remove(work, { recursive: true }).catch(() => {});
   await Deno.mkdir(work, { recursive: true });
@@ -97,12 +102,13 @@ export async function buildImage(opts: ImageOptions = {}): Promise<Image> {
   const agent = await bundle(`${work}/agent`);
   const deno = await Deno.realPath(Deno.execPath());
   const ca = await caBundle();
+  const extra = await variantLayout(variant);
 
   const info: ProductInfo = {
     version,
     commit,
     sourceDateEpoch: epoch,
-    variant: "core",
+    variant,
     components: {
       kernel: kernel.release,
       deno: Deno.version.deno,
@@ -120,7 +126,9 @@ export async function buildImage(opts: ImageOptions = {}): Promise<Image> {
       "os-release": new TextEncoder().encode(etcOsRelease(info)),
       "product-info.json": new TextEncoder().encode(productInfoJson(info)),
       "ca-certificates.crt": ca.data,
+      ...extra.artifacts,
     },
+    extraLayout: extra.entries,
     epoch,
     outDir,
     work,
@@ -200,7 +208,7 @@ export async function buildImage(opts: ImageOptions = {}): Promise<Image> {
     version,
     commit,
     sourceDateEpoch: epoch,
-    variant: "core",
+    variant,
     debianPackages: Object.fromEntries(Object.entries(debianPackages).sort()),
     kernel: { version: kernel.release, sha256: await sha256File(kernel.bzImage) },
     system: {
@@ -258,11 +266,21 @@ export async function buildImage(opts: ImageOptions = {}): Promise<Image> {
 
 if (import.meta.main) {
   const opts: ImageOptions = {};
-  for (const a of Deno.args) {
+  const args = [...Deno.args];
+  const usage = "use --variant=core|full, --out=<dir>, --no-disk";
+  while (args.length) {
+    const a = args.shift()!;
     if (a.startsWith("--out=")) opts.outDir = a.slice(6);
-    else if (a === "--no-disk") opts.disk = false;
+    else if (a === "--variant" || a.startsWith("--variant=")) {
+      const v = a === "--variant" ? args.shift() ?? "" : a.slice("--variant=".length);
+      if (!(VARIANTS as readonly string[]).includes(v)) {
+        console.error(`image: unknown variant ${JSON.stringify(v)} (${usage})`);
+        Deno.exit(2);
+      }
+      opts.variant = v as Variant;
+    } else if (a === "--no-disk") opts.disk = false;
     else {
-      console.error(`image: unknown argument ${JSON.stringify(a)} (use --out=<dir>, --no-disk)`);
+      console.error(`image: unknown argument ${JSON.stringify(a)} (${usage})`);
       Deno.exit(2);
     }
   }

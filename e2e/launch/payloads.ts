@@ -9,40 +9,30 @@
  * (copied when the cache is on another filesystem).
  */
 import { buildKube } from "../../node/kubernetes/hyperkube/build.ts";
-import {
-  BIN,
-  CONTAINERD_PAYLOAD,
-  KUBERNETES_PAYLOAD,
-  PRESEED_DIR,
-} from "../../node/kubernetes/paths.ts";
+import { CONTAINERD_PAYLOAD, KUBERNETES_PAYLOAD } from "../../node/kubernetes/paths.ts";
+import { payloadPlan } from "../../node/kubernetes/payloads.ts";
 import { buildImages } from "../images/images.ts";
 
-/** Node path → host path of a Debian-packaged payload (symlinked: `/usr` is visible in nodes). */
-export const DEBIAN_PAYLOADS: Readonly<Record<string, string>> = {
-  [BIN.containerd]: "/usr/bin/containerd",
-  [`${CONTAINERD_PAYLOAD}/bin/containerd-shim-runc-v2`]: "/usr/bin/containerd-shim-runc-v2",
-  [BIN.ctr]: "/usr/bin/ctr",
-  [BIN.runc]: "/usr/sbin/runc",
-  [BIN.cniDir]: "/usr/lib/cni",
-};
-
-/** One step of laying out the payload directory (pure plan, see {@link payloadPlan}). */
+/** One step of laying out the payload directory (pure plan, see {@link payloadSteps}). */
 export type PayloadStep =
   | { op: "symlink"; path: string; to: string }
   | { op: "link"; path: string; from: string };
 
-/** The steps building `<dir>` from the built `kube` and the image archives (by name). */
-export function payloadPlan(
+/**
+ * The steps building `<dir>` from the built `kube` and the image archives (by name), following
+ * the shared plan of node/kubernetes/payloads.ts: Debian payloads are symlinked to their host
+ * paths, built files hard-linked; payloads below `/usr` are
+ * skipped (the node sees the host's `/usr`).
+ */
+export function payloadSteps(
   dir: string,
   kube: string,
   archives: Record<string, string>,
 ): PayloadStep[] {
-  const steps: PayloadStep[] = [{ op: "link", path: `${dir}${BIN.kube}`, from: kube }];
-  for (const [node, host] of Object.entries(DEBIAN_PAYLOADS)) {
-    steps.push({ op: "symlink", path: `${dir}${node}`, to: host });
-  }
-  for (const [name, path] of Object.entries(archives).sort()) {
-    steps.push({ op: "link", path: `${dir}${PRESEED_DIR}/${name}.tar`, from: path });
+  const steps: PayloadStep[] = [];
+  for (const p of payloadPlan({ kube, archives })) {
+    if (p.source === "build") steps.push({ op: "link", path: `${dir}${p.path}`, from: p.from });
+    else if (!p.hostUsr) steps.push({ op: "symlink", path: `${dir}${p.path}`, to: p.debian.host });
   }
   return steps;
 }
@@ -59,7 +49,7 @@ export async function preparePayloads(stateDir: string, log: (l: string) => void
   for (const p of [KUBERNETES_PAYLOAD, CONTAINERD_PAYLOAD]) {
     await Deno.mkdir(`${dir}${p}`, { recursive: true });
   }
-  for (const s of payloadPlan(dir, kube, archives)) {
+  for (const s of payloadSteps(dir, kube, archives)) {
     await Deno.mkdir(s.path.replace(/\/[^/]+$/, ""), { recursive: true });
     if (s.op === "symlink") await Deno.symlink(s.to, s.path);
     else {

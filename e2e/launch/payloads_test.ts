@@ -1,17 +1,22 @@
 import assert from "node:assert/strict";
 import { BIN, PRESEED_DIR } from "../../node/kubernetes/paths.ts";
-import { DEBIAN_PAYLOADS, payloadPlan } from "./payloads.ts";
+import { DEBIAN_PAYLOADS, USR_PAYLOADS } from "../../node/kubernetes/payloads.ts";
+import { payloadSteps } from "./payloads.ts";
 
 Deno.test("payloads: kube and archives are linked, Debian binaries symlinked, at image paths", () => {
-  const steps = payloadPlan("/s/payloads", "/cache/kube", {
+  const steps = payloadSteps("/s/payloads", "/cache/kube", {
     pause: "/c/p.tar",
     busybox: "/c/b.tar",
   });
   assert.deepEqual(steps[0], { op: "link", path: `/s/payloads${BIN.kube}`, from: "/cache/kube" });
-  for (const [node, host] of Object.entries(DEBIAN_PAYLOADS)) {
+  for (const [node, deb] of Object.entries(DEBIAN_PAYLOADS)) {
     assert.ok(
-      steps.some((s) => s.op === "symlink" && s.path === `/s/payloads${node}` && s.to === host),
+      steps.some((s) => s.op === "symlink" && s.path === `/s/payloads${node}` && s.to === deb.host),
     );
+  }
+  // /usr tools come from the host's /usr bind, not from the payload directory.
+  for (const node of Object.keys(USR_PAYLOADS)) {
+    assert.ok(!steps.some((s) => s.path.endsWith(node)));
   }
   const archives = steps.filter((s) => s.path.startsWith(`/s/payloads${PRESEED_DIR}/`));
   assert.deepEqual(archives.map((s) => s.path.split("/").pop()), ["busybox.tar", "pause.tar"]);
@@ -19,7 +24,7 @@ Deno.test("payloads: kube and archives are linked, Debian binaries symlinked, at
 });
 
 Deno.test("payloads: every Debian payload the plan names exists on this host", async () => {
-  for (const host of Object.values(DEBIAN_PAYLOADS)) {
-    await Deno.stat(host); // throws NotFound naming the path when .ci/setup missed a package
+  for (const deb of [...Object.values(DEBIAN_PAYLOADS), ...Object.values(USR_PAYLOADS)]) {
+    await Deno.stat(deb.host); // throws NotFound naming the path when .ci/setup missed a package
   }
 });

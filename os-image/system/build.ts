@@ -6,12 +6,14 @@
 import { sha256File } from "../lib/hash.ts";
 import { mkerofs } from "../tools/mkerofs.ts";
 import { mkverity, type Verity } from "../tools/mkverity.ts";
-import { parseLayout, stage, type StagedEntry } from "./stage.ts";
+import { type LayoutEntry, parseLayout, stage, type StagedEntry } from "./stage.ts";
 
 /** Inputs of {@link buildSystem}. */
 export interface SystemInput {
   /** `build:<name>` artifacts: host paths or contents. */
   artifacts: Record<string, string | Uint8Array>;
+  /** Entries appended to `rootfs/layout.json` (image variants; none for `core`). */
+  extraLayout?: LayoutEntry[];
   /** SOURCE_DATE_EPOCH for erofs timestamps. */
   epoch: number;
   /** Output directory (gets `system.erofs`, `system.img`, `staging.json`). */
@@ -44,7 +46,12 @@ const repo = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 
 /** Builds `system.erofs` and `system.img` in `outDir`. */
 export async function buildSystem(input: SystemInput): Promise<SystemImage> {
-  const layout = parseLayout(await Deno.readTextFile(`${repo}/os-image/rootfs/layout.json`));
+  const text = await Deno.readTextFile(`${repo}/os-image/rootfs/layout.json`);
+  // Validated together: a variant entry must not repeat a path of the base layout.
+  const extra = input.extraLayout ?? [];
+  const layout = parseLayout(
+    extra.length ? JSON.stringify({ entries: [...parseLayout(text), ...extra] }) : text,
+  );
   const staging = `${input.work}/staging`;
   await Deno.remove(staging, { recursive: true }).catch(() => {});
   await Deno.mkdir(staging, { recursive: true });

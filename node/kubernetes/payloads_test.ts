@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { NODE_PATHS, renderCniTemplate } from "./containerd/config.ts";
+import { BIN, PRESEED_DIR } from "./paths.ts";
+import { CNI_PLUGINS, DEBIAN_PAYLOADS, payloadPlan, USR_PAYLOADS } from "./payloads.ts";
+
+const INPUTS = { kube: "/cache/kube", archives: { pause: "/c/p.tar", busybox: "/c/b.tar" } };
+
+Deno.test("payload plan: kube, containerd, runc, CNI, nft and archives at the paths.ts paths", () => {
+  const plan = payloadPlan(INPUTS);
+  const paths = plan.map((p) => p.path);
+  assert.deepEqual(plan[0], { path: BIN.kube, source: "build", from: "/cache/kube", mode: 0o755 });
+  for (const p of [BIN.containerd, BIN.ctr, BIN.runc, `${BIN.nftDir}/nft`]) {
+    assert.ok(paths.includes(p), p);
+  }
+  assert.ok(paths.includes(`${BIN.containerd}-shim-runc-v2`));
+  assert.deepEqual(
+    paths.filter((p) => p.startsWith(`${BIN.cniDir}/`)),
+    CNI_PLUGINS.map((c) => `${BIN.cniDir}/${c}`),
+  );
+  assert.deepEqual(paths.filter((p) => p.startsWith(PRESEED_DIR)), [
+    `${PRESEED_DIR}/busybox.tar`,
+    `${PRESEED_DIR}/pause.tar`,
+  ]);
+  assert.equal(new Set(paths).size, paths.length);
+  assert.deepEqual(
+    plan.filter((p) => p.source === "debian" && p.hostUsr).map((p) => p.path),
+    Object.keys(USR_PAYLOADS),
+  );
+  assert.equal(
+    plan.filter((p) => p.source === "debian").length,
+    Object.keys(DEBIAN_PAYLOADS).length + 1,
+  );
+  assert.throws(() => payloadPlan({ kube: "/k", archives: { "../x": "/x" } }), /bad image name/);
+});
+
+Deno.test("payload plan: every CNI plugin type the conflist names is shipped", () => {
+  const types = new Set<string>();
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === "object") {
+      for (const [k, x] of Object.entries(v)) k === "type" ? types.add(String(x)) : walk(x);
+    }
+  };
+  walk(JSON.parse(renderCniTemplate(NODE_PATHS)));
+  assert.ok(types.size > 0);
+  for (const t of types) assert.ok(CNI_PLUGINS.includes(t), t);
+  assert.ok(CNI_PLUGINS.includes("loopback")); // containerd's CRI runs it for every sandbox
+});
