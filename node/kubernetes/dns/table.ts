@@ -126,6 +126,20 @@ class Builder {
   }
 }
 
+/** SRV records `_<port>._<proto>.<fqdn>` → `target` for every named port. */
+function addSrv(b: Builder, fqdn: string, ports: PortInfo[], target: string): void {
+  for (const p of ports) {
+    if (!p.name || !LABEL.test(p.name)) continue;
+    b.add(`_${p.name}._${p.protocol.toLowerCase()}.${fqdn}`, TYPE.SRV, {
+      kind: "srv",
+      priority: 0,
+      weight: 100,
+      port: p.port,
+      target,
+    });
+  }
+}
+
 /** Builds the record table of `domain` (default `cluster.local`). */
 export function buildTable(
   services: Iterable<ServiceInfo>,
@@ -151,16 +165,7 @@ export function buildTable(
         b.add(fqdn, TYPE.A, { kind: "a", address: ip });
         b.add(reverseName(ip), TYPE.PTR, { kind: "name", name: fqdn });
       }
-      for (const p of svc.ports) {
-        if (!p.name || !LABEL.test(p.name)) continue;
-        b.add(`_${p.name}._${p.protocol.toLowerCase()}.${fqdn}`, TYPE.SRV, {
-          kind: "srv",
-          priority: 0,
-          weight: 100,
-          port: p.port,
-          target: fqdn,
-        });
-      }
+      addSrv(b, fqdn, svc.ports, fqdn);
       continue;
     }
     // Headless: the ready endpoints themselves.
@@ -174,16 +179,7 @@ export function buildTable(
           b.add(fqdn, TYPE.A, { kind: "a", address: ip });
           b.add(host, TYPE.A, { kind: "a", address: ip });
           b.add(reverseName(ip), TYPE.PTR, { kind: "name", name: host });
-          for (const p of slice.ports) {
-            if (!p.name || !LABEL.test(p.name)) continue;
-            b.add(`_${p.name}._${p.protocol.toLowerCase()}.${fqdn}`, TYPE.SRV, {
-              kind: "srv",
-              priority: 0,
-              weight: 100,
-              port: p.port,
-              target: host,
-            });
-          }
+          addSrv(b, fqdn, slice.ports, host);
         }
       }
     }
