@@ -5,6 +5,7 @@
  * rootfs/shm/netns mounts, and the kubelet's cgroups. The pure helpers decide from /proc text;
  * {@link cleanupWorker} acts, and runs only after containerd and the kubelet have exited.
  */
+import { delay } from "../../base/delay/delay.ts";
 import { MNT, umount } from "../../base/sys/mod.ts";
 
 /** One line of /proc/self/mounts. */
@@ -73,6 +74,35 @@ async function cgroupTree(dir: string): Promise<string[]> {
   return out;
 }
 
+/**
+ * Removes the cgroup directory `dir` and everything below it, children first (cgroupfs only
+ * removes empty groups). Processes that were just killed leave their groups a moment later, so
+ * each removal is retried every 100 ms for up to `attempts` times. Returns what could not be
+ * removed (empty: the tree is gone).
+ */
+export async function removeCgroupTree(dir: string, attempts = 50): Promise<string[]> {
+  const problems: string[] = [];
+  for (const d of await cgroupTree(dir)) {
+    let err: unknown;
+    for (let i = 0; i < attempts; i++) {
+      try {
+        await Deno.remove(d);
+        err = undefined;
+        break;
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) {
+          err = undefined;
+          break;
+        }
+        err = e;
+        await delay(100);
+      }
+    }
+    if (err) problems.push(`remove cgroup ${d}: ${(err as Error).message}`);
+  }
+  return problems;
+}
+
 async function pidsIn(dir: string): Promise<number[]> {
   const t = await Deno.readTextFile(`${dir}/cgroup.procs`).catch(() => "");
   return t.split("\n").filter((l) => l).map(Number);
@@ -137,27 +167,7 @@ export async function cleanupWorker(o: CleanupOptions): Promise<string[]> {
   if (targets.length) o.log(`released ${targets.length} mounts below ${o.mountDirs.join(", ")}`);
 
   // Killed processes leave their cgroups a moment later; rmdir fails with EBUSY until then.
-  for (const dir of owned) {
-    const tree = await cgroupTree(dir);
-    for (const d of tree) {
-      let err: unknown;
-      for (let i = 0; i < 50; i++) {
-        try {
-          await Deno.remove(d);
-          err = undefined;
-          break;
-        } catch (e) {
-          if (e instanceof Deno.errors.NotFound) {
-            err = undefined;
-            break;
-          }
-          err = e;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-      if (err) problems.push(`remove cgroup ${d}: ${(err as Error).message}`);
-    }
-  }
+  for (const dir of owned) problems.push(...await removeCgroupTree(dir));
   return problems;
 }
 
