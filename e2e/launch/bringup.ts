@@ -286,19 +286,25 @@ export async function makeConsensusMember(api: ClusterAPI, id: string, timeoutMs
   }
 }
 
+/** How the launcher runs metroctl: this Deno on the repository's source (no build needed). */
+export function metroctlCommand(): { command: string; prefix: string[] } {
+  const repo = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+  return { command: Deno.execPath(), prefix: ["run", "-A", "--quiet", `${repo}/metroctl/main.ts`] };
+}
+
 /** Writes the metroctl wrapper (mode 0555) and returns its path (testing.md §2.6). */
 export async function writeWrapper(
   stateDir: string,
   socks: string,
   endpoints: string[],
 ): Promise<{ path: string; flags: string }> {
-  const repo = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
   const flags = [
     `--config ${stateDir}/metroctl`,
     `--proxy ${socks}`,
     ...endpoints.map((e) => `--endpoints ${e}`),
   ].join(" ");
-  const entry = `${Deno.execPath()} run -A --quiet ${repo}/metroctl/main.ts`;
+  const m = metroctlCommand();
+  const entry = [m.command, ...m.prefix].join(" ");
   const path = `${stateDir}/metroctl/metroctl.sh`;
   await Deno.writeTextFile(path, `#!/usr/bin/env bash\nexec ${entry} ${flags} "$@"\n`);
   await Deno.chmod(path, 0o555);
@@ -324,7 +330,6 @@ export async function writeKubectl(o: {
   kube: string;
   userKubeconfig?: boolean;
 }): Promise<{ wrapper: string; kubeconfig: string; userKubeconfig?: string }> {
-  const repo = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
   const entry = {
     context: KUBE_CONTEXT,
     host: o.controller.address,
@@ -333,10 +338,7 @@ export async function writeKubectl(o: {
     proxy: o.socks,
     configDir: `${o.stateDir}/metroctl`,
     endpoints: o.endpoints,
-    plugin: {
-      command: Deno.execPath(),
-      prefix: ["run", "-A", "--quiet", `${repo}/metroctl/main.ts`],
-    },
+    plugin: metroctlCommand(),
   };
   const kubeconfig = `${o.stateDir}/kubeconfig`;
   await Deno.remove(kubeconfig).catch(() => {});

@@ -17,7 +17,7 @@ import { resumeOptions, writeLaunchRecord } from "./kept.ts";
 import { NodeDialer, SwitchSocks } from "./socks.ts";
 import { DhcpServer } from "./dhcp.ts";
 import { preparePayloads } from "./payloads.ts";
-import { buildKube } from "../../node/kubernetes/hyperkube/build.ts";
+import { BIN } from "../../node/kubernetes/paths.ts";
 import { removeCgroupEverywhere, restoreSysctls, saveSysctls } from "./hoststate.ts";
 import {
   bootstrapParameters,
@@ -73,6 +73,8 @@ export class Cluster {
   readonly #signals: [Deno.Signal, () => void][] = [];
   /** Host sysctls as before the nodes started (kubelets of workers change them). */
   #sysctls?: Map<string, string>;
+  /** The Kubernetes payload directory every node binds (undefined with a stand-in agent). */
+  payloads?: string;
   /** Agent crashes seen (each also restarts its node unless `--allow-reboot=false`). */
   crashes = 0;
   /** Node IDs seen, for removing their kubelet cgroup roots at teardown. */
@@ -152,6 +154,7 @@ export class Cluster {
         options.agentCommand ? undefined : ensureAgentBundle(undefined, (l) => c.log(l)),
         options.agentCommand ? undefined : preparePayloads(stateDir, (l) => c.log(l)),
       ]);
+      c.payloads = payloads;
       for (let i = 0; i < options.numNodes; i++) {
         // The agent gets its reserved address from the switch's DHCP server; a stand-in has no
         // network service, so the launcher configures its address itself.
@@ -424,7 +427,8 @@ export async function waitForNodes(
       endpoints,
       controller: { id: controller.id, address: controller.status!.externalAddress },
       ca: api.owner.caCertificate,
-      kube: await buildKube(),
+      // The payloads' hard link of the cached kube binary (built once, in Cluster.create).
+      kube: `${c.payloads}${BIN.kube}`,
       userKubeconfig: c.options.userKubeconfig,
     })
     : undefined;

@@ -12,13 +12,13 @@ import https from "node:https";
 import { launchCluster } from "../../launch/cluster.ts";
 import { resolveOptions } from "../../launch/options.ts";
 import { netnsName } from "../../launch/net.ts";
+import { metroctlCommand } from "../../launch/bringup.ts";
 import { permanent, testEventual } from "../eventual.ts";
 import { stepAllHealthy } from "../steps.ts";
 import { certificatePem } from "../../../node/base/pki/info.ts";
 import { exportPkcs8Pem } from "../../../node/base/pki/keys.ts";
 import { IMAGE_REFS } from "../../images/images.ts";
-import { buildKube } from "../../../node/kubernetes/hyperkube/build.ts";
-import { NET, PORTS } from "../../../node/kubernetes/paths.ts";
+import { BIN, NET, PORTS } from "../../../node/kubernetes/paths.ts";
 
 const dec = new TextDecoder();
 
@@ -317,14 +317,11 @@ Deno.test({
       await testEventual("metroctl k8s configure, then kubectl with that context", 60, async () => {
         const dir = await Deno.makeTempDir({ prefix: "metropolis-kubeconfig-" });
         try {
-          const repo = new URL("../../..", import.meta.url).pathname;
           const env = { KUBECONFIG: `${dir}/config` };
-          const m = await new Deno.Command(Deno.execPath(), {
+          const metroctl = metroctlCommand();
+          const m = await new Deno.Command(metroctl.command, {
             args: [
-              "run",
-              "-A",
-              "--quiet",
-              `${repo}metroctl/main.ts`,
+              ...metroctl.prefix,
               "--config",
               `${c.stateDir}/metroctl`,
               "--proxy",
@@ -339,7 +336,7 @@ Deno.test({
             stderr: "piped",
           }).output();
           if (!m.success) throw new Error(`k8s configure: ${dec.decode(m.stderr).slice(0, 300)}`);
-          const out = await new Deno.Command(await buildKube(), {
+          const out = await new Deno.Command(`${c.payloads}${BIN.kube}`, {
             args: ["kubectl", "--context=metroctl", "get", "nodes", "-o", "name"],
             env,
             stdout: "piped",
