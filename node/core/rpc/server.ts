@@ -4,6 +4,7 @@
  * CA names, ALPN `h2`, TLS ≥ 1.2. Each secure connection is injected into a grpc-js server; the
  * client's certificates are kept in a {@link PeerTable} for the per-call authorizer.
  */
+import { listenDualStack } from "../../base/net/listen.ts";
 import tls from "node:tls";
 import type { Buffer } from "node:buffer";
 import type net from "node:net";
@@ -241,26 +242,12 @@ export class RpcServer {
     // timeout here but leaves the socket open, so close it.
     server.on("tlsClientError", (_e, socket) => socket.destroy());
     this.#tls = server;
-    const bind = (h: string) =>
-      new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(port, h, () => {
-          server.off("error", reject);
-          resolve();
-        });
-      });
     try {
-      await bind(host);
+      return await listenDualStack(server, port, host);
     } catch (e) {
-      // "::" (dual stack) fails where IPv6 is disabled (some namespaces): fall back to IPv4.
-      const code = (e as { code?: string }).code;
-      if (host !== "::" || (code !== "EAFNOSUPPORT" && code !== "EADDRNOTAVAIL")) {
-        this.#tls = undefined;
-        throw new Error(`rpc: cannot listen on ${host}:${port}: ${(e as Error).message}`);
-      }
-      await bind("0.0.0.0");
+      this.#tls = undefined;
+      throw new Error(`rpc: cannot listen on ${host}:${port}: ${(e as Error).message}`);
     }
-    return (server.address() as net.AddressInfo).port;
   }
 
   /** The bound port (after {@link listen}). */

@@ -16,6 +16,7 @@
  * connection gets its own upstream connection, so keep-alive and upgrades keep their meaning
  * end to end.
  */
+import { listenDualStack } from "../../base/net/listen.ts";
 import tls from "node:tls";
 import net from "node:net";
 import { certificatePem } from "../../base/pki/info.ts";
@@ -90,26 +91,6 @@ function dialer(o: AuthProxyOptions, timeoutMs: number) {
     });
 }
 
-async function listen(server: tls.Server, port: number, host?: string): Promise<number> {
-  const bind = (h: string) =>
-    new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, h, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-  try {
-    await bind(host ?? "::");
-  } catch (e) {
-    // "::" fails where IPv6 is disabled (some namespaces): fall back to IPv4.
-    const code = (e as { code?: string }).code;
-    if (host !== undefined || (code !== "EAFNOSUPPORT" && code !== "EADDRNOTAVAIL")) throw e;
-    await bind("0.0.0.0");
-  }
-  return (server.address() as net.AddressInfo).port;
-}
-
 /** The authproxy runnable: healthy once listening; throws when the port cannot be bound. */
 export function authproxy(o: AuthProxyOptions): Runnable {
   return async (ctx: Context) => {
@@ -162,7 +143,7 @@ export function authproxy(o: AuthProxyOptions): Runnable {
       sockets.add(s);
       s.once("close", () => sockets.delete(s));
     });
-    const port = await listen(server, o.port ?? PORTS.authproxy, o.host);
+    const port = await listenDualStack(server, o.port ?? PORTS.authproxy, o.host);
     ctx.logger.info(`listening on :${port}, forwarding to ${o.upstream ?? APISERVER_LOCAL}`);
     o.onListening?.(port);
     signal(ctx, "healthy");
