@@ -5,7 +5,7 @@
 import type { Value } from "../../base/event/value.ts";
 import type { Runnable } from "../../base/supervisor/supervisor.ts";
 import { BIN, CHILD_PATH, ephemeralDir, NET } from "../paths.ts";
-import { firstChange, runUntilChanged } from "../kubelet/restart.ts";
+import { firstChange, healthzProbe, runUntilChanged } from "../kubelet/restart.ts";
 
 /** What kube-proxy's configuration depends on. */
 export interface KubeProxyOptions {
@@ -54,14 +54,7 @@ export interface KubeProxyRunOptions {
   address: Value<string | undefined>;
 }
 
-async function healthz(signal: AbortSignal): Promise<boolean> {
-  const r = await fetch(`http://${KUBE_PROXY_HEALTHZ}/healthz`, {
-    signal: AbortSignal.any([signal, AbortSignal.timeout(2000)]),
-  });
-  await r.body?.cancel();
-  // 503 until the first sync of rules: that is not ready yet.
-  return r.ok;
-}
+const healthz = healthzProbe(`http://${KUBE_PROXY_HEALTHZ}/healthz`);
 
 /** Runs kube-proxy; Healthy once it has synced its rules; restarts when the address changes. */
 export function kubeProxy(o: KubeProxyRunOptions): Runnable {

@@ -7,7 +7,7 @@ import type { Runnable } from "../../base/supervisor/supervisor.ts";
 import type { Value } from "../../base/event/value.ts";
 import { BIN, CHILD_PATH, DATA, ephemeralDir, NET } from "../paths.ts";
 import { NODE_PATHS } from "../containerd/config.ts";
-import { firstChange, runUntilChanged } from "./restart.ts";
+import { firstChange, healthzProbe, runUntilChanged } from "./restart.ts";
 
 /** What the kubelet's configuration depends on. */
 export interface KubeletOptions {
@@ -110,13 +110,7 @@ export interface KubeletRunOptions {
   containerdReady: Value<boolean>;
 }
 
-async function healthz(signal: AbortSignal): Promise<boolean> {
-  const r = await fetch(`http://127.0.0.1:${KUBELET_HEALTHZ_PORT}/healthz`, {
-    signal: AbortSignal.any([signal, AbortSignal.timeout(2000)]),
-  });
-  await r.body?.cancel();
-  return r.ok;
-}
+const healthz = healthzProbe(`http://127.0.0.1:${KUBELET_HEALTHZ_PORT}/healthz`);
 
 /**
  * Runs the kubelet: waits for containerd and an address, writes the config, starts `kube

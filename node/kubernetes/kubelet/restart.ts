@@ -67,3 +67,15 @@ export async function runUntilChanged(
     local.abort();
   }
 }
+
+/**
+ * A readiness probe for `runCommand`: GET `url` (a component's plain-HTTP healthz on loopback)
+ * answers 2xx within 2 s. kube-proxy answers 503 until its first rule sync: not ready yet.
+ */
+export function healthzProbe(url: string): (signal: AbortSignal) => Promise<boolean> {
+  return async (signal) => {
+    const r = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(2000)]) });
+    await r.body?.cancel();
+    return r.ok;
+  };
+}
