@@ -32,7 +32,7 @@ Deno.test("generate.ts --check detects stale and extra files; a normal run repai
 
     const clean = await generate(["--check", `--gen-dir=${gen}`]);
     assert.equal(clean.code, 0, clean.err);
-    assert.match(clean.out, /proto: compiling 13 \.proto files/);
+    assert.match(clean.out, /proto: compiling 15 \.proto files/);
     assert.match(clean.out, /is up to date/);
 
     const changed = `${gen}/version/spec/spec_pb.ts`;
