@@ -4,8 +4,8 @@
  */
 import { run } from "./lib/exec.ts";
 
-/** The OS version (semver) of this source tree. */
-export const OS_VERSION = "0.1.0";
+/** The OS version (semver) of this source tree, defined once in the OS-image contract. */
+export { OS_VERSION } from "../node/base/osimage/version.ts";
 
 const repo = new URL("../", import.meta.url).pathname;
 

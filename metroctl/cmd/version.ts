@@ -1,8 +1,9 @@
 /** `version` (metroctl.md §4.9). */
 import type { Command } from "../core/args.ts";
+import { OS_VERSION } from "../../node/base/osimage/version.ts";
 
-/** Version of this metroctl. */
-export const METROCTL_VERSION = "0.1.0";
+/** Version of this metroctl: the OS version it was built with (one definition). */
+export const METROCTL_VERSION = OS_VERSION;
 
 /** The `version` command. */
 export const versionCommand: Command = {

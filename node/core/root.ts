@@ -3,6 +3,7 @@
  * `enrolment` under the root runnable, wiring enrolment's result into the roleserver.
  */
 import { PORTS } from "./constants/ports.ts";
+import { OS_RELEASE } from "../base/osimage/version.ts";
 import { Value } from "../base/event/value.ts";
 import type { LogTree } from "../base/logtree/logtree.ts";
 import { type Context, run } from "../base/supervisor/supervisor.ts";
@@ -17,8 +18,8 @@ import type { RoleContext } from "./roleserve/context.ts";
 import type { Tpm } from "../base/tpm/mod.ts";
 import { type Platform, storageSecurities } from "./platform/platform.ts";
 
-/** The node software version reported in status. */
-export const VERSION = { major: 0n, minor: 1n, patch: 0n };
+/** The node software version reported in status (the OS-image contract's version). */
+export const VERSION = { ...OS_RELEASE };
 
 /** Options of {@link startCore}. */
 export interface CoreOptions {

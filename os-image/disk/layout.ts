@@ -1,35 +1,11 @@
 /**
- * The node disk layout (image.md §7): partition names, type GUIDs and sizes.
+ * The node disk layout, defined once in the OS-image contract (`node/base/osimage`); re-exported
+ * here for the image builder's importers.
  * @module
  */
-import { PARTITION_TYPES } from "../../node/base/blockdev/parttypes.ts";
+import { PARTITION_TYPES } from "../../node/base/osimage/layout.ts";
 
-/** One GPT partition of a node disk. */
-export interface PartitionSpec {
-  /** GPT partition name. */
-  name: string;
-  /** Partition type GUID. */
-  type: string;
-  /** Size in MiB; 0 = the rest of the disk. */
-  sizeMiB: number;
-}
+export { ESP_LABEL, nodePartitions, type PartitionSpec } from "../../node/base/osimage/layout.ts";
 
-/**
- * GPT partition type GUIDs of image.md §7, defined once in `node/base/blockdev` so the node
- * finds exactly the partitions this builder writes.
- */
+/** GPT partition type GUIDs of the node disk (the contract's {@link PARTITION_TYPES}). */
 export const TYPE_GUIDS = PARTITION_TYPES;
-
-/** FAT32 volume label of the node ESP. */
-export const ESP_LABEL = "MNGN_BOOT";
-
-/** The partition table of a node disk (launcher or installer sizes). */
-export function nodePartitions(kind: "launcher" | "installer"): PartitionSpec[] {
-  const l = kind === "launcher";
-  return [
-    { name: "ESP", type: TYPE_GUIDS.esp, sizeMiB: l ? 128 : 384 },
-    { name: "METROPOLIS-SYSTEM-A", type: TYPE_GUIDS.systemA, sizeMiB: l ? 1024 : 4096 },
-    { name: "METROPOLIS-SYSTEM-B", type: TYPE_GUIDS.systemB, sizeMiB: l ? 1024 : 4096 },
-    { name: "METROPOLIS-NODE-DATA", type: TYPE_GUIDS.data, sizeMiB: 0 },
-  ];
-}

@@ -6,17 +6,9 @@
 import { run } from "../lib/exec.ts";
 import { sha256File } from "../lib/hash.ts";
 
-/** The verity parameters of a system image. */
-export interface Verity {
-  /** Hex root hash. */
-  rootHash: string;
-  /** Hex salt. */
-  salt: string;
-  /** Number of 4 KiB data blocks (= the block where the hash tree starts). */
-  dataBlocks: number;
-  /** Size of `system.img` (data + tree) in bytes. */
-  size: number;
-}
+import type { Verity } from "../../node/base/osimage/cmdline.ts";
+
+export { type Verity, verityTable } from "../../node/base/osimage/cmdline.ts";
 
 /** Builds `img` = `erofs` + hash tree; returns the verity parameters. */
 export async function mkverity(erofs: string, img: string): Promise<Verity> {
@@ -41,12 +33,6 @@ export async function mkverity(erofs: string, img: string): Promise<Verity> {
   const m = /Root hash:\s+([0-9a-f]{64})/.exec(out);
   if (!m) throw new Error(`mkverity: no root hash in veritysetup output: ${out.trim()}`);
   return { rootHash: m[1], salt, dataBlocks: dataSize / 4096, size: (await Deno.stat(img)).size };
-}
-
-/** The dm-verity table line for `dev` holding data and tree (image.md §5). */
-export function verityTable(v: Verity, dev: string): string {
-  const n = v.dataBlocks;
-  return `0 ${n * 8} verity 1 ${dev} ${dev} 4096 4096 ${n} ${n} sha256 ${v.rootHash} ${v.salt}`;
 }
 
 if (import.meta.main) {

@@ -34,13 +34,14 @@ import {
   type ReconcilerStatus,
   STATUS_KEY,
 } from "./status.ts";
+import { OS_VERSION } from "../../base/osimage/version.ts";
 
 /** Field manager of the reconciler's applies. */
 export const FIELD_MANAGER = "metropolis-reconciler";
 /** Resync period (kubernetes.md §10). */
 export const RESYNC_MS = 60_000;
-/** Version assumed when the caller passes none (the agent carries no stamped version yet). */
-export const DEFAULT_VERSION = "0.1.0";
+/** Version assumed when the caller passes none: the OS version of this tree. */
+export const DEFAULT_VERSION = OS_VERSION;
 /** Election lease TTL: as the curator's, so a dead controller is replaced within seconds. */
 const ELECTION_TTL_S = 10;
 
