@@ -11,7 +11,8 @@
  *   into `/ephemeral` (image.md §3);
  * - `/agent` (read-only tmpfs): `agent.js` and `proto/` of the bundle the agent runs from, and
  *   `deno`, the runtime executing it;
- * - `/esp` = `<state>/esp`, `/data` = `<state>/data` or the XFS loop image `<state>/data.img`;
+ * - `/esp` = `<state>/esp`, `/data` = `<state>/data` or the XFS loop image `<state>/data.img`
+ *   (with `prjquota` when the kernel's XFS has quotas);
  * - `/dev` (tmpfs): {@link DEV_NODES} bound from the host, `ptmx` → `pts/ptmx`, `pts/`, `shm/`,
  *   and the loop device backing `/data`;
  * - `/tpm/sock` = the swtpm socket when `--tpm-socket` is given;
@@ -25,6 +26,7 @@
  * The state directory itself and everything else of the host are gone.
  */
 import { MS } from "../../base/sys/mod.ts";
+import { XFS_QUOTA_PROC } from "../../base/fsquota/fsquota.ts";
 import { namespaceMounts } from "./mounts.ts";
 
 /** Read-only host directories bound at the same path inside the node. */
@@ -166,12 +168,16 @@ export function rootPlan(input: RootInput): RootStep[] {
       file: false,
     });
   } else {
+    // Project quotas (the CSI volumes' size limits) when the kernel has XFS quota support: XFS
+    // refuses `prjquota` on a kernel without it, so the option follows the capability.
+    const quota = input.host(XFS_QUOTA_PROC) ? { data: "prjquota" } : {};
     steps.push({
       op: "mount",
       source: input.data.device,
       target: "/data",
       fstype: "xfs",
       flags: NOSUID_NODEV,
+      ...quota,
     });
   }
 

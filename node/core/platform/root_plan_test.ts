@@ -1,6 +1,7 @@
 /** Tier-1 tests of the namespace node's root plan (pure: no mounts). */
 import assert from "node:assert/strict";
 import { type HostEntry, type RootInput, rootPlan, type RootStep } from "./root_plan.ts";
+import { XFS_QUOTA_PROC } from "../../base/fsquota/fsquota.ts";
 import { agentFiles } from "./namespace_root.ts";
 
 /** A merged-usr host with /etc/ssl and /etc/passwd only. */
@@ -91,7 +92,7 @@ Deno.test("root plan: only the listed top-level entries, host paths only as bind
   assert.ok(ro > steps.findIndex((s) => s.op === "bind" && s.target === "/agent/proto"));
 });
 
-Deno.test("root plan: loop storage mounts XFS and shows only its device; TPM socket at /tpm/sock", () => {
+Deno.test("root plan: loop storage mounts XFS (prjquota when the kernel has XFS quotas) and shows only its device; TPM socket at /tpm/sock", () => {
   const steps = rootPlan(input({
     data: { kind: "loop", device: "/dev/loop5" },
     tpmSocket: "/s/nodes/0/tpm/sock",
@@ -104,6 +105,12 @@ Deno.test("root plan: loop storage mounts XFS and shows only its device; TPM soc
     fstype: "xfs",
     flags: 6, // nosuid, nodev
   }]);
+  // With XFS quota support in the kernel, /data gets project quotas (the CSI volumes' limits).
+  const quota = rootPlan(input({
+    data: { kind: "loop", device: "/dev/loop5" },
+    host: (p) => p === XFS_QUOTA_PROC ? { kind: "file" } : undefined,
+  })).filter((s) => s.target === "/data" && s.op === "mount");
+  assert.deepEqual(quota.map((s) => s.op === "mount" && s.data), ["prjquota"]);
   const dev = steps.filter((s) => s.target.startsWith("/dev/") && s.op === "bind");
   assert.deepEqual(dev.map((s) => s.target.slice(5)), [
     "null",
