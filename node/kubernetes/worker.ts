@@ -6,7 +6,7 @@
  *    supervisor retries with backoff: the curator may be briefly unreachable);
  * 2. `containerd` (then preseed import) → `ready`; `kubelet` waits for it;
  * 3. `apiproxy` (targets: controllers with an address, from the node list), `kube-proxy`, `dns`,
- *    `clusternet`, `nat`.
+ *    `clusternet`, `nat`, `npc` (NetworkPolicy).
  *
  * Removing the role aborts the worker's context: every child stops, and once containerd, the
  * kubelet and kube-proxy have exited, the `cleanup` child runs {@link cleanupWorker}: it kills
@@ -34,6 +34,7 @@ import { kubeProxy } from "./kube_proxy/kube_proxy.ts";
 import { cleanupWorker, ensureCgroupRoot } from "./kubelet/cleanup.ts";
 import { kubelet } from "./kubelet/kubelet.ts";
 import { podNat } from "./nat/nat.ts";
+import { networkPolicyController } from "./npc/npc.ts";
 import { APIPROXY_LOCAL, DATA, PORTS } from "./paths.ts";
 import { ensureWorkerCredentials } from "./workercerts/workercerts.ts";
 
@@ -162,6 +163,7 @@ export async function startWorker(ctx: Context, deps: WorkerDeps): Promise<void>
     }),
   );
   run(ctx, "nat", podNat());
+  run(ctx, "npc", networkPolicyController({ client: net, nodeName: deps.identity.nodeId }));
   run(ctx, "cleanup", async (c) => {
     signal(c, "healthy");
     await untilAborted(c);
