@@ -61,16 +61,22 @@ export class GoawayFilter {
         else out.push(h.slice());
       }
     }
-    if (out.length === 1) return out[0];
-    const len = out.reduce((a, b) => a + b.length, 0);
-    const joined = new Uint8Array(len);
-    let off = 0;
-    for (const b of out) {
-      joined.set(b, off);
-      off += b.length;
-    }
-    return joined;
+    return out.length === 0 ? new Uint8Array(0) : coalesce(out);
   }
+}
+
+/** The bytes of `chunks` in one buffer (the only chunk itself when there is one). */
+export function coalesce(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  let len = 0;
+  for (const c of chunks) len += c.length;
+  const out = new Uint8Array(len);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
 }
 
 /**
@@ -86,6 +92,13 @@ export function filterGoaway(socket: net.Socket): Duplex {
     },
     write(chunk: Buffer, _enc, cb) {
       socket.write(chunk, cb);
+    },
+    // Frames the server writes while the socket's previous write is in flight arrive here
+    // together: one socket write (one TLS record, one system call) instead of one per frame.
+    // A GetNodes of 10,000 nodes is 10,000 DATA frames; written one by one, the socket write
+    // was ≈ 11 µs of the leader's CPU per frame (CPU profile of the getnodes bench).
+    writev(chunks: { chunk: Buffer }[], cb) {
+      socket.write(coalesce(chunks.map((c) => c.chunk)), cb);
     },
     final(cb) {
       socket.end();
