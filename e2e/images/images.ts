@@ -3,7 +3,9 @@
  * - `pause`: the static pause binary, entrypoint `/pause` (the CRI sandbox image);
  * - `busybox`: Debian's busybox-static with one symlink per applet;
  * - `httpserver`: busybox plus a script running `httpd` on :8080 that serves `/index.html`
- *   (the text `metropolis-httpserver <hostname>`).
+ *   (the text `metropolis-httpserver <hostname>`);
+ * - `connectivity`: busybox plus {@link CONNECTIVITY_SH}, a TCP listener and a prober of TCP and
+ *   DNS checks, driven by env (the connectivity matrix of the kubernetes suite).
  * No registry is involved: the runtime imports the tarballs at start (preseed).
  *
  * Usage as a script: `deno run -A e2e/images/images.ts` prints the archive paths.
@@ -24,6 +26,7 @@ export const IMAGE_REFS = {
   pause: `${PRESEED}/node/kubernetes/pause:latest`,
   busybox: `${PRESEED}/e2e/busybox:latest`,
   httpserver: `${PRESEED}/e2e/httpserver:latest`,
+  connectivity: `${PRESEED}/e2e/connectivity:latest`,
 } as const;
 
 /** The name of a built image. */
@@ -40,6 +43,77 @@ const HTTPSERVER_SH = `#!/bin/sh
 mkdir -p /www
 echo "metropolis-httpserver $(hostname)" > /www/index.html
 exec httpd -f -v -p 8080 -h /www
+`;
+
+/** Path of the connectivity script inside its image. */
+export const CONNECTIVITY = "/connectivity.sh";
+
+/**
+ * The connectivity image's script (busybox sh, nc, nslookup, timeout):
+ * - `MODE=listen` (default): serves TCP `PORT` (default 8080), every connection gets the line
+ *   `connectivity <hostname>`;
+ * - `MODE=idle`: sleeps (a pod to `kubectl exec` the prober in);
+ * - `MODE=probe`, or the arguments `probe CHECK…`: runs the checks of `CHECKS` (or the
+ *   arguments) in parallel, each bounded by `TIMEOUT` seconds (default 3), and prints one line
+ *   per check: `<name> ok` or `<name> fail <detail>`. Checks:
+ *   - `<name>=tcp:<host>:<port>[:<expect>]`: a TCP connection succeeds (and its reply contains
+ *     `<expect>`);
+ *   - `<name>=dns:<type>:<query>:<expect>`: `nslookup -type=<type> <query>` through the pod's
+ *     resolver prints `<expect>` (`NXDOMAIN` for a name that must not exist).
+ * (busybox-static's wget crashes, static glibc NSS; nc is used instead.)
+ */
+export const CONNECTIVITY_SH = `#!/bin/sh
+TIMEOUT=\${TIMEOUT:-3}
+check() {
+  name=\${1%%=*}
+  spec=\${1#*=}
+  kind=\${spec%%:*}
+  rest=\${spec#*:}
+  case "$kind" in
+  tcp)
+    host=\${rest%%:*}; rest=\${rest#*:}
+    port=\${rest%%:*}; expect=
+    [ "$port" != "$rest" ] && expect=\${rest#*:}
+    out=$(timeout -s KILL "$TIMEOUT" nc -w "$TIMEOUT" "$host" "$port" </dev/null 2>&1)
+    rc=$?
+    ;;
+  dns)
+    type=\${rest%%:*}; rest=\${rest#*:}
+    query=\${rest%%:*}; expect=\${rest#*:}
+    out=$(timeout -s KILL "$TIMEOUT" nslookup -type="$type" "$query" 2>&1)
+    rc=$?
+    [ "$expect" = NXDOMAIN ] && rc=0
+    ;;
+  *)
+    echo "$name fail unknown check kind $kind"; return
+    ;;
+  esac
+  if [ "$rc" = 0 ] && { [ -z "$expect" ] || echo "$out" | grep -qF -- "$expect"; }; then
+    echo "$name ok"
+  else
+    echo "$name fail rc=$rc $(echo "$out" | tr '\n' ' ' | cut -c1-120)"
+  fi
+}
+case "\${1:-$MODE}" in
+probe)
+  [ "$1" = probe ] && shift && CHECKS="$*"
+  dir=$(mktemp -d)
+  i=0
+  for c in $CHECKS; do
+    i=$((i + 1))
+    check "$c" >"$dir/$i" &
+  done
+  wait
+  cat "$dir"/* 2>/dev/null
+  rm -rf "$dir"
+  ;;
+idle)
+  exec sleep 2147483647
+  ;;
+*)
+  exec nc -ll -p "\${PORT:-8080}" -e echo "connectivity $(hostname)"
+  ;;
+esac
 `;
 
 async function busyboxLayer(): Promise<TarEntry[]> {
@@ -81,6 +155,16 @@ export async function imageSpecs(): Promise<Record<ImageName, ImageSpec>> {
         data: new TextEncoder().encode(HTTPSERVER_SH),
       }]],
       config: { entrypoint: ["/bin/sh", "/httpserver.sh"], exposedPorts: ["8080/tcp"] },
+    },
+    connectivity: {
+      ref: IMAGE_REFS.connectivity,
+      layers: [bb, [{
+        path: CONNECTIVITY.slice(1),
+        type: "file",
+        mode: 0o755,
+        data: new TextEncoder().encode(CONNECTIVITY_SH),
+      }]],
+      config: { entrypoint: ["/bin/sh", CONNECTIVITY], exposedPorts: ["8080/tcp"] },
     },
   };
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { buildImages, IMAGE_REFS } from "./images.ts";
 
-Deno.test("images: pause, busybox and httpserver archives are built once and named", async () => {
+Deno.test("images: every preseeded archive (pause, busybox, httpserver, connectivity) is built once and named", async () => {
   const a = await buildImages();
   const b = await buildImages();
   assert.deepEqual(a, b, "a second build reuses the same cached archives");
