@@ -7,16 +7,9 @@ import dgram from "node:dgram";
 import { LogTree } from "../../base/logtree/logtree.ts";
 import { run, signal, Supervisor, untilAborted } from "../../base/supervisor/supervisor.ts";
 import { waitUntil } from "../../base/supervisor/testing.ts";
-import {
-  decodeMessage,
-  encodeMessage,
-  type Message,
-  queryMessage,
-  RCODE,
-  TYPE,
-} from "./message.ts";
+import { decodeMessage, type Message, queryMessage, RCODE, TYPE } from "./message.ts";
 import { serveClusterDns } from "./dns.ts";
-import { FakeKube } from "./testing.ts";
+import { FakeKube, fakeUpstream } from "./testing.ts";
 
 const SVC = "/api/v1/services";
 const EPS = "/apis/discovery.k8s.io/v1/endpointslices";
@@ -66,49 +59,6 @@ async function askTcp(port: number, q: Uint8Array): Promise<Message> {
   }
 }
 
-/** An upstream answering every A question with 192.0.2.1, over UDP and TCP. */
-function fakeUpstream(port: number) {
-  const answer = (b: Uint8Array) => {
-    const q = decodeMessage(b);
-    return encodeMessage({
-      ...q,
-      qr: true,
-      ra: true,
-      answers: [{
-        name: q.questions[0].name,
-        type: TYPE.A,
-        class: 1,
-        ttl: 60,
-        data: { kind: "a", address: "192.0.2.1" },
-      }],
-    });
-  };
-  const udp = dgram.createSocket("udp4");
-  udp.on("message", (m, r) => udp.send(answer(new Uint8Array(m)), r.port, r.address));
-  udp.bind(port, "127.0.0.1");
-  const tcp = Deno.listen({ hostname: "127.0.0.1", port });
-  let tcpQueries = 0;
-  (async () => {
-    for await (const c of tcp) {
-      tcpQueries++;
-      const b = new Uint8Array(1024);
-      const n = (await c.read(b)) ?? 0;
-      const r = answer(b.subarray(2, n));
-      await c.write(new Uint8Array([r.length >> 8, r.length & 0xff, ...r]));
-      c.close();
-    }
-  })().catch(() => {});
-  return {
-    get tcpQueries() {
-      return tcpQueries;
-    },
-    close() {
-      udp.close();
-      tcp.close();
-    },
-  };
-}
-
 const service = (name: string, ip: string) => ({
   metadata: { name, namespace: "default" },
   spec: { type: "ClusterIP", clusterIP: ip, clusterIPs: [ip], ports: [{ name: "http", port: 80 }] },
@@ -118,7 +68,7 @@ Deno.test("cluster DNS serves services over UDP and TCP, follows watches and for
   const kube = new FakeKube();
   kube.emit(SVC, "ADDED", service("kubernetes", "10.224.0.1"));
   const [port, upPort] = [await freePort(), await freePort()];
-  const upstream = fakeUpstream(upPort);
+  const upstream = await fakeUpstream(upPort);
   const resolvConf = await Deno.makeTempFile();
   await Deno.writeTextFile(resolvConf, "nameserver 127.0.0.1\n");
   const tree = new LogTree();

@@ -10,7 +10,9 @@ import {
   type KubeObject,
   type WatchEvent,
 } from "../client/client.ts";
+import dgram from "node:dgram";
 import { objectKey } from "./informer.ts";
+import { decodeMessage, encodeMessage, TYPE } from "./message.ts";
 
 interface Stream {
   path: string;
@@ -107,4 +109,60 @@ export class FakeKube {
       this.#streams.delete(s);
     }
   }
+}
+
+/** See {@link fakeUpstream}. */
+export interface FakeUpstream {
+  /** TCP connections answered so far. */
+  readonly tcpQueries: number;
+  close(): void;
+}
+
+/**
+ * An upstream resolver answering every A question with 192.0.2.1, over UDP and TCP on
+ * `hostname:port`; resolves once both sockets are bound.
+ */
+export async function fakeUpstream(port: number, hostname = "127.0.0.1"): Promise<FakeUpstream> {
+  const answer = (b: Uint8Array) => {
+    const q = decodeMessage(b);
+    return encodeMessage({
+      ...q,
+      qr: true,
+      ra: true,
+      answers: [{
+        name: q.questions[0].name,
+        type: TYPE.A,
+        class: 1,
+        ttl: 60,
+        data: { kind: "a", address: "192.0.2.1" },
+      }],
+    });
+  };
+  const udp = dgram.createSocket("udp4");
+  udp.on("message", (m, r) => udp.send(answer(new Uint8Array(m)), r.port, r.address));
+  await new Promise<void>((resolve, reject) => {
+    udp.once("error", reject);
+    udp.bind(port, hostname, () => resolve());
+  });
+  const tcp = Deno.listen({ hostname, port });
+  let tcpQueries = 0;
+  (async () => {
+    for await (const c of tcp) {
+      tcpQueries++;
+      const b = new Uint8Array(1024);
+      const n = (await c.read(b)) ?? 0;
+      const r = answer(b.subarray(2, n));
+      await c.write(new Uint8Array([r.length >> 8, r.length & 0xff, ...r]));
+      c.close();
+    }
+  })().catch(() => {});
+  return {
+    get tcpQueries() {
+      return tcpQueries;
+    },
+    close() {
+      udp.close();
+      tcp.close();
+    },
+  };
 }
