@@ -8,6 +8,8 @@ import type { ServiceClient } from "../proto/grpc.ts";
 import { pemEncode } from "../node/base/pki/pem.ts";
 import { exportGoEd25519 } from "../node/base/pki/keys.ts";
 import { OWNER_KEY_PEM_TYPE } from "./core/config.ts";
+import { writeOsImageLayout } from "../node/base/osimage/oci_layout.ts";
+import { OS_VERSION } from "../node/base/osimage/version.ts";
 
 /** Outcome of one metroctl run. */
 export interface MetroctlResult {
@@ -69,47 +71,33 @@ export async function writeOwnerKey(dir: string, keys: CryptoKeyPair): Promise<v
   );
 }
 
-async function sha256Hex(data: Uint8Array): Promise<string> {
-  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", data as BufferSource));
-  return Array.from(h, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /**
- * Writes a minimal OCI image layout to `dir` with one layer per payload (title annotation =
- * payload name), as the OS image build lays it out (image.md §9).
+ * Writes an OS image layout to `dir` with one payload per entry, with the OS-image contract's
+ * writer (image.md §9); the product version is `version` (default the tree's).
  */
-export async function writeOciLayout(dir: string, payloads: Record<string, Uint8Array>) {
-  await Deno.mkdir(`${dir}/blobs/sha256`, { recursive: true });
-  const put = async (data: Uint8Array) => {
-    const hex = await sha256Hex(data);
-    await Deno.writeFile(`${dir}/blobs/sha256/${hex}`, data);
-    return { digest: `sha256:${hex}`, size: data.length };
-  };
-  const enc = new TextEncoder();
-  const config = await put(enc.encode("{}"));
-  const layers = [];
-  for (const [name, data] of Object.entries(payloads)) {
-    layers.push({
-      mediaType: "application/octet-stream",
-      ...await put(data),
-      annotations: { "org.opencontainers.image.title": name },
+export async function writeOciLayout(
+  dir: string,
+  payloads: Record<string, Uint8Array>,
+  version = OS_VERSION,
+): Promise<string> {
+  const tmp = await Deno.makeTempDir({ prefix: "metroctl-oci-" });
+  try {
+    const files = [];
+    for (const [name, data] of Object.entries(payloads)) {
+      await Deno.writeFile(`${tmp}/${name}`, data);
+      files.push({ name, path: `${tmp}/${name}` });
+    }
+    const { manifestDigest } = await writeOsImageLayout(dir, files, {
+      id: "metropolis-node",
+      name: "Metropolis Node",
+      version,
+      variant: "test",
+      commit_hash: "test",
     });
+    return manifestDigest;
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
   }
-  const manifest = await put(enc.encode(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: "application/vnd.oci.image.manifest.v1+json",
-    artifactType: "application/vnd.monogon.os.image.v1",
-    config: { mediaType: "application/vnd.monogon.os.image.config.v1+json", ...config },
-    layers,
-  })));
-  await Deno.writeTextFile(`${dir}/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
-  await Deno.writeTextFile(
-    `${dir}/index.json`,
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", ...manifest }],
-    }),
-  );
 }
 
 /** The part of node/core/curator/testing.ts's TestCurator the metroctl tests use. */

@@ -1,12 +1,12 @@
 /**
- * Writes a launcher node disk image (image.md §7): GPT via `sgdisk` with the partition names
- * and type GUIDs of {@link nodePartitions}, a FAT32 ESP (`mkfs.vfat` + mtools) holding the UKI
- * at the default boot path and the node parameters, and `system.img` in slot A.
+ * Writes a launcher node disk image (image.md §7) with the OS-image contract's node disk writer
+ * (`node/base/osimage/nodedisk.ts`: GPT and FAT32 in TypeScript): the partitions of
+ * `nodePartitions("launcher")`, a FAT32 ESP holding the UKI at the default boot path and as
+ * `EFI/metropolis/boot-a.efi` plus the node parameters, and `system.img` in slot A.
  * @module
  */
-import { run } from "../lib/exec.ts";
 import { sha256Hex } from "../lib/hash.ts";
-import { ESP_LABEL, nodePartitions } from "./layout.ts";
+import { writeNodeDiskTo } from "../../node/base/osimage/nodedisk.ts";
 
 /** Inputs of {@link mkdisk}. */
 export interface DiskInput {
@@ -31,91 +31,35 @@ function guidFrom(seed: string): string {
   }`;
 }
 
-/** Copies `src` into `dst` at byte `offset` without truncating `dst`. */
-async function writeAt(dst: string, src: string, offset: number): Promise<void> {
-  const out = await Deno.open(dst, { write: true });
-  try {
-    await out.seek(offset, Deno.SeekMode.Start);
-    const inp = await Deno.open(src);
-    for await (const chunk of inp.readable) {
-      let o = 0;
-      while (o < chunk.length) o += await out.write(chunk.subarray(o));
-    }
-  } finally {
-    out.close();
-  }
-}
-
-/** Writes the disk image `out`; `work` is a scratch directory. */
+/** Writes the disk image `out`; `work` is a scratch directory (kept for compatibility). */
 export async function mkdisk(input: DiskInput, out: string, work: string): Promise<void> {
   const size = input.sizeMiB ?? 5120;
-  const parts = nodePartitions("launcher");
-  const fixed = parts.reduce((s, p) => s + p.sizeMiB, 0);
-  if (size < fixed + 128 + 2) {
-    throw new Error(`mkdisk: disk of ${size} MiB is too small (need ≥ ${fixed + 130} MiB)`);
-  }
-  const sys = (await Deno.stat(input.system)).size;
-  if (sys > parts[1].sizeMiB * MiB) {
-    throw new Error(`mkdisk: system image (${sys} bytes) exceeds slot A (${parts[1].sizeMiB} MiB)`);
-  }
   await Deno.mkdir(work, { recursive: true });
   const seed = input.seed ?? out;
   await Deno.remove(out).catch(() => {});
-  const f = await Deno.open(out, { write: true, create: true });
-  await f.truncate(size * MiB);
-  f.close();
-
-  const args = ["--clear", "--set-alignment=2048", `--disk-guid=${guidFrom(seed + ":disk")}`];
-  parts.forEach((p, i) => {
-    const n = i + 1;
-    const end = p.sizeMiB ? `+${p.sizeMiB}M` : "0";
-    args.push(
-      `--new=${n}:0:${end}`,
-      `--typecode=${n}:${p.type}`,
-      `--change-name=${n}:${p.name}`,
-      `--partition-guid=${n}:${guidFrom(`${seed}:${p.name}`)}`,
-    );
-  });
-  await run("sgdisk", [...args, out]);
-
-  // Partition start offsets as sgdisk placed them (first at 1 MiB, then back to back).
-  const info = await run("sgdisk", ["--print", out]);
-  const starts: number[] = [];
-  for (const line of info.split("\n")) {
-    const m = /^\s+(\d+)\s+(\d+)\s+(\d+)\s/.exec(line);
-    if (m) starts[Number(m[1])] = Number(m[2]) * 512;
+  await Deno.writeFile(out, new Uint8Array(0));
+  try {
+    await writeNodeDiskTo(out, {
+      kind: "launcher",
+      sizeBytes: size * MiB,
+      guids: {
+        disk: guidFrom(seed + ":disk"),
+        partitions: {
+          esp: guidFrom(`${seed}:ESP`),
+          systemA: guidFrom(`${seed}:METROPOLIS-SYSTEM-A`),
+          systemB: guidFrom(`${seed}:METROPOLIS-SYSTEM-B`),
+          data: guidFrom(`${seed}:METROPOLIS-NODE-DATA`),
+        },
+      },
+      ukiA: { path: input.ukiA },
+      system: input.system,
+      parameters: input.parameters ? { path: input.parameters } : undefined,
+      espVolumeId: parseInt(sha256Hex(seed + ":esp").slice(0, 8), 16),
+    });
+  } catch (e) {
+    await Deno.remove(out).catch(() => {});
+    throw new Error(`mkdisk: ${(e as Error).message}`);
   }
-  if (starts.length < 5) throw new Error(`mkdisk: could not read partition table: ${info}`);
-
-  // ESP: FAT32 with the UKI at the firmware's default path.
-  const esp = `${work}/esp.img`;
-  await Deno.remove(esp).catch(() => {});
-  const volId = sha256Hex(seed + ":esp").slice(0, 8);
-  await run("mkfs.vfat", [
-    "-F",
-    "32",
-    "-S",
-    "512",
-    "-s",
-    "1",
-    "-n",
-    ESP_LABEL,
-    "-i",
-    volId,
-    "-C",
-    esp,
-    String(parts[0].sizeMiB * 1024),
-  ]);
-  const m = (args: string[]) =>
-    run("mmd", ["-i", esp, ...args], { env: { MTOOLS_SKIP_CHECK: "1" } });
-  const c = (src: string, dst: string) =>
-    run("mcopy", ["-i", esp, src, dst], { env: { MTOOLS_SKIP_CHECK: "1" } });
-  await m(["::EFI", "::EFI/BOOT", "::EFI/metropolis", "::metropolis"]);
-  await c(input.ukiA, "::EFI/BOOT/BOOTX64.EFI");
-  await c(input.ukiA, "::EFI/metropolis/boot-a.efi");
-  if (input.parameters) await c(input.parameters, "::metropolis/parameters.pb");
-  await writeAt(out, esp, starts[1]);
-  await writeAt(out, input.system, starts[2]);
 }
 
 if (import.meta.main) {

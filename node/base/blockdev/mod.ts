@@ -6,3 +6,4 @@ export * from "./parttypes.ts";
 export * from "./guid.ts";
 export * from "./crc32.ts";
 export * from "./gpt.ts";
+export * from "./gpt_write.ts";

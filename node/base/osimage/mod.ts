@@ -10,3 +10,4 @@ export * from "./cmdline.ts";
 export * from "./ociimage.ts";
 export * from "./oci_layout.ts";
 export * from "./version.ts";
+export * from "./nodedisk.ts";

@@ -1,0 +1,5 @@
+/**
+ * FAT32 writing (ESP and installer medium).
+ * @module
+ */
+export * from "./fat32.ts";
