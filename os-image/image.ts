@@ -4,7 +4,7 @@
  * predictions, the installer UKI (lz4 initramfs), `manifest.json`, `bundle.zip`, test OVMF VARS
  * and a launcher disk image.
  *
- * CLI: `deno run -A os-image/image.ts [--variant=core|full] [--out=<dir>] [--no-disk]`
+ * CLI: `deno run -A os-image/image.ts [--variant=core|full] [--out=<dir>] [--no-disk] [--version=<v>]`
  * (default variant `core`; default out: `dist/os-image/<variant>/`). `full` adds the Kubernetes
  * payloads (system/variant.ts).
  * @module
@@ -27,6 +27,8 @@ import { predictPcr11 } from "./uki/measure.ts";
 import { mkuki } from "./uki/mkuki.ts";
 import { mkdisk } from "./disk/mkdisk.ts";
 import { buildCommit, OS_VERSION, sourceDateEpoch } from "./version.ts";
+import { parseVersion } from "../node/base/osimage/version.ts";
+import { writeOsImageLayout } from "../node/base/osimage/oci_layout.ts";
 
 /** Options of {@link buildImage}. */
 export interface ImageOptions {
@@ -40,6 +42,8 @@ export interface ImageOptions {
   ovmf?: boolean;
   /** A prebuilt `/init` instead of building `os-image/init/init.c` (experiments). */
   init?: string;
+  /** OS version stamped into the image (default: the tree's `OS_VERSION`; update tests). */
+  version?: string;
 }
 
 /** One UKI of the manifest. */
@@ -72,6 +76,8 @@ export interface Image {
   installerUki: string;
   /** `bundle.zip`. */
   bundleZip: string;
+  /** The OCI OS image layout directory and its manifest digest. */
+  oci: { dir: string; manifestDigest: string };
   /** Kernel images. */
   kernel: { bzImage: string; vmlinux: string; release: string };
   /** Test OVMF VARS (PK/KEK/db enrolled), when built. */
@@ -94,7 +100,8 @@ export async function buildImage(opts: ImageOptions = {}): Promise<Image> {
   await Deno.mkdir(work, { recursive: true });
   const commit = await buildCommit();
   const epoch = await sourceDateEpoch();
-  const version = OS_VERSION;
+  const version = opts.version ?? OS_VERSION;
+  parseVersion(version);
 
   const kernel = await buildKernel();
   console.log(`image: kernel ${kernel.release} (${kernel.key.slice(0, 12)})`);
@@ -232,6 +239,23 @@ export async function buildImage(opts: ImageOptions = {}): Promise<Image> {
     "installer.efi": installerUki,
   });
   console.log(`image: ${bundleZip}`);
+  // The same payloads as an OCI OS image (UpdateNode, metroctl genusb, the test registry).
+  const ociDir = `${outDir}/oci`;
+  await Deno.remove(ociDir, { recursive: true }).catch(() => {});
+  const oci = await writeOsImageLayout(ociDir, [
+    { name: "system", path: system.img },
+    { name: "boot-a.efi", path: ukis.a },
+    { name: "boot-b.efi", path: ukis.b },
+    { name: "installer.efi", path: installerUki },
+  ], {
+    id: "metropolis-node",
+    name: "Metropolis Node",
+    version,
+    variant,
+    commit_hash: commit,
+    components: Object.entries(info.components).map(([id, v]) => ({ id, version: v })),
+  });
+  console.log(`image: ${ociDir} (${oci.manifestDigest})`);
 
   const result: Image = {
     outDir,
@@ -241,6 +265,7 @@ export async function buildImage(opts: ImageOptions = {}): Promise<Image> {
     unsignedUkis,
     installerUki,
     bundleZip,
+    oci: { dir: ociDir, manifestDigest: oci.manifestDigest },
     kernel: { bzImage: kernel.bzImage, vmlinux: kernel.vmlinux, release: kernel.release },
   };
   if (opts.ovmf !== false) {
@@ -267,7 +292,7 @@ export async function buildImage(opts: ImageOptions = {}): Promise<Image> {
 if (import.meta.main) {
   const opts: ImageOptions = {};
   const args = [...Deno.args];
-  const usage = "use --variant=core|full, --out=<dir>, --no-disk";
+  const usage = "use --variant=core|full, --out=<dir>, --no-disk, --version=<semver>";
   while (args.length) {
     const a = args.shift()!;
     if (a.startsWith("--out=")) opts.outDir = a.slice(6);

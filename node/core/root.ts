@@ -3,7 +3,7 @@
  * `enrolment` under the root runnable, wiring enrolment's result into the roleserver.
  */
 import { PORTS } from "./constants/ports.ts";
-import { OS_RELEASE } from "../base/osimage/version.ts";
+import { parseVersion, runningVersion } from "../base/osimage/version.ts";
 import { Value } from "../base/event/value.ts";
 import type { LogTree } from "../base/logtree/logtree.ts";
 import { type Context, run } from "../base/supervisor/supervisor.ts";
@@ -18,8 +18,11 @@ import type { RoleContext } from "./roleserve/context.ts";
 import type { Tpm } from "../base/tpm/mod.ts";
 import { type Platform, storageSecurities } from "./platform/platform.ts";
 
-/** The node software version reported in status (the OS-image contract's version). */
-export const VERSION = { ...OS_RELEASE };
+/**
+ * The node software version reported in status: the running image's (`/etc/product-info.json`),
+ * else the OS-image contract's version.
+ */
+export const VERSION = { ...parseVersion(runningVersion()) };
 
 /** Options of {@link startCore}. */
 export interface CoreOptions {

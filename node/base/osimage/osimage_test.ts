@@ -8,6 +8,7 @@ import {
   minimumDiskMiB,
   nodeCmdline,
   nodePartitions,
+  OS_VERSION,
   OsImageError,
   otherSlot,
   parseVersion,
@@ -15,6 +16,7 @@ import {
   payloadInfo,
   readOsImageLayout,
   requirePayloads,
+  runningVersion,
   slotFromCmdline,
   slotUkiEfiPath,
   verifyChunks,
@@ -128,6 +130,19 @@ Deno.test("an OS image layout reads back with its payloads; a missing payload is
     const cfg = l.image.manifest.config.digest.slice(7);
     await Deno.writeTextFile(`${dir}/oci/blobs/sha256/${cfg}`, "{}");
     await assert.rejects(() => readOsImageLayout(`${dir}/oci`), /does not match its digest/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the running version comes from product-info.json when the image carries one", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    assert.equal(runningVersion(`${dir}/absent.json`), OS_VERSION);
+    await Deno.writeTextFile(`${dir}/p.json`, JSON.stringify({ version: "7.8.9" }));
+    assert.equal(runningVersion(`${dir}/p.json`), "7.8.9");
+    await Deno.writeTextFile(`${dir}/bad.json`, JSON.stringify({ version: "seven" }));
+    assert.throws(() => runningVersion(`${dir}/bad.json`), /not a version/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

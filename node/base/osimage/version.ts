@@ -26,3 +26,25 @@ export function parseVersion(s: string): Release {
 
 /** The release of {@link OS_VERSION}. */
 export const OS_RELEASE: Readonly<Release> = Object.freeze(parseVersion(OS_VERSION));
+
+/** Where the image build records the product information (version, commit, components). */
+export const PRODUCT_INFO_PATH = "/etc/product-info.json";
+
+/**
+ * The version of the running OS: the `version` of {@link PRODUCT_INFO_PATH} when the image
+ * carries one (a build may stamp another version than this tree's), else {@link OS_VERSION}
+ * (namespace nodes, tests). A present but malformed file is an error, not a silent fallback.
+ */
+export function runningVersion(path = PRODUCT_INFO_PATH): string {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return OS_VERSION;
+    throw e;
+  }
+  const v = (JSON.parse(text) as { version?: unknown }).version;
+  if (typeof v !== "string") throw new Error(`${path}: no version string`);
+  parseVersion(v);
+  return v;
+}
