@@ -10,9 +10,14 @@ import { buildInit } from "../../os-image/init/build.ts";
 import { ensureAgentBundle } from "../../os-image/tools/bundle.ts";
 import type { NodeParameters } from "../../proto/gen/metropolis/proto/api/configuration_pb.ts";
 import type { ClusterDirectory } from "../../proto/gen/metropolis/proto/common/common_pb.ts";
-import type { LaunchOptions } from "./options.ts";
+import { type LaunchOptions, sizeMiB } from "./options.ts";
 import { bridgeName, netnsName, nodeAddress, nodeMac, Topology } from "./net.ts";
-import { NamespaceNode, type NodeExit } from "./node.ts";
+import { NamespaceNode } from "./node.ts";
+import type { ClusterNode, NodeExit } from "./cluster_node.ts";
+import { VmNode } from "./vm/node.ts";
+import { DiskMaker } from "./vm/disk.ts";
+import { type NodeImage, nodeImage } from "./vm/image.ts";
+import { detectAccel } from "./vm/accel.ts";
 import { resumeOptions, writeLaunchRecord } from "./kept.ts";
 import { NodeDialer, SwitchSocks } from "./socks.ts";
 import { DhcpServer } from "./dhcp.ts";
@@ -58,10 +63,22 @@ export interface RegisterInfo {
  */
 export type PhaseHook = (phase: string, c: Cluster) => void;
 
+/**
+ * How long bring-up waits for node 0's curator (escrow) and then for every node to be UP and
+ * HEALTHY: namespace nodes start in seconds; VMs under TCG take ≈ 18 s to `/init` and the agent
+ * runs several times slower than on the host.
+ */
+export const BRINGUP_TIMEOUTS_MS = {
+  namespace: { escrow: 120_000, healthy: 300_000 },
+  vm: { escrow: 600_000, healthy: 900_000 },
+} as const;
+
 /** A running launcher cluster; always {@link close} it. */
 export class Cluster {
-  /** Node processes by index. */
+  /** Namespace node processes by index (`--mode namespace`; empty for a VM cluster). */
   readonly nodes: NamespaceNode[] = [];
+  /** VM nodes by index (`--mode vm`; empty for a namespace cluster). */
+  readonly vms: VmNode[] = [];
   /** Dials nodes through the switch's SOCKS5 (one loopback relay per target). */
   readonly dialer: NodeDialer;
   readonly #createdStateDir: boolean;
@@ -91,6 +108,11 @@ export class Cluster {
     this.#createdStateDir = createdStateDir;
   }
 
+  /** Every node by index, whatever kind ({@link nodes} or {@link vms}). */
+  get allNodes(): ClusterNode[] {
+    return this.options.mode === "vm" ? this.vms : this.nodes;
+  }
+
   /** The state directory (node state, logs, metroctl directory). */
   get stateDir(): string {
     return this.options.stateDir;
@@ -111,10 +133,9 @@ export class Cluster {
    * (not started). Installs SIGINT/SIGTERM handlers that close the cluster and exit 130/143.
    */
   static async create(options: LaunchOptions): Promise<Cluster> {
-    if (options.mode !== "namespace") {
-      throw new Error(`--mode ${options.mode}: only namespace nodes are implemented here`);
+    if (Deno.uid() !== 0) {
+      throw new Error("the launcher needs root (bridge, veths/TAPs, namespaces)");
     }
-    if (Deno.uid() !== 0) throw new Error("the launcher needs root (bridge, veths, namespaces)");
     const stateDir = options.stateDir;
     if (!stateDir.startsWith("/")) throw new Error(`--state-dir must be absolute: ${stateDir}`);
     let created = false;
@@ -148,42 +169,100 @@ export class Cluster {
     c.#installSignalHandlers();
     try {
       c.log(`bridge ${topo.bridge} ${topo.gateway}/24, DHCP on it, SOCKS5 on ${socks.address}`);
-      // A stand-in replaces the agent; otherwise the nodes run dist/agent.js, rebuilt when stale.
-      const [init, , payloads] = await Promise.all([
-        buildInit(),
-        options.agentCommand ? undefined : ensureAgentBundle(undefined, (l) => c.log(l)),
-        options.agentCommand ? undefined : preparePayloads(stateDir, (l) => c.log(l)),
-      ]);
-      c.payloads = payloads;
-      for (let i = 0; i < options.numNodes; i++) {
-        // The agent gets its reserved address from the switch's DHCP server; a stand-in has no
-        // network service, so the launcher configures its address itself.
-        const netns = await topo.addNode(i, options.staticAddresses ?? !!options.agentCommand);
-        c.nodes.push(
-          new NamespaceNode({
-            index: i,
-            dir: `${stateDir}/nodes/${i}`,
-            netns,
-            init,
-            tpm: options.tpm === "swtpm",
-            allowReboot: options.allowReboot,
-            echo: options.console,
-            agentCommand: options.agentCommand,
-            storage: options.storage,
-            payloads,
-            onExit: (exit) => c.#reportExit(i, exit),
-          }),
-        );
-      }
-      const last = netnsName(topo.bridge, options.numNodes - 1);
-      c.log(
-        `namespaces ${netnsName(topo.bridge, 0)}${options.numNodes > 1 ? `…${last}` : ""} ready`,
-      );
+      if (options.mode === "vm") await c.#addVmNodes();
+      else await c.#addNamespaceNodes();
     } catch (e) {
       await c.close();
       throw e;
     }
     return c;
+  }
+
+  /** Namespace nodes: `/init`, the agent bundle, the payloads, one namespace + veth per node. */
+  async #addNamespaceNodes(): Promise<void> {
+    const options = this.options;
+    const topo = this.topology;
+    // A stand-in replaces the agent; otherwise the nodes run dist/agent.js, rebuilt when stale.
+    const [init, , payloads] = await Promise.all([
+      buildInit(),
+      options.agentCommand ? undefined : ensureAgentBundle(undefined, (l) => this.log(l)),
+      options.agentCommand ? undefined : preparePayloads(this.stateDir, (l) => this.log(l)),
+    ]);
+    this.payloads = payloads;
+    for (let i = 0; i < options.numNodes; i++) {
+      // The agent gets its reserved address from the switch's DHCP server; a stand-in has no
+      // network service, so the launcher configures its address itself.
+      const netns = await topo.addNode(i, options.staticAddresses ?? !!options.agentCommand);
+      this.nodes.push(
+        new NamespaceNode({
+          index: i,
+          dir: `${this.stateDir}/nodes/${i}`,
+          netns,
+          init,
+          tpm: options.tpm === "swtpm",
+          allowReboot: options.allowReboot,
+          echo: options.console,
+          agentCommand: options.agentCommand,
+          storage: options.storage,
+          payloads,
+          onExit: (exit) => this.#reportExit(i, exit),
+        }),
+      );
+    }
+    const last = netnsName(topo.bridge, options.numNodes - 1);
+    this.log(
+      `namespaces ${netnsName(topo.bridge, 0)}${options.numNodes > 1 ? `…${last}` : ""} ready`,
+    );
+  }
+
+  /**
+   * VM nodes (testing.md §2.3): the accelerator, one TAP per node on the bridge, and — for a new
+   * cluster — the image and the template disk every node disk is copied from. A kept cluster
+   * boots its nodes' own disks and needs no image.
+   */
+  async #addVmNodes(): Promise<void> {
+    const o = this.options;
+    if (o.agentCommand) throw new Error("agentCommand stand-ins run in namespace nodes only");
+    const accel = o.accel === "auto" ? await detectAccel() : o.accel;
+    let image: Promise<NodeImage> | undefined;
+    const img = () => image ??= nodeImage(o, (l) => this.log(l));
+    const disks = new DiskMaker(img, sizeMiB(o.disk), this.stateDir);
+    if (!o.keepState) {
+      // Disk template now, so node 0 boots as soon as the switch is up.
+      const started = performance.now();
+      await disks.template();
+      this.log(
+        `node disks: ${o.disk} GPT images (sparse copies of ${disks.templatePath}, ` +
+          `${((performance.now() - started) / 1000).toFixed(1)} s)`,
+      );
+    }
+    for (let i = 0; i < o.numNodes; i++) {
+      const tap = await this.topology.addTap(i);
+      this.vms.push(
+        new VmNode({
+          index: i,
+          dir: `${this.stateDir}/nodes/${i}`,
+          makeDisk: (p) => disks.make(p),
+          makeVars: async (p) => await Deno.copyFile((await img()).vars, p),
+          tap,
+          mac: nodeMac(i),
+          ramMiB: sizeMiB(o.ram),
+          cpus: o.cpu,
+          threads: o.threadsPerCpu,
+          accel,
+          tpm: o.tpm === "swtpm",
+          allowReboot: o.allowReboot,
+          echo: o.console,
+          onExit: (exit) => this.#reportExit(i, exit),
+          onMilestone: (what, secs) => this.log(`node ${i}: ${what} (${secs.toFixed(1)} s)`),
+        }),
+      );
+    }
+    this.log(
+      `${o.numNodes} VM(s) ${accel.toUpperCase()}, ${o.ram} RAM, ${o.cpu}×${o.threadsPerCpu} ` +
+        `vCPU, TAPs ${this.topology.bridge}t0…${o.numNodes - 1}, Secure Boot` +
+        (o.tpm === "swtpm" ? " + swtpm" : ""),
+    );
   }
 
   #installSignalHandlers() {
@@ -220,9 +299,9 @@ export class Cluster {
     return nodeAddress(this.options.subnet, i);
   }
 
-  #node(i: number): NamespaceNode {
-    const n = this.nodes[i];
-    if (!n) throw new Error(`node ${i} does not exist (${this.nodes.length} nodes)`);
+  #node(i: number): ClusterNode {
+    const n = this.allNodes[i];
+    if (!n) throw new Error(`node ${i} does not exist (${this.allNodes.length} nodes)`);
     return n;
   }
 
@@ -269,7 +348,7 @@ export class Cluster {
   get launched(): LaunchedCluster {
     return {
       stateDir: this.stateDir,
-      numNodes: this.nodes.length,
+      numNodes: this.allNodes.length,
       socks: this.socks.address,
       nodeAddress: (i) => this.nodeAddress(i),
       log: (m) => this.log(m),
@@ -322,7 +401,7 @@ export class Cluster {
         errors.push(e);
       }
     };
-    await step(() => Promise.all(this.nodes.map((n) => n.close())));
+    await step(() => Promise.all(this.allNodes.map((n) => n.close())));
     // Worker nodes' kubelets left their cgroup roots in the host's hierarchies and changed
     // host-global sysctls (the processes died with the nodes' PID namespaces).
     for (const id of this.knownNodeIds) {
@@ -354,7 +433,7 @@ export class Cluster {
  */
 export async function bootstrapCluster(c: Cluster, onPhase?: PhaseHook): Promise<RegisterInfo> {
   const started = performance.now();
-  const owner = await escrowOwner(c.launched);
+  const owner = await escrowOwner(c.launched, BRINGUP_TIMEOUTS_MS[c.options.mode].escrow);
   await writeMetroctlDir(c.stateDir, owner);
   c.api = new ClusterAPI(c.launched, owner);
   onPhase?.("owner escrowed", c);
@@ -391,7 +470,12 @@ export async function waitForNodes(
   onPhase?: PhaseHook,
 ): Promise<void> {
   const api = c.api!;
-  const nodes = await approveUntilHealthy(c.launched, api, 300_000, started);
+  const nodes = await approveUntilHealthy(
+    c.launched,
+    api,
+    BRINGUP_TIMEOUTS_MS[c.options.mode].healthy,
+    started,
+  );
   onPhase?.("all UP and HEALTHY", c);
   for (const n of nodes) {
     if (n.status?.externalAddress) c.socks.table.set(n.id, n.status.externalAddress);
@@ -414,7 +498,7 @@ export async function waitForNodes(
       );
     }
   }
-  const endpoints = Array.from({ length: c.nodes.length }, (_, i) => c.nodeAddress(i));
+  const endpoints = Array.from({ length: c.allNodes.length }, (_, i) => c.nodeAddress(i));
   const w = await writeWrapper(c.stateDir, c.socks.address, endpoints);
   // kubectl talks to the authproxy of a KubernetesController (node 0 holds the role from the
   // bootstrap on); the context is written whether or not Kubernetes is already serving.
@@ -465,14 +549,14 @@ export async function launchCluster(
     if (options.agentCommand) {
       // A stand-in instead of the agent (launcher tests): topology and processes only.
       await Promise.all(
-        c.nodes.slice(1).map((_, k) => c.startNode(k + 1, networkOnlyParameters())),
+        c.allNodes.slice(1).map((_, k) => c.startNode(k + 1, networkOnlyParameters())),
       );
       c.log(`${options.numNodes} stand-in node(s) started`);
       return c;
     }
     const reg = await bootstrapCluster(c, onPhase);
     await Promise.all(
-      c.nodes.slice(1).map((_, k) => {
+      c.allNodes.slice(1).map((_, k) => {
         const i = k + 1;
         return c.startNode(
           i,
@@ -508,7 +592,7 @@ export async function resumeCluster(options: LaunchOptions): Promise<Cluster> {
   const c = await Cluster.create(opts);
   try {
     c.log(`restarting the kept cluster in ${c.stateDir} (${opts.numNodes} node(s))`);
-    await Promise.all(c.nodes.map((_, i) => c.startNode(i)));
+    await Promise.all(c.allNodes.map((_, i) => c.startNode(i)));
     c.api = new ClusterAPI(c.launched, await readMetroctlDir(c.stateDir));
     await waitForNodes(c, start);
   } catch (e) {

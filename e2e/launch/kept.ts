@@ -3,20 +3,28 @@
  * shape in `<state>/launch.json`; a later `--keep-state --state-dir <state>` reads it back and
  * checks that the directory really holds a kept cluster — the record, the metroctl owner
  * credentials, and a sealed configuration on every node's ESP (nodes that never finished their
- * enrolment cannot rejoin). Anything missing is a {@link UsageError} (the CLI exits 2).
+ * enrolment cannot rejoin): a namespace node's ESP is the directory `nodes/<i>/esp`, a VM's is the
+ * ESP partition inside `nodes/<i>/disk.img` (read with mtools, vm/esp.ts). Anything missing is a
+ * {@link UsageError} (the CLI exits 2). The kept nodes boot on their own state: a VM cluster keeps
+ * its disks, OVMF VARS and swtpm state, so it needs no image.
  * @module
  */
 import { type LaunchOptions, parseSubnet, UsageError } from "./options.ts";
 import { FILES } from "../../metroctl/core/config.ts";
+import { ESP_FILES } from "../../node/core/localstorage/paths.ts";
+import { readEspFile } from "./vm/esp.ts";
+import { vmNodeFiles } from "./vm/node.ts";
 
 /** The record's file name inside the state directory. */
 export const LAUNCH_RECORD = "launch.json";
-/** A node's sealed configuration, relative to its node directory (node.md §8.1). */
-export const SEALED_CONFIGURATION = "esp/metropolis/sealed_configuration.pb";
+/** A namespace node's sealed configuration, relative to its node directory (node.md §8.1). */
+export const SEALED_CONFIGURATION = `esp/${ESP_FILES.sealedConfiguration}`;
 
 /** What `launch.json` holds: the options that shape the cluster. */
 export interface LaunchRecord {
   version: 1;
+  /** Absent in records written before VM clusters existed: namespace. */
+  mode?: LaunchOptions["mode"];
   numNodes: number;
   subnet: string;
   clusterDomain: string;
@@ -30,6 +38,7 @@ export interface LaunchRecord {
 export function launchRecord(o: LaunchOptions): LaunchRecord {
   return {
     version: 1,
+    mode: o.mode,
     numNodes: o.numNodes,
     subnet: o.subnet.cidr,
     clusterDomain: o.clusterDomain,
@@ -50,6 +59,21 @@ export async function writeLaunchRecord(o: LaunchOptions): Promise<void> {
 
 async function present(p: string): Promise<boolean> {
   return await Deno.stat(p).then(() => true, () => false);
+}
+
+/** Whether the node in `nodeDir` wrote its sealed configuration to its ESP. */
+async function hasSealedConfiguration(
+  mode: LaunchOptions["mode"],
+  nodeDir: string,
+): Promise<boolean> {
+  if (mode === "namespace") return await present(`${nodeDir}/${SEALED_CONFIGURATION}`);
+  const disk = vmNodeFiles(nodeDir).disk;
+  if (!(await present(disk))) return false;
+  try {
+    return (await readEspFile(disk, ESP_FILES.sealedConfiguration)) !== undefined;
+  } catch {
+    return false; // no readable GPT/ESP: not a disk a node ever enrolled from
+  }
 }
 
 /**
@@ -73,8 +97,10 @@ export async function resumeOptions(o: LaunchOptions): Promise<LaunchOptions> {
   for (const f of Object.values(FILES)) {
     if (!(await present(`${dir}/metroctl/${f}`))) throw none(`metroctl/${f} missing`);
   }
+  const mode = rec.mode ?? "namespace";
+  if (mode !== "namespace" && mode !== "vm") throw none(`${LAUNCH_RECORD}: bad mode ${mode}`);
   for (let i = 0; i < rec.numNodes; i++) {
-    if (!(await present(`${dir}/nodes/${i}/${SEALED_CONFIGURATION}`))) {
+    if (!(await hasSealedConfiguration(mode, `${dir}/nodes/${i}`))) {
       throw none(`node ${i} has no sealed configuration`);
     }
   }
@@ -86,6 +112,7 @@ export async function resumeOptions(o: LaunchOptions): Promise<LaunchOptions> {
   }
   return {
     ...o,
+    mode,
     numNodes: rec.numNodes,
     subnet,
     clusterDomain: rec.clusterDomain,

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { LAUNCH_RECORD, launchRecord, resumeOptions, writeLaunchRecord } from "./kept.ts";
 import { resolveOptions, UsageError } from "./options.ts";
+import { placeholderDisk, writeEspFile } from "./vm/esp_fixture.ts";
 
 Deno.test("kept state: launch.json round trip, every missing piece is a one-line UsageError", async () => {
   const dir = await Deno.makeTempDir({ prefix: "metro-kept-" });
@@ -53,6 +54,46 @@ Deno.test("kept state: launch.json round trip, every missing piece is a one-line
     );
     await Deno.writeTextFile(`${dir}/${LAUNCH_RECORD}`, "{}");
     await fails(/launch\.json is not a launch record$/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("kept VM cluster: mode from launch.json, sealed configuration looked up inside each disk", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "metro-kept-vm-" });
+  try {
+    const first = resolveOptions({
+      "state-dir": dir,
+      "num-nodes": 1,
+      mode: "vm",
+      subnet: "10.1.73.0/24",
+      "tpm-mode": "required",
+    });
+    await writeLaunchRecord(first);
+    await Deno.mkdir(`${dir}/metroctl`);
+    for (const f of ["owner-key.pem", "owner.pem", "ca.pem"]) {
+      await Deno.writeTextFile(`${dir}/metroctl/${f}`, "x");
+    }
+    // The CLI's default mode (namespace for `deno task launch`) does not matter: the record says vm.
+    const again = resolveOptions({ "state-dir": dir, "keep-state": true });
+    await assert.rejects(resumeOptions(again), /node 0 has no sealed configuration$/);
+    await Deno.mkdir(`${dir}/nodes/0`, { recursive: true });
+    // A disk the node never enrolled from: an ESP without the sealed configuration.
+    const disk = await placeholderDisk(`${dir}/nodes/0`);
+    await assert.rejects(resumeOptions(again), /node 0 has no sealed configuration$/);
+    // A directory ESP next to the disk is not what a VM boots from.
+    await Deno.mkdir(`${dir}/nodes/0/esp/metropolis`, { recursive: true });
+    await Deno.writeFile(
+      `${dir}/nodes/0/esp/metropolis/sealed_configuration.pb`,
+      new Uint8Array(1),
+    );
+    await assert.rejects(resumeOptions(again), /node 0 has no sealed configuration$/);
+    await Deno.writeFile(`${dir}/sealed.pb`, new Uint8Array([1, 2, 3]));
+    await writeEspFile(disk, "metropolis/sealed_configuration.pb", `${dir}/sealed.pb`);
+    const o = await resumeOptions(again);
+    assert.equal(o.mode, "vm");
+    assert.equal(o.numNodes, 1);
+    assert.equal(o.subnet.cidr, "10.1.73.0/24");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -30,6 +30,9 @@ import {
 import { toBinary } from "@bufbuild/protobuf";
 import { childPids, pidAlive, sleep } from "./exec.ts";
 import { Swtpm } from "../../node/base/tpm/swtpm.ts";
+import { type ClusterNode, ConsoleSink, type NodeExit, TAIL_LINES } from "./cluster_node.ts";
+
+export { type NodeExit, TAIL_LINES };
 
 /** Repository root. */
 export const REPO_ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
@@ -39,23 +42,6 @@ export const AGENT_ENTRY = `${REPO_ROOT}/dist/agent.js`;
 export const DATA_IMAGE_SIZE = 2 * 1024 ** 3;
 /** PATH of the agent (host binaries come from the node's read-only `/usr`). */
 export const AGENT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-/** Console lines kept for exit reports. */
-export const TAIL_LINES = 20;
-
-/** How a node process ended. */
-export interface NodeExit {
-  /** Exit code of the node process when it exited normally. */
-  code: number;
-  /** Signal that ended `/init` (SIGHUP = reboot request, SIGINT = power off), or null. */
-  signal: Deno.Signal | null;
-  /** Human description, e.g. `killed by SIGHUP (reboot request)`. */
-  description: string;
-  /** The last {@link TAIL_LINES} console lines. */
-  tail: string[];
-  /** Whether the launcher restarts the node (reboot request with `allowReboot`). */
-  restarting: boolean;
-}
-
 /** Options of one {@link NamespaceNode}. */
 export interface NamespaceNodeOptions {
   index: number;
@@ -91,17 +77,23 @@ function describeExit(s: Deno.CommandStatus): string {
 }
 
 /** A namespace node: prepare once, then start/stop/kill as often as needed. */
-export class NamespaceNode {
+export class NamespaceNode implements ClusterNode {
   #child?: Deno.ChildProcess;
   #swtpm?: Swtpm;
   #done?: Promise<NodeExit>;
-  #tail: string[] = [];
   #stopping = false;
-  #log?: Deno.FsFile;
+  readonly #console: ConsoleSink;
   #boots = 0;
 
   /** Describes node `opts.index`; call {@link prepare} and {@link start}. */
-  constructor(readonly opts: NamespaceNodeOptions) {}
+  constructor(readonly opts: NamespaceNodeOptions) {
+    this.#console = new ConsoleSink(`${opts.dir}/console.log`, `[n${opts.index}] `, opts.echo);
+  }
+
+  /** The node's index. */
+  get index(): number {
+    return this.opts.index;
+  }
 
   /** `esp/`, `data/` (and `tpm/`) under the node directory. */
   get espDir(): string {
@@ -110,7 +102,7 @@ export class NamespaceNode {
 
   /** The console log file. */
   get consolePath(): string {
-    return `${this.opts.dir}/console.log`;
+    return this.#console.path;
   }
 
   /** Number of times the node process was started. */
@@ -130,7 +122,7 @@ export class NamespaceNode {
 
   /** The last console lines. */
   get tail(): string[] {
-    return [...this.#tail];
+    return this.#console.tail;
   }
 
   /**
@@ -201,7 +193,7 @@ export class NamespaceNode {
     this.#stopping = false;
     if (this.opts.tpm) await this.#startSwtpm();
     await this.opts.beforeAgentStart?.(this);
-    this.#log ??= await Deno.open(this.consolePath, { create: true, append: true });
+    await this.#console.open();
     const [cmd, ...args] = this.argv();
     // A stand-in (agentCommand) keeps the launcher's environment; the agent gets only its own.
     const env: Record<string, string> = this.opts.agentCommand ? {} : {
@@ -221,7 +213,10 @@ export class NamespaceNode {
     }).spawn();
     this.#child = child;
     this.#boots++;
-    const pumps = Promise.all([this.#pump(child.stdout), this.#pump(child.stderr)]);
+    const pumps = Promise.all([
+      this.#console.pump(child.stdout),
+      this.#console.pump(child.stderr),
+    ]);
     this.#done = (async () => {
       const status = await child.status;
       await pumps;
@@ -238,7 +233,7 @@ export class NamespaceNode {
       if (!this.#stopping) this.opts.onExit?.(exit);
       if (restarting) {
         await this.start().catch((e) =>
-          this.#line(`launch: restart failed: ${(e as Error).message}`, "", new TextEncoder())
+          this.#console.line(`launch: restart failed: ${(e as Error).message}`)
         );
       }
       return exit;
@@ -248,32 +243,6 @@ export class NamespaceNode {
   /** Resolves when the current node process ends (not counting a reboot restart). */
   async wait(): Promise<NodeExit | undefined> {
     return await this.#done;
-  }
-
-  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
-    const prefix = `[n${this.opts.index}] `;
-    let partial = "";
-    const enc = new TextEncoder();
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      const lines = (partial + chunk).split("\n");
-      partial = lines.pop()!;
-      for (const line of lines) this.#line(line, prefix, enc);
-    }
-    if (partial) this.#line(partial, prefix, enc);
-  }
-
-  #line(line: string, prefix: string, enc: TextEncoder) {
-    this.#tail.push(line);
-    if (this.#tail.length > TAIL_LINES) this.#tail.shift();
-    this.#log?.writeSync(enc.encode(line + "\n"));
-    if (this.opts.echo) {
-      try {
-        Deno.stdout.writeSync(enc.encode(prefix + line + "\n"));
-      } catch {
-        // stdout is gone (closed pipe): keep the node and the log, stop echoing.
-        this.opts.echo = false;
-      }
-    }
   }
 
   /**
@@ -322,8 +291,7 @@ export class NamespaceNode {
   /** Kills the node, closes the console log. */
   async close(): Promise<void> {
     await this.kill();
-    this.#log?.close();
-    this.#log = undefined;
+    this.#console.close();
   }
 
   async #startSwtpm(): Promise<void> {

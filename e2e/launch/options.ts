@@ -61,7 +61,9 @@ const size = (units: string) =>
 
 /** Raw flag values (strings as typed) validated into launcher options. */
 const FlagsSchema = z.object({
-  mode: z.enum(["namespace", "vm"]).default("namespace"),
+  // No default here: the entry point supplies it (`deno task launch`: namespace, `bazel run
+  // //:launch-cluster`: vm), and with --keep-state the kept cluster's record decides.
+  mode: z.enum(["namespace", "vm"]).optional(),
   "num-nodes": z.coerce.number().int().min(1).max(253).default(3),
   "cluster-domain": z.string().min(1).max(80).default("cluster.internal"),
   "tpm-mode": z.enum(["required", "best-effort", "disabled"]).default("required"),
@@ -85,6 +87,8 @@ const FlagsSchema = z.object({
   disk: size("MGT").default("5G"),
   accel: z.enum(["auto", "kvm", "tcg"]).default("auto"),
   boot: z.enum(["uki", "direct"]).default("uki"),
+  variant: z.enum(["core", "full"]).default("full"),
+  image: z.string().min(1).optional(),
   subnet: z.string().default("10.1.0.0/24"),
   "socks-port": z.coerce.number().int().min(1).max(65535).optional(),
   "state-dir": z.string().min(1).optional(),
@@ -110,6 +114,10 @@ export const CLUSTER_SHAPE_FLAGS: readonly string[] = [
   "tpm",
   "storage",
   "subnet",
+  "mode",
+  "disk",
+  "variant",
+  "image",
 ];
 /** Every known flag name. */
 export const FLAG_NAMES: readonly string[] = Object.keys(FlagsSchema.shape);
@@ -139,6 +147,14 @@ export interface LaunchOptions {
   disk: string;
   accel: "auto" | "kvm" | "tcg";
   boot: "uki" | "direct";
+  /** VM: the image variant built when no {@link image} is given (`full` carries Kubernetes). */
+  variant: "core" | "full";
+  /**
+   * VM: a built image directory (`deno task image --out=<dir>`, Bazel's //os-image outputs) with
+   * `ovmf-vars-test.fd` and either `system.img` + `boot-a.efi` or `bundle.zip`; without it the
+   * launcher builds the {@link variant} into `dist/os-image/<variant>`.
+   */
+  image?: string;
   subnet: Subnet;
   /** Fixed SOCKS port, or undefined for 1080-or-next-free. */
   socksPort?: number;
@@ -170,6 +186,15 @@ export interface LaunchOptions {
   userKubeconfig?: boolean;
 }
 
+/**
+ * Defaults an entry point sets without the user giving the flag: `bazel run //:launch-cluster`
+ * launches VMs (like upstream's), `deno task launch` namespace nodes. Not counted as given, so
+ * `--keep-state` still takes the mode from the kept cluster.
+ */
+export interface EntryDefaults {
+  mode?: LaunchOptions["mode"];
+}
+
 /** Default state directory: `${XDG_RUNTIME_DIR:-/tmp}/metropolis-launch-<pid>`. */
 export function defaultStateDir(): string {
   return `${Deno.env.get("XDG_RUNTIME_DIR") || "/tmp"}/metropolis-launch-${Deno.pid}`;
@@ -179,7 +204,10 @@ export function defaultStateDir(): string {
  * Validates raw flag values (flag name → string, or boolean for switches) into
  * {@link LaunchOptions}. Also the library's way to get defaults: `resolveOptions({})`.
  */
-export function resolveOptions(raw: Record<string, string | number | boolean>): LaunchOptions {
+export function resolveOptions(
+  raw: Record<string, string | number | boolean>,
+  defaults: EntryDefaults = {},
+): LaunchOptions {
   const r = FlagsSchema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0];
@@ -202,6 +230,10 @@ export function resolveOptions(raw: Record<string, string | number | boolean>): 
       );
     }
   }
+  const mode = f.mode ?? defaults.mode ?? "namespace";
+  if (mode === "vm" && f.boot === "direct") {
+    throw new UsageError("--boot direct: not supported for launcher clusters yet (use --boot uki)");
+  }
   const n = f["num-nodes"];
   const workers = parseNodeSet("kubernetes-worker", f["kubernetes-worker"], n);
   if (f.tpm === "none" && f["tpm-mode"] === "required") {
@@ -213,7 +245,7 @@ export function resolveOptions(raw: Record<string, string | number | boolean>): 
     throw new UsageError(`--cluster-domain: not a valid domain: ${f["cluster-domain"]}`);
   }
   return {
-    mode: f.mode,
+    mode,
     numNodes: n,
     clusterDomain: f["cluster-domain"],
     tpmMode: f["tpm-mode"],
@@ -232,6 +264,8 @@ export function resolveOptions(raw: Record<string, string | number | boolean>): 
     disk: f.disk,
     accel: f.accel,
     boot: f.boot,
+    variant: f.variant,
+    image: f.image,
     subnet: parseSubnet(f.subnet),
     socksPort: f["socks-port"],
     stateDir: f["state-dir"] ?? defaultStateDir(),
@@ -246,7 +280,7 @@ export function resolveOptions(raw: Record<string, string | number | boolean>): 
  * {@link LaunchOptions}. Throws {@link UsageError} on unknown flags, missing values or positional
  * arguments.
  */
-export function parseFlags(args: string[]): LaunchOptions {
+export function parseFlags(args: string[], defaults: EntryDefaults = {}): LaunchOptions {
   const raw: Record<string, string | boolean> = {};
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -271,5 +305,12 @@ export function parseFlags(args: string[]): LaunchOptions {
       raw[name] = args[++i];
     }
   }
-  return resolveOptions(raw);
+  return resolveOptions(raw, defaults);
+}
+
+/** `2048M`, `2G`, `1T` (a validated `--ram`/`--disk` value) in MiB. */
+export function sizeMiB(s: string): number {
+  const m = /^([1-9][0-9]*)([MGT])$/.exec(s);
+  if (!m) throw new UsageError(`not a size with suffix M, G or T: ${JSON.stringify(s)}`);
+  return Number(m[1]) * { M: 1, G: 1024, T: 1024 * 1024 }[m[2] as "M" | "G" | "T"];
 }

@@ -1,7 +1,7 @@
 /** Tier 1: launcher flag parsing, node sets, subnets, params and addressing. */
 import assert from "node:assert/strict";
 import { fromBinary } from "@bufbuild/protobuf";
-import { parseFlags, parseNodeSet, parseSubnet, UsageError } from "./options.ts";
+import { parseFlags, parseNodeSet, parseSubnet, sizeMiB, UsageError } from "./options.ts";
 import { bridgeName, hostVethName, netnsName, networkConfig, nodeAddress, nodeMac } from "./net.ts";
 import { bootstrapParameters, encodeParameters, registerParameters } from "./params.ts";
 import { NodeParametersSchema } from "../../proto/gen/metropolis/proto/api/configuration_pb.ts";
@@ -23,6 +23,11 @@ Deno.test("defaults match testing.md §2.5", () => {
   assert.equal(o.storage, "loop");
   assert.equal(o.ram, "2048M");
   assert.equal(o.disk, "5G");
+  assert.equal(o.cpu, 1);
+  assert.equal(o.threadsPerCpu, 1);
+  assert.equal(o.accel, "auto");
+  assert.equal(o.variant, "full");
+  assert.equal(o.image, undefined);
   assert.equal(o.subnet.cidr, "10.1.0.0/24");
   assert.equal(o.socksPort, undefined);
   assert.match(o.stateDir, new RegExp(`/metropolis-launch-${Deno.pid}$`));
@@ -171,4 +176,29 @@ Deno.test("--keep-state: needs --state-dir, refuses flags that shape a new clust
   const c = parseFlags(["--keep-state", "--state-dir=/k", "--console", "--socks-port=1999"]);
   assert.equal(c.console, true);
   assert.equal(c.socksPort, 1999);
+});
+
+Deno.test("--mode: the entry point's default (VMs for bazel run), the flag overrides it", () => {
+  assert.equal(parseFlags([], { mode: "vm" }).mode, "vm");
+  assert.equal(parseFlags(["--mode", "namespace"], { mode: "vm" }).mode, "namespace");
+  assert.equal(parseFlags(["--mode=vm"]).mode, "vm");
+  usage(["--mode=kvm"], /^--mode: /);
+  // The default is not a given flag: --keep-state takes the mode from the kept cluster.
+  assert.equal(parseFlags(["--keep-state", "--state-dir=/k"], { mode: "vm" }).keepState, true);
+  usage(["--keep-state", "--state-dir=/k", "--mode=vm"], /^--mode: not with --keep-state/);
+  usage(["--keep-state", "--state-dir=/k", "--disk=8G"], /^--disk: not with --keep-state/);
+  usage(["--mode=vm", "--boot=direct"], /^--boot direct: not supported for launcher clusters/);
+});
+
+Deno.test("VM sizes: --ram and --disk in MiB, bad suffixes refused", () => {
+  const o = parseFlags(["--mode=vm", "--ram=3G", "--disk=12G", "--variant=core", "--image=/i"]);
+  assert.equal(sizeMiB(o.ram), 3072);
+  assert.equal(sizeMiB(o.disk), 12288);
+  assert.equal(sizeMiB("1T"), 1024 * 1024);
+  assert.equal(sizeMiB("2048M"), 2048);
+  assert.equal(o.variant, "core");
+  assert.equal(o.image, "/i");
+  usage(["--ram=2T"], /^--ram: expected a number with suffix MG/);
+  usage(["--disk=5"], /^--disk: expected a number with suffix MGT/);
+  assert.throws(() => sizeMiB("0G"), UsageError);
 });

@@ -21,8 +21,17 @@ export interface VmOptions {
   tpm?: boolean;
   /** RAM in MiB (default 2048). */
   ramMiB?: number;
-  /** vCPUs (default 2). */
+  /** vCPUs (default 2); with {@link threads} the number of cores. */
   cpus?: number;
+  /** Threads per core (`-smp <cpus×threads>,cores=<cpus>,threads=<threads>`). */
+  threads?: number;
+  /**
+   * Serial console: `file` (default) writes `<stateDir>/console.log`; `stdio` writes it to QEMU's
+   * stdout for a caller that reads it as a stream (the launcher's nodes).
+   */
+  serial?: "file" | "stdio";
+  /** A NIC on an existing TAP device with this MAC (virtio-net; testing.md §2.3). */
+  nic?: { tap: string; mac: string };
   /** `tcg` (default) or `kvm`. */
   accel?: "tcg" | "kvm";
   /** Discard disk writes (QEMU `snapshot=on`), so the image can be booted again unchanged. */
@@ -65,7 +74,9 @@ export function qemuArgs(opts: VmOptions, tpmSocket?: string): string[] {
     "-m",
     String(opts.ramMiB ?? 2048),
     "-smp",
-    String(opts.cpus ?? 2),
+    opts.threads
+      ? `${(opts.cpus ?? 2) * opts.threads},cores=${opts.cpus ?? 2},threads=${opts.threads}`
+      : String(opts.cpus ?? 2),
     "-display",
     "none",
     "-nodefaults",
@@ -83,8 +94,16 @@ export function qemuArgs(opts: VmOptions, tpmSocket?: string): string[] {
     "-device",
     "virtio-rng-pci",
     "-serial",
-    `file:${opts.stateDir}/console.log`,
+    opts.serial === "stdio" ? "stdio" : `file:${opts.stateDir}/console.log`,
   ];
+  if (opts.nic) {
+    args.push(
+      "-netdev",
+      `tap,id=n0,ifname=${opts.nic.tap},script=no,downscript=no`,
+      "-device",
+      `virtio-net-pci,netdev=n0,mac=${opts.nic.mac}`,
+    );
+  }
   if (tpmSocket) {
     args.push(
       "-chardev",
@@ -98,7 +117,7 @@ export function qemuArgs(opts: VmOptions, tpmSocket?: string): string[] {
   if (opts.parameters) {
     args.push("-fw_cfg", `name=dev.monogon.metropolis/parameters.pb,file=${opts.parameters}`);
   }
-  if (!opts.extraArgs?.some((a) => a.startsWith("-netdev") || a === "-nic")) {
+  if (!opts.nic && !opts.extraArgs?.some((a) => a.startsWith("-netdev") || a === "-nic")) {
     args.push("-nic", "none");
   }
   return [...args, ...(opts.extraArgs ?? [])];

@@ -29,3 +29,23 @@ Deno.test("qemuArgs: KVM uses the host CPU, an explicit netdev replaces -nic non
   assert.doesNotMatch(a, /-nic none/);
   assert.doesNotMatch(a, /tpm/);
 });
+
+Deno.test("qemuArgs: launcher node — TAP NIC with the node's MAC, cores × threads, console on stdout", () => {
+  const a = qemuArgs({
+    stateDir: "/s",
+    disk: "/s/disk.img",
+    vars: "/v.fd",
+    cpus: 2,
+    threads: 2,
+    ramMiB: 1536,
+    serial: "stdio",
+    nic: { tap: "metro56t1", mac: "52:54:00:01:00:03" },
+  }).join(" ");
+  assert.match(a, /-m 1536 -smp 4,cores=2,threads=2 /);
+  assert.ok(a.includes("-serial stdio"));
+  assert.doesNotMatch(a, /console\.log/);
+  assert.ok(a.includes("-netdev tap,id=n0,ifname=metro56t1,script=no,downscript=no"));
+  assert.ok(a.includes("-device virtio-net-pci,netdev=n0,mac=52:54:00:01:00:03"));
+  assert.doesNotMatch(a, /-nic none/);
+  assert.ok(a.includes("-no-reboot"), "a guest reboot ends QEMU; the launcher restarts the node");
+});
