@@ -1,6 +1,7 @@
 /**
  * Device-mapper through its ioctl interface: a pure codec for `struct dm_ioctl`, request
- * builders, `crypt`/`integrity`/`verity` table builders, and the FFI control device.
+ * builders, `crypt`/`integrity`/`verity` table builders, the dm-integrity superblock, and the FFI
+ * control device.
  * @module
  */
 export * from "./ioctl.ts";
@@ -8,3 +9,4 @@ export * from "./codec.ts";
 export * from "./requests.ts";
 export * from "./targets.ts";
 export * from "./control.ts";
+export * from "./integrity_sb.ts";

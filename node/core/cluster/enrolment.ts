@@ -167,9 +167,13 @@ async function mountData(
   what: "MountNew" | "MountExisting",
   platform: EnrolmentPlatform,
   key: DataKey,
+  log: LeveledLogger,
 ): Promise<void> {
+  const info = (l: string) => log.info(l);
   try {
-    await (what === "MountNew" ? platform.data.mountNew(key) : platform.data.mountExisting(key));
+    await (what === "MountNew"
+      ? platform.data.mountNew(key, info)
+      : platform.data.mountExisting(key, info));
   } catch (e) {
     throw new PermanentEnrolmentError(`${what} of /data failed: ${(e as Error).message}`);
   }
@@ -241,7 +245,7 @@ async function bootstrap(
   );
   const nuk = await unlockKey(tpm);
   const cuk = await unlockKey(tpm);
-  await mountData("MountNew", platform, dataKey(storageSecurity, nuk, cuk));
+  await mountData("MountNew", platform, dataKey(storageSecurity, nuk, cuk), log);
   const nodeKeys = await generateEd25519();
   const joinKeys = await generateEd25519();
   const pub = await rawPublicKey(nodeKeys.publicKey);
@@ -409,7 +413,7 @@ async function register(
     log.info(`registered; TPM ${NodeTPMUsage[reg.tpmUsage]}`);
     const cuk = await unlockKey(tpm);
     const nuk = await unlockKey(tpm);
-    await mountData("MountNew", platform, dataKey(storageSecurity, nuk, cuk));
+    await mountData("MountNew", platform, dataKey(storageSecurity, nuk, cuk), log);
     let lastWaitLog = 0;
     let committed;
     for (;;) {
@@ -512,6 +516,7 @@ async function join(
     "MountExisting",
     platform,
     dataKey(sealed.storageSecurity, sealed.nodeUnlockKey, cuk),
+    log,
   );
   const credentials = await readCredentials();
   const id = nodeId(await rawPublicKey(credentials.keys.publicKey));

@@ -39,10 +39,13 @@ export interface DataKey {
 
 /** `/data` (node.md §8.2, §8.3): MountNew on bootstrap/register, MountExisting on join. */
 export interface DataStorage {
-  /** First use: prepares the data storage for `key.security` (formatting it) and mounts `/data`. */
-  mountNew(key: DataKey): Promise<void>;
+  /**
+   * First use: prepares the data storage for `key.security` (formatting it) and mounts `/data`.
+   * `log` gets progress lines (what was formatted, how long it took).
+   */
+  mountNew(key: DataKey, log?: (line: string) => void): Promise<void>;
   /** Later boots: unlocks and mounts the existing data storage; never formats. */
-  mountExisting(key: DataKey): Promise<void>;
+  mountExisting(key: DataKey, log?: (line: string) => void): Promise<void>;
 }
 
 /** The ESP at `/esp` (node.md §8.1). */

@@ -1,40 +1,40 @@
 /**
  * The `vm` platform (node.md §3): a VM or bare-metal machine booted from the signed image. The
- * agent owns the kernel: devtmpfs, efivarfs, its own cgroup2, WireGuard, kexec, `/dev/tpmrm0`,
- * consoles tty0/ttyS0/ttyS1, and reboot(2) restarts the machine.
+ * agent owns the kernel: devtmpfs, efivarfs, its own cgroup2, device-mapper, WireGuard, kexec,
+ * `/dev/tpmrm0`, consoles tty0/ttyS0/ttyS1, and reboot(2) restarts the machine.
  *
- * Not implemented yet (issue #13 deliverables 2–3): finding and mounting the ESP and the data
- * partition on the boot disk (GPT) and device-mapper. Until then {@link Capabilities.encryption}
- * is false, the ESP is not mounted (a log line says so) and MountNew/MountExisting fail with a
- * clear error instead of writing the node's secrets onto the read-only root.
+ * Storage (node.md §8): the root runnable's `esp.mount` finds the boot disk by GPT partition type
+ * (vm_disk_plan.ts: the firmware's LoaderDevicePartUUID, else the disk under the dm-verity root,
+ * else the one disk with an ESP and a data partition; ambiguity is an error) and mounts its ESP
+ * (vfat, read-write) at `/esp`. Enrolment's MountNew / MountExisting then prepare or open the
+ * data partition of the same disk at `/data` per the storage security: plain XFS, dm-crypt
+ * AES-XTS, or dm-integrity + dm-crypt AES-GCM, keyed from NUK ⊕ CUK (vm_data_plan.ts,
+ * vm_data.ts). The NUK lives in the sealed configuration on the ESP (sealed to PCR 7 when the
+ * node uses its TPM), the CUK only in the cluster.
  * @module
  */
 import { mountAll, vmMounts } from "./mounts.ts";
-import {
-  type Capabilities,
-  checkStorageSecurity,
-  type ConsoleSink,
-  type DataKey,
-  type Platform,
-} from "./platform.ts";
+import { vmDataStorage } from "./vm_data.ts";
+import { mountEsp } from "./vm_disk.ts";
+import type { BootDiskPlan } from "./vm_disk_plan.ts";
+import type { Capabilities, ConsoleSink, Platform } from "./platform.ts";
 import { openTpm, TPM_DEVICE } from "./tpm.ts";
 import { workerHost } from "./worker_host.ts";
 
 /** The VM's consoles, in the order lines are written. */
 export const VM_CONSOLES = ["/dev/tty0", "/dev/ttyS0", "/dev/ttyS1"];
 
-/** What a VM can do today (encryption arrives with device-mapper, issue #13 deliverable 2). */
+/** What a VM can do. */
 export const VM_CAPABILITIES: Capabilities = Object.freeze({
-  encryption: false,
+  encryption: true,
   wireguard: true,
   kexec: true,
   efivars: true,
   reboot: "machine",
 });
 
-/** The error of a VM's data storage until the data partition is implemented. */
-export const VM_DATA_UNAVAILABLE =
-  "the data partition is not implemented on VM nodes yet (GPT + device-mapper, issue #13)";
+/** The error of MountNew / MountExisting when the ESP mount did not find the boot disk. */
+export const VM_NO_BOOT_DISK = "data partition: the boot disk was not found (see the ESP mount)";
 
 /** Options of {@link vmPlatform} (tests). */
 export interface VmPlatformOptions {
@@ -44,19 +44,23 @@ export interface VmPlatformOptions {
   tpmDevice?: string;
   /** Where `status` of /proc/self/status is read for the worker host (tests). */
   procStatus?: string;
+  /** ESP mount point (default `/esp`). */
+  esp?: string;
 }
 
 /** The `vm` platform. */
 export function vmPlatform(o: VmPlatformOptions = {}): Platform {
   const caps = VM_CAPABILITIES;
-  const unavailable = (key: DataKey): Promise<void> => {
-    try {
-      checkStorageSecurity(caps, key.security);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return Promise.reject(new Error(VM_DATA_UNAVAILABLE));
-  };
+  const espPath = o.esp ?? "/esp";
+  // Found by the ESP mount (root runnable) before enrolment mounts /data from the same disk.
+  let plan: BootDiskPlan | undefined;
+  const data = vmDataStorage({
+    caps,
+    partition() {
+      if (!plan) throw new Error(VM_NO_BOOT_DISK);
+      return plan.data;
+    },
+  });
   return {
     name: "vm",
     capabilities: caps,
@@ -71,13 +75,12 @@ export function vmPlatform(o: VmPlatformOptions = {}): Platform {
       return out.length ? out : [Deno.stdout];
     },
     esp: {
-      path: "/esp",
-      mount(log) {
-        log("ESP: not mounted (finding it on the boot disk is not implemented on VMs yet)");
-        return Promise.resolve();
+      path: espPath,
+      async mount(log) {
+        plan = await mountEsp(espPath, log);
       },
     },
-    data: { mountNew: unavailable, mountExisting: unavailable },
+    data,
     tpm: (log) => openTpm({ device: o.tpmDevice ?? TPM_DEVICE }, log),
     // efivars boot control and the kexec loader are not written yet: Reboot answers UNAVAILABLE.
     power: {},
