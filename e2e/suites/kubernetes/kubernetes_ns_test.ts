@@ -19,6 +19,7 @@ import { certificatePem } from "../../../node/base/pki/info.ts";
 import { exportPkcs8Pem } from "../../../node/base/pki/keys.ts";
 import { IMAGE_REFS } from "../../images/images.ts";
 import { BIN, NET, PORTS } from "../../../node/kubernetes/paths.ts";
+import { networkSteps } from "./network_steps.ts";
 
 const dec = new TextDecoder();
 
@@ -380,6 +381,8 @@ Deno.test({
           }
         }
       });
+
+      await networkSteps(c, [{ id: workers[0], index: 1 }, { id: workers[1], index: 2 }]);
 
       await api.management((m) =>
         m.updateNodeRoles({ node: { case: "id", value: workers[1] }, kubernetesWorker: false })
