@@ -35,9 +35,10 @@ Deno.test("references are checked before anything is fetched", () => {
 Deno.test("digest mismatch, oversized manifests and server errors are classified", async () => {
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (req) => {
     const p = new URL(req.url).pathname;
+    if (p.includes("/down/")) return new Response("boom", { status: 503 });
     if (p.includes("/big/")) return new Response(new Uint8Array(2 * 1024 * 1024));
     if (p.endsWith("/manifests/" + DIGEST)) return new Response('{"schemaVersion":2}');
-    return new Response("boom", { status: 503 });
+    return new Response("not found", { status: 404 });
   });
   const ref = {
     scheme: "http",
