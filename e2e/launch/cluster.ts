@@ -367,16 +367,22 @@ export class Cluster {
   }
 
   /**
-   * Restarts node `i` on its state and waits until it rejoined: a heartbeat newer than the
-   * restart and HEALTHY (testing.md §2.4).
+   * Restarts node `i` on its state (a VM: power cycle) and waits until it rejoined: a heartbeat
+   * newer than the restart and HEALTHY (testing.md §2.4); throws after `timeoutMs`.
    */
-  async rebootNode(i: number): Promise<void> {
+  async rebootNode(
+    i: number,
+    timeoutMs: number = BRINGUP_TIMEOUTS_MS[this.options.mode].healthy,
+  ): Promise<void> {
     const id = (await this.nodeIds())[i];
     if (!id) throw new Error(`node ${i} has no node ID yet`);
     await this.killNode(i);
     const restarted = Date.now();
     await this.startNode(i);
     for (;;) {
+      if (Date.now() - restarted > timeoutMs) {
+        throw new Error(`node ${i} did not rejoin within ${timeoutMs / 1000} s of its restart`);
+      }
       try {
         const n = (await this.api!.nodes(`node.id == "${id}"`))[0];
         const since = n?.timeSinceHeartbeat;

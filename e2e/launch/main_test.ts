@@ -34,3 +34,17 @@ Deno.test("CLI: unknown flag and bad node sets exit 2 with one line", async () =
     assert.equal(r.stdout, "");
   }
 });
+
+Deno.test("CLI --help: both node kinds and the entry point's default mode", async () => {
+  const r = await cli(["--help"]);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /--mode namespace\|vm\s+node kind \(default here: namespace\)/);
+  assert.match(r.stdout, /--keep-state --state-dir <dir>/);
+  assert.match(r.stdout, /--ram 2048M/);
+  const vm = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("./main_vm.ts", import.meta.url).pathname, "--help"],
+    stdout: "piped",
+  }).output();
+  assert.equal(vm.code, 0);
+  assert.match(new TextDecoder().decode(vm.stdout), /node kind \(default here: vm\)/);
+});
