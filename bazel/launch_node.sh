@@ -3,7 +3,6 @@
 # with the test OVMF VARS, console on stdout. Extra arguments go to launch_node.ts.
 set -euo pipefail
 repo=${BUILD_WORKSPACE_DIRECTORY:?run this with bazel run}
-deno=$(command -v deno || true)
-deno=${deno:-/usr/local/bin/deno}
+. "$repo/bazel/deno.sh" "$repo"
 exec "$deno" run -A "$repo/e2e/launch/vm/launch_node.ts" \
   --disk="$PWD/os-image/disk.img" --vars="$PWD/os-image/ovmf-vars-test.fd" "$@"
