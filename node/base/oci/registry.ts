@@ -15,6 +15,7 @@ import {
   parseManifest,
   parseOsImage,
 } from "../osimage/ociimage.ts";
+import type { ImageSource } from "../osimage/oci_layout.ts";
 
 /** Where an OS image lives (`metropolis.proto.api.OSImageRef`). */
 export interface ImageRef {
@@ -77,12 +78,9 @@ export interface RegistryClientOptions {
 const MAX_MANIFEST = 1024 * 1024;
 const MAX_CONFIG = 8 * 1024 * 1024;
 
-/** A fetched, checked OS image whose payloads can be streamed. */
-export interface FetchedImage {
+/** A fetched, checked OS image whose payloads can be streamed (unverified: `verifyChunks`). */
+export interface FetchedImage extends ImageSource {
   ref: ImageRef;
-  image: OsImage;
-  /** Streams a payload's blob (unverified: pass it through `verifyChunks`). */
-  openPayload(name: string): Promise<AsyncIterable<Uint8Array>>;
 }
 
 /** Pull client for one registry repository. */

@@ -144,3 +144,23 @@ export async function readOsImageLayout(dir: string): Promise<OsImageLayout> {
     },
   };
 }
+
+/** An OS image whose payloads can be streamed (a registry download or a layout on a medium). */
+export interface ImageSource {
+  image: OsImage;
+  /** Streams a payload (unverified: pass it through `verifyChunks`). */
+  openPayload(name: string): Promise<AsyncIterable<Uint8Array>>;
+}
+
+/** The OS image of the layout in `dir` as an {@link ImageSource} (installer medium, tests). */
+export async function layoutSource(dir: string): Promise<ImageSource & OsImageLayout> {
+  const l = await readOsImageLayout(dir);
+  return {
+    ...l,
+    openPayload: async (name) => {
+      const p = l.payloadPath(name);
+      if (!p) throw new OsImageError(`OS image lacks payload ${name}`);
+      return (await Deno.open(p)).readable;
+    },
+  };
+}
