@@ -13,8 +13,10 @@
  * - `/data/kubernetes/{kubelet,csi,netservices}/` worker keys; `/data/kubernetes/kubelet` is also
  *   the kubelet's root directory
  * - `/data/containerd`                           images and snapshots
+ * - `/data/volumes/<pv>`                         local persistent volumes (CSI)
  */
 import { PORTS } from "../core/constants/ports.ts";
+import { CSI_DRIVER } from "./reconciler/objects.ts";
 
 export { KUBERNETES_NET as NET, PORTS } from "../core/constants/ports.ts";
 
@@ -54,6 +56,16 @@ export const DATA = {
   netservicesKeys: "/data/kubernetes/netservices",
   containerd: "/data/containerd",
   volumes: "/data/volumes",
+} as const;
+
+/**
+ * The CSI node plugin's sockets (kubernetes.md §11), below the kubelet's root: the plugin's own
+ * (Identity and Node services) and the one the kubelet's plugin watcher finds in
+ * `plugins_registry/` (Registration service).
+ */
+export const CSI_SOCKETS = {
+  plugin: `${DATA.kubelet}/plugins/${CSI_DRIVER}/csi.sock`,
+  registration: `${DATA.kubelet}/plugins_registry/${CSI_DRIVER}-reg.sock`,
 } as const;
 
 /** Where controller components reach the apiserver, and where worker components do. */

@@ -14,7 +14,10 @@ import { filterGoaway } from "./goaway_filter.ts";
  * socket file left by an earlier run is removed first; stopping closes the listener, drops the
  * connections and removes the socket file.
  */
-export function unixListener(path: string, mode = 0o600): GrpcListener {
+export function unixListener(
+  path: string,
+  mode = 0o600,
+): Extract<GrpcListener, { listen: unknown }> {
   return {
     listen: async (server: grpc.Server) => {
       await Deno.remove(path).catch((e) => {
