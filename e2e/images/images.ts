@@ -82,16 +82,17 @@ check() {
     query=\${rest%%:*}; expect=\${rest#*:}
     out=$(timeout -s KILL "$TIMEOUT" nslookup -type="$type" "$query" 2>&1)
     rc=$?
-    [ "$expect" = NXDOMAIN ] && rc=0
     ;;
   *)
     echo "$name fail unknown check kind $kind"; return
     ;;
   esac
-  if [ "$rc" = 0 ] && { [ -z "$expect" ] || echo "$out" | grep -qF -- "$expect"; }; then
+  # nslookup exits 1 on NXDOMAIN: then the output decides.
+  if { [ "$rc" = 0 ] || [ "$expect" = NXDOMAIN ]; } &&
+    { [ -z "$expect" ] || echo "$out" | grep -qF -- "$expect"; }; then
     echo "$name ok"
   else
-    echo "$name fail rc=$rc $(echo "$out" | tr '\n' ' ' | cut -c1-120)"
+    echo "$name fail rc=$rc $(echo "$out" | tr '\\n' ' ' | cut -c1-120)"
   fi
 }
 case "\${1:-$MODE}" in

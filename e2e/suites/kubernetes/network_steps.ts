@@ -23,7 +23,8 @@
  * Phases: no policy (everything allowed); default-deny ingress of the listeners; default-deny
  * egress of the client; allow rules by namespace+pod selector, named port, port 53 and an ipBlock
  * with `except`. Each policy phase must show its expected matrix within 30 s of the `kubectl
- * apply` (upstream's policy timeout); the times are printed as a table.
+ * apply` (upstream's policy timeout), and the open matrix again within 30 s of deleting its
+ * policies; the times are printed as a table.
  */
 import { kubectl } from "../../launch/kubectl.ts";
 import type { Cluster } from "../../launch/cluster.ts";
@@ -349,15 +350,9 @@ export async function networkSteps(c: Cluster, workers: [Worker, Worker]): Promi
     };
 
     await expect("no policy", [], 60, Date.now());
-    let applied: string[] = [];
     for (const ph of phases(gateway, addr[1])) {
-      for (const name of applied) {
-        await k(["delete", "networkpolicy", "-n", NS, name, "--wait=false"]);
-      }
       for (const p of ph.policies) await k(["apply", "-f", "-"], JSON.stringify(p));
-      const since = Date.now();
-      applied = ph.policies.map((p) => p.metadata.name);
-      await expect(ph.name, ph.denied, POLICY_TIMEOUT_S, since);
+      await expect(ph.name, ph.denied, POLICY_TIMEOUT_S, Date.now());
       if (ph.denied.includes("same-node")) {
         // The kubelet's probes come from the node: the listeners stay Ready.
         const pods: Obj[] = (await json(["get", "pods", "-n", NS, "-l", "app=server"])).items;
@@ -368,9 +363,12 @@ export async function networkSteps(c: Cluster, workers: [Worker, Worker]): Promi
           if (!ready) throw new Error(`${p.metadata.name} lost Ready under ${ph.name}`);
         }
       }
+      // Every phase starts from the open matrix: deleting the policies reopens it.
+      for (const p of ph.policies) {
+        await k(["delete", "networkpolicy", "-n", NS, p.metadata.name]);
+      }
+      await expect(`${ph.name}: deleted`, [], POLICY_TIMEOUT_S, Date.now());
     }
-    for (const name of applied) await k(["delete", "networkpolicy", "-n", NS, name]);
-    await expect("policies removed", [], POLICY_TIMEOUT_S, Date.now());
 
     // Seconds from the end of `kubectl apply` to the end of the first round showing the state
     // (rounds take about a second: an upper bound); "=" marks a check the phase did not change.
