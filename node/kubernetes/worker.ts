@@ -29,6 +29,7 @@ import { clusternet } from "./clusternet/clusternet.ts";
 import { NODE_PATHS } from "./containerd/config.ts";
 import { containerd } from "./containerd/containerd.ts";
 import type { WorkerDeps } from "./deps.ts";
+import { csi } from "./csi/csi.ts";
 import { clusterDns } from "./dns/dns.ts";
 import { kubeProxy } from "./kube_proxy/kube_proxy.ts";
 import { cleanupWorker, ensureCgroupRoot } from "./kubelet/cleanup.ts";
@@ -105,6 +106,12 @@ export async function startWorker(ctx: Context, deps: WorkerDeps): Promise<void>
     certPem: creds.netservices.certPem,
     keyPem: creds.netservices.keyPem,
   });
+  const csiClient = new KubeClient({
+    server: APIPROXY_LOCAL,
+    caPem: creds.idCaPem,
+    certPem: creds.csi.certPem,
+    keyPem: creds.csi.keyPem,
+  });
   // Children that run processes: the cleanup waits until none of them runs any more.
   const running = new Value<number>(0);
   const tracked = (r: Runnable): Runnable => async (c) => {
@@ -163,6 +170,7 @@ export async function startWorker(ctx: Context, deps: WorkerDeps): Promise<void>
     }),
   );
   run(ctx, "nat", podNat());
+  run(ctx, "csi", csi({ nodeId: deps.identity.nodeId, client: csiClient }));
   run(ctx, "npc", networkPolicyController({ client: net, nodeName: deps.identity.nodeId }));
   run(ctx, "cleanup", async (c) => {
     signal(c, "healthy");
@@ -173,6 +181,7 @@ export async function startWorker(ctx: Context, deps: WorkerDeps): Promise<void>
     });
     await cleanup(c.logger, "after stop");
     net.close();
+    csiClient.close();
   });
 }
 
