@@ -28,6 +28,7 @@ import { run, signal, Supervisor, untilAborted } from "../../base/supervisor/sup
 import { waitUntil } from "../../base/supervisor/testing.ts";
 import { testCA, testNodeCert, testUserCert } from "../identity/testing.ts";
 import { type ClientCertificate, connectionParams } from "../rpc/client.ts";
+import { RpcError } from "../rpc/auth.ts";
 import { NAMESPACE_CAPABILITIES } from "../platform/namespace.ts";
 import { VM_CAPABILITIES } from "../platform/vm.ts";
 import {
@@ -628,6 +629,32 @@ Deno.test("authz: owner allowed; node PERMISSION_DENIED; no certificate UNAUTHEN
     assert.deepEqual(f.power, [], "no refused caller may reboot the node");
     await owner.reboot({ type: RebootType.FIRMWARE });
     await waitUntil(() => f.power.length === 1, "owner's reboot");
+  });
+});
+
+Deno.test("UpdateNode: the update handler's power action follows the response; its status is the call's", async () => {
+  const seen: number[] = [];
+  let answer: "reboot" | "kexec" | "none" | Error = "reboot";
+  const update = {
+    update(req: { activationMode: number }) {
+      seen.push(req.activationMode);
+      return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
+    },
+  };
+  await withNode({ update, rebootDelayMs: 50 }, async (f) => {
+    const c = await f.client();
+    await c.updateNode({ activationMode: 2 });
+    await waitUntil(() => f.power.length === 1, "reboot after the update");
+    answer = "kexec";
+    await c.updateNode({ activationMode: 3 });
+    await waitUntil(() => f.power.length === 2, "kexec after the update");
+    answer = "none";
+    await c.updateNode({ activationMode: 1 });
+    answer = new RpcError(grpc.status.ABORTED, "another UpdateNode is already running");
+    await rejectsCode(c.updateNode({ activationMode: 2 }), grpc.status.ABORTED, /already running/);
+    await new Promise((r) => setTimeout(r, 150));
+    assert.deepEqual(f.power.map((p) => p.kind), ["reboot", "kexec"]);
+    assert.deepEqual(seen, [2, 3, 1, 2]);
   });
 });
 

@@ -157,7 +157,7 @@ export class Rebooter {
         throw err(grpc.status.UNAVAILABLE, `failed to stage kexec kernel: ${reason(e)}`);
       }
     }
-    this.#schedule(action);
+    this.schedule(action);
   }
 
   /** Resolves once every scheduled power action has run (tests). */
@@ -165,7 +165,8 @@ export class Rebooter {
     while (this.#pending.size) await Promise.all([...this.#pending]);
   }
 
-  #schedule(action: PowerAction): void {
+  /** Logs `Reboot requested, …` and performs `action` after the delay (also UpdateNode's). */
+  schedule(action: PowerAction): void {
     const o = this.#o;
     const delay = o.delayMs ?? REBOOT_DELAY_MS;
     const secs = `${delay / 1000}s`;

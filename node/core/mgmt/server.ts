@@ -10,6 +10,7 @@ import {
   type LogsResponse,
   NodeManagement,
   type RebootRequest,
+  type UpdateNodeRequest,
 } from "../../../proto/gen/metropolis/proto/api/management_pb.ts";
 import { authorizationOf, serviceDefinition } from "../../../proto/grpc.ts";
 import type { LogTree } from "../../base/logtree/logtree.ts";
@@ -47,14 +48,27 @@ export interface NodeManagementOptions {
   efi?: BootControl;
   /** Stages the active slot's kernel for TYPE_KEXEC (VM/metal); absent: kexec UNAVAILABLE. */
   kexecLoad?: () => Promise<void>;
-  /** Delay between the Reboot response and the power action (default 2000 ms). */
+  /**
+   * A/B updates (node/core/update `UpdateService`); absent: UpdateNode is UNIMPLEMENTED
+   * ({@link UPDATE_UNAVAILABLE}), as on namespace nodes.
+   */
+  update?: UpdateHandler;
+  /** Delay between the Reboot/UpdateNode response and the power action (default 2000 ms). */
   rebootDelayMs?: number;
   /** Called with the bound port once listening (useful with `port: 0`). */
   onListening?: (port: number) => void;
 }
 
-/** The message UpdateNode answers with until A/B updates (node/core/update) exist. */
-export const UPDATE_UNAVAILABLE = "OS updates are not available on this node yet";
+/** The message UpdateNode answers with on a node without A/B slots. */
+export const UPDATE_UNAVAILABLE = "OS updates are not available on this node: it has no A/B slots";
+
+/**
+ * Installs an update and returns the power action to take after answering (node.md §14):
+ * `reboot` (BootNext set), `kexec` (new kernel staged) or `none`; throws an RpcError.
+ */
+export interface UpdateHandler {
+  update(req: UpdateNodeRequest): Promise<"reboot" | "kexec" | "none">;
+}
 
 /** The NodeManagement gRPC server; {@link runNodeManagement} is the supervised way to run it. */
 export class NodeManagementServer {
@@ -111,8 +125,16 @@ export class NodeManagementServer {
         call: grpc.ServerUnaryCall<RebootRequest, unknown>,
         callback: grpc.sendUnaryData<unknown>,
       ) => rebooter.reboot(call.request).then(() => callback(null, {})),
-      updateNode: () => {
-        throw new RpcError(grpc.status.UNIMPLEMENTED, UPDATE_UNAVAILABLE);
+      updateNode: async (
+        call: grpc.ServerUnaryCall<UpdateNodeRequest, unknown>,
+        callback: grpc.sendUnaryData<unknown>,
+      ) => {
+        const update = this.#o.update;
+        if (!update) throw new RpcError(grpc.status.UNIMPLEMENTED, UPDATE_UNAVAILABLE);
+        const action = await update.update(call.request);
+        callback(null, {});
+        // As for Reboot: answer first, act 2 s later.
+        if (action !== "none") rebooter.schedule(action);
       },
     };
   }
