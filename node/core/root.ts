@@ -6,7 +6,9 @@ import { PORTS } from "./constants/ports.ts";
 import { parseVersion, runningVersion } from "../base/osimage/version.ts";
 import { Value } from "../base/event/value.ts";
 import type { LogTree } from "../base/logtree/logtree.ts";
-import { type Context, run } from "../base/supervisor/supervisor.ts";
+import { type Context, run, signal, untilAborted } from "../base/supervisor/supervisor.ts";
+import type { PowerAction } from "../base/pid1/power.ts";
+import { nodeUpdate } from "./update/node.ts";
 import type { Enrolled } from "./cluster/enrolment.ts";
 import { enrolmentRunnable } from "./cluster/runnable.ts";
 import { networkService, waitForAddress } from "./network/service.ts";
@@ -27,9 +29,9 @@ export const VERSION = { ...parseVersion(runningVersion()) };
 /** Options of {@link startCore}. */
 export interface CoreOptions {
   /** What the machine offers (node.md §3): capabilities, data storage, power, worker host. */
-  platform: Pick<Platform, "capabilities" | "data" | "power" | "workerHost">;
+  platform: Pick<Platform, "capabilities" | "data" | "power" | "workerHost" | "esp" | "slots">;
   tree: LogTree;
-  power: (kind: "reboot" | "poweroff") => Promise<void>;
+  power: (kind: PowerAction) => Promise<void>;
   /** The node's TPM, opened by the root runnable (node.md §2 step 5); undefined: none. */
   tpm?: Tpm;
   /** Extra roleserver workers (node management, metrics). */
@@ -39,6 +41,8 @@ export interface CoreOptions {
 /** Adds the core runnables as children of the root runnable `ctx` (call while it is NEW). */
 export function startCore(ctx: Context, o: CoreOptions): void {
   const address = new Value<string | undefined>();
+  // A/B updates (node.md §16) where the platform has slots; else UpdateNode is UNIMPLEMENTED.
+  const update = nodeUpdate(o.platform, o.tree.logger("root.update"));
   const enrolled = new Value<Enrolled>();
   run(ctx, "network", networkService({ address }));
   run(
@@ -60,13 +64,21 @@ export function startCore(ctx: Context, o: CoreOptions): void {
             privateKey: rc.enrolled.credentials.keys.privateKey,
             clusterCA: rc.enrolled.credentials.caCertificate,
             capabilities: o.platform.capabilities,
-            efi: o.platform.power.efi,
-            kexecLoad: o.platform.power.kexecLoad,
-            power: (kind) => {
-              if (kind === "kexec") throw new Error("kexec is not available yet");
-              return o.power(kind);
-            },
+            efi: update?.bootControl ?? o.platform.power.efi,
+            kexecLoad: update?.kexecLoad ?? o.platform.power.kexecLoad,
+            update: update?.service,
+            power: (kind) => o.power(kind),
           }),
+        // MarkBootSuccessful (node.md §16): this boot reached a successful join/enrolment.
+        ...(update
+          ? {
+            update: async (c: Context) => {
+              await update.service.markBootSuccessful();
+              signal(c, "healthy");
+              await untilAborted(c);
+            },
+          }
+          : {}),
         // Metrics (node.md §17): node_exporter on 127.0.0.1:7841, HTTPS proxy on 7840.
         nodeexporter: (c: Context) => runNodeExporter(c),
         metrics: (c: Context) =>

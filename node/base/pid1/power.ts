@@ -4,8 +4,11 @@
  */
 import { getpid, RB, reboot, sync } from "../sys/mod.ts";
 
-/** What the agent asks the machine (or PID namespace) to do. */
-export type PowerAction = "poweroff" | "reboot";
+/**
+ * What the agent asks the machine (or PID namespace) to do. `kexec` boots the kernel staged with
+ * kexec_file_load (node/base/kexec); without one it falls back to a firmware reboot.
+ */
+export type PowerAction = "poweroff" | "reboot" | "kexec";
 
 /** Ends the process; called synchronously (also from the `unload` event), never returns. */
 export type PowerHook = (action: PowerAction, reason: string) => never;
@@ -40,7 +43,7 @@ function writeLine(line: string): void {
 }
 
 /**
- * The real hook: `sync()` and reboot(2) (`RB_POWER_OFF` or `RB_AUTOBOOT`). In a PID namespace
+ * The real hook: `sync()` and reboot(2) (`RB_POWER_OFF`, `RB_KEXEC` or `RB_AUTOBOOT`). In a PID namespace
  * this ends the namespace: its init dies of SIGINT (power off) or SIGHUP (reboot). Refuses (and
  * exits 1) where reboot(2) would hit a developer's machine, see {@link rebootRefusal}.
  */
@@ -52,6 +55,13 @@ export const realPowerHook: PowerHook = (action, reason) => {
     return originalExit(1);
   }
   sync();
+  if (action === "kexec") {
+    try {
+      reboot(RB.KEXEC);
+    } catch (e) {
+      writeLine(`pid1: kexec failed (${(e as Error).message}); rebooting through the firmware`);
+    }
+  }
   try {
     reboot(action === "poweroff" ? RB.POWER_OFF : RB.AUTOBOOT);
   } catch (e) {

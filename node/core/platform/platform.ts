@@ -63,6 +63,27 @@ export interface PlatformBootControl {
   requestFirmwareUi(): Promise<void>;
 }
 
+/** A GPT partition as an EFI boot entry's hard-drive node names it. */
+export interface BootPartition {
+  /** 1-based GPT entry index. */
+  number: number;
+  startLba: bigint;
+  sizeLba: bigint;
+  /** Unique partition GUID. */
+  guid: string;
+}
+
+/**
+ * The A/B system slots of the boot disk (image.md §7), for updates (node/core/update). Absent
+ * where there are none (namespace nodes) or where the boot disk is not found yet.
+ */
+export interface SlotStorage {
+  /** Block device of slot `slot`'s system partition (`METROPOLIS-SYSTEM-A`/`-B`). */
+  systemDevice(slot: "a" | "b"): Promise<string>;
+  /** The ESP partition (boot entries point into it). */
+  espPartition(): Promise<BootPartition>;
+}
+
 /** How the platform prepares the next boot; the power action itself is PID 1's (node/base/pid1). */
 export interface PowerControl {
   /** EFI boot control; absent: efivars unusable by the agent (yet). */
@@ -93,6 +114,8 @@ export interface Platform {
   /** Opens the node's TPM once per process (after {@link bringUp}); undefined: none. */
   tpm(log: (line: string) => void): Promise<Tpm | undefined>;
   readonly power: PowerControl;
+  /** The A/B slots; absent: no A/B updates on this platform (UpdateNode is UNIMPLEMENTED). */
+  readonly slots?: SlotStorage;
   /** What the platform offers the KubernetesWorker role of node `nodeId`. */
   workerHost(nodeId: string): PlatformWorkerHost;
 }

@@ -6,3 +6,4 @@ export * from "./plan.ts";
 export * from "./install.ts";
 export * from "./slotboot.ts";
 export * from "./service.ts";
+export * from "./node.ts";

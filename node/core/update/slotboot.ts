@@ -8,33 +8,41 @@
  * @module
  */
 import type { BootEntries } from "../../base/efi/boot.ts";
+import type { BootPartition } from "../platform/platform.ts";
 import { bootEntryName, otherSlot, type Slot, slotUkiEfiPath } from "../../base/osimage/slots.ts";
 
 /** The ESP partition as a boot entry's HD node names it. */
-export interface EspPartitionRef {
-  /** 1-based GPT entry index. */
-  number: number;
-  startLba: bigint;
-  sizeLba: bigint;
-  /** Unique partition GUID. */
-  guid: string;
-}
+export type EspPartitionRef = BootPartition;
 
 /** Boot entry control of the two slots. */
 export class SlotBoot {
-  constructor(readonly entries: BootEntries, readonly esp: EspPartitionRef) {}
+  /** `esp`: the ESP partition, or how to find it (read once, on first use). */
+  constructor(
+    readonly entries: BootEntries,
+    esp: EspPartitionRef | (() => Promise<EspPartitionRef>),
+  ) {
+    this.#esp = typeof esp === "function" ? esp : () => Promise.resolve(esp);
+  }
+
+  #esp: () => Promise<EspPartitionRef>;
+  #espCached?: Promise<EspPartitionRef>;
 
   /** The boot entry number of `slot`, created or corrected as needed. */
-  entry(slot: Slot): Promise<number> {
-    return this.entries.ensure({
+  async entry(slot: Slot): Promise<number> {
+    this.#espCached ??= this.#esp();
+    const esp = await this.#espCached.catch((e) => {
+      this.#espCached = undefined;
+      throw e;
+    });
+    return await this.entries.ensure({
       description: bootEntryName(slot),
       filePath: [
         {
           kind: "hd",
-          partitionNumber: this.esp.number,
-          startLba: this.esp.startLba,
-          sizeLba: this.esp.sizeLba,
-          partitionGuid: this.esp.guid,
+          partitionNumber: esp.number,
+          startLba: esp.startLba,
+          sizeLba: esp.sizeLba,
+          partitionGuid: esp.guid,
         },
         { kind: "file", path: slotUkiEfiPath(slot) },
       ],
