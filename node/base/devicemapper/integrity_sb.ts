@@ -84,15 +84,59 @@ const JOURNAL_ENTRY_ROUNDUP = 8;
 
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 
-/** Sectors before the first metadata run: superblock + journal (`ic->initial_sectors`). */
-export function integrityInitialSectors(sb: IntegritySuperblock): number {
+/** Journal geometry (`calculate_journal_section_size`). */
+export function integrityJournalGeometry(sb: IntegritySuperblock): {
+  entrySize: number;
+  sectionEntries: number;
+  sectionSectors: number;
+} {
   const sectorsPerBlock = 1 << sb.log2SectorsPerBlock;
   const entrySize = roundUp(8 + 8 * sectorsPerBlock + sb.tagSize, JOURNAL_ENTRY_ROUNDUP);
   const space = JOURNAL_SECTOR_DATA -
     (sb.flags & INTEGRITY_SB_FLAG.HAVE_JOURNAL_MAC ? JOURNAL_MAC_PER_SECTOR : 0);
   const sectionEntries = Math.floor(space / entrySize) * JOURNAL_BLOCK_SECTORS;
   const sectionSectors = (sectionEntries << sb.log2SectorsPerBlock) + JOURNAL_BLOCK_SECTORS;
-  return INTEGRITY_SB_SECTORS + sectionSectors * sb.journalSections;
+  return { entrySize, sectionEntries, sectionSectors };
+}
+
+/** Sectors before the first metadata run: superblock + journal (`ic->initial_sectors`). */
+export function integrityInitialSectors(sb: IntegritySuperblock): number {
+  return INTEGRITY_SB_SECTORS + integrityJournalGeometry(sb).sectionSectors * sb.journalSections;
+}
+
+/**
+ * Raw-device sectors where the journal holds a copy of the block starting at logical `sector`
+ * (`access_journal_entry` / `access_journal_data`), whatever the entry's commit state. `journal`
+ * is the raw device from sector {@link INTEGRITY_SB_SECTORS} up to
+ * {@link integrityInitialSectors}. A write in journal mode lands here first and reaches its place
+ * in the data area only when the journal is flushed; the next activation replays committed
+ * entries over the data area.
+ */
+export function journalCopiesOf(
+  sb: IntegritySuperblock,
+  journal: Uint8Array,
+  sector: number,
+): number[] {
+  const g = integrityJournalGeometry(sb);
+  const need = g.sectionSectors * sb.journalSections * 512;
+  if (journal.length < need) {
+    throw new RangeError(`journal of ${journal.length} bytes is shorter than ${need}`);
+  }
+  const v = new DataView(journal.buffer, journal.byteOffset, journal.byteLength);
+  const want = BigInt(sector);
+  const out: number[] = [];
+  for (let s = 0; s < sb.journalSections; s++) {
+    for (let n = 0; n < g.sectionEntries; n++) {
+      const metaSector = s * g.sectionSectors + (n % JOURNAL_BLOCK_SECTORS);
+      const off = metaSector * 512 + Math.floor(n / JOURNAL_BLOCK_SECTORS) * g.entrySize;
+      if (v.getBigUint64(off, true) !== want) continue;
+      out.push(
+        INTEGRITY_SB_SECTORS + s * g.sectionSectors + JOURNAL_BLOCK_SECTORS +
+          (n << sb.log2SectorsPerBlock),
+      );
+    }
+  }
+  return out;
 }
 
 /** Sectors of one area's metadata run (`ic->metadata_run`). */

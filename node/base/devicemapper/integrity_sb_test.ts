@@ -12,6 +12,7 @@ import {
   integrityInitialSectors,
   integrityMetadataRun,
   type IntegritySuperblock,
+  journalCopiesOf,
 } from "./integrity_sb.ts";
 
 function encode(sb: IntegritySuperblock, magic = "integrt\0"): Uint8Array {
@@ -87,4 +88,32 @@ Deno.test("integrity layout: data sector of logical sectors in the first and sec
   assert.equal(dataSectorOf(NODE, 7), initial + 224 + 7);
   assert.equal(dataSectorOf(NODE, 32768), 32768 + 2 * 224 + initial);
   assert.throws(() => dataSectorOf(NODE, NODE.providedDataSectors), RangeError);
+});
+
+Deno.test("integrity journal: copies of a block are found by entry, in the entry's data slot", () => {
+  const sb = { ...NODE, journalSections: 2 };
+  const sectionSectors = 264;
+  const journal = new Uint8Array(2 * sectionSectors * 512);
+  const v = new DataView(journal.buffer);
+  // Every entry unused (sector_hi = 0xffffffff), as init_journal leaves them.
+  for (let s = 0; s < 2; s++) {
+    for (let n = 0; n < 32; n++) {
+      const off = (s * sectionSectors + (n % 8)) * 512 + Math.floor(n / 8) * 104;
+      v.setUint32(off + 4, 0xffffffff, true);
+    }
+  }
+  const setEntry = (s: number, n: number, sector: number) => {
+    const off = (s * sectionSectors + (n % 8)) * 512 + Math.floor(n / 8) * 104;
+    v.setBigUint64(off, BigInt(sector), true);
+  };
+  setEntry(0, 9, 0); // entry 9: sector 1, slot 1
+  setEntry(1, 31, 0);
+  setEntry(1, 0, 8); // another block
+  assert.deepEqual(journalCopiesOf(sb, journal, 0), [
+    8 + 0 * sectionSectors + 8 + 9 * 8,
+    8 + 1 * sectionSectors + 8 + 31 * 8,
+  ]);
+  assert.deepEqual(journalCopiesOf(sb, journal, 8), [8 + sectionSectors + 8]);
+  assert.deepEqual(journalCopiesOf(sb, journal, 16), []);
+  assert.throws(() => journalCopiesOf(sb, journal.subarray(1), 0), /shorter/);
 });
