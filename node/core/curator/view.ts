@@ -163,32 +163,40 @@ export function cachedApiNode(r: NodeRecord): CachedApiNode {
  * the Duration is always present (withHealth always sets it).
  */
 export function encodeWithHealth(c: CachedApiNode, h: HealthFields): Uint8Array {
-  if (h.seconds < 0n || h.nanos < 0 || h.health < 0) return encodeWithWriter(c, h);
-  // Hand-written varints: BinaryWriter's buffer management cost more than the rest of a
-  // GetNodes call per node. Duration: field 1 (seconds), field 2 (nanos), each only if non-zero.
-  const secLen = h.seconds === 0n ? 0 : 1 + varintLength(h.seconds);
-  const nanosLen = h.nanos === 0 ? 0 : 1 + varintLength(BigInt(h.nanos));
+  const seconds = Number(h.seconds);
+  if (
+    seconds < 0 || seconds > Number.MAX_SAFE_INTEGER || !Number.isInteger(h.nanos) ||
+    h.nanos < 0 || h.health < 0
+  ) {
+    return encodeWithWriter(c, h);
+  }
+  // Hand-written varints over numbers (not bigints): BinaryWriter's buffer management, and then
+  // bigint arithmetic, cost more than the rest of a GetNodes call per node. Duration: field 1
+  // (seconds), field 2 (nanos), each only if non-zero.
+  const secLen = seconds === 0 ? 0 : 1 + varintLength(seconds);
+  const nanosLen = h.nanos === 0 ? 0 : 1 + varintLength(h.nanos);
   const durLen = secLen + nanosLen; // at most 22 bytes: a one-byte length
-  const healthLen = h.health === 0 ? 0 : 1 + varintLength(BigInt(h.health));
+  const healthLen = h.health === 0 ? 0 : 1 + varintLength(h.health);
   const midLen = healthLen + 2 + durLen;
-  const out = new Uint8Array(c.head.length + midLen + c.tail.length);
-  out.set(c.head, 0);
-  let p = c.head.length;
+  const head = c.head, tail = c.tail;
+  const out = new Uint8Array(head.length + midLen + tail.length);
+  out.set(head, 0);
+  let p = head.length;
   if (healthLen) {
     out[p++] = (5 << 3) | 0;
-    p = putVarint(out, p, BigInt(h.health));
+    p = putVarint(out, p, h.health);
   }
   out[p++] = (6 << 3) | 2;
   out[p++] = durLen;
   if (secLen) {
     out[p++] = (1 << 3) | 0;
-    p = putVarint(out, p, h.seconds);
+    p = putVarint(out, p, seconds);
   }
   if (nanosLen) {
     out[p++] = (2 << 3) | 0;
-    p = putVarint(out, p, BigInt(h.nanos));
+    p = putVarint(out, p, h.nanos);
   }
-  out.set(c.tail, p);
+  out.set(tail, p);
   return out;
 }
 
@@ -207,21 +215,23 @@ function encodeWithWriter(c: CachedApiNode, h: HealthFields): Uint8Array {
   return out;
 }
 
-function varintLength(v: bigint): number {
+/** Bytes of the varint of `v` (a non-negative safe integer). */
+function varintLength(v: number): number {
   let n = 1;
-  while (v >= 0x80n) {
-    v >>= 7n;
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80);
     n++;
   }
   return n;
 }
 
-function putVarint(out: Uint8Array, p: number, v: bigint): number {
-  while (v >= 0x80n) {
-    out[p++] = Number(v & 0x7fn) | 0x80;
-    v >>= 7n;
+/** Writes the varint of `v` (a non-negative safe integer) at `p`; returns the end. */
+function putVarint(out: Uint8Array, p: number, v: number): number {
+  while (v >= 0x80) {
+    out[p++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
   }
-  out[p++] = Number(v);
+  out[p++] = v;
   return p;
 }
 
