@@ -1,7 +1,9 @@
 /**
  * The reconciler (kubernetes.md §10): one controller at a time, elected under
  * `curator/kubernetes/reconciler/leader`, keeps the builtin objects ({@link builtinObjects})
- * equal to the list at start and every 60 s, then records DONE in
+ * equal to the list at start, every 60 s and — so that an owner's edit or deletion is undone
+ * within seconds, not only at the next resync — whenever a watch on the labelled objects of the
+ * managed kinds reports a change; then it records DONE in
  * `curator/kubernetes/reconciler/status`. Every controller — elected or not — learns DONE from
  * that key and sets `done`, which gates controller-manager, scheduler and authproxy (§1).
  *
@@ -13,7 +15,7 @@
 import { delay as sleep } from "../../base/delay/delay.ts";
 import type { KV } from "../../core/consensus/kv.ts";
 import { campaign } from "../../core/curator/election.ts";
-import type { Value } from "../../base/event/value.ts";
+import { Value } from "../../base/event/value.ts";
 import {
   type Context,
   run,
@@ -23,7 +25,8 @@ import {
 } from "../../base/supervisor/supervisor.ts";
 import type { LeveledLogger } from "../../base/logtree/logger.ts";
 import { KubeApiError, type KubeClient, type KubeObject } from "../client/client.ts";
-import { builtinObjects, KINDS, objectPath } from "./objects.ts";
+import { inform } from "../dns/informer.ts";
+import { BUILTIN_LABEL, builtinObjects, KINDS, objectPath } from "./objects.ts";
 import { plan } from "./plan.ts";
 import {
   compatible,
@@ -143,11 +146,17 @@ function lead(o: ReconcilerOptions): Runnable {
       });
       // A different version reconciling announces itself before it changes anything.
       if (stored?.version !== version) await write(status("WORKING"));
+      const changes = watchBuiltins(o.client, stop);
+      let seen = changes.value.get()!;
       for (;;) {
         const n = await reconcileOnce(o.client, ctx.logger, stop);
         if (n) ctx.logger.info(`reconciled builtin objects: ${n} change(s)`);
         await write(status("DONE"));
-        await sleep(period, stop);
+        // The next pass: at the resync, or at once when a builtin object changed meanwhile
+        // (our own writes included: that pass finds nothing to do and writes nothing).
+        const changed = changes.value.waitFor((v) => v !== seen, stop).catch(() => {});
+        await Promise.race([sleep(period, stop), changed, changes.failed]);
+        seen = changes.value.get()!;
         if (ctx.signal.aborted) return;
         l.lost.throwIfAborted();
       }
@@ -157,6 +166,33 @@ function lead(o: ReconcilerOptions): Runnable {
       await l.resign();
     }
   };
+}
+
+/**
+ * Watches the labelled objects of every managed kind; `value` counts the changes seen, `failed`
+ * rejects when a watch fails for good (the apiserver went away: the pass fails too).
+ */
+function watchBuiltins(
+  client: KubeClient,
+  signal: AbortSignal,
+): { value: Value<number>; failed: Promise<never> } {
+  const value = new Value<number>(0);
+  const selector = `labelSelector=${encodeURIComponent(`${BUILTIN_LABEL}=true`)}`;
+  const failed = Promise.race(KINDS.map((k) =>
+    inform({
+      client,
+      path: `${k.path}?${selector}`,
+      parse: (x) => x.metadata?.resourceVersion ?? "",
+      onChange: () => value.set(value.get()! + 1),
+      signal,
+    })
+  )).catch((e) => {
+    // Stopping ends the watches too; that is not a failure.
+    if (signal.aborted) return new Promise<never>(() => {});
+    throw e;
+  });
+  failed.catch(() => {});
+  return { value, failed };
 }
 
 /**
