@@ -20,6 +20,7 @@ import { exportPkcs8Pem } from "../../../node/base/pki/keys.ts";
 import { IMAGE_REFS } from "../../images/images.ts";
 import { BIN, NET, PORTS } from "../../../node/kubernetes/paths.ts";
 import { networkSteps } from "./network_steps.ts";
+import { storageSteps } from "./storage_steps.ts";
 import { runtimeSteps } from "./runtime_steps.ts";
 
 const dec = new TextDecoder();
@@ -385,6 +386,7 @@ Deno.test({
 
       await networkSteps(c, [{ id: workers[0], index: 1 }, { id: workers[1], index: 2 }]);
       await runtimeSteps(c);
+      await storageSteps(c, [{ id: workers[0], index: 1 }, { id: workers[1], index: 2 }]);
 
       await api.management((m) =>
         m.updateNodeRoles({ node: { case: "id", value: workers[1] }, kubernetesWorker: false })
