@@ -145,7 +145,7 @@ Deno.test({
         }
       });
 
-      await t.step("node update: the node refuses (no A/B updates yet)", async () => {
+      await t.step("node update: a node without A/B slots refuses", async () => {
         const ref = `registry.test:5000/metropolis/os:v1@sha256:${"ab".repeat(32)}`;
         const r = await run(["node", "update", cur.nodeId, "--image-ref", ref]);
         assert.equal(r.code, 1);
@@ -153,7 +153,10 @@ Deno.test({
           r.stderr,
           new RegExp(`sending update request to: ${cur.nodeId} \\(${addr}\\)`),
         );
-        assert.match(r.stderr, /UNIMPLEMENTED: OS updates are not available on this node yet/);
+        assert.match(
+          r.stderr,
+          /UNIMPLEMENTED: OS updates are not available on this node: it has no A\/B slots/,
+        );
         const bad = await run(["node", "update", cur.nodeId, "--image-ref", "registry.test/os:v1"]);
         assert.equal(bad.code, 2);
         assert.match(bad.stderr, /invalid --image-ref: missing digest/);

@@ -1,6 +1,7 @@
 /**
- * `node update <ids…|all>` (metroctl.md §4.8): sends `UpdateNode` to each node's NodeManagement
- * (at most `--max-unavailable` in flight), then waits until the node is HEALTHY again.
+ * `node update <ids…|all>`: checks the OS image in its registry, then rolls it out
+ * (core/rollout.ts): `UpdateNode` to each node's NodeManagement, at most `--max-unavailable` in
+ * flight, each watched until HEALTHY on the image's version before the next starts.
  */
 import {
   ActivationMode,
@@ -10,9 +11,13 @@ import {
 import { z } from "zod";
 import type { Command } from "../core/args.ts";
 import type { Context } from "../core/context.ts";
-import { type Cluster, connectCluster } from "../core/dial.ts";
+import { connectCluster } from "../core/dial.ts";
 import { CliError, describeError, UsageError } from "../core/errors.ts";
-import { formatVersion, getNodes, narrow, nodeAddress } from "../core/nodes.ts";
+import { getNodes, narrow, nodeAddress } from "../core/nodes.ts";
+import { rollout } from "../core/rollout.ts";
+import { RegistryClient, RegistryError } from "../../node/base/oci/registry.ts";
+import { PAYLOAD_NAMES, requirePayloads } from "../../node/base/osimage/ociimage.ts";
+import { parseVersion } from "../../node/base/osimage/version.ts";
 import { NODE_MANAGEMENT_PORT } from "./node_local.ts";
 
 /** A parsed `--image-ref`. */
@@ -64,43 +69,32 @@ const MODES: Record<string, ActivationMode> = {
   none: ActivationMode.NONE,
 };
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((r) => {
-    const t = setTimeout(r, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(t);
-      r();
-    }, { once: true });
-  });
-
-async function updateOne(
-  ctx: Context,
-  cluster: Cluster,
-  id: string,
-  address: string,
-  ref: ImageRef,
-) {
-  const start = Date.now();
-  ctx.stderr(`sending update request to: ${id} (${address})`);
-  const nm = await cluster.nodeClient(NodeManagement, address, NODE_MANAGEMENT_PORT, id);
-  await nm.updateNode({
-    activationMode: MODES[ctx.str("activation-mode")],
-    osImage: ref,
-  }).catch((e) => {
-    throw new Error(`update request to ${id}: ${describeError(e)}`);
-  });
-  await sleep(15_000, ctx.signal);
-  for (;;) {
-    if (ctx.signal.aborted) throw new Error("interrupted");
-    const [n] = await getNodes(cluster, `node.id == ${JSON.stringify(id)}`).catch(() => []);
-    if (n?.health === Node_Health.HEALTHY) {
-      const v = n.status?.version ? formatVersion(n.status.version) : "unknown";
+/**
+ * Reads the image's manifest and config from the registry before any node is touched: a wrong
+ * digest or an image that is not a complete node image fails here with the reason. A registry
+ * that metroctl cannot reach (the nodes may see another network) only costs the version check.
+ */
+async function preflight(ctx: Context, ref: ImageRef): Promise<string | undefined> {
+  try {
+    const img = await new RegistryClient(ref, { timeoutMs: 30_000, signal: ctx.signal })
+      .fetchImage();
+    requirePayloads(img.image, PAYLOAD_NAMES);
+    const v = img.image.config.product_info.version;
+    ctx.stderr(`OS image ${ref.digest} holds version ${v}`);
+    // Nodes report the release triple only.
+    const r = parseVersion(v);
+    return `${r.major}.${r.minor}.${r.patch}`;
+  } catch (e) {
+    if (e instanceof RegistryError && e.kind === "unreachable") {
       ctx.stderr(
-        `node ${id} updated in ${((Date.now() - start) / 1000).toFixed(1)}s to version ${v}`,
+        `warning: ${e.message}; the nodes fetch the image themselves, but their new version ` +
+          `cannot be checked`,
       );
-      return;
+      return undefined;
     }
-    await sleep(10_000, ctx.signal);
+    throw new CliError(
+      `OS image ${ref.host}/${ref.repository}@${ref.digest}: ${(e as Error).message}`,
+    );
   }
 }
 
@@ -118,23 +112,41 @@ async function update(ctx: Context): Promise<void> {
     throw new UsageError("unable to update nodes with max-unavailable set to zero", ctx.command);
   }
   const exclude = new Set(ctx.list("exclude"));
+  const mode = ctx.str("activation-mode");
+  const expectedVersion = await preflight(ctx, ref);
   const cluster = await connectCluster(ctx);
   try {
-    const nodes = narrow(await getNodes(cluster, ""), ctx.args).filter((n) => !exclude.has(n.id));
-    const queue = nodes.map((n) => ({ id: n.id, address: nodeAddress(n) }));
-    const failures: string[] = [];
-    const worker = async () => {
-      for (let next = queue.shift(); next; next = queue.shift()) {
-        await updateOne(ctx, cluster, next.id, next.address, ref).catch((e) => {
-          failures.push((e as Error).message);
-          ctx.stderr(`Couldn't update node "${next!.id}": ${(e as Error).message}`);
+    const nodes = narrow(await getNodes(cluster, ctx.str("filter")), ctx.args)
+      .filter((n) => !exclude.has(n.id));
+    if (nodes.length === 0) throw new CliError("no nodes to update");
+    const r = await rollout({
+      nodes: nodes.map((n) => ({ id: n.id, address: nodeAddress(n) })),
+      maxUnavailable,
+      expectedVersion,
+      waitForRestart: mode !== "none",
+      signal: ctx.signal,
+      log: (l) => ctx.stderr(l),
+      send: async (n) => {
+        const nm = await cluster.nodeClient(NodeManagement, n.address, NODE_MANAGEMENT_PORT, n.id);
+        await nm.updateNode({ activationMode: MODES[mode], osImage: ref }).catch((e) => {
+          throw new Error(`update request: ${describeError(e)}`);
         });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(maxUnavailable, queue.length) }, worker));
-    if (failures.length) {
+      },
+      observe: async (n) => {
+        const [got] = await getNodes(cluster, `node.id == ${JSON.stringify(n.id)}`);
+        return {
+          healthy: got?.health === Node_Health.HEALTHY,
+          version: got?.status?.version?.release
+            ? `${got.status.version.release.major}.${got.status.version.release.minor}.${got.status.version.release.patch}`
+            : undefined,
+        };
+      },
+    });
+    if (r.failed.length) {
+      const skipped = r.skipped.length ? `; ${r.skipped.length} not started` : "";
       throw new CliError(
-        `update failed for ${failures.length} of ${nodes.length} nodes (${failures[0]})`,
+        `update failed for ${r.failed.length} of ${nodes.length} nodes` +
+          ` (${r.failed[0].id}: ${r.failed[0].error})${skipped}`,
       );
     }
   } finally {
@@ -158,7 +170,7 @@ export const updateCommand: Command = {
       name: "activation-mode",
       kind: "string",
       default: "reboot",
-      help: "reboot, kexec or none",
+      help: "reboot, kexec or none (none: activates on the node's next reboot)",
       schema: z.enum(["reboot", "kexec", "none"]),
     },
     {
@@ -170,6 +182,11 @@ export const updateCommand: Command = {
       schema: z.string().regex(/^\d+$/, "must be a non-negative integer"),
     },
     { name: "exclude", kind: "list", help: "node IDs to leave out" },
+    {
+      name: "filter",
+      kind: "string",
+      help: "CEL filter selecting nodes, e.g. 'node.state == NODE_STATE_UP'",
+    },
   ],
   run: update,
 };
