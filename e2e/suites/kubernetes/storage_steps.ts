@@ -81,15 +81,17 @@ async function kubeletPid(c: Cluster, index: number): Promise<number> {
   throw new Error(`no kubelet in ${netns}`);
 }
 
-/** Bytes used on the node's `/data` (statfs through the kubelet's root). */
+/** Bytes used on the node's `/data` (statfs through the kubelet's root; `df` cannot find that
+ * mount in the launcher's mount table). */
 async function dataUsed(pid: number): Promise<number> {
-  const out = await new Deno.Command("df", {
-    args: ["-B1", "--output=used", `/proc/${pid}/root/data`],
+  const out = await new Deno.Command("stat", {
+    args: ["-f", "-c", "%b %f %S", `/proc/${pid}/root/data`],
     stdout: "piped",
     stderr: "piped",
   }).output();
-  if (!out.success) throw new Error(`df: ${dec.decode(out.stderr).trim()}`);
-  return Number(dec.decode(out.stdout).trim().split("\n")[1]);
+  if (!out.success) throw new Error(`stat -f: ${dec.decode(out.stderr).trim()}`);
+  const [blocks, free, size] = dec.decode(out.stdout).trim().split(" ").map(Number);
+  return (blocks - free) * size;
 }
 
 async function exists(path: string): Promise<boolean> {
