@@ -16,6 +16,7 @@
 import { mountAll, vmMounts } from "./mounts.ts";
 import { vmDataStorage } from "./vm_data.ts";
 import { mountEsp } from "./vm_disk.ts";
+import { vmSlots } from "./vm_slots.ts";
 import type { BootDiskPlan } from "./vm_disk_plan.ts";
 import type { Capabilities, ConsoleSink, Platform } from "./platform.ts";
 import { openTpm, TPM_DEVICE } from "./tpm.ts";
@@ -82,8 +83,12 @@ export function vmPlatform(o: VmPlatformOptions = {}): Platform {
     },
     data,
     tpm: (log) => openTpm({ device: o.tpmDevice ?? TPM_DEVICE }, log),
-    // efivars boot control and the kexec loader are not written yet: Reboot answers UNAVAILABLE.
+    // Boot control and kexec come from the update service over `slots` (node/core/update).
     power: {},
+    slots: vmSlots(() => {
+      if (!plan) throw new Error(VM_NO_BOOT_DISK);
+      return plan.disk;
+    }),
     workerHost: (nodeId) =>
       workerHost({ sharedCgroups: false, wireguard: caps.wireguard }, nodeId, o.procStatus),
   };
