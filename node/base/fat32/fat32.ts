@@ -319,3 +319,14 @@ export async function writeFat32(w: DiskWriter, root: FatDir, o: Fat32Options): 
   const fatBytes = new Uint8Array(fat.buffer);
   for (let i = 0; i < NFATS; i++) await put((RESERVED + i * geo.fatSectors) * BPS, fatBytes);
 }
+
+/**
+ * The volume label of a FAT32 boot sector (BPB offset 71, 11 bytes, trailing spaces trimmed);
+ * undefined when `sector` is not a FAT32 boot sector (signature, `FAT32   ` type string).
+ */
+export function fat32Label(sector: Uint8Array): string | undefined {
+  if (sector.length < 512 || sector[510] !== 0x55 || sector[511] !== 0xaa) return undefined;
+  const td = new TextDecoder("latin1");
+  if (td.decode(sector.subarray(82, 90)) !== "FAT32   " || sector[66] !== 0x29) return undefined;
+  return td.decode(sector.subarray(71, 82)).replace(/ +$/, "");
+}

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { fileWriter } from "../blockdev/gpt_write.ts";
-import { addHostTree, fat32Geometry, FatDir, writeFat32 } from "./mod.ts";
+import { addHostTree, fat32Geometry, fat32Label, FatDir, writeFat32 } from "./mod.ts";
 
 const MiB = 1024 * 1024;
 
@@ -109,4 +109,15 @@ Deno.test("geometry keeps FAT32's 65525-cluster minimum; files that do not fit a
     /do not fit/,
   );
   assert.deepEqual(writes, [], "nothing was written");
+});
+
+Deno.test("the volume label is read back from a written boot sector; other sectors have none", async () => {
+  const sectors = new Map<number, Uint8Array>();
+  await writeFat32(
+    { write: (o, b) => Promise.resolve(void sectors.set(o, b.slice(0, 512))) },
+    new FatDir(),
+    { sizeBytes: 40 * MiB, label: "METRO_INST", volumeId: 7 },
+  );
+  assert.equal(fat32Label(sectors.get(0)!), "METRO_INST");
+  assert.equal(fat32Label(new Uint8Array(512)), undefined);
 });

@@ -38,6 +38,12 @@ export function nodeDiskPlan(kind: DiskKind, sizeBytes: number, guids: NodeDiskG
   });
 }
 
+/** A system image streamed from elsewhere (the installer: verified payload chunks). */
+export interface SystemStream {
+  size: number;
+  open(): Promise<AsyncIterable<Uint8Array>>;
+}
+
 /** What goes onto a node disk. */
 export interface NodeDiskContents {
   kind: DiskKind;
@@ -47,8 +53,8 @@ export interface NodeDiskContents {
   ukiA: FatSource;
   /** Signed UKI of slot B (the installer copies it; the launcher leaves slot B empty). */
   ukiB?: FatSource;
-  /** Path of the slot A system image. */
-  system: string;
+  /** The slot A system image: a path, or a stream of known size (e.g. verified chunks). */
+  system: string | SystemStream;
   /** NodeParameters for `metropolis/parameters.pb`. */
   parameters?: FatSource;
   /** ESP volume serial. */
@@ -77,7 +83,7 @@ export async function writeNodeDisk(w: DiskWriter, c: NodeDiskContents): Promise
   const plan = nodeDiskPlan(c.kind, c.sizeBytes, c.guids);
   const [esp, slotA] = plan.partitions;
   const slotBytes = (slotA.lastLba - slotA.firstLba + 1) * plan.sectorSize;
-  const sys = (await Deno.stat(c.system)).size;
+  const sys = typeof c.system === "string" ? (await Deno.stat(c.system)).size : c.system.size;
   if (sys > slotBytes) {
     throw new RangeError(`system image (${sys} bytes) exceeds slot A (${slotBytes} bytes)`);
   }
@@ -90,12 +96,15 @@ export async function writeNodeDisk(w: DiskWriter, c: NodeDiskContents): Promise
     hiddenSectors: esp.firstLba,
     onProgress: c.onProgress,
   });
-  using f = await Deno.open(c.system);
+  const src = typeof c.system === "string"
+    ? (await Deno.open(c.system)).readable
+    : await c.system.open();
   let off = 0;
-  for await (const chunk of f.readable) {
+  for await (const chunk of src) {
     await w.write(slotA.offsetBytes + off, chunk);
     off += chunk.length;
   }
+  if (off !== sys) throw new Error(`system image: wrote ${off} of ${sys} bytes`);
   return plan;
 }
 
