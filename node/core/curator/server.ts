@@ -30,7 +30,7 @@ import { CLUSTER_CA_TEMPLATE } from "../identity/profiles.ts";
 import type { KV } from "../consensus/kv.ts";
 import { EtcdPkiStorage } from "../consensus/pkistorage.ts";
 import { Authorizer, authorizeService, callerOf, RpcError } from "../rpc/auth.ts";
-import { RpcServer } from "../rpc/server.ts";
+import { type ConnectionLimits, RpcServer } from "../rpc/server.ts";
 import { writeEncoded } from "../rpc/framed.ts";
 import { NodeCache } from "./cache.ts";
 import type { Caller } from "../rpc/auth.ts";
@@ -55,6 +55,19 @@ import { watch } from "./watch.ts";
 
 /** The curator port. */
 export const CURATOR_PORT = PORTS.curator;
+
+/**
+ * Connection limits of the curator's server. Every node keeps one connection to the leader with
+ * a few calls in progress (Heartbeat, Watch), so the RpcServer defaults (1,024 connections, 4,096
+ * calls) would cap a cluster at about a thousand nodes. Sized for 20,000 nodes (the heartbeat
+ * benchmark runs 15,000) with room for operators; the agent raises its open-file limit far above
+ * this (node/main.ts). Handshake and idle timeouts stay the defaults, so connections that never
+ * authenticate or never call still go away.
+ */
+export const CURATOR_CONNECTION_LIMITS: Partial<ConnectionLimits> = {
+  maxConnections: 20_480,
+  maxCalls: 65_536,
+};
 
 /** Options of {@link CuratorServer}. */
 export interface CuratorServerOptions {
@@ -115,7 +128,11 @@ export class CuratorServer {
       name: CLUSTER_CA_NAME,
       template: CLUSTER_CA_TEMPLATE,
     });
-    this.#rpc = new RpcServer({ certificate: o.certificate, privateKey: o.privateKey });
+    this.#rpc = new RpcServer({
+      certificate: o.certificate,
+      privateKey: o.privateKey,
+      limits: CURATOR_CONNECTION_LIMITS,
+    });
     const authorizer = new Authorizer({
       authorizationOf,
       peerCertificates: (p) => this.#rpc.peerCertificates(p),
