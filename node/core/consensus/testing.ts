@@ -13,6 +13,8 @@ export interface TestEtcd {
   /** etcd3 host string for the client socket. */
   endpoint: string;
   client: Etcd3;
+  /** PID of the etcd process (benchmarks read its CPU time). */
+  pid: number;
   /** The root namespace. */
   kv: KV;
   /** Stops etcd, closes the client and removes the directory. */
@@ -90,6 +92,7 @@ export async function startTestEtcd(opts: { name?: string } = {}): Promise<TestE
     dir,
     endpoint,
     client,
+    pid: child.pid,
     kv,
     async stop() {
       client.close();

@@ -20,7 +20,8 @@ export function kubeVersion(goMod: string): string {
   return m[1];
 }
 
-function goEnv(): Record<string, string> {
+/** Environment of a build with {@link GO}: the project's module and build caches, no cgo. */
+export function goEnv(): Record<string, string> {
   const go = `${cacheRoot()}/go`;
   return {
     ...Deno.env.toObject(),
