@@ -10,13 +10,15 @@
  */
 import { formatArgs, LogTree, runConsole } from "./base/logtree/mod.ts";
 import { installPid1Duties, startReaper } from "./base/pid1/mod.ts";
-import { type Context, signal, Supervisor, untilAborted } from "./base/supervisor/mod.ts";
+import { type Context, run, signal, Supervisor, untilAborted } from "./base/supervisor/mod.ts";
 import { getpid, getrlimit, RLIMIT, setrlimit, SysError } from "./base/sys/mod.ts";
 import { type AgentFlags, FlagError, parseAgentFlags } from "./core/platform/mod.ts";
 import type { Platform } from "./core/platform/platform.ts";
 import { namespacePlatform } from "./core/platform/namespace.ts";
 import { vmPlatform } from "./core/platform/vm.ts";
 import { startCore } from "./core/root.ts";
+import { installerRunnable } from "./core/installer/runnable.ts";
+import { isInstallerCmdline } from "./base/osimage/cmdline.ts";
 
 /** RLIMIT_NOFILE the root runnable raises the agent to (soft and hard). */
 export const NOFILE_LIMIT = 1048576;
@@ -38,6 +40,15 @@ export function platformOf(flags: AgentFlags): Platform {
       return vmPlatform();
     case "namespace":
       return namespacePlatform(flags);
+  }
+}
+
+/** Whether the kernel was booted with `metropolis.mode=installer` (the installer UKI). */
+function installerMode(): boolean {
+  try {
+    return isInstallerCmdline(Deno.readTextFileSync("/proc/cmdline"));
+  } catch {
+    return false;
   }
 }
 
@@ -145,6 +156,15 @@ export async function main(args: readonly string[]): Promise<void> {
 
   const root = makeRootRunnable(async (ctx) => {
     const log = (l: string) => ctx.logger.info(l);
+    if (installerMode()) {
+      // Booted from the installer medium (image.md §11): install, then reboot into the node.
+      run(
+        ctx,
+        "installer",
+        installerRunnable({ reboot: () => duties.shutdown("reboot", "installed") }),
+      );
+      return;
+    }
     const tpm = await platform.tpm(log);
     await platform.esp.mount(log);
     startCore(ctx, {
