@@ -6,6 +6,7 @@
  * Layout (read-only payloads, as in the full system image):
  * - `/kubernetes/bin/kube`                      the multicall binary (kube-apiserver, kubelet, …)
  * - `/containerd/bin/{containerd,containerd-shim-runc-v2,ctr,runc}`, `/containerd/bin/cni/*`
+ * - `/containerd/bin/{runsc,containerd-shim-runsc-v1}` gVisor (RuntimeClass `gvisor`)
  * - `/containerd/preseed/k8s.io/*.tar`          OCI archives imported at containerd start
  * Writable state:
  * - `/ephemeral/kubernetes/<component>/`         certificates, keys, kubeconfigs (mode 0600)
@@ -31,6 +32,9 @@ export const BIN = {
   containerd: `${CONTAINERD_PAYLOAD}/bin/containerd`,
   ctr: `${CONTAINERD_PAYLOAD}/bin/ctr`,
   runc: `${CONTAINERD_PAYLOAD}/bin/runc`,
+  /** gVisor's runtime and its containerd shim (RuntimeClass `gvisor`, handler `runsc`). */
+  runsc: `${CONTAINERD_PAYLOAD}/bin/runsc`,
+  runscShim: `${CONTAINERD_PAYLOAD}/bin/containerd-shim-runsc-v1`,
   cniDir: `${CONTAINERD_PAYLOAD}/bin/cni`,
   /** nftables CLI (kube-proxy's nftables mode looks it up on PATH). */
   nftDir: "/usr/sbin",
