@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   CA,
+  certificateParts,
   certificatePem,
   certificatesFromPem,
   type CertTemplate,
@@ -216,3 +217,59 @@ Deno.test("CRL: empty at first, revoke adds the serial; openssl verifies it", as
   const serial = parseCertificate(leaf).serial.toString(16).toUpperCase();
   assert.ok(out.text.replace(/[:\s]/g, "").toUpperCase().includes(serial), out.text);
 });
+
+Deno.test("certificateParts splits signed bytes, algorithm and signature; malformed gives undefined", async () => {
+  const ca = new CA({ storage: new MemoryPkiStorage(), name: "ca", template: CA_TEMPLATE });
+  const k = await generateEd25519();
+  const leaf = await ca.ensure("x", SERVER, k.publicKey);
+  const parts = certificateParts(leaf)!;
+  assert.deepEqual([...parts.algorithm], [0x06, 0x03, 0x2b, 0x65, 0x70]);
+  assert.equal(parts.signature.length, 64);
+  const caKey = await crypto.subtle.importKey(
+    "raw",
+    parseCertificate(await ca.certificate()).publicKey as BufferSource,
+    "Ed25519",
+    false,
+    ["verify"],
+  );
+  assert.ok(
+    await crypto.subtle.verify(
+      "Ed25519",
+      caKey,
+      parts.signature as BufferSource,
+      parts.tbs as BufferSource,
+    ),
+  );
+  assert.equal(certificateParts(leaf.subarray(0, leaf.length - 1)), undefined);
+  assert.equal(certificateParts(Uint8Array.of(0x30, 0x00)), undefined);
+  assert.equal(certificateParts(new Uint8Array(0)), undefined);
+});
+
+Deno.test("verifyChain rejects a flipped bit in the signature or the signed bytes", async () => {
+  const ca = new CA({ storage: new MemoryPkiStorage(), name: "ca", template: CA_TEMPLATE });
+  const k = await generateEd25519();
+  const leaf = await ca.ensure("x", SERVER, k.publicKey);
+  const caDer = await ca.certificate();
+  const badSig = leaf.slice();
+  badSig[badSig.length - 1] ^= 1;
+  await assert.rejects(verifyChain(badSig, caDer), /not signed by the CA/);
+  // A byte of the subject key inside tbsCertificate: still parses, no longer verifies.
+  const badTbs = leaf.slice();
+  const at = indexOfBytes(badTbs, parseCertificate(leaf).publicKey);
+  assert.ok(at > 0 && at < certificateParts(leaf)!.tbs.length);
+  badTbs[at] ^= 1;
+  await assert.rejects(verifyChain(badTbs, caDer), /not signed by the CA/);
+  // The caller's parsed leaf is used as is; a parsed leaf of other bytes is not.
+  const info = parseCertificate(leaf);
+  assert.equal(await verifyChain(leaf, caDer, { leaf: info }), info);
+  await assert.rejects(verifyChain(badSig, caDer, { leaf: info }), /not signed by the CA/);
+});
+
+/** Where `needle` starts in `hay`, or -1. */
+function indexOfBytes(hay: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}

@@ -1,6 +1,7 @@
 /** Signature and chain checks of DER certificates (one CA level; the cluster has no intermediates). */
 import { x509 } from "./x509.ts";
 import { type CertInfo, parseCertificate } from "./info.ts";
+import { equalBytes } from "./keys.ts";
 
 /** Why a chain check failed, as a one-line reason. */
 export class ChainError extends Error {
@@ -11,8 +12,103 @@ export class ChainError extends Error {
   }
 }
 
+/**
+ * The three parts of a DER certificate (RFC 5280 §4.1: SEQUENCE { tbsCertificate,
+ * signatureAlgorithm, signatureValue }): the signed bytes (tbsCertificate with its header), the
+ * DER of the signature algorithm's OID, and the signature. undefined when `der` is not shaped so.
+ */
+export function certificateParts(
+  der: Uint8Array,
+): { tbs: Uint8Array; algorithm: Uint8Array; signature: Uint8Array } | undefined {
+  const cert = tlv(der, 0);
+  if (!cert || cert.tag !== 0x30 || cert.end !== der.length) return undefined;
+  const tbs = tlv(der, cert.start);
+  const alg = tbs && tbs.tag === 0x30 ? tlv(der, tbs.end) : undefined;
+  const oid = alg && alg.tag === 0x30 ? tlv(der, alg.start) : undefined;
+  const sig = alg ? tlv(der, alg.end) : undefined;
+  if (!oid || oid.tag !== 0x06 || !sig || sig.tag !== 0x03 || sig.end !== cert.end) {
+    return undefined;
+  }
+  // A BIT STRING's first content byte counts the unused bits: 0 for a signature.
+  if (sig.end - sig.start < 1 || der[sig.start] !== 0) return undefined;
+  return {
+    tbs: der.subarray(cert.start, tbs!.end),
+    algorithm: der.subarray(oid.start - 2, oid.end),
+    signature: der.subarray(sig.start + 1, sig.end),
+  };
+}
+
+/** One DER TLV at `off` (definite lengths up to 4 bytes): tag, content start and end. */
+function tlv(b: Uint8Array, off: number): { tag: number; start: number; end: number } | undefined {
+  if (off + 2 > b.length) return undefined;
+  const tag = b[off];
+  let len = b[off + 1];
+  let start = off + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n < 1 || n > 4 || start + n > b.length) return undefined;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + b[start + i];
+    start += n;
+  }
+  const end = start + len;
+  return end <= b.length ? { tag, start, end } : undefined;
+}
+
+/** DER of the OID 1.3.101.112 (Ed25519) as it appears in an AlgorithmIdentifier. */
+const ED25519_OID_DER = Uint8Array.of(0x06, 0x03, 0x2b, 0x65, 0x70);
+
+/**
+ * Parsed issuers and their imported Ed25519 keys: a node verifies client certificates against the
+ * one cluster CA, so parsing it and importing its key once per connection was most of the cost
+ * of accepting a connection (issue #16: the heartbeat bench's ramp-up).
+ */
+const issuers: { der: Uint8Array; info: CertInfo; key?: Promise<CryptoKey> }[] = [];
+const ISSUER_CACHE = 4;
+
+function issuer(der: Uint8Array): { der: Uint8Array; info: CertInfo; key?: Promise<CryptoKey> } {
+  let e = issuers.find((x) => equalBytes(x.der, der));
+  if (!e) {
+    e = { der: der.slice(), info: parseCertificate(der) };
+    issuers.unshift(e);
+    issuers.length = Math.min(issuers.length, ISSUER_CACHE);
+  }
+  return e;
+}
+
 /** True when `der`'s signature verifies with the public key of `issuerDer`. */
 export async function verifySignature(der: Uint8Array, issuerDer: Uint8Array): Promise<boolean> {
+  // Fast path, Ed25519 over Ed25519: WebCrypto on the signed bytes with the issuer's cached key.
+  const parts = certificateParts(der);
+  if (parts && equalBytes(parts.algorithm, ED25519_OID_DER)) {
+    let ca;
+    try {
+      ca = issuer(issuerDer);
+    } catch {
+      return false;
+    }
+    if (ca.info.keyAlgorithm === "Ed25519") {
+      ca.key ??= crypto.subtle.importKey(
+        "raw",
+        ca.info.publicKey as BufferSource,
+        "Ed25519",
+        false,
+        [
+          "verify",
+        ],
+      );
+      try {
+        return await crypto.subtle.verify(
+          "Ed25519",
+          await ca.key,
+          parts.signature as BufferSource,
+          parts.tbs as BufferSource,
+        );
+      } catch {
+        return false;
+      }
+    }
+  }
   const c = new x509.X509Certificate(der as BufferSource);
   const ca = new x509.X509Certificate(issuerDer as BufferSource);
   try {
@@ -36,6 +132,8 @@ export async function verifySelfSignature(der: Uint8Array): Promise<boolean> {
 export interface ChainOptions {
   /** Time for the validity check; default now. `null` skips the validity period check. */
   now?: Date | null;
+  /** The leaf already parsed by the caller (`parseCertificate(leafDer)`), not parsed again. */
+  leaf?: CertInfo;
 }
 
 /**
@@ -51,12 +149,12 @@ export async function verifyChain(
 ): Promise<CertInfo> {
   let leaf: CertInfo, ca: CertInfo;
   try {
-    leaf = parseCertificate(leafDer);
+    leaf = opts.leaf && equalBytes(opts.leaf.der, leafDer) ? opts.leaf : parseCertificate(leafDer);
   } catch {
     throw new ChainError("certificate does not parse");
   }
   try {
-    ca = parseCertificate(caDer);
+    ca = issuer(caDer).info;
   } catch {
     throw new ChainError("CA certificate does not parse");
   }

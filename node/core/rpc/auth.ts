@@ -136,7 +136,7 @@ export class Authorizer {
       if (info.keyAlgorithm !== "Ed25519") {
         return { reason: `client key is ${info.keyAlgorithm}, not Ed25519` };
       }
-      await verifyChain(der, ca, { now: null });
+      await verifyChain(der, ca, { now: null, leaf: info });
       let nodeReason: string;
       try {
         const n = checkNodeProfile(info);
