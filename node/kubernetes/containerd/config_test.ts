@@ -40,6 +40,45 @@ Deno.test("containerd config: containerd itself parses it with our values", asyn
   }
 });
 
+Deno.test("containerd config: runtime runsc only with a runsc shim config", async () => {
+  const without = renderContainerdConfig({ paths: NODE_PATHS, sandboxImage: SANDBOX });
+  assert.ok(!without.includes("runsc"), "runsc configured without a shim config");
+  const dir = await Deno.makeTempDir({ prefix: "mk8s-ctrcfg-" });
+  try {
+    const file = `${dir}/config.toml`;
+    await Deno.writeTextFile(
+      file,
+      renderContainerdConfig({
+        paths: NODE_PATHS,
+        sandboxImage: SANDBOX,
+        runscConfig: "/ephemeral/containerd/runsc.toml",
+      }),
+    );
+    const out = await new Deno.Command("containerd", {
+      args: ["--config", file, "config", "dump"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    const dump = new TextDecoder().decode(out.stdout);
+    const runsc = dump.slice(dump.indexOf(".containerd.runtimes.runsc]"));
+    for (
+      const want of [
+        `runtime_type = "io.containerd.runsc.v1"`,
+        `TypeUrl = "io.containerd.runsc.v1.options"`,
+        `ConfigPath = "/ephemeral/containerd/runsc.toml"`,
+      ]
+    ) assert.ok(runsc.includes(want), `runsc runtime lacks ${want}`);
+    assert.ok(dump.includes(`default_runtime_name = "runc"`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  assert.throws(
+    () => renderContainerdConfig({ paths: NODE_PATHS, sandboxImage: SANDBOX, runscConfig: "r" }),
+    /path runscConfig must be absolute/,
+  );
+});
+
 Deno.test("containerd config: rejects relative or quoting paths", () => {
   assert.throws(
     () => renderContainerdConfig({ paths: { ...NODE_PATHS, root: "data" }, sandboxImage: SANDBOX }),
