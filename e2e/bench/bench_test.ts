@@ -5,6 +5,9 @@
 import assert from "node:assert/strict";
 import { NodeState } from "../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { Observed } from "./kubernetes.ts";
+import { renderReport } from "./all.ts";
+import { spread } from "./heartbeats.ts";
+import { kubeNode, UP_WORKER_SELECTOR } from "./kubepeer.ts";
 import { percentile } from "./report.ts";
 import { benchRecord, randomPublicKeys } from "./seed.ts";
 
@@ -43,4 +46,72 @@ Deno.test("bench: watch events give first sighting and first final state per nam
   assert.equal(o.done.get("a"), 20);
   assert.equal(o.done.get("b"), 12);
   assert.deepEqual([...o.doneAtFirst], ["b"]);
+});
+
+Deno.test("bench: the peer's Nodes mirror the records, and the up-worker selector picks the same nodes", () => {
+  const recs = randomPublicKeys(40).map((p, i) => benchRecord(i, p, true));
+  const [stateSel, workerSel] = UP_WORKER_SELECTOR.split(",");
+  const [stateKey, stateValue] = stateSel.split("=");
+  for (const r of recs) {
+    // deno-lint-ignore no-explicit-any
+    const n = kubeNode(r) as any;
+    assert.equal(n.metadata.name, r.id);
+    const labels: Record<string, string> = n.metadata.labels;
+    for (const p of r.labels!.pairs) assert.equal(labels[p.key], p.value);
+    const selected = labels[stateKey] === stateValue && workerSel in labels;
+    assert.equal(selected, r.fsmState === NodeState.UP && !!r.roles?.kubernetesWorker, r.id);
+    const internal = n.status.addresses.find((a: { type: string }) => a.type === "InternalIP");
+    assert.equal(internal?.address, r.status?.externalAddress);
+    assert.equal(n.status.conditions.length, 5);
+  }
+});
+
+Deno.test("bench: the report has a row per result with peer and ratio, and failed benches", () => {
+  const machine = { cpus: 2, model: "cpu", accelerator: "none", load1: 3 };
+  const md = renderReport(
+    [
+      {
+        name: "getnodes",
+        args: ["--sizes", "10000"],
+        seconds: 61,
+        loadBefore: 3.5,
+        loadAfter: 4,
+        results: [{
+          machine,
+          result: {
+            bench: "getnodes/10000/empty",
+            value: 80,
+            unit: "ms p99",
+            target: "<= 100",
+            runs: 100,
+            ok: true,
+            peer: 320,
+          },
+        }],
+      },
+      {
+        name: "rss",
+        args: [],
+        seconds: 5,
+        loadBefore: 4,
+        loadAfter: 4,
+        error: "boom",
+        results: [],
+      },
+    ],
+    "2026-01-01T00:00:00Z",
+    "deno task bench all",
+  );
+  assert.match(
+    md,
+    /\| getnodes\/10000\/empty \(ms p99\) \| 80 \| 320 \| 0\.25 \| <= 100 \| met \|/,
+  );
+  assert.match(md, /\| rss {2}\| 4 → 4 \| 5 s \| failed: boom \|/);
+  assert.match(md, /\| getnodes --sizes 10000 \| 3\.5 → 4 \| 61 s \| ok \|/);
+});
+
+Deno.test("bench: nodes are spread evenly over client processes", () => {
+  assert.deepEqual(spread(15000, 5000), [[0, 5000], [5000, 5000], [10000, 5000]]);
+  assert.deepEqual(spread(10, 4), [[0, 4], [4, 3], [7, 3]]);
+  assert.deepEqual(spread(3, 5000), [[0, 3]]);
 });

@@ -18,7 +18,7 @@ import { Curator } from "../../proto/gen/metropolis/node/core/curator/proto/api/
 import { CEL_COSTLY, CEL_HIDDEN_COST, celBomb } from "../../node/core/curator/testing.ts";
 import { machine, percentile, progress, report } from "./report.ts";
 import { startBenchServer } from "./server_process.ts";
-import { countHealthy, makeNodes, seed, type SimNode } from "./heartbeats.ts";
+import { countHealthy, makeNodes, seed, type SimNode } from "./simnodes.ts";
 import { waitSeededVisible } from "./seed.ts";
 
 /** The attack, in the order each client sends it. */

@@ -23,7 +23,8 @@ export interface EtcdFloor {
   allReadyMs: number;
 }
 
-function freePort(): number {
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();

@@ -1,28 +1,37 @@
 /**
- * `deno task bench heartbeats` (testing.md §5): N nodes with distinct node certificates (issued
- * here from the cluster CA, records seeded UP) each hold a Heartbeat stream over their own TLS
- * connection to a leader in another process and send every 5 s. Measures the leader's CPU
- * (utime+stime from /proc over wall time, % of one core) during the steady phase, heartbeat
- * round-trip p50/p99, the leader's VmRSS, and that all N are HEALTHY at the end.
- * Target: 5,000 nodes, leader < 50 % of one core.
+ * `deno task bench heartbeats` (testing.md §5, issue #16 item 2): N simulated nodes with distinct
+ * node certificates (records seeded UP) each hold a Heartbeat stream over their own TLS
+ * connection to a leader in another process and send every `--interval` s. The nodes live in
+ * client processes of at most `--per-process` nodes each (heartbeat_worker.ts: the open-file
+ * limit of one process, 20,000 here, bounds it). Measures:
+ * - connection ramp-up: from "connect" to every node's first answered heartbeat, in nodes/s
+ *   (`--concurrency` handshakes in flight per client process);
+ * - the leader's CPU (utime+stime over wall time, % of one core) and VmRSS in the steady phase;
+ * - heartbeat round-trip p50/p99 in the steady phase;
+ * - nodes that ever showed HEARTBEAT_TIMEOUT after the ramp-up (GetNodes polled every 5 s with
+ *   a health filter; each poll is part of the leader's CPU), and HEALTHY at the end.
+ * Side by side (unless `--no-peer`): the project's kube-apiserver on its own etcd absorbing N
+ * Lease renewals every 10 s, kubelet style (PUT of the last Lease with its resourceVersion),
+ * from kubepeer/main.go over 64 HTTP/2 connections; its CPU plus etcd's over the same duration.
  *
- * Options: `--nodes 1000,5000` `--duration 60` (seconds of steady phase) `--interval 5`.
+ * Targets: leader < 50 % of one core and < 1 GiB at 15,000 nodes, less CPU per heartbeat than
+ * the peer per renewal, ramp-up ≥ 500 nodes/s, no node ever HEARTBEAT_TIMEOUT.
+ *
+ * Options: `--nodes 1000,5000` `--duration 60` `--interval 5` `--per-process 5000`
+ * `--concurrency 100` `--no-peer`.
  */
-import { Etcd3 } from "etcd3";
 import { Management } from "../../proto/gen/metropolis/proto/api/management_pb.ts";
-import { Curator } from "../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
-import { KV } from "../../node/core/consensus/kv.ts";
-import { generateEd25519, rawPublicKey } from "../../node/base/pki/keys.ts";
-import { issueCertificate } from "../../node/base/pki/cert.ts";
-import { nodeTemplate } from "../../node/core/identity/profiles.ts";
-import { nodeId } from "../../node/core/identity/nodeid.ts";
-import { machine, percentile, progress, report } from "./report.ts";
+import { machine, percentile, progress, report, type Result } from "./report.ts";
 import { type BenchServer, startBenchServer } from "./server_process.ts";
-import { benchRecord, seedRecords, waitSeededVisible } from "./seed.ts";
+import { waitSeededVisible } from "./seed.ts";
+import { startKubePeer } from "./kubepeer.ts";
 
 const TARGET_CPU = 50;
-/** Connections opened at once while ramping up (TLS handshakes are CPU-bound on both sides). */
-const RAMP_CONCURRENCY = 50;
+const TARGET_RSS_MIB = 1024;
+const TARGET_RAMP = 500;
+const PEER_INTERVAL_S = 10;
+/** Open files a worker needs beyond one connection per node (Deno, grpc-js, etcd client). */
+const FD_RESERVE = 500;
 
 function option(args: string[], name: string, def: string): string {
   const i = args.indexOf(`--${name}`);
@@ -37,127 +46,181 @@ function positiveNumbers(s: string, name: string): number[] {
   return xs;
 }
 
-/** Soft limit of open files of this process (/proc/self/limits). */
+/** Soft limit of open files of this process (/proc/self/limits); workers inherit it. */
 function fdLimit(): number {
   const m = /^Max open files\s+(\d+|unlimited)/m.exec(Deno.readTextFileSync("/proc/self/limits"));
   return !m || m[1] === "unlimited" ? Infinity : Number(m[1]);
 }
 
-/** One simulated node: identity, its stream, and the send time of the unanswered heartbeat. */
-export interface SimNode {
-  id: string;
-  keys: CryptoKeyPair;
-  certificate: Uint8Array;
-  stream?: { write(m: object): boolean; end(): void };
-  sentAt?: number;
-  timer?: ReturnType<typeof setTimeout>;
-}
-
-/** `n` simulated nodes with keys and node certificates issued from the bench cluster's CA. */
-export async function makeNodes(srv: BenchServer, n: number): Promise<SimNode[]> {
-  const signer = { certificate: srv.ca, privateKey: srv.caKey };
-  const out: SimNode[] = [];
-  for (let i = 0; i < n; i++) {
-    const keys = await generateEd25519();
-    const id = nodeId(await rawPublicKey(keys.publicKey));
-    out.push({
-      id,
-      keys,
-      certificate: await issueCertificate(nodeTemplate(id), keys.publicKey, signer),
-    });
-    if ((i + 1) % 1000 === 0) progress(`heartbeats: issued ${i + 1}/${n} node certificates`);
+/** Splits `n` nodes over processes of at most `per` nodes: [first index, count] each. */
+export function spread(n: number, per: number): [number, number][] {
+  const procs = Math.ceil(n / per);
+  const out: [number, number][] = [];
+  let first = 0;
+  for (let i = 0; i < procs; i++) {
+    const count = Math.floor(n / procs) + (i < n % procs ? 1 : 0);
+    out.push([first, count]);
+    first += count;
   }
   return out;
 }
 
-/** Seeds an UP record for each of `nodes` (their certificates are then accepted). */
-export async function seed(srv: BenchServer, nodes: SimNode[]): Promise<void> {
-  const etcd = new Etcd3({ hosts: srv.info.etcd });
-  try {
-    const records = await Promise.all(
-      nodes.map(async (s, i) => benchRecord(i, await rawPublicKey(s.keys.publicKey), false)),
-    );
-    await seedRecords(new KV(etcd, "curator/"), records);
-  } finally {
-    etcd.close();
+/** A running heartbeat_worker.ts process and its line protocol. */
+class Worker {
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #waiting = new Map<string, ((m: Record<string, unknown>) => void)[]>();
+
+  constructor(first: number, count: number, interval: number, concurrency: number) {
+    const script = new URL("./heartbeat_worker.ts", import.meta.url).pathname;
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        // BENCH_WORKER_FLAGS: extra Deno flags for the client processes (e.g. `--cpu-prof`).
+        ...(Deno.env.get("BENCH_WORKER_FLAGS")?.split(" ").filter(Boolean) ?? []),
+        script,
+        "--first",
+        String(first),
+        "--count",
+        String(count),
+        "--interval",
+        String(interval),
+        "--concurrency",
+        String(concurrency),
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    this.#writer = this.#child.stdin.getWriter();
+    const stdout = this.#child.stdout;
+    (async () => {
+      let buf = "";
+      for await (const c of stdout.pipeThrough(new TextDecoderStream())) {
+        buf += c;
+        let nl;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (!line.startsWith("{")) continue;
+          const m = JSON.parse(line);
+          this.#waiting.get(m.ev)?.shift()?.(m);
+        }
+      }
+    })();
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  async send(m: Record<string, unknown>): Promise<void> {
+    await this.#writer.write(new TextEncoder().encode(JSON.stringify(m) + "\n"));
+  }
+
+  /** The next event `ev`; fails when the worker exits first. */
+  next(ev: string): Promise<Record<string, unknown>> {
+    return Promise.race([
+      new Promise<Record<string, unknown>>((r) => {
+        const l = this.#waiting.get(ev) ?? [];
+        l.push(r);
+        this.#waiting.set(ev, l);
+      }),
+      this.#child.status.then((s) => {
+        throw new Error(`heartbeat worker ${this.pid} exited (${s.code}) before "${ev}"`);
+      }),
+    ]);
+  }
+
+  async stop(): Promise<void> {
+    await this.send({ cmd: "stop" }).catch(() => {});
+    await this.#writer.close().catch(() => {});
+    const t = setTimeout(() => {
+      try {
+        this.#child.kill("SIGKILL");
+      } catch { /* gone */ }
+    }, 10_000);
+    await this.#child.status;
+    clearTimeout(t);
   }
 }
 
-/** How many of `ids` the leader reports HEALTHY. */
-export async function countHealthy(srv: BenchServer, ids: Set<string>): Promise<number> {
+/** IDs among `ids` that the leader now reports with `health`. */
+async function withHealth(srv: BenchServer, health: string, ids: Set<string>): Promise<string[]> {
   const mgmt = await srv.client(Management, srv.owner);
-  let healthy = 0;
-  for await (const n of mgmt.getNodes({ filter: "node.health == HEALTH_HEALTHY" })) {
-    if (ids.has(n.id)) healthy++;
+  const out: string[] = [];
+  for await (const n of mgmt.getNodes({ filter: `node.health == ${health}` })) {
+    if (ids.has(n.id)) out.push(n.id);
   }
-  return healthy;
+  return out;
 }
+
+const r2 = (x: number) => Math.round(x * 100) / 100;
 
 /** Runs the bench; `args` as on the command line after the bench name. */
 export async function heartbeats(args: string[]): Promise<void> {
   const sizes = positiveNumbers(option(args, "nodes", "1000,5000"), "nodes").map(Math.floor);
   const duration = positiveNumbers(option(args, "duration", "60"), "duration")[0];
   const interval = positiveNumbers(option(args, "interval", "5"), "interval")[0] * 1000;
+  const per = Math.floor(positiveNumbers(option(args, "per-process", "5000"), "per-process")[0]);
+  const concurrency = Math.floor(
+    positiveNumbers(option(args, "concurrency", "100"), "concurrency")[0],
+  );
+  const withPeer = !args.includes("--no-peer");
+  if (fdLimit() < per + FD_RESERVE) {
+    throw new Error(`open-file limit ${fdLimit()} too low for ${per} nodes per process`);
+  }
   const m = machine();
   for (const n of sizes) {
-    // Each node holds one connection here and one in the leader, plus grpc-js/Deno overhead.
-    if (fdLimit() < n + 200) {
-      throw new Error(`open-file limit ${fdLimit()} is too low for ${n} nodes (ulimit -n)`);
+    // The leader holds one connection per node.
+    if (fdLimit() < n + FD_RESERVE) {
+      throw new Error(`open-file limit ${fdLimit()} is too low for a leader of ${n} nodes`);
     }
-    progress(`heartbeats: ${n} nodes, ${duration} s at ${interval / 1000} s intervals`);
+    const parts = spread(n, per);
+    progress(
+      `heartbeats: ${n} nodes in ${parts.length} client processes, ${duration} s at ` +
+        `${interval / 1000} s intervals`,
+    );
     const srv = await startBenchServer();
-    const nodes: SimNode[] = [];
+    const workers: Worker[] = [];
+    let timeoutPoll: ReturnType<typeof setInterval> | undefined;
     try {
-      nodes.push(...await makeNodes(srv, n));
-      await seed(srv, nodes);
-      await waitSeededVisible(await srv.client(Management, srv.owner), nodes[nodes.length - 1].id);
+      const rss0 = srv.rssMiB();
+      for (const [first, count] of parts) {
+        workers.push(new Worker(first, count, interval, concurrency));
+      }
+      const info = JSON.stringify(srv.info);
+      for (const w of workers) await w.send(JSON.parse(info));
+      const ids: string[] = [];
+      for (const w of workers) ids.push(...(await w.next("seeded")).ids as string[]);
+      const idSet = new Set(ids);
+      await waitSeededVisible(await srv.client(Management, srv.owner), ids[ids.length - 1]);
       progress(`heartbeats: ${n} records seeded; opening ${n} TLS connections`);
-      const rtts: number[] = [];
-      let errors = 0;
-      let lastError = "";
-      const send = (s: SimNode) => {
-        if (!s.stream || s.sentAt !== undefined) return; // previous one unanswered: skip
-        s.sentAt = performance.now();
-        s.stream.write({});
-      };
+      const rampCpu0 = srv.cpuSeconds();
       const rampStart = performance.now();
-      let opened = 0;
-      const open = async (s: SimNode) => {
-        const cur = await srv.client(Curator, {
-          certificate: s.certificate,
-          privateKey: s.keys.privateKey,
-        });
-        const stream = cur.heartbeat();
-        s.stream = stream;
-        const first = Promise.withResolvers<void>();
-        stream.on("data", () => {
-          if (s.sentAt !== undefined) rtts.push(performance.now() - s.sentAt);
-          s.sentAt = undefined;
-          first.resolve();
-        });
-        stream.on("error", (e: Error) => {
-          errors++;
-          lastError = e.message;
-          s.stream = undefined;
-          first.reject(e);
-        });
-        send(s);
-        await first.promise;
-        if (++opened % 1000 === 0) progress(`heartbeats: ${opened}/${n} streams up`);
-      };
-      for (let i = 0; i < nodes.length; i += RAMP_CONCURRENCY) {
-        await Promise.all(nodes.slice(i, i + RAMP_CONCURRENCY).map(open));
-      }
+      for (const w of workers) await w.send({ cmd: "connect" });
+      const connected = await Promise.all(workers.map((w) => w.next("connected")));
       const rampMs = performance.now() - rampStart;
-      progress(`heartbeats: ${n} streams up in ${(rampMs / 1000).toFixed(1)} s; steady phase`);
-      rtts.length = 0; // ramp-up round trips include handshakes: not steady state
-      for (const s of nodes) {
-        // Spread the nodes evenly over the interval, as independent nodes would be.
-        s.timer = setTimeout(() => {
-          send(s);
-          s.timer = setInterval(() => send(s), interval);
-        }, Math.random() * interval);
-      }
+      const rampCpuPct = (srv.cpuSeconds() - rampCpu0) / (rampMs / 1000) * 100;
+      const rampErrors = connected.reduce((a, c) => a + (c.errors as number), 0);
+      progress(
+        `heartbeats: ${n} streams up in ${(rampMs / 1000).toFixed(1)} s ` +
+          `(${
+            Math.round(n / (rampMs / 1000))
+          } nodes/s, ${rampErrors} failed attempts); steady phase`,
+      );
+      // From here on every node heartbeats: none may ever read HEARTBEAT_TIMEOUT.
+      const timedOut = new Set<string>();
+      const poll = async () => {
+        for (const id of await withHealth(srv, "HEALTH_HEARTBEAT_TIMEOUT", idSet)) {
+          timedOut.add(id);
+        }
+      };
+      let polling = Promise.resolve();
+      timeoutPoll = setInterval(() => polling = polling.then(poll).catch(() => {}), 5000);
+      for (const w of workers) await w.send({ cmd: "report" }); // discard ramp-up round trips
+      await Promise.all(workers.map((w) => w.next("report")));
       const cpu0 = srv.cpuSeconds();
       const t0 = performance.now();
       await new Promise((r) => setTimeout(r, duration * 1000));
@@ -165,21 +228,34 @@ export async function heartbeats(args: string[]): Promise<void> {
       const wall = (performance.now() - t0) / 1000;
       const cpuPct = (cpu1 - cpu0) / wall * 100;
       const rss = srv.rssMiB();
-      const healthy = await countHealthy(srv, new Set(nodes.map((s) => s.id)));
+      for (const w of workers) await w.send({ cmd: "report" });
+      const reports = await Promise.all(workers.map((w) => w.next("report")));
+      clearInterval(timeoutPoll);
+      await polling;
+      await poll();
+      const rtts = reports.flatMap((r) => r.rtts as number[]);
+      const streamErrors = reports.reduce((a, r) => a + (r.errors as number), 0);
+      const lastError = reports.map((r) => r.lastError).find(Boolean);
+      const healthy = (await withHealth(srv, "HEALTH_HEALTHY", idSet)).length;
+      const perBeatUs = (cpu1 - cpu0) * 1e6 / Math.max(1, rtts.length);
+      const load = Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
       const extra = {
         nodes: n,
+        processes: workers.length,
         durationS: duration,
-        rttP50Ms: Math.round(percentile(rtts, 50) * 100) / 100,
-        rttP99Ms: Math.round(percentile(rtts, 99) * 100) / 100,
         heartbeats: rtts.length,
-        healthy,
+        leaderCpuUsPerHeartbeat: Math.round(perBeatUs),
+        rttP50Ms: r2(percentile(rtts, 50)),
+        rttP99Ms: r2(percentile(rtts, 99)),
         rssMiB: Math.round(rss),
-        streamErrors: errors,
-        rampS: Math.round(rampMs / 100) / 10,
+        rssBeforeMiB: Math.round(rss0),
+        streamErrors,
+        loadAtEnd: load,
         ...(lastError ? { lastError } : {}),
       };
       const atTarget = n >= 5000;
-      report({
+      const results: Result[] = [];
+      results.push({
         bench: `heartbeats/${n}/leader-cpu`,
         value: cpuPct,
         unit: "% of one core",
@@ -187,38 +263,119 @@ export async function heartbeats(args: string[]): Promise<void> {
         runs: 1,
         ok: atTarget ? cpuPct < TARGET_CPU : undefined,
         extra,
-      }, m);
-      report({
+      });
+      results.push({
         bench: `heartbeats/${n}/rtt`,
         value: percentile(rtts, 99),
         unit: "ms p99",
         target: "report",
         runs: rtts.length,
         extra: { p50: extra.rttP50Ms, nodes: n },
-      }, m);
-      report({
-        bench: `heartbeats/${n}/healthy`,
-        value: healthy,
-        unit: "nodes HEALTHY",
-        target: `== ${n}`,
-        runs: 1,
-        ok: healthy === n,
-      }, m);
-      report({
+      });
+      results.push({
         bench: `heartbeats/${n}/leader-rss`,
         value: rss,
         unit: "MiB VmRSS",
-        target: "report",
+        target: `< ${TARGET_RSS_MIB}`,
         runs: 1,
-        extra: { nodes: n },
-      }, m);
-    } finally {
-      for (const s of nodes) {
-        clearTimeout(s.timer);
-        clearInterval(s.timer);
-        s.stream?.end();
+        ok: rss < TARGET_RSS_MIB,
+        extra: { nodes: n, beforeMiB: Math.round(rss0) },
+      });
+      const rate = n / (rampMs / 1000);
+      results.push({
+        bench: `heartbeats/${n}/ramp-up`,
+        value: rate,
+        unit: "nodes/s",
+        target: `>= ${TARGET_RAMP}`,
+        runs: 1,
+        ok: rate >= TARGET_RAMP,
+        extra: {
+          seconds: r2(rampMs / 1000),
+          concurrencyPerProcess: concurrency,
+          processes: workers.length,
+          failedAttempts: rampErrors,
+          leaderCpuPct: Math.round(rampCpuPct),
+        },
+      });
+      results.push({
+        bench: `heartbeats/${n}/timeouts`,
+        value: timedOut.size,
+        unit: "nodes ever HEARTBEAT_TIMEOUT",
+        target: "== 0",
+        runs: 1,
+        ok: timedOut.size === 0,
+        extra: { healthyAtEnd: healthy },
+      });
+      if (withPeer) {
+        clearInterval(timeoutPoll);
+        for (const w of workers.splice(0)) await w.stop();
+        await srv.stop();
+        const peer = await leasePeer(n, duration);
+        results[0].peer = peer.cpuPct;
+        results[0].extra!.peerNote = `apiserver+etcd, ${n} Lease renewals every ` +
+          `${PEER_INTERVAL_S} s (ours: heartbeats every ${interval / 1000} s)`;
+        results.push({
+          bench: `heartbeats/${n}/cpu-per-message`,
+          value: perBeatUs,
+          unit: "µs CPU per heartbeat (peer: per renewal)",
+          target: "< peer",
+          runs: rtts.length,
+          ok: perBeatUs < peer.usPerRenewal,
+          peer: peer.usPerRenewal,
+          extra: peer.extra,
+        });
       }
+      for (const r of results) report(r, m);
+    } finally {
+      clearInterval(timeoutPoll);
+      for (const w of workers) await w.stop();
       await srv.stop();
     }
+  }
+}
+
+/** The peer half: N Lease renewals every 10 s on the kube-apiserver; CPU of apiserver + etcd. */
+async function leasePeer(
+  n: number,
+  duration: number,
+): Promise<{ cpuPct: number; usPerRenewal: number; extra: Record<string, unknown> }> {
+  progress(`heartbeats: kube-apiserver peer, ${n} Leases renewed every ${PEER_INTERVAL_S} s`);
+  const peer = await startKubePeer();
+  try {
+    const r = await peer.client("leases", [
+      "-n",
+      String(n),
+      "-interval",
+      `${PEER_INTERVAL_S}s`,
+      "-duration",
+      `${duration}s`,
+      "-conns",
+      "64",
+      "-cpu-pids",
+      `${peer.apiserverPid},${peer.etcdPid}`,
+    ]);
+    const cpu = r.cpuPct as Record<string, number>;
+    const apiserver = cpu[String(peer.apiserverPid)];
+    const etcd = cpu[String(peer.etcdPid)];
+    const renewed = r.renewed as number;
+    const steadyS = r.steadyS as number;
+    return {
+      cpuPct: apiserver + etcd,
+      usPerRenewal: (apiserver + etcd) / 100 * steadyS * 1e6 / Math.max(1, renewed),
+      extra: {
+        apiserverPct: r2(apiserver),
+        etcdPct: r2(etcd),
+        renewals: renewed,
+        renewalsDemanded: Math.round(n / PEER_INTERVAL_S * steadyS),
+        conflicts: r.conflicts,
+        errors: r.errors,
+        peerRttP50Ms: r.p50,
+        peerRttP99Ms: r.p99,
+        client: "Go net/http, 64 HTTP/2 connections, JSON PUT with resourceVersion",
+        ...(r.lastError ? { lastError: r.lastError } : {}),
+      },
+    };
+  } finally {
+    await peer.stop();
   }
 }

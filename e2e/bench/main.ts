@@ -2,6 +2,7 @@
  * `deno task bench <name> [options]`: runs one benchmark of testing.md §5. Each prints a human
  * line and a JSON line per measured value on stdout; progress goes to stderr.
  */
+import { all } from "./all.ts";
 import { celbomb } from "./celbomb.ts";
 import { coldstart } from "./coldstart.ts";
 import { getnodes } from "./getnodes.ts";
@@ -21,6 +22,7 @@ export const BENCHES: Record<string, (args: string[]) => Promise<void>> = {
   celbomb,
   coldstart,
   kubernetes,
+  all: (args) => all(args, BENCHES),
 };
 
 if (import.meta.main) {

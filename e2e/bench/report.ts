@@ -47,14 +47,23 @@ export interface Result {
   extra?: Record<string, unknown>;
   /** Whether the target is met (undefined: no target). */
   ok?: boolean;
+  /** The peer's value for the same metric in the same run (Kubernetes), and ours / peer. */
+  peer?: number;
 }
+
+/** Every result reported by this process, with its machine (for `bench all`'s report). */
+export const REPORTED: { result: Result; machine: Machine }[] = [];
 
 /** Prints the human line and the JSON line of `r`. */
 export function report(r: Result, m: Machine = machine()): void {
+  REPORTED.push({ result: r, machine: m });
   const verdict = r.ok === undefined ? "" : r.ok ? " [target met]" : " [TARGET MISSED]";
   const extra = Object.entries(r.extra ?? {}).map(([k, v]) => `${k}=${v}`).join(" ");
+  const peer = r.peer !== undefined
+    ? `, peer ${round(r.peer)}, ratio ${round(r.value / r.peer)}`
+    : "";
   console.log(
-    `${r.bench}: ${round(r.value)} ${r.unit} (target ${r.target}, ${r.runs} runs${
+    `${r.bench}: ${round(r.value)} ${r.unit}${peer} (target ${r.target}, ${r.runs} runs${
       extra ? ", " + extra : ""
     })${verdict}`,
   );
@@ -64,6 +73,7 @@ export function report(r: Result, m: Machine = machine()): void {
     unit: r.unit,
     target: r.target,
     runs: r.runs,
+    ...(r.peer !== undefined ? { peer: round(r.peer), ratio: round(r.value / r.peer) } : {}),
     machine: m,
     ...r.extra,
   }));

@@ -9,6 +9,7 @@ import { makeClient, type ServiceClient } from "../../proto/grpc.ts";
 import { connectionParams, type DialOptions } from "../../node/core/rpc/client.ts";
 import { importPkcs8 } from "../../node/base/pki/keys.ts";
 import type { ServerInfo } from "./curator_server.ts";
+import { cpuSeconds, rssMiB } from "./proc.ts";
 
 /** A running bench curator. */
 export interface BenchServer {
@@ -29,9 +30,6 @@ export interface BenchServer {
 }
 
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
-
-/** Clock ticks per second of /proc/<pid>/stat (USER_HZ; 100 on every Linux the project runs). */
-const CLK_TCK = 100;
 
 /** Spawns the server with `args` (e.g. `--nodes 1000`) and waits for its info line. */
 export async function startBenchServer(args: string[] = []): Promise<BenchServer> {
@@ -74,12 +72,6 @@ export async function startBenchServer(args: string[] = []): Promise<BenchServer
     privateKey: (await importPkcs8(fromB64(info.ownerKey))).privateKey,
   };
   const clients: { close(): void }[] = [];
-  const stat = () => {
-    const s = Deno.readTextFileSync(`/proc/${info.pid}/stat`);
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  };
   return {
     info,
     ca,
@@ -91,11 +83,8 @@ export async function startBenchServer(args: string[] = []): Promise<BenchServer
       clients.push(c);
       return c;
     },
-    cpuSeconds: stat,
-    rssMiB() {
-      const m = /^VmRSS:\s+(\d+) kB/m.exec(Deno.readTextFileSync(`/proc/${info.pid}/status`));
-      return m ? Number(m[1]) / 1024 : NaN;
-    },
+    cpuSeconds: () => cpuSeconds(info.pid),
+    rssMiB: () => rssMiB(info.pid),
     async stop() {
       for (const c of clients) c.close();
       try {

@@ -1,0 +1,222 @@
+/**
+ * One client process of `deno task bench heartbeats`: simulates `--count` nodes (the open-file
+ * limit of a process, 20,000 on the bench machines, bounds how many one process can hold), each
+ * with its own key, node certificate (issued here from the bench cluster's CA), TLS connection
+ * and Heartbeat stream, dialled with the project's client code like a node's agent.
+ *
+ * Talks to the bench over stdin/stdout, one JSON line each way:
+ * - reads the leader's {@link ServerInfo} first, then commands: `{"cmd":"connect"}` opens every
+ *   node's connection, at most `--concurrency` handshakes at a time, each node heartbeating every
+ *   `--interval` ms from its first answered heartbeat on (spread over the interval);
+ *   `{"cmd":"report"}` answers the round-trip times since the last report; `{"cmd":"retarget",
+ *   "info":…}` moves every node to another leader (failover); `{"cmd":"stop"}` ends.
+ * - writes `{"ev":"seeded","ids":[…]}` once its records are in etcd, `{"ev":"connected","ms"}`
+ *   once every node has had its first heartbeat answered, `{"ev":"report",…}` per report,
+ *   `{"ev":"moved","ms"}` when all nodes heartbeat to a new leader after a retarget.
+ *
+ * Usage: `deno run -A e2e/bench/heartbeat_worker.ts --first I --count N --interval MS
+ * --concurrency C`.
+ */
+import { Buffer } from "node:buffer";
+import type * as grpc from "@grpc/grpc-js";
+import { Etcd3 } from "etcd3";
+import { Curator } from "../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
+import { makeClient } from "../../proto/grpc.ts";
+import { connectionParams } from "../../node/core/rpc/client.ts";
+import { KV } from "../../node/core/consensus/kv.ts";
+import { generateEd25519, importPkcs8, rawPublicKey } from "../../node/base/pki/keys.ts";
+import { issueCertificate } from "../../node/base/pki/cert.ts";
+import { nodeTemplate } from "../../node/core/identity/profiles.ts";
+import { nodeId } from "../../node/core/identity/nodeid.ts";
+import type { ServerInfo } from "./curator_server.ts";
+import { benchRecord, seedRecords } from "./seed.ts";
+
+/** One simulated node. */
+interface SimNode {
+  id: string;
+  keys: CryptoKeyPair;
+  certificate: Uint8Array;
+  client?: { close(): void };
+  stream?: grpc.ClientDuplexStream<unknown, unknown>;
+  /** Send time of the unanswered heartbeat. */
+  sentAt?: number;
+  timer?: ReturnType<typeof setTimeout>;
+  /** Target generation the node last heartbeated to. */
+  generation: number;
+}
+
+function intArg(name: string, def?: number): number {
+  const i = Deno.args.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(Deno.args[i + 1]) : def;
+  if (v === undefined || !Number.isInteger(v) || v < 0) {
+    throw new Error(`--${name} must be a non-negative integer`);
+  }
+  return v;
+}
+
+const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
+const send = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
+
+if (import.meta.main) {
+  const first = intArg("first");
+  const count = intArg("count");
+  const interval = intArg("interval", 5000);
+  const concurrency = Math.max(1, intArg("concurrency", 200));
+  const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
+  const reader = lines.getReader();
+  let buf = "";
+  const nextLine = async (): Promise<Record<string, unknown> | undefined> => {
+    for (;;) {
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) {
+        const l = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        return JSON.parse(l);
+      }
+      const { value, done } = await reader.read();
+      if (done) return undefined;
+      buf += value;
+    }
+  };
+
+  let info = (await nextLine()) as unknown as ServerInfo;
+  const ca = fromB64(info.ca);
+  const signer = {
+    certificate: ca,
+    privateKey: (await importPkcs8(fromB64(info.caKey))).privateKey,
+  };
+  const nodes: SimNode[] = [];
+  for (let i = 0; i < count; i++) {
+    const keys = await generateEd25519();
+    const id = nodeId(await rawPublicKey(keys.publicKey));
+    const certificate = await issueCertificate(nodeTemplate(id), keys.publicKey, signer);
+    nodes.push({ id, keys, certificate, generation: -1 });
+  }
+  const etcd = new Etcd3({ hosts: info.etcd });
+  const records = await Promise.all(
+    nodes.map(async (s, i) => benchRecord(first + i, await rawPublicKey(s.keys.publicKey), false)),
+  );
+  await seedRecords(new KV(etcd, "curator/"), records);
+  etcd.close();
+  send({ ev: "seeded", ids: nodes.map((n) => n.id) });
+
+  let rtts: number[] = [];
+  let errors = 0;
+  let lastError = "";
+  let generation = 0;
+  let movedAt: number | undefined;
+  let moved = 0;
+
+  const beat = (s: SimNode) => {
+    if (!s.stream || s.sentAt !== undefined) return; // previous one unanswered: skip
+    s.sentAt = performance.now();
+    s.stream.write({});
+  };
+
+  /** Opens `s`'s connection and stream; resolves at its first answered heartbeat. */
+  const open = async (s: SimNode): Promise<void> => {
+    const gen = generation;
+    const p = await connectionParams(info.target, {
+      ca,
+      nodeId: info.nodeId,
+      identity: { certificate: s.certificate, privateKey: s.keys.privateKey },
+      // A node has one channel to the leader; thousands in one process would otherwise all
+      // share grpc-js's global subchannel pool, whose lookup compares against every entry.
+      channelOptions: { "grpc.use_local_subchannel_pool": 1 },
+    });
+    const client = makeClient(Curator, p.address, p.credentials, p.options as grpc.ClientOptions);
+    s.client = client;
+    const stream = client.heartbeat() as grpc.ClientDuplexStream<unknown, unknown>;
+    s.stream = stream;
+    s.sentAt = undefined;
+    const firstAnswer = Promise.withResolvers<void>();
+    stream.on("data", () => {
+      if (s.sentAt !== undefined) rtts.push(performance.now() - s.sentAt);
+      s.sentAt = undefined;
+      if (s.generation !== gen) {
+        s.generation = gen;
+        if (gen > 0 && ++moved === nodes.length && movedAt !== undefined) {
+          send({ ev: "moved", ms: Math.round(performance.now() - movedAt) });
+        }
+      }
+      firstAnswer.resolve();
+    });
+    stream.on("error", (e: Error) => {
+      if (s.stream !== stream) return; // an old stream after a retarget
+      errors++;
+      lastError = e.message.split("\n")[0].slice(0, 200);
+      s.stream = undefined;
+      firstAnswer.reject(e);
+    });
+    beat(s);
+    await firstAnswer.promise;
+    // Heartbeats every interval from a random phase, as independent nodes would.
+    clearTimeout(s.timer);
+    clearInterval(s.timer);
+    s.timer = setTimeout(() => {
+      beat(s);
+      s.timer = setInterval(() => beat(s), interval);
+    }, Math.random() * interval);
+  };
+
+  /** Opens all nodes, `concurrency` at a time (a pool, not batches); node failures retried. */
+  const openAll = async (): Promise<void> => {
+    let next = 0;
+    const worker = async () => {
+      while (next < nodes.length) {
+        const s = nodes[next++];
+        for (let attempt = 0;; attempt++) {
+          try {
+            await open(s);
+            break;
+          } catch {
+            s.client?.close();
+            if (attempt >= 20) break;
+            await new Promise((r) => setTimeout(r, 200 + Math.random() * 300));
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  };
+
+  for (;;) {
+    const msg = await nextLine();
+    if (!msg || msg.cmd === "stop") break;
+    if (msg.cmd === "connect") {
+      const t0 = performance.now();
+      await openAll();
+      send({ ev: "connected", ms: Math.round(performance.now() - t0), errors, lastError });
+    } else if (msg.cmd === "report") {
+      send({
+        ev: "report",
+        rtts,
+        errors,
+        lastError,
+        streams: nodes.filter((n) => n.stream).length,
+      });
+      rtts = [];
+    } else if (msg.cmd === "retarget") {
+      // Failover: the old leader is gone; every node dials the new one (as a node's agent does
+      // after GetCurrentLeader names it).
+      info = msg.info as ServerInfo;
+      generation++;
+      moved = 0;
+      movedAt = performance.now();
+      for (const s of nodes) {
+        clearTimeout(s.timer);
+        clearInterval(s.timer);
+        s.stream = undefined;
+        s.client?.close();
+      }
+      void openAll();
+    }
+  }
+  for (const s of nodes) {
+    clearTimeout(s.timer);
+    clearInterval(s.timer);
+    s.stream?.end();
+    s.client?.close();
+  }
+  Deno.exit(0);
+}
