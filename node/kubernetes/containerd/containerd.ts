@@ -15,6 +15,8 @@ import {
   renderContainerdConfig,
 } from "./config.ts";
 import { importPreseed, preseedArchives } from "./preseed.ts";
+import { exists } from "../../base/sys/exists.ts";
+import { NODE_RUNSC_PATHS, renderRunscConfig, type RunscPaths } from "../gvisor/config.ts";
 
 /** The CRI sandbox (pause) image, preseeded from node/kubernetes/pause. */
 export const SANDBOX_IMAGE = "preseed.metropolis.internal/node/kubernetes/pause:latest";
@@ -33,6 +35,19 @@ export interface ContainerdRunOptions {
   bin?: { containerd: string; ctr: string };
   /** Metrics listener; default 127.0.0.1:7846, "" disables it. */
   metricsAddress?: string;
+  /**
+   * gVisor's runtime `runsc` (RuntimeClass `gvisor`): its shim config paths, or null for none.
+   * Default: {@link NODE_RUNSC_PATHS} when the payload has both `runsc` and
+   * `containerd-shim-runsc-v1` (BIN.runsc, BIN.runscShim), otherwise none.
+   */
+  runsc?: RunscPaths | null;
+}
+
+/** The runsc paths to configure (see ContainerdRunOptions.runsc). */
+async function runscPaths(o: ContainerdRunOptions): Promise<RunscPaths | undefined> {
+  if (o.runsc !== undefined) return o.runsc ?? undefined;
+  const present = await Promise.all([BIN.runsc, BIN.runscShim].map(exists));
+  return present.every((p) => p) ? NODE_RUNSC_PATHS : undefined;
 }
 
 /** Where the rendered config goes (the payload's /containerd is read-only). */
@@ -62,6 +77,12 @@ export function containerd(o: ContainerdRunOptions): Runnable {
     for (const d of [p.root, p.state, p.cniConf, p.ipamDir]) {
       await Deno.mkdir(d, { recursive: true, mode: 0o711 });
     }
+    const runsc = await runscPaths(o);
+    if (runsc) {
+      await Deno.mkdir(runsc.root, { recursive: true, mode: 0o711 });
+      await Deno.writeTextFile(runsc.config, renderRunscConfig(runsc));
+    }
+    ctx.logger.info(runsc ? `runtime runsc (gVisor): ${runsc.runsc}` : "no runsc in the payload");
     const cfg = configPath(p);
     await Deno.writeTextFile(
       cfg,
@@ -70,6 +91,7 @@ export function containerd(o: ContainerdRunOptions): Runnable {
         sandboxImage: SANDBOX_IMAGE,
         restrictOomScoreAdj: o.restrictOomScoreAdj,
         metricsAddress: o.metricsAddress,
+        runscConfig: runsc?.config,
       }),
     );
     await Deno.writeTextFile(p.cniTemplate, renderCniTemplate(p));

@@ -22,6 +22,7 @@ Deno.test({
       ipamDir: `${dir}/state/ipam`,
     };
     await Deno.mkdir(`${dir}/preseed`);
+    const runsc = { runsc: "/opt/runsc", root: `${dir}/state/runsc`, config: `${dir}/runsc.toml` };
     const ready = new Value<boolean>();
     const seen: boolean[] = [];
     const w = ready.watch();
@@ -39,6 +40,7 @@ Deno.test({
           preseedDir: `${dir}/preseed`,
           bin: { containerd: "/usr/bin/containerd", ctr: "/usr/bin/ctr" },
           metricsAddress: "",
+          runsc,
         }),
       );
       signal(ctx, "healthy");
@@ -50,6 +52,9 @@ Deno.test({
       const cfg = await Deno.readTextFile(configPath(paths));
       assert.ok(cfg.includes(`root = "${paths.root}"`));
       assert.ok(cfg.includes("restrict_oom_score_adj = true"));
+      assert.ok(cfg.includes(`ConfigPath = "${runsc.config}"`));
+      assert.match(await Deno.readTextFile(runsc.config), /^binary_name = "\/opt\/runsc"$/m);
+      assert.ok((await Deno.stat(runsc.root)).isDirectory);
       assert.equal(JSON.parse(await Deno.readTextFile(paths.cniTemplate)).name, "k8s-pod-network");
     } finally {
       await s.stop();
