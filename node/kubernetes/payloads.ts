@@ -7,8 +7,9 @@
  * Sources:
  * - `debian`: a file of an installed Debian package, at the same path on the build host as in
  *   the package (`/usr/…`);
- * - `build`: a file built by this repository (the `kube` binary, the preseeded OCI archives),
- *   given as a host path by the caller — this module imports no build code.
+ * - `build`: a file built by this repository (the `kube` binary, gVisor's `runsc` and
+ *   `containerd-shim-runsc-v1`, the preseeded OCI archives), given as a host path by the caller —
+ *   this module imports no build code.
  *
  * Entries marked `hostUsr` live below `/usr` on the node (nft, which kube-proxy's nftables mode
  * finds on PATH): the image stages them, while a namespace node already sees them through its
@@ -63,13 +64,27 @@ export interface PayloadInputs {
   kube: string;
   /** Preseeded OCI archives by image name (`<name>.tar` in {@link PRESEED_DIR}). */
   archives: Record<string, string>;
+  /**
+   * gVisor (node/kubernetes/gvisor/build.ts): `runsc` and `containerd-shim-runsc-v1`. Without
+   * them the node's containerd configures no runtime `runsc`.
+   */
+  gvisor?: { runsc: string; shim: string };
 }
 
 const byName = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Every Kubernetes payload of a node, in a fixed order (kube, Debian, /usr tools, archives). */
+/**
+ * Every Kubernetes payload of a node, in a fixed order (kube, gVisor, Debian, /usr tools,
+ * archives).
+ */
 export function payloadPlan(inputs: PayloadInputs): Payload[] {
   const plan: Payload[] = [{ path: BIN.kube, source: "build", from: inputs.kube, mode: 0o755 }];
+  if (inputs.gvisor) {
+    plan.push(
+      { path: BIN.runsc, source: "build", from: inputs.gvisor.runsc, mode: 0o755 },
+      { path: BIN.runscShim, source: "build", from: inputs.gvisor.shim, mode: 0o755 },
+    );
+  }
   for (const [path, debian] of Object.entries(DEBIAN_PAYLOADS)) {
     plan.push({ path, source: "debian", debian, hostUsr: false });
   }

@@ -33,6 +33,20 @@ Deno.test("payload plan: kube, containerd, runc, CNI, nft and archives at the pa
   assert.throws(() => payloadPlan({ kube: "/k", archives: { "../x": "/x" } }), /bad image name/);
 });
 
+Deno.test("payload plan: gVisor's runsc and shim, executable, only when built", () => {
+  const gvisor = { runsc: "/cache/runsc", shim: "/cache/shim" };
+  const plan = payloadPlan({ ...INPUTS, gvisor });
+  assert.deepEqual(plan.filter((p) => p.path === BIN.runsc || p.path === BIN.runscShim), [
+    { path: BIN.runsc, source: "build", from: "/cache/runsc", mode: 0o755 },
+    { path: BIN.runscShim, source: "build", from: "/cache/shim", mode: 0o755 },
+  ]);
+  // containerd derives the shim's file name from the runtime type io.containerd.runsc.v1.
+  assert.ok(BIN.runscShim.endsWith("/containerd-shim-runsc-v1"));
+  assert.equal(BIN.runscShim.replace(/[^/]+$/, ""), BIN.containerd.replace(/[^/]+$/, ""));
+  const without = payloadPlan(INPUTS).map((p) => p.path);
+  assert.ok(!without.includes(BIN.runsc) && !without.includes(BIN.runscShim));
+});
+
 Deno.test("payload plan: every CNI plugin type the conflist names is shipped", () => {
   const types = new Set<string>();
   const walk = (v: unknown): void => {
