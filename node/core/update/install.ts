@@ -116,6 +116,13 @@ export async function installPlan(
   t: InstallTargets,
   onProgress?: (bytes: number) => void,
 ): Promise<void> {
+  // The target slot's old UKI goes first: it must never be paired with a half-written or newer
+  // system partition (its root hash would not match); without it the slot is simply empty.
+  try {
+    await Deno.remove(`${t.espPath}/${plan.ukiPath}`);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw failure(`removing ${plan.ukiPath}`, e);
+  }
   await writeSystem(img, plan, t, onProgress);
   await writeUki(img, plan, t);
 }

@@ -116,8 +116,15 @@ export class UpdateService {
       throw new RpcError(code, `failed to fetch OS image: ${oneLine(e)}`);
     }
     const running = o.runningSlot();
-    const to = running ? otherSlot(running) : "b";
-    const plan = planUpdate(running, img.image, await o.targets.slotSize(to), activation);
+    let slotBytes = 0;
+    if (running) {
+      try {
+        slotBytes = await o.targets.slotSize(otherSlot(running));
+      } catch (e) {
+        throw new RpcError(grpc.status.UNAVAILABLE, `inactive slot unavailable: ${oneLine(e)}`);
+      }
+    }
+    const plan = planUpdate(running, img.image, slotBytes, activation);
     const version = img.image.config.product_info.version;
     log.info(`Installing OS image ${version} (${where}) into slot ${plan.to.toUpperCase()}`);
     let next = 10;

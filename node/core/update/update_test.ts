@@ -291,6 +291,27 @@ Deno.test("MarkBootSuccessful makes the booted slot first in BootOrder and the f
   });
 });
 
+Deno.test("a failed update leaves the target slot without a UKI, so it cannot be booted half-written", async () => {
+  await fixture(FULL, async (x) => {
+    await Deno.writeTextFile(`${x.esp}/EFI/metropolis/boot-b.efi`, "uki B (previous update)");
+    const blob = x.image.image.payloads.get("system")!.layer.digest;
+    {
+      using f = await Deno.open(`${x.dir}/oci/blobs/sha256/${blob.slice(7)}`, { write: true });
+      await f.seek(MiB, Deno.SeekMode.Start);
+      await f.write(new Uint8Array([9]));
+    }
+    assert.match(
+      await status(x.service().update(req(ActivationMode.REBOOT))),
+      /^UNAVAILABLE: writing slot B/,
+    );
+    assert.equal(
+      await Deno.stat(`${x.esp}/EFI/metropolis/boot-b.efi`).catch(() => "absent"),
+      "absent",
+    );
+    await assert.rejects(() => x.service().rollback(), /slot B holds no image/);
+  });
+});
+
 Deno.test("rollback without an image in the other slot fails with the reason", async () => {
   await fixture(FULL, async (x) => {
     await assert.rejects(() => x.service().rollback(), /slot B holds no image/);
