@@ -6,10 +6,12 @@
  * the host:port form of unix URLs, so etcd runs with the socket directory as cwd).
  *
  * Three ways to start:
- * - **bootstrap** (no data yet, new cluster): etcd runs once with plain-HTTP peers on loopback,
- *   the etcd CA and this member's peer certificate and CRL are created inside it and written to
- *   disk, the member's peer URL is switched to `https://<node ID>:7834`, and etcd restarts with
- *   peer TLS;
+ * - **bootstrap** (no data yet, new cluster): the etcd CA, this member's peer certificate and the
+ *   CRL are made in memory and written to disk first, so etcd runs with peer TLS from its first
+ *   start (advertising the loopback peer URL, with a short election timeout: a single member
+ *   campaigns alone). Inside it the CA's key and certificates are stored under `etcd-pki/`, the
+ *   member's peer URL is switched to `https://<node ID>:7834`, and etcd is stopped; it restarts
+ *   from its data with the normal timing;
  * - **join** (no data yet, ConsensusMember role data from the curator): the files come from the
  *   role data, `--initial-cluster` = this node + the full members, state `existing`;
  * - **restart** (data present, incl. cold start §11.5): etcd starts from its data directory.
@@ -22,8 +24,10 @@ import { exists } from "../../base/sys/exists.ts";
 import { runCommand } from "../../base/supervisor/runcommand.ts";
 import type { Context } from "../../base/supervisor/supervisor.ts";
 import { etcdPeerTemplate } from "../identity/profiles.ts";
+import { MemoryPkiStorage } from "../../base/pki/storage.ts";
 import { KV } from "./kv.ts";
-import { etcdCA, PEER_PORT, peerURL } from "./membership.ts";
+import { ETCD_PKI_NAMESPACE, etcdCAIn, PEER_PORT, peerURL } from "./membership.ts";
+import { EtcdPkiStorage } from "./pkistorage.ts";
 
 /** Options of the etcd service. */
 export interface EtcdOptions {
@@ -62,11 +66,28 @@ export function hasData(o: EtcdOptions): Promise<boolean> {
   return exists(`${o.dataDir}/data/member`);
 }
 
-/** Common flags; `peer` decides TLS and listen URLs. */
-export function etcdArgs(
-  o: EtcdOptions,
-  peer: { tls: boolean; initialCluster?: string; state?: "new" | "existing" },
-): string[] {
+/**
+ * Raft settings of the bootstrap's single-member run. It campaigns alone, so the election timeout
+ * (ms) is only the wait before its one vote (etcd's defaults, 100/1000 ms, would cost up to a
+ * second). And it snapshots after every few entries, so the restart finds the membership in a
+ * snapshot: etcd 3.4 fast-forwards the first election only when it knows at start that it is a
+ * single member; restored from the log alone it waits a full election timeout (1–2 s). The
+ * supervised etcd always runs with etcd's default timing.
+ */
+export const BOOTSTRAP_RAFT = { heartbeatMs: 10, electionMs: 100, snapshotCount: 1 } as const;
+
+/** The peer side of an etcd start (see {@link etcdArgs}). */
+export interface EtcdPeer {
+  initialCluster?: string;
+  state?: "new" | "existing";
+  /** Advertised peer URL at the first start (default: {@link peerURL} of the node). */
+  advertise?: string;
+  /** The bootstrap's single-member run ({@link BOOTSTRAP_RAFT}). */
+  singleMemberBootstrap?: boolean;
+}
+
+/** The flags of every start (peers always with TLS); `peer` adds what differs between starts. */
+export function etcdArgs(o: EtcdOptions, peer: EtcdPeer = {}): string[] {
   const pki = `${o.dataDir}/peer-pki`;
   const args = [
     etcdBinary(o),
@@ -78,24 +99,23 @@ export function etcdArgs(
     "--initial-cluster-token=METROPOLIS",
     "--logger=zap",
     "--log-outputs=stderr",
-    "--snapshot-count=10000",
+    `--snapshot-count=${peer.singleMemberBootstrap ? BOOTSTRAP_RAFT.snapshotCount : 10000}`,
+    `--listen-peer-urls=https://0.0.0.0:${PEER_PORT}`,
+    `--initial-advertise-peer-urls=${peer.advertise ?? peerURL(o.nodeId)}`,
+    `--peer-cert-file=${pki}/cert.pem`,
+    `--peer-key-file=${pki}/key.pem`,
+    `--peer-trusted-ca-file=${pki}/ca.pem`,
+    "--peer-client-cert-auth",
+    `--peer-crl-file=${o.dataDir}/peer.crl`,
   ];
-  if (peer.tls) {
-    args.push(
-      `--listen-peer-urls=https://0.0.0.0:${PEER_PORT}`,
-      `--initial-advertise-peer-urls=${peerURL(o.nodeId)}`,
-      `--peer-cert-file=${pki}/cert.pem`,
-      `--peer-key-file=${pki}/key.pem`,
-      `--peer-trusted-ca-file=${pki}/ca.pem`,
-      "--peer-client-cert-auth",
-      `--peer-crl-file=${o.dataDir}/peer.crl`,
-    );
-  } else {
-    const url = `http://127.0.0.1:${PEER_PORT}`;
-    args.push(`--listen-peer-urls=${url}`, `--initial-advertise-peer-urls=${url}`);
-  }
   if (peer.initialCluster) args.push(`--initial-cluster=${peer.initialCluster}`);
   if (peer.state) args.push(`--initial-cluster-state=${peer.state}`);
+  if (peer.singleMemberBootstrap) {
+    args.push(
+      `--heartbeat-interval=${BOOTSTRAP_RAFT.heartbeatMs}`,
+      `--election-timeout=${BOOTSTRAP_RAFT.electionMs}`,
+    );
+  }
   return args;
 }
 
@@ -135,8 +155,8 @@ export async function waitReady(socketDir: string, signal: AbortSignal): Promise
 }
 
 /**
- * First start of a new cluster's first member (§11.2). Runs etcd as a plain child, creates the
- * etcd PKI in it, writes the files, moves the peer URL to TLS and stops etcd again.
+ * First start of a new cluster's first member (§11.2): see the module comment. `inside` runs
+ * against the root KV while etcd serves (the curator's bootstrap writes there).
  */
 export async function bootstrapEtcd(
   o: EtcdOptions,
@@ -145,12 +165,28 @@ export async function bootstrapEtcd(
 ): Promise<{ ca: Uint8Array; cert: Uint8Array; crl: Uint8Array }> {
   await Deno.mkdir(o.dataDir, { recursive: true, mode: 0o700 });
   await Deno.mkdir(o.socketDir, { recursive: true });
+  // The CA is made before etcd exists (in memory), so etcd needs no plain-peer first run.
+  const made = new MemoryPkiStorage();
+  const ca = etcdCAIn(made);
+  const cert = await ca.ensure(
+    o.nodeId,
+    etcdPeerTemplate(o.nodeId, o.extraPeerNames ?? []),
+    await importEd25519Public(
+      new Uint8Array(await crypto.subtle.exportKey("raw", o.nodeKeys.publicKey)),
+    ),
+  );
+  const files = { ca: await ca.certificate(), cert, crl: await ca.crl() };
+  await writePeerPki(o, files);
+  // The node ID does not resolve yet (/etc/hosts is written once the node runs its roles), and
+  // etcd resolves the advertised URL of a new cluster: advertise loopback, switch below.
+  const loopback = `https://127.0.0.1:${PEER_PORT}`;
   const argv = etcdArgs(o, {
-    tls: false,
-    initialCluster: `${o.nodeId}=http://127.0.0.1:${PEER_PORT}`,
+    initialCluster: `${o.nodeId}=${loopback}`,
     state: "new",
+    advertise: loopback,
+    singleMemberBootstrap: true,
   });
-  log("bootstrapping etcd: first start with loopback peers");
+  log("bootstrapping etcd: first start with peer TLS");
   const child = new Deno.Command(argv[0], {
     args: argv.slice(1),
     cwd: o.socketDir,
@@ -166,22 +202,13 @@ export async function bootstrapEtcd(
   })();
   const ac = new AbortController();
   child.status.then(() => ac.abort(new Error(`etcd exited during bootstrap:\n${stderr}`)));
-  let files: { ca: Uint8Array; cert: Uint8Array; crl: Uint8Array };
   try {
     await waitReady(o.socketDir, ac.signal);
     const client = new Etcd3({ hosts: clientEndpoint(o.socketDir) });
     try {
       const root = new KV(client);
-      const ca = etcdCA(root);
-      const cert = await ca.ensure(
-        o.nodeId,
-        etcdPeerTemplate(o.nodeId, o.extraPeerNames ?? []),
-        await importEd25519Public(
-          new Uint8Array(await crypto.subtle.exportKey("raw", o.nodeKeys.publicKey)),
-        ),
-      );
-      files = { ca: await ca.certificate(), cert, crl: await ca.crl() };
-      await writePeerPki(o, files);
+      const stored = new EtcdPkiStorage(root.namespace(ETCD_PKI_NAMESPACE));
+      for (const [k, v] of made.data) await stored.createIfAbsent(k, v);
       const { members } = await client.cluster.memberList({});
       await client.cluster.memberUpdate({ ID: members[0].ID, peerURLs: [peerURL(o.nodeId)] });
       if (inside) await inside(root);
@@ -195,7 +222,7 @@ export async function bootstrapEtcd(
     await child.status;
     await drain.catch(() => {});
   }
-  log("etcd bootstrapped; restarting with peer TLS");
+  log("etcd bootstrapped; restarting from its data");
   return files;
 }
 
@@ -218,12 +245,12 @@ export async function runEtcd(
 ): Promise<void> {
   await Deno.mkdir(o.socketDir, { recursive: true });
   await Deno.remove(clientSocket(o.socketDir)).catch(() => {});
-  let peer: Parameters<typeof etcdArgs>[1] = { tls: true };
+  let peer: EtcdPeer = {};
   if (!(await hasData(o))) {
     if ("bootstrap" in mode) {
       await bootstrapEtcd(o, (l) => ctx.logger.info(l));
     } else if ("join" in mode) {
-      peer = { tls: true, initialCluster: await prepareJoin(o, mode.join), state: "existing" };
+      peer = { initialCluster: await prepareJoin(o, mode.join), state: "existing" };
     } else {
       throw new Error("etcd has no data and no join data: cannot start");
     }

@@ -9,6 +9,7 @@ import {
   NodeRoles_ConsensusMemberSchema,
 } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { CA } from "../../base/pki/ca.ts";
+import type { PkiStorage } from "../../base/pki/storage.ts";
 import { importEd25519Public } from "../../base/pki/keys.ts";
 import { ETCD_CA_TEMPLATE, etcdPeerTemplate } from "../identity/profiles.ts";
 import type { ConsensusControl, Member } from "../curator/consensus_control.ts";
@@ -25,11 +26,15 @@ export const peerURL = (nodeId: string): string => `https://${nodeId}:${PEER_POR
 
 /** The etcd CA over the root KV. */
 export function etcdCA(rootKV: KV): CA {
-  return new CA({
-    storage: new EtcdPkiStorage(rootKV.namespace(ETCD_PKI_NAMESPACE)),
-    name: "ca",
-    template: ETCD_CA_TEMPLATE,
-  });
+  return etcdCAIn(new EtcdPkiStorage(rootKV.namespace(ETCD_PKI_NAMESPACE)));
+}
+
+/**
+ * The etcd CA over `storage` (the bootstrap creates it in memory before etcd runs, then copies
+ * the keys into {@link ETCD_PKI_NAMESPACE}).
+ */
+export function etcdCAIn(storage: PkiStorage): CA {
+  return new CA({ storage, name: "ca", template: ETCD_CA_TEMPLATE });
 }
 
 /** Name of a member: its name, or for a learner that never started, the host of its peer URL. */
