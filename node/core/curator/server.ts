@@ -57,6 +57,12 @@ import { watch } from "./watch.ts";
 export const CURATOR_PORT = PORTS.curator;
 
 /**
+ * How long `GetCurrentLeader` on a curator without an election result waits for one before it
+ * answers UNAVAILABLE (bounded, so a resolver stuck on a partitioned curator tries its seeds again).
+ */
+export const ELECTION_WAIT_MS = 2000;
+
+/**
  * Connection limits of the curator's server. Every node keeps one connection to the leader with
  * a few calls in progress (Heartbeat, Watch), so the RpcServer defaults (1,024 connections, 4,096
  * calls) would cap a cluster at about a thousand nodes. Sized for 20,000 nodes (the heartbeat
@@ -327,6 +333,11 @@ export class CuratorServer {
   }
 
   async #getCurrentLeader(call: grpc.ServerWritableStream<unknown, unknown>, signal: AbortSignal) {
+    // A curator that just started has no election result yet: wait a little for one instead of
+    // failing the caller into its backoff (the bootstrap node's resolver dials its own curator
+    // the moment it listens).
+    const settled = AbortSignal.any([signal, AbortSignal.timeout(ELECTION_WAIT_MS)]);
+    while (this.#state.kind === "none" && !settled.aborted) await this.#nextChange(settled);
     const first = this.#state;
     if (first.kind === "none") throw unavailable("no curator leader elected yet");
     if (first.kind === "leader") {

@@ -89,6 +89,9 @@ function curator(rc: RoleContext, o: EtcdOptions) {
     const running = server.run(ctx.signal);
     await server.listening;
     rc.curatorRunning.set(true);
+    // This node's resolver may be backing off after failing against the not yet running local
+    // curator (the bootstrap node's only seed): try again now instead of after the backoff.
+    rc.resolver.retryNow();
     rc.localControlPlane.set({ kv: root, socketDir: o.socketDir });
     signal(ctx, "healthy");
     try {

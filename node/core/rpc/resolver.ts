@@ -132,6 +132,14 @@ export class LeaderResolver {
     return { ...p, leader: l };
   }
 
+  /**
+   * Ends the wait between failed rounds at once: a seed is known to serve now (this node's own
+   * curator started). Without a pending wait (resolving, or following a leader) it does nothing.
+   */
+  retryNow(): void {
+    this.#wake?.();
+  }
+
   /** Stops all streams and the loop. */
   async close(): Promise<void> {
     this.#closed = true;
