@@ -77,6 +77,13 @@ export interface EnrolmentPlatform {
 /** An error that retrying cannot fix. */
 export class PermanentEnrolmentError extends Error {}
 
+/**
+ * CommitNode retries while the node waits for approval: quick at first (an automated owner such
+ * as the launcher approves within a fraction of a second of the registration), doubling up to
+ * once a second for an owner who approves by hand.
+ */
+export const COMMIT_RETRY = { initialMs: 100, maxMs: 1000 } as const;
+
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     const t = setTimeout(resolve, ms);
@@ -416,6 +423,7 @@ async function register(
     await mountData("MountNew", platform, dataKey(storageSecurity, nuk, cuk), log);
     let lastWaitLog = 0;
     let committed;
+    let commitDelay: number = COMMIT_RETRY.initialMs;
     for (;;) {
       const c = await curator();
       try {
@@ -436,7 +444,8 @@ async function register(
         } else {
           log.warning(`CommitNode failed: ${(e as Error).message}`);
         }
-        await sleep(1000, signal);
+        await sleep(commitDelay, signal);
+        commitDelay = Math.min(commitDelay * 2, COMMIT_RETRY.maxMs);
       } finally {
         c.close();
       }

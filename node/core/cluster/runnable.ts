@@ -1,12 +1,17 @@
 /**
  * The enrolment runnable (DN `root.enrolment`, node.md §7.1): runs once per boot, publishes the
- * result for the roleserver, and refuses to run a second time in the same boot. Retryable
- * failures (e.g. no parameters yet, curator unreachable) are retried inside with backoff; a
- * permanent failure is logged and the node stays up without enrolling.
+ * result for the roleserver, and refuses to run a second time in the same boot. A node with
+ * neither parameters nor a sealed configuration waits for parameters to appear on the ESP.
+ * Retryable failures (e.g. curator unreachable) are retried inside with backoff; a permanent
+ * failure is logged and the node stays up without enrolling.
  */
 import type { Value } from "../../base/event/value.ts";
 import { type Context, signal, untilAborted } from "../../base/supervisor/supervisor.ts";
-import { readNodeParameters } from "../localstorage/esp.ts";
+import {
+  hasSealedConfigurationFile,
+  readNodeParameters,
+  waitForNodeParameters,
+} from "../localstorage/esp.ts";
 import {
   enrol,
   type Enrolled,
@@ -24,7 +29,11 @@ export function enrolmentRunnable(platform: EnrolmentPlatform, out: Value<Enroll
     let delay = 500;
     for (;;) {
       try {
-        const p = await readNodeParameters();
+        let p = await readNodeParameters();
+        if (!p && !(await hasSealedConfigurationFile())) {
+          ctx.logger.info("no node parameters and no sealed configuration: waiting for parameters");
+          p = await waitForNodeParameters(ctx.signal);
+        }
         if (p) ctx.logger.info(`node parameters from ${p.source}`);
         const e = await enrol(ctx.logger, p?.params, platform, ctx.signal);
         out.set(e);

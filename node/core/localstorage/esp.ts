@@ -67,6 +67,45 @@ export async function readNodeParameters(
   return undefined;
 }
 
+/**
+ * Node parameters for a node that has neither them nor a sealed configuration yet: waits until
+ * they appear on the ESP (watched with inotify, not polled) and returns them. A launcher may boot
+ * a namespace node before its parameters exist (they need the first node's cluster CA and
+ * register ticket) and write them atomically later. Returns at once when they are already there.
+ */
+export async function waitForNodeParameters(
+  signal: AbortSignal,
+  esp = ESP,
+): Promise<{ params: NodeParameters; source: ParametersSource }> {
+  // Watch before reading, so a file written in between is not missed.
+  const watcher = Deno.watchFs(esp, { recursive: true });
+  const close = () => {
+    try {
+      watcher.close();
+    } catch { /* closed */ }
+  };
+  signal.addEventListener("abort", close, { once: true });
+  try {
+    const events = watcher[Symbol.asyncIterator]();
+    for (;;) {
+      const p = await readNodeParameters(esp);
+      if (p) return p;
+      if ((await events.next()).done) {
+        signal.throwIfAborted();
+        throw new Error(`watch of ${esp} ended`);
+      }
+    }
+  } finally {
+    signal.removeEventListener("abort", close);
+    close();
+  }
+}
+
+/** Whether the ESP holds a sealed configuration file (whether it opens is enrolment's matter). */
+export async function hasSealedConfigurationFile(esp = ESP): Promise<boolean> {
+  return (await readOptional(`${esp}/${ESP_FILES.sealedConfiguration}`)) !== undefined;
+}
+
 /** Reads the cluster directory from the ESP. */
 export async function readClusterDirectory(esp = ESP): Promise<ClusterDirectory | undefined> {
   const b = await readOptional(`${esp}/${ESP_FILES.clusterDirectory}`);
