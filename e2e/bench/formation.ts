@@ -1,5 +1,5 @@
 /**
- * `deno task bench formation [--runs N] [--nodes N] [--floor-runs N]` (testing.md §5, issue #16
+ * `deno task bench formation [--runs N] [--nodes N] [--floor-runs N] [--subnet CIDR]` (testing.md §5, issue #16
  * item 3): `launchCluster` with fresh namespace nodes, launcher start → all UP and HEALTHY (via
  * GetNodes), median of N runs (5), and where the time goes. Agent memory is the `rss` bench.
  *
@@ -35,10 +35,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MARKERS: [RegExp, string][] = [
   [/agent starting/, "agent starting"],
   [/leased \S+ from/, "DHCP lease"],
-  [/bootstrapping etcd/, "etcd bootstrap (plain peers)"],
-  [/etcd bootstrapped; restarting/, "etcd PKI done, restart with TLS"],
+  [/node parameters from/, "parameters read"],
+  [/bootstrapping etcd/, "etcd bootstrap start"],
+  [/etcd bootstrapped; restarting/, "etcd bootstrapped, restart from data"],
   [/elected leader/, "etcd leader"],
   [/now the curator leader/, "curator leader"],
+  [/resolver: leader is/, "resolver found the leader"],
   [/registering into the cluster/, "register sent"],
   [/registered; TPM/, "registered"],
   [/Cluster enrolment done/, "enrolment done (committed)"],
@@ -142,6 +144,7 @@ class ApiWatch {
 /** One launch with its timeline (event → ms since the launcher's start). */
 async function timedLaunch(
   nodes: number,
+  subnet: string,
 ): Promise<{ totalS: number; events: Map<string, number> }> {
   const events = new Map<string, number>();
   const t0 = performance.now();
@@ -156,7 +159,7 @@ async function timedLaunch(
       resolveOptions({
         "num-nodes": nodes,
         "tpm-mode": "disabled",
-        subnet: "10.1.45.0/24",
+        subnet,
         tpm: "none",
       }),
       (phase, cl) => {
@@ -184,11 +187,13 @@ export async function formation(args: string[]): Promise<void> {
   const runs = arg(args, "runs", 5);
   const nodes = arg(args, "nodes", 3);
   const floorRuns = arg(args, "floor-runs", 5);
+  const si = args.indexOf("--subnet");
+  const subnet = si >= 0 ? args[si + 1] : "10.1.45.0/24";
   const times: number[] = [];
   const timelines: Map<string, number>[] = [];
   const floors: number[] = [];
   for (let r = 0; r < runs; r++) {
-    const { totalS, events } = await timedLaunch(nodes);
+    const { totalS, events } = await timedLaunch(nodes, subnet);
     times.push(totalS);
     timelines.push(events);
     console.error(`formation: run ${r + 1}/${runs}: ${totalS.toFixed(1)} s`);

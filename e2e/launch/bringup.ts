@@ -212,8 +212,15 @@ export function allHealthy(nodes: ApiNode[], want: number): boolean {
 }
 
 /**
- * Approves NEW nodes every second until all `numNodes` are UP with an address and HEALTHY
- * (§2.4 step 5). Progress lines name each approval and the final time.
+ * How often bring-up reads GetNodes while it approves: the owner's API has no stream that shows
+ * NEW nodes (`Curator.Watch` serves nodes, not the owner, and carries no state or public key), so
+ * a short period is what keeps registration → approval → UP from adding whole seconds.
+ */
+export const APPROVAL_POLL_MS = 250;
+
+/**
+ * Approves NEW nodes every {@link APPROVAL_POLL_MS} until all `numNodes` are UP with an address
+ * and HEALTHY (§2.4 step 5). Progress lines name each approval and the final time.
  */
 export async function approveUntilHealthy(
   c: LaunchedCluster,
@@ -256,7 +263,7 @@ export async function approveUntilHealthy(
     if (Date.now() > deadline) {
       throw new Error(`nodes not all UP and HEALTHY after ${timeoutMs / 1000} s (${line})`);
     }
-    await sleep(1000);
+    await sleep(APPROVAL_POLL_MS);
   }
 }
 

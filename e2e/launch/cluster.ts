@@ -58,8 +58,9 @@ export interface RegisterInfo {
 
 /**
  * Optional observer of the bring-up steps (formation bench): called with a phase name when the
- * launcher passes it ("switch ready", "node 0 started", "owner escrowed", "node 0 UP",
- * "register info", "nodes started", "all UP and HEALTHY", "launched"). No behaviour change.
+ * launcher passes it ("switch ready", "node 0 started", "nodes started", "owner escrowed",
+ * "node 0 UP", "register info", "parameters written", "all UP and HEALTHY", "launched"; a VM
+ * cluster starts its other nodes after "register info"). No behaviour change.
  */
 export type PhaseHook = (phase: string, c: Cluster) => void;
 
@@ -467,8 +468,8 @@ export async function bootstrapCluster(c: Cluster, onPhase?: PhaseHook): Promise
 }
 
 /**
- * §2.4 steps 5–6: approve NEW nodes every second until all are UP and HEALTHY, apply the role
- * flags, write the metroctl wrapper and print the result lines (§2.6).
+ * §2.4 steps 5–6: approve NEW nodes ({@link approveUntilHealthy}) until all are UP and HEALTHY,
+ * apply the role flags, write the metroctl wrapper and print the result lines (§2.6).
  */
 export async function waitForNodes(
   c: Cluster,
@@ -535,10 +536,11 @@ export async function waitForNodes(
 }
 
 /**
- * Launches a cluster (§2.4): switch and namespaces, node 0 with bootstrap parameters,
- * {@link bootstrapCluster}, nodes 1…n−1 in parallel with register parameters (or network-only
- * parameters while bring-up is not implemented), {@link waitForNodes}. On any failure everything
- * is torn down before the error is rethrown. `onPhase` observes the steps ({@link PhaseHook}).
+ * Launches a cluster (§2.4): switch and namespaces, node 0 with bootstrap parameters, namespace
+ * nodes 1…n−1 without parameters (they boot and wait), {@link bootstrapCluster}, the register
+ * parameters for nodes 1…n−1 (VMs start only now, with them), {@link waitForNodes}. On any
+ * failure everything is torn down before the error is rethrown. `onPhase` observes the steps
+ * ({@link PhaseHook}).
  */
 export async function launchCluster(
   options: LaunchOptions,
@@ -560,17 +562,28 @@ export async function launchCluster(
       c.log(`${options.numNodes} stand-in node(s) started`);
       return c;
     }
+    // Namespace nodes 1…n−1 boot while node 0 bootstraps and wait for their parameters, which
+    // need node 0's cluster CA and register ticket. A VM gets its parameters at power-on
+    // (fw_cfg), so VMs start once the parameters exist.
+    const early = options.mode === "namespace";
+    if (early) {
+      await Promise.all(
+        c.nodes.slice(1).map(async (n, k) => {
+          await n.prepare();
+          await c.startNode(k + 1);
+        }),
+      );
+      onPhase?.("nodes started", c);
+    }
     const reg = await bootstrapCluster(c, onPhase);
     await Promise.all(
       c.allNodes.slice(1).map((_, k) => {
         const i = k + 1;
-        return c.startNode(
-          i,
-          registerParameters(i, reg.ticket, reg.directory, reg.caCertificate),
-        );
+        const params = registerParameters(i, reg.ticket, reg.directory, reg.caCertificate);
+        return early ? c.nodes[i].writeParameters(params) : c.startNode(i, params);
       }),
     );
-    onPhase?.("nodes started", c);
+    onPhase?.(early ? "parameters written" : "nodes started", c);
     await waitForNodes(c, start, onPhase);
     onPhase?.("launched", c);
     c.log(

@@ -127,9 +127,10 @@ export class NamespaceNode implements ClusterNode {
 
   /**
    * Creates the state directories (`data/` or a sparse `data.img`, unless either exists: kept
-   * state decides) and writes `esp/metropolis/parameters.pb`.
+   * state decides) and writes `esp/metropolis/parameters.pb` (without `params`, the node boots
+   * and waits until {@link writeParameters} gives it some).
    */
-  async prepare(params: NodeParameters): Promise<void> {
+  async prepare(params?: NodeParameters): Promise<void> {
     await Deno.mkdir(`${this.espDir}/metropolis`, { recursive: true });
     const dir = this.opts.dir;
     const has = async (p: string) => await Deno.stat(p).then(() => true, () => false);
@@ -142,10 +143,17 @@ export class NamespaceNode implements ClusterNode {
         await Deno.mkdir(`${dir}/data`);
       }
     }
-    await Deno.writeFile(
-      `${this.espDir}/metropolis/parameters.pb`,
-      toBinary(NodeParametersSchema, params),
-    );
+    if (params) await this.writeParameters(params);
+  }
+
+  /**
+   * Writes `esp/metropolis/parameters.pb` atomically (temp file + rename): a running node that
+   * waits for its parameters reads them as soon as they appear, never half-written.
+   */
+  async writeParameters(params: NodeParameters): Promise<void> {
+    const path = `${this.espDir}/metropolis/parameters.pb`;
+    await Deno.writeFile(`${path}.tmp`, toBinary(NodeParametersSchema, params));
+    await Deno.rename(`${path}.tmp`, path);
   }
 
   /** The argv of the node process (see the module comment). */
