@@ -4,13 +4,14 @@
  * binds read-only at `/kubernetes` and `/containerd` (agent flag `--payloads`). Every node gets it,
  * so any node can take the KubernetesWorker role later (`metroctl node add role …`).
  *
- * Debian's binaries are symlinks into `/usr` (bound into every node); the `kube` binary and the
- * preseeded OCI archives live in the build cache, which nodes cannot see, so they are hard-linked
- * (copied when the cache is on another filesystem).
+ * Debian's binaries are symlinks into `/usr` (bound into every node); the `kube` binary, gVisor's
+ * `runsc` and shim and the preseeded OCI archives live in the build cache, which nodes cannot see,
+ * so they are hard-linked (copied when the cache is on another filesystem).
  */
+import { buildGvisor } from "../../node/kubernetes/gvisor/build.ts";
 import { buildKube } from "../../node/kubernetes/hyperkube/build.ts";
 import { CONTAINERD_PAYLOAD, KUBERNETES_PAYLOAD } from "../../node/kubernetes/paths.ts";
-import { payloadPlan } from "../../node/kubernetes/payloads.ts";
+import { type PayloadInputs, payloadPlan } from "../../node/kubernetes/payloads.ts";
 import { buildImages } from "../images/images.ts";
 
 /** One step of laying out the payload directory (pure plan, see {@link payloadSteps}). */
@@ -19,18 +20,14 @@ export type PayloadStep =
   | { op: "link"; path: string; from: string };
 
 /**
- * The steps building `<dir>` from the built `kube` and the image archives (by name), following
- * the shared plan of node/kubernetes/payloads.ts: Debian payloads are symlinked to their host
- * paths, built files hard-linked; payloads below `/usr` are
- * skipped (the node sees the host's `/usr`).
+ * The steps building `<dir>` from the built artifacts (`kube`, gVisor, the image archives by
+ * name), following the shared plan of node/kubernetes/payloads.ts: Debian payloads are symlinked
+ * to their host paths, built files hard-linked; payloads below `/usr` are skipped (the node sees
+ * the host's `/usr`).
  */
-export function payloadSteps(
-  dir: string,
-  kube: string,
-  archives: Record<string, string>,
-): PayloadStep[] {
+export function payloadSteps(dir: string, inputs: PayloadInputs): PayloadStep[] {
   const steps: PayloadStep[] = [];
-  for (const p of payloadPlan({ kube, archives })) {
+  for (const p of payloadPlan(inputs)) {
     if (p.source === "build") steps.push({ op: "link", path: `${dir}${p.path}`, from: p.from });
     else if (!p.hostUsr) steps.push({ op: "symlink", path: `${dir}${p.path}`, to: p.debian.host });
   }
@@ -38,18 +35,19 @@ export function payloadSteps(
 }
 
 /**
- * Builds (or finds cached) `kube` and the preseed images and lays out `<stateDir>/payloads`;
- * returns that directory. A rebuilt directory replaces the old one.
+ * Builds (or finds cached) `kube`, gVisor and the preseed images and lays out
+ * `<stateDir>/payloads`; returns that directory. A rebuilt directory replaces the old one.
  */
 export async function preparePayloads(stateDir: string, log: (l: string) => void): Promise<string> {
   const dir = `${stateDir}/payloads`;
-  const [kube, images] = await Promise.all([buildKube(), buildImages()]);
+  const [kube, gvisor, images] = await Promise.all([buildKube(), buildGvisor(), buildImages()]);
   const archives = Object.fromEntries(Object.entries(images).map(([n, i]) => [n, i.path]));
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   for (const p of [KUBERNETES_PAYLOAD, CONTAINERD_PAYLOAD]) {
     await Deno.mkdir(`${dir}${p}`, { recursive: true });
   }
-  for (const s of payloadSteps(dir, kube, archives)) {
+  const shim = gvisor["containerd-shim-runsc-v1"];
+  for (const s of payloadSteps(dir, { kube, archives, gvisor: { runsc: gvisor.runsc, shim } })) {
     await Deno.mkdir(s.path.replace(/\/[^/]+$/, ""), { recursive: true });
     if (s.op === "symlink") await Deno.symlink(s.to, s.path);
     else {
@@ -60,6 +58,7 @@ export async function preparePayloads(stateDir: string, log: (l: string) => void
       }
     }
   }
-  log(`Kubernetes payloads in ${dir} (kube, containerd, ${Object.keys(archives).length} images)`);
+  const n = Object.keys(archives).length;
+  log(`Kubernetes payloads in ${dir} (kube, containerd, gVisor, ${n} images)`);
   return dir;
 }

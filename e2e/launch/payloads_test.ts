@@ -4,11 +4,17 @@ import { DEBIAN_PAYLOADS, USR_PAYLOADS } from "../../node/kubernetes/payloads.ts
 import { payloadSteps } from "./payloads.ts";
 
 Deno.test("payloads: kube and archives are linked, Debian binaries symlinked, at image paths", () => {
-  const steps = payloadSteps("/s/payloads", "/cache/kube", {
-    pause: "/c/p.tar",
-    busybox: "/c/b.tar",
+  const steps = payloadSteps("/s/payloads", {
+    kube: "/cache/kube",
+    archives: { pause: "/c/p.tar", busybox: "/c/b.tar" },
+    gvisor: { runsc: "/cache/runsc", shim: "/cache/shim" },
   });
   assert.deepEqual(steps[0], { op: "link", path: `/s/payloads${BIN.kube}`, from: "/cache/kube" });
+  for (const [node, from] of [[BIN.runsc, "/cache/runsc"], [BIN.runscShim, "/cache/shim"]]) {
+    assert.ok(
+      steps.some((s) => s.op === "link" && s.path === `/s/payloads${node}` && s.from === from),
+    );
+  }
   for (const [node, deb] of Object.entries(DEBIAN_PAYLOADS)) {
     assert.ok(
       steps.some((s) => s.op === "symlink" && s.path === `/s/payloads${node}` && s.to === deb.host),

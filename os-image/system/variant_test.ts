@@ -4,7 +4,11 @@ import { DEBIAN_PAYLOADS, payloadPlan, USR_PAYLOADS } from "../../node/kubernete
 import { parseLayout } from "./stage.ts";
 import { fullLayout } from "./variant.ts";
 
-const INPUTS = { kube: "/cache/kube", archives: { pause: "/c/p.tar", busybox: "/c/b.tar" } };
+const INPUTS = {
+  kube: "/cache/kube",
+  archives: { pause: "/c/p.tar", busybox: "/c/b.tar" },
+  gvisor: { runsc: "/cache/runsc", shim: "/cache/shim" },
+};
 
 Deno.test("full variant: every payload of the plan is a layout entry, /var linked", () => {
   const { entries, artifacts } = fullLayout(INPUTS);
@@ -39,5 +43,7 @@ Deno.test("full variant: every payload of the plan is a layout entry, /var linke
   for (const e of entries.filter((e) => e.source.startsWith("build:"))) {
     assert.ok(artifacts[e.source.slice(6)], e.path);
   }
-  assert.equal(Object.keys(artifacts).length, 3); // kube + 2 archives
+  assert.equal(artifacts[`payload${BIN.runscShim}`], "/cache/shim");
+  assert.equal(by.get(BIN.runsc)?.mode, "0755");
+  assert.equal(Object.keys(artifacts).length, 5); // kube + runsc + shim + 2 archives
 });

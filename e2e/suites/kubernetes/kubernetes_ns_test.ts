@@ -385,7 +385,7 @@ Deno.test({
       });
 
       await networkSteps(c, [{ id: workers[0], index: 1 }, { id: workers[1], index: 2 }]);
-      await runtimeSteps(c);
+      await runtimeSteps(c, workers[0]);
       await storageSteps(c, [{ id: workers[0], index: 1 }, { id: workers[1], index: 2 }]);
 
       await api.management((m) =>

@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { GVISOR_BINARIES, gvisorBuildArgs, gvisorPins } from "./build.ts";
+import { cacheRoot } from "../buildcache.ts";
+import {
+  applyPatch,
+  GVISOR_BINARIES,
+  gvisorBuildArgs,
+  gvisorPins,
+  moduleDir,
+  PATCHES,
+  type SourcePatch,
+} from "./build.ts";
 
 Deno.test("gvisorPins: the gVisor version and the toolchain from go.mod", async () => {
   const goMod = await Deno.readTextFile(new URL("./go.mod", import.meta.url));
@@ -29,4 +38,36 @@ Deno.test("gvisorBuildArgs: both packages into one directory, version stamped, s
   assert.ok(ld.startsWith("-s -w"));
   // The output names go build picks (last path element) map to the names containerd expects.
   assert.deepEqual(Object.keys(GVISOR_BINARIES), ["runsc", "containerd-shim-runsc-v1"]);
+});
+
+Deno.test("applyPatch: replaces the text once, refuses a missing or repeated one", () => {
+  const p: SourcePatch = { module: "m", file: "f.go", from: "a := 1\n", to: "a := 2\n" };
+  assert.equal(applyPatch("x\na := 1\ny\n", p), "x\na := 2\ny\n");
+  assert.throws(() => applyPatch("x", p), /patch of f.go expects its text once, found 0 times/);
+  assert.throws(() => applyPatch("a := 1\na := 1\n", p), /found 2 times/);
+});
+
+Deno.test("PATCHES: each applies to the pinned module in the module cache (when downloaded)", async () => {
+  const goMod = await Deno.readTextFile(new URL("./go.mod", import.meta.url));
+  const cache = `${cacheRoot()}/go/mod`; // hyperkube/build.ts goEnv's GOMODCACHE
+  let checked = 0;
+  for (const p of PATCHES) {
+    assert.ok(p.to.includes("Metropolis:"), `${p.file}: the patch says it is ours`);
+    const version = goMod.match(new RegExp(`^\\s*${p.module.replaceAll(".", "\\.")} (v\\S+)`, "m"));
+    assert.ok(version, `go.mod pins ${p.module}`);
+    // The module cache escapes upper case letters as !<lower>.
+    const dir = `${cache}/${p.module.replace(/[A-Z]/g, (c) => `!${c.toLowerCase()}`)}@${
+      version[1]
+    }`;
+    const src = await Deno.readTextFile(`${dir}/${p.file}`).catch(() => undefined);
+    if (src === undefined) continue; // not downloaded on this machine: the build checks it
+    assert.ok(applyPatch(src, p).includes(p.to));
+    checked++;
+  }
+  console.log(`  ${checked}/${PATCHES.length} patches checked against the module cache`);
+  assert.equal(new Set(PATCHES.map((p) => moduleDir(p.module))).size, 2);
+  assert.equal(
+    moduleDir("github.com/containerd/containerd/v2"),
+    "mod/github.com_containerd_containerd_v2",
+  );
 });
