@@ -48,12 +48,14 @@ export interface OwnerAccess {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Period of the escrow attempts while node 0's curator is not serving yet. */
+export const ESCROW_RETRY_MS = 250;
+
 /** Escrows the owner certificate from node 0 (retrying until its curator serves, ≤ `timeoutMs`). */
 export async function escrowOwner(c: LaunchedCluster, timeoutMs = 120_000): Promise<OwnerAccess> {
   const keys = await insecureOwnerKey();
   const target = `${c.nodeAddress(0)}:7835`;
   const deadline = Date.now() + timeoutMs;
-  let delay = 250;
   let last = "";
   for (;;) {
     try {
@@ -96,10 +98,10 @@ export async function escrowOwner(c: LaunchedCluster, timeoutMs = 120_000): Prom
       if (msg !== last) c.log(`waiting for node 0's curator: ${msg}`);
       last = msg;
       if (Date.now() > deadline) throw new Error(`escrow from node 0 failed: ${msg}`);
-      await sleep(delay);
-      // Exponential, but capped at 1 s: node 0 comes up within seconds and every second of a
-      // longer sleep is added to the launch time (formation bench).
-      delay = Math.min(delay * 2, 1000);
+      // A fixed short period: node 0 comes up within seconds, a refused dial costs little, and
+      // every millisecond slept after its curator serves is added to the launch time (formation
+      // bench).
+      await sleep(ESCROW_RETRY_MS);
     }
   }
 }
@@ -179,11 +181,7 @@ export class ClusterAPI {
 
   /** All nodes (GetNodes, optional CEL filter). */
   nodes(filter = ""): Promise<ApiNode[]> {
-    return this.management(async (m) => {
-      const out: ApiNode[] = [];
-      for await (const n of m.getNodes({ filter }, { deadline: Date.now() + 15_000 })) out.push(n);
-      return out;
-    });
+    return this.management((m) => listNodes(m, filter));
   }
 
   /** Consensus members as `{id, full}`. */
@@ -201,6 +199,16 @@ export class ClusterAPI {
   async close(): Promise<void> {
     await this.#resolver.close();
   }
+}
+
+/** GetNodes on `m` collected into an array (optional CEL filter). */
+export async function listNodes(
+  m: ServiceClient<typeof Management.method>,
+  filter = "",
+): Promise<ApiNode[]> {
+  const out: ApiNode[] = [];
+  for await (const n of m.getNodes({ filter }, { deadline: Date.now() + 15_000 })) out.push(n);
+  return out;
 }
 
 /** Whether every node is UP with an address and HEALTHY. */
@@ -231,39 +239,49 @@ export async function approveUntilHealthy(
   const deadline = Date.now() + timeoutMs;
   const approved = new Set<string>();
   let lastLine = "";
-  for (;;) {
-    let nodes: ApiNode[] = [];
-    try {
-      nodes = await api.nodes();
-      for (const n of nodes) {
-        if (n.state === NodeState.NEW && !approved.has(n.id)) {
-          const num = n.labels?.pairs.find((p) => p.key === "test-node-number")?.value ?? "?";
-          c.log(`approving node ${num} (${n.id})`);
-          await api.management((m) => m.approveNode({ pubkey: n.pubkey }));
-          approved.add(n.id);
+  // One client for the whole loop (a new TLS connection through SOCKS5 per call costs more than
+  // the period); dialled again after an error, when the leader may have moved.
+  let m: ServiceClient<typeof Management.method> | undefined;
+  try {
+    for (;;) {
+      let nodes: ApiNode[] = [];
+      try {
+        m ??= await api.client(Management);
+        nodes = await listNodes(m);
+        for (const n of nodes) {
+          if (n.state === NodeState.NEW && !approved.has(n.id)) {
+            const num = n.labels?.pairs.find((p) => p.key === "test-node-number")?.value ?? "?";
+            c.log(`approving node ${num} (${n.id})`);
+            await m.approveNode({ pubkey: n.pubkey }, { deadline: Date.now() + 15_000 });
+            approved.add(n.id);
+          }
         }
+        if (allHealthy(nodes, c.numNodes)) {
+          c.log(
+            `${c.numNodes}/${c.numNodes} nodes UP and HEALTHY after ${
+              ((performance.now() - started) / 1000).toFixed(1)
+            } s`,
+          );
+          return nodes;
+        }
+      } catch (e) {
+        m?.close();
+        m = undefined;
+        const code = (e as { code?: number }).code;
+        if (code !== status.UNAVAILABLE) lastLine = `cluster API: ${(e as Error).message}`;
       }
-      if (allHealthy(nodes, c.numNodes)) {
-        c.log(
-          `${c.numNodes}/${c.numNodes} nodes UP and HEALTHY after ${
-            ((performance.now() - started) / 1000).toFixed(1)
-          } s`,
-        );
-        return nodes;
+      const up = nodes.filter((n) => n.state === NodeState.UP).length;
+      const healthy = nodes.filter((n) => n.health === Node_Health.HEALTHY).length;
+      const line = `${up}/${c.numNodes} UP, ${healthy} HEALTHY`;
+      if (line !== lastLine) c.log(line);
+      lastLine = line;
+      if (Date.now() > deadline) {
+        throw new Error(`nodes not all UP and HEALTHY after ${timeoutMs / 1000} s (${line})`);
       }
-    } catch (e) {
-      const code = (e as { code?: number }).code;
-      if (code !== status.UNAVAILABLE) lastLine = `cluster API: ${(e as Error).message}`;
+      await sleep(APPROVAL_POLL_MS);
     }
-    const up = nodes.filter((n) => n.state === NodeState.UP).length;
-    const healthy = nodes.filter((n) => n.health === Node_Health.HEALTHY).length;
-    const line = `${up}/${c.numNodes} UP, ${healthy} HEALTHY`;
-    if (line !== lastLine) c.log(line);
-    lastLine = line;
-    if (Date.now() > deadline) {
-      throw new Error(`nodes not all UP and HEALTHY after ${timeoutMs / 1000} s (${line})`);
-    }
-    await sleep(APPROVAL_POLL_MS);
+  } finally {
+    m?.close();
   }
 }
 
