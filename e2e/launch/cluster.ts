@@ -37,6 +37,7 @@ import {
   escrowOwner,
   KUBE_CONTEXT,
   type LaunchedCluster,
+  listNodes,
   makeConsensusMember,
   readMetroctlDir,
   writeKubectl,
@@ -447,24 +448,27 @@ export async function bootstrapCluster(c: Cluster, onPhase?: PhaseHook): Promise
   c.log(
     `node 0 serving, owner escrowed after ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
-  for (;;) {
-    const n0 = (await c.api.nodes().catch(() => []))[0];
-    if (n0?.status?.externalAddress) {
-      c.socks.table.set(n0.id, n0.status.externalAddress);
-      c.log(`node 0 (${n0.status.externalAddress}) UP as ${n0.id}`);
-      onPhase?.("node 0 UP", c);
-      break;
+  // One client for these calls: a TLS connection through SOCKS5 costs more than the period.
+  return await c.api.management(async (m) => {
+    for (;;) {
+      const n0 = (await listNodes(m).catch(() => []))[0];
+      if (n0?.status?.externalAddress) {
+        c.socks.table.set(n0.id, n0.status.externalAddress);
+        c.log(`node 0 (${n0.status.externalAddress}) UP as ${n0.id}`);
+        onPhase?.("node 0 UP", c);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 250));
     }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  const ticket = (await c.api.management((m) => m.getRegisterTicket({}))).ticket;
-  const info = await c.api.management((m) => m.getClusterInfo({}));
-  onPhase?.("register info", c);
-  return {
-    ticket,
-    directory: info.clusterDirectory!,
-    caCertificate: info.caCertificate,
-  };
+    const ticket = (await m.getRegisterTicket({})).ticket;
+    const info = await m.getClusterInfo({});
+    onPhase?.("register info", c);
+    return {
+      ticket,
+      directory: info.clusterDirectory!,
+      caCertificate: info.caCertificate,
+    };
+  });
 }
 
 /**

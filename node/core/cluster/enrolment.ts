@@ -424,31 +424,38 @@ async function register(
     let lastWaitLog = 0;
     let committed;
     let commitDelay: number = COMMIT_RETRY.initialMs;
-    for (;;) {
-      const c = await curator();
-      try {
-        committed = await c.commitNode({
-          clusterUnlockKey: storageSecurity === NodeStorageSecurity.INSECURE
-            ? new Uint8Array()
-            : cuk,
-          storageSecurity,
-        }, { deadline: Date.now() + 10_000 });
-        break;
-      } catch (e) {
-        const code = (e as { code?: number }).code;
-        if (code === grpc.status.PERMISSION_DENIED) {
-          if (Date.now() - lastWaitLog > 60_000) {
-            log.info("waiting for approval of this node by the cluster owner");
-            lastWaitLog = Date.now();
+    // One connection while the leader answers "not approved yet"; any other error dials again
+    // (the leader may have moved).
+    let c: Awaited<ReturnType<typeof curator>> | undefined;
+    try {
+      for (;;) {
+        c ??= await curator();
+        try {
+          committed = await c.commitNode({
+            clusterUnlockKey: storageSecurity === NodeStorageSecurity.INSECURE
+              ? new Uint8Array()
+              : cuk,
+            storageSecurity,
+          }, { deadline: Date.now() + 10_000 });
+          break;
+        } catch (e) {
+          const code = (e as { code?: number }).code;
+          if (code === grpc.status.PERMISSION_DENIED) {
+            if (Date.now() - lastWaitLog > 60_000) {
+              log.info("waiting for approval of this node by the cluster owner");
+              lastWaitLog = Date.now();
+            }
+          } else {
+            log.warning(`CommitNode failed: ${(e as Error).message}`);
+            c.close();
+            c = undefined;
           }
-        } else {
-          log.warning(`CommitNode failed: ${(e as Error).message}`);
+          await sleep(commitDelay, signal);
+          commitDelay = Math.min(commitDelay * 2, COMMIT_RETRY.maxMs);
         }
-        await sleep(commitDelay, signal);
-        commitDelay = Math.min(commitDelay * 2, COMMIT_RETRY.maxMs);
-      } finally {
-        c.close();
       }
+    } finally {
+      c?.close();
     }
     const credentials = {
       caCertificate: committed.caCertificate,
