@@ -8,8 +8,9 @@ import assert from "node:assert/strict";
 import { NodeStorageSecurity as S } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { DeviceMapper } from "../../base/devicemapper/control.ts";
 import { MNT, umount } from "../../base/sys/mount.ts";
+import { SysError } from "../../base/sys/errno.ts";
 import { attachLoop } from "./loop.ts";
-import { vmDataStorage } from "./vm_data.ts";
+import { readError, vmDataStorage } from "./vm_data.ts";
 import { DATA_EXEC_SUBTREES } from "./vm_data_plan.ts";
 
 const MKFS = ["/usr/sbin/mkfs.xfs", "/sbin/mkfs.xfs"].find((p) => {
@@ -137,4 +138,16 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("vm data: dm-crypt's authentication failure (EILSEQ) is named as such, others as they are", () => {
+  assert.equal(
+    readError(new SysError("pread", '"/dev/dm-2" at 0', 84, "Invalid or incomplete multibyte")),
+    'pread("/dev/dm-2" at 0): EILSEQ: the sector failed authentication',
+  );
+  assert.match(
+    readError(new SysError("pread", "x", 5, "Input/output error")),
+    /EIO: Input\/output/,
+  );
+  assert.equal(readError(new Error("short read")), "short read");
 });
