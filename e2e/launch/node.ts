@@ -31,8 +31,36 @@ import { toBinary } from "@bufbuild/protobuf";
 import { childPids, pidAlive, sleep } from "./exec.ts";
 import { Swtpm } from "../../node/base/tpm/swtpm.ts";
 import { type ClusterNode, ConsoleSink, type NodeExit, TAIL_LINES } from "./cluster_node.ts";
+import { AGENT_CACHE_DIR, AGENT_STAMP } from "../../os-image/tools/bundle.ts";
 
 export { type NodeExit, TAIL_LINES };
+
+/**
+ * A node's first `DENO_DIR` starts as a copy of the bundle's warmed cache
+ * ({@link AGENT_CACHE_DIR}, when it belongs to the current bundle); an existing one is left
+ * alone. Best effort: without it the agent loads a little slower.
+ */
+export async function seedAgentCache(denoDir: string, dist = `${REPO_ROOT}/dist`): Promise<void> {
+  const from = `${dist}/${AGENT_CACHE_DIR}`;
+  try {
+    if (await Deno.stat(denoDir).then(() => true, () => false)) return;
+    const [cacheStamp, bundleStamp] = await Promise.all([
+      Deno.readTextFile(`${from}/stamp`),
+      Deno.readTextFile(`${dist}/${AGENT_STAMP}`),
+    ]);
+    if (cacheStamp.trim() !== bundleStamp.trim()) return;
+    const tmp = `${denoDir}.tmp`;
+    await Deno.mkdir(tmp, { recursive: true });
+    for await (const e of Deno.readDir(from)) {
+      if (e.isFile && e.name !== "stamp") {
+        await Deno.copyFile(`${from}/${e.name}`, `${tmp}/${e.name}`);
+      }
+    }
+    await Deno.rename(tmp, denoDir);
+  } catch {
+    // Another launcher replaced the cache meanwhile, or it is missing: start empty.
+  }
+}
 
 /** Repository root. */
 export const REPO_ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
@@ -201,6 +229,7 @@ export class NamespaceNode implements ClusterNode {
     this.#stopping = false;
     if (this.opts.tpm) await this.#startSwtpm();
     await this.opts.beforeAgentStart?.(this);
+    if (!this.opts.agentCommand) await seedAgentCache(`${this.opts.dir}/deno`);
     await this.#console.open();
     const [cmd, ...args] = this.argv();
     // A stand-in (agentCommand) keeps the launcher's environment; the agent gets only its own.

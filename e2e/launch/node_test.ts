@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { NodeParametersSchema } from "../../proto/gen/metropolis/proto/api/configuration_pb.ts";
-import { AGENT_ENTRY, DATA_IMAGE_SIZE, NamespaceNode } from "./node.ts";
+import { AGENT_ENTRY, DATA_IMAGE_SIZE, NamespaceNode, seedAgentCache } from "./node.ts";
+import { AGENT_CACHE_DIR, AGENT_STAMP } from "../../os-image/tools/bundle.ts";
 
 const base = {
   index: 4,
@@ -81,4 +82,27 @@ Deno.test("node argv: agentCommand replaces the agent, {state} and {i} substitut
     agentCommand: ["/bin/stand-in", "{i}", "--dir={state}"],
   }).argv();
   assert.deepEqual(argv.slice(-3), ["/bin/stand-in", "4", "--dir=/tmp/s/nodes/4"]);
+});
+
+Deno.test("a node's first DENO_DIR copies the warmed cache of the current bundle only", async () => {
+  const dist = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dist}/${AGENT_CACHE_DIR}`);
+    await Deno.writeTextFile(`${dist}/${AGENT_STAMP}`, "h1\n");
+    await Deno.writeTextFile(`${dist}/${AGENT_CACHE_DIR}/stamp`, "h1\n");
+    await Deno.writeTextFile(`${dist}/${AGENT_CACHE_DIR}/v8_code_cache_v2`, "cache");
+    await seedAgentCache(`${dist}/n0`, dist);
+    assert.equal(await Deno.readTextFile(`${dist}/n0/v8_code_cache_v2`), "cache");
+    await assert.rejects(() => Deno.stat(`${dist}/n0/stamp`));
+    // An existing DENO_DIR (a node's later boots) stays as it is.
+    await Deno.writeTextFile(`${dist}/n0/v8_code_cache_v2`, "own");
+    await seedAgentCache(`${dist}/n0`, dist);
+    assert.equal(await Deno.readTextFile(`${dist}/n0/v8_code_cache_v2`), "own");
+    // A cache of another bundle is not used.
+    await Deno.writeTextFile(`${dist}/${AGENT_STAMP}`, "h2\n");
+    await seedAgentCache(`${dist}/n1`, dist);
+    assert.equal(await Deno.stat(`${dist}/n1`).then(() => true, () => false), false);
+  } finally {
+    await Deno.remove(dist, { recursive: true });
+  }
 });

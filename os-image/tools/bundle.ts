@@ -109,12 +109,52 @@ export async function ensureAgentBundle(
   const stamp = await Deno.readTextFile(`${outDir}/${AGENT_STAMP}`).catch(() => "");
   const have = (await exists(agentJs)) &&
     (await Promise.all(ETCD3_PROTOS.map((p) => exists(`${outDir}/proto/${p}`)))).every((x) => x);
-  if (have && stamp.trim() === hash) return { agentJs, rebuilt: false };
+  if (have && stamp.trim() === hash) {
+    await warmAgentCache(outDir, hash, log);
+    return { agentJs, rebuilt: false };
+  }
   log(`bundling the agent into ${agentJs} (${have ? "inputs changed" : "missing"})`);
   const started = performance.now();
   await writeAgentBundle(outDir, hash);
   log(`agent bundled in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  await warmAgentCache(outDir, hash, log);
   return { agentJs, rebuilt: true };
+}
+
+/**
+ * Next to `agent.js`: a `DENO_DIR` in which the bundle was loaded once (V8 code cache, module
+ * analysis), with the {@link AGENT_STAMP} it belongs to in `stamp`. A namespace node starts its
+ * own `DENO_DIR` as a copy of it instead of empty: loading the bundle then costs ≈ 0.2 s less CPU
+ * per node boot (formation bench).
+ */
+export const AGENT_CACHE_DIR = "agent-deno";
+
+/** Makes `<outDir>/{@link AGENT_CACHE_DIR}` current for the bundle with stamp `hash`. */
+async function warmAgentCache(outDir: string, hash: string, log: (l: string) => void) {
+  const dir = `${outDir}/${AGENT_CACHE_DIR}`;
+  const stamp = await Deno.readTextFile(`${dir}/stamp`).catch(() => "");
+  if (stamp.trim() === hash) return;
+  const tmp = `${dir}.tmp-${Deno.pid}-${Date.now()}`;
+  try {
+    await Deno.mkdir(tmp, { recursive: true });
+    // The agent refuses an unknown platform right after loading: the caches are written by then.
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--cached-only", "--no-config", `${outDir}/agent.js`, "--platform=-"],
+      env: { DENO_DIR: tmp, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    await child.status;
+    await Deno.writeTextFile(`${tmp}/stamp`, hash + "\n");
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await Deno.rename(tmp, dir);
+  } catch (e) {
+    // Only an optimisation: nodes then start with an empty DENO_DIR as before.
+    log(`agent cache not prepared: ${(e as Error).message}`);
+  } finally {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
 }
 
 /** Bundles the agent into `outDir` (temporary names, then renames) and writes the stamp. */
