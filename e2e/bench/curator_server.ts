@@ -7,13 +7,22 @@
  * Prints one JSON line ({@link ServerInfo}) on stdout once it serves and the leader's node cache
  * holds every seeded record, then serves until SIGTERM/SIGINT or until stdin closes.
  *
- * Usage: `deno run -A e2e/bench/curator_server.ts [--nodes N]`.
+ * With `--join <etcd3 host>` it is a second curator of that cluster instead (no etcd of its own,
+ * no bootstrap, no seeding): it campaigns and leads once the first one's lease is gone
+ * (the heartbeats bench's failover).
+ *
+ * Usage: `deno run -A e2e/bench/curator_server.ts [--nodes N | --join HOST]`.
  */
 import { Buffer } from "node:buffer";
 import { Management } from "../../proto/gen/metropolis/proto/api/management_pb.ts";
+import { Etcd3 } from "etcd3";
 import { startTestCurator } from "../../node/core/curator/testing.ts";
+import type { TestEtcd } from "../../node/core/consensus/testing.ts";
+import { KV } from "../../node/core/consensus/kv.ts";
 import { exportPkcs8 } from "../../node/base/pki/keys.ts";
 import { clusterCA } from "../../node/core/curator/bootstrap.ts";
+import { issueCertificate } from "../../node/base/pki/cert.ts";
+import { OWNER_IDENTITY, userTemplate } from "../../node/core/identity/profiles.ts";
 import { benchRecord, randomPublicKeys, seedRecords, waitSeededVisible } from "./seed.ts";
 
 /** What the server prints: enough to dial it as the owner and to issue node certificates. */
@@ -35,6 +44,8 @@ export interface ServerInfo {
   seeded: number;
   /** PID of this process (the leader). */
   pid: number;
+  /** PID of the etcd this process started (0 with `--join`): it outlives a SIGKILLed server. */
+  etcdPid: number;
 }
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
@@ -49,11 +60,33 @@ function parseNodes(args: string[]): number {
   return n;
 }
 
+/** A {@link TestEtcd} view of someone else's etcd at `endpoint` (stop closes the client only). */
+function joinedEtcd(endpoint: string): TestEtcd {
+  const client = new Etcd3({ hosts: endpoint, dialTimeout: 1000 });
+  return {
+    dir: "",
+    endpoint,
+    client,
+    pid: 0,
+    kv: new KV(client),
+    stop: () => Promise.resolve(client.close()),
+  };
+}
+
 if (import.meta.main) {
   const nodes = parseNodes(Deno.args);
+  const j = Deno.args.indexOf("--join");
+  const join = j >= 0 ? Deno.args[j + 1] : undefined;
   // Production lease TTL: under full CPU load a 2 s test TTL could cost the leadership.
-  const c = await startTestCurator({ leaseTtl: 10 });
-  const ownerCert = await c.ownerCertificate();
+  const c = await startTestCurator({
+    leaseTtl: 10,
+    ...(join ? { etcd: joinedEtcd(join), noBootstrap: true } : {}),
+  });
+  const signer = await clusterCA(c.etcd.kv).signer();
+  // Escrow needs the leader; a joining follower issues the owner certificate from the CA itself.
+  const ownerCert = join
+    ? await issueCertificate(userTemplate(OWNER_IDENTITY), c.ownerKeys.publicKey, signer)
+    : await c.ownerCertificate();
   const mgmt = await c.client(Management, {
     certificate: ownerCert,
     privateKey: c.ownerKeys.privateKey,
@@ -69,7 +102,6 @@ if (import.meta.main) {
       `curator_server: seeded ${seeded} records in ${Math.round(performance.now() - started)} ms`,
     );
   }
-  const signer = await clusterCA(c.etcd.kv).signer();
   const info: ServerInfo = {
     target: c.target,
     nodeId: c.nodeId,
@@ -80,6 +112,7 @@ if (import.meta.main) {
     etcd: c.etcd.endpoint,
     seeded,
     pid: Deno.pid,
+    etcdPid: c.etcd.pid,
   };
   console.log(JSON.stringify(info));
   const stop = async () => {

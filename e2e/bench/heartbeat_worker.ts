@@ -85,12 +85,19 @@ if (import.meta.main) {
     certificate: ca,
     privateKey: (await importPkcs8(fromB64(info.caKey))).privateKey,
   };
+  // Keys and certificates 64 at a time: each is a few WebCrypto round trips, mostly waiting.
   const nodes: SimNode[] = [];
-  for (let i = 0; i < count; i++) {
-    const keys = await generateEd25519();
-    const id = nodeId(await rawPublicKey(keys.publicKey));
-    const certificate = await issueCertificate(nodeTemplate(id), keys.publicKey, signer);
-    nodes.push({ id, keys, certificate, generation: -1 });
+  for (let i = 0; i < count; i += 64) {
+    nodes.push(
+      ...await Promise.all(
+        Array.from({ length: Math.min(64, count - i) }, async (): Promise<SimNode> => {
+          const keys = await generateEd25519();
+          const id = nodeId(await rawPublicKey(keys.publicKey));
+          const certificate = await issueCertificate(nodeTemplate(id), keys.publicKey, signer);
+          return { id, keys, certificate, generation: -1 };
+        }),
+      ),
+    );
   }
   const etcd = new Etcd3({ hosts: info.etcd });
   const records = await Promise.all(
@@ -102,6 +109,7 @@ if (import.meta.main) {
 
   let rtts: number[] = [];
   let errors = 0;
+  let reconnects = 0;
   let lastError = "";
   let generation = 0;
   let movedAt: number | undefined;
@@ -141,15 +149,25 @@ if (import.meta.main) {
       }
       firstAnswer.resolve();
     });
+    let answered = false;
     stream.on("error", (e: Error) => {
       if (s.stream !== stream) return; // an old stream after a retarget
       errors++;
       lastError = e.message.split("\n")[0].slice(0, 200);
       s.stream = undefined;
       firstAnswer.reject(e);
+      // A node whose stream broke after it was up redials, as an agent does.
+      if (answered) {
+        reconnects++;
+        clearTimeout(s.timer);
+        clearInterval(s.timer);
+        s.client?.close();
+        void openWithRetry(s, generation);
+      }
     });
     beat(s);
     await firstAnswer.promise;
+    answered = true;
     // Heartbeats every interval from a random phase, as independent nodes would.
     clearTimeout(s.timer);
     clearInterval(s.timer);
@@ -159,23 +177,31 @@ if (import.meta.main) {
     }, Math.random() * interval);
   };
 
-  /** Opens all nodes, `concurrency` at a time (a pool, not batches); node failures retried. */
+  /**
+   * Opens `s` until its first heartbeat is answered, retrying with backoff (250 ms growing to 2 s,
+   * jittered, as an agent's dialer does) for up to 120 s or until a retarget.
+   */
+  const openWithRetry = async (s: SimNode, gen: number): Promise<void> => {
+    const until = performance.now() + 120_000;
+    for (let attempt = 0; gen === generation; attempt++) {
+      try {
+        await open(s);
+        return;
+      } catch {
+        s.client?.close();
+        if (performance.now() > until) return;
+        const backoff = Math.min(2000, 250 * 1.6 ** attempt);
+        await new Promise((r) => setTimeout(r, backoff * (0.5 + Math.random() / 2)));
+      }
+    }
+  };
+
+  /** Opens all nodes, `concurrency` at a time (a pool, not batches). */
   const openAll = async (): Promise<void> => {
     let next = 0;
+    const gen = generation;
     const worker = async () => {
-      while (next < nodes.length) {
-        const s = nodes[next++];
-        for (let attempt = 0;; attempt++) {
-          try {
-            await open(s);
-            break;
-          } catch {
-            s.client?.close();
-            if (attempt >= 20) break;
-            await new Promise((r) => setTimeout(r, 200 + Math.random() * 300));
-          }
-        }
-      }
+      while (next < nodes.length && gen === generation) await openWithRetry(nodes[next++], gen);
     };
     await Promise.all(Array.from({ length: concurrency }, worker));
   };
@@ -192,6 +218,7 @@ if (import.meta.main) {
         ev: "report",
         rtts,
         errors,
+        reconnects,
         lastError,
         streams: nodes.filter((n) => n.stream).length,
       });

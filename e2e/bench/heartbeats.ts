@@ -17,8 +17,10 @@
  * Targets: leader < 50 % of one core and < 1 GiB at 15,000 nodes, less CPU per heartbeat than
  * the peer per renewal, ramp-up ≥ 500 nodes/s, no node ever HEARTBEAT_TIMEOUT.
  *
+ * Failover (`--failover N`): see {@link failover}; target ≤ 10 s.
+ *
  * Options: `--nodes 1000,5000` `--duration 60` `--interval 5` `--per-process 5000`
- * `--concurrency 100` `--no-peer`.
+ * `--concurrency 100` `--no-peer` `--failover 0`.
  */
 import { Management } from "../../proto/gen/metropolis/proto/api/management_pb.ts";
 import { machine, percentile, progress, report, type Result } from "./report.ts";
@@ -70,6 +72,7 @@ class Worker {
   readonly #child: Deno.ChildProcess;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #waiting = new Map<string, ((m: Record<string, unknown>) => void)[]>();
+  readonly #unclaimed: Record<string, unknown>[] = [];
 
   constructor(first: number, count: number, interval: number, concurrency: number) {
     const script = new URL("./heartbeat_worker.ts", import.meta.url).pathname;
@@ -105,7 +108,9 @@ class Worker {
           buf = buf.slice(nl + 1);
           if (!line.startsWith("{")) continue;
           const m = JSON.parse(line);
-          this.#waiting.get(m.ev)?.shift()?.(m);
+          const waiter = this.#waiting.get(m.ev)?.shift();
+          if (waiter) waiter(m);
+          else this.#unclaimed.push(m); // nobody waits yet: kept for the next next(ev)
         }
       }
     })();
@@ -121,6 +126,8 @@ class Worker {
 
   /** The next event `ev`; fails when the worker exits first. */
   next(ev: string): Promise<Record<string, unknown>> {
+    const i = this.#unclaimed.findIndex((m) => m.ev === ev);
+    if (i >= 0) return Promise.resolve(this.#unclaimed.splice(i, 1)[0]);
     return Promise.race([
       new Promise<Record<string, unknown>>((r) => {
         const l = this.#waiting.get(ev) ?? [];
@@ -168,6 +175,7 @@ export async function heartbeats(args: string[]): Promise<void> {
     positiveNumbers(option(args, "concurrency", "100"), "concurrency")[0],
   );
   const withPeer = !args.includes("--no-peer");
+  const failoverNodes = Math.floor(Number(option(args, "failover", "0")));
   if (fdLimit() < per + FD_RESERVE) {
     throw new Error(`open-file limit ${fdLimit()} too low for ${per} nodes per process`);
   }
@@ -177,9 +185,8 @@ export async function heartbeats(args: string[]): Promise<void> {
     if (fdLimit() < n + FD_RESERVE) {
       throw new Error(`open-file limit ${fdLimit()} is too low for a leader of ${n} nodes`);
     }
-    const parts = spread(n, per);
     progress(
-      `heartbeats: ${n} nodes in ${parts.length} client processes, ${duration} s at ` +
+      `heartbeats: ${n} nodes in ${spread(n, per).length} client processes, ${duration} s at ` +
         `${interval / 1000} s intervals`,
     );
     const srv = await startBenchServer();
@@ -187,23 +194,15 @@ export async function heartbeats(args: string[]): Promise<void> {
     let timeoutPoll: ReturnType<typeof setInterval> | undefined;
     try {
       const rss0 = srv.rssMiB();
-      for (const [first, count] of parts) {
-        workers.push(new Worker(first, count, interval, concurrency));
-      }
-      const info = JSON.stringify(srv.info);
-      for (const w of workers) await w.send(JSON.parse(info));
-      const ids: string[] = [];
-      for (const w of workers) ids.push(...(await w.next("seeded")).ids as string[]);
+      const { ids, rampMs, rampErrors, rampCpuPct } = await startNodes(
+        srv,
+        n,
+        interval,
+        per,
+        concurrency,
+        workers,
+      );
       const idSet = new Set(ids);
-      await waitSeededVisible(await srv.client(Management, srv.owner), ids[ids.length - 1]);
-      progress(`heartbeats: ${n} records seeded; opening ${n} TLS connections`);
-      const rampCpu0 = srv.cpuSeconds();
-      const rampStart = performance.now();
-      for (const w of workers) await w.send({ cmd: "connect" });
-      const connected = await Promise.all(workers.map((w) => w.next("connected")));
-      const rampMs = performance.now() - rampStart;
-      const rampCpuPct = (srv.cpuSeconds() - rampCpu0) / (rampMs / 1000) * 100;
-      const rampErrors = connected.reduce((a, c) => a + (c.errors as number), 0);
       progress(
         `heartbeats: ${n} streams up in ${(rampMs / 1000).toFixed(1)} s ` +
           `(${
@@ -235,6 +234,7 @@ export async function heartbeats(args: string[]): Promise<void> {
       await poll();
       const rtts = reports.flatMap((r) => r.rtts as number[]);
       const streamErrors = reports.reduce((a, r) => a + (r.errors as number), 0);
+      const reconnects = reports.reduce((a, r) => a + (r.reconnects as number), 0);
       const lastError = reports.map((r) => r.lastError).find(Boolean);
       const healthy = (await withHealth(srv, "HEALTH_HEALTHY", idSet)).length;
       const perBeatUs = (cpu1 - cpu0) * 1e6 / Math.max(1, rtts.length);
@@ -250,6 +250,7 @@ export async function heartbeats(args: string[]): Promise<void> {
         rssMiB: Math.round(rss),
         rssBeforeMiB: Math.round(rss0),
         streamErrors,
+        reconnects,
         loadAtEnd: load,
         ...(lastError ? { lastError } : {}),
       };
@@ -331,6 +332,111 @@ export async function heartbeats(args: string[]): Promise<void> {
       for (const w of workers) await w.stop();
       await srv.stop();
     }
+  }
+  if (failoverNodes > 0) await failover(failoverNodes, interval, per, concurrency, m);
+}
+
+/**
+ * Starts workers for `n` nodes against `srv`, seeds the records, waits until the leader sees them
+ * and connects every node: the IDs, the ramp-up time, failed connection attempts and the leader's
+ * CPU during the ramp-up (% of one core).
+ */
+async function startNodes(
+  srv: BenchServer,
+  n: number,
+  interval: number,
+  per: number,
+  concurrency: number,
+  workers: Worker[],
+): Promise<{ ids: string[]; rampMs: number; rampErrors: number; rampCpuPct: number }> {
+  for (const [first, count] of spread(n, per)) {
+    workers.push(new Worker(first, count, interval, concurrency));
+  }
+  for (const w of workers) await w.send(srv.info as unknown as Record<string, unknown>);
+  const ids: string[] = [];
+  for (const w of workers) ids.push(...(await w.next("seeded")).ids as string[]);
+  await waitSeededVisible(await srv.client(Management, srv.owner), ids[ids.length - 1]);
+  progress(`heartbeats: ${n} records seeded; opening ${n} TLS connections`);
+  const cpu0 = srv.cpuSeconds();
+  const t0 = performance.now();
+  for (const w of workers) await w.send({ cmd: "connect" });
+  const connected = await Promise.all(workers.map((w) => w.next("connected")));
+  const rampMs = performance.now() - t0;
+  return {
+    ids,
+    rampMs,
+    rampErrors: connected.reduce((a, c) => a + (c.errors as number), 0),
+    rampCpuPct: (srv.cpuSeconds() - cpu0) / (rampMs / 1000) * 100,
+  };
+}
+
+/**
+ * Failover: `n` nodes heartbeat to leader A while a second curator B of the same cluster
+ * follows; A is SIGKILLed (a crash: its election lease runs out after its TTL, 10 s) and every
+ * node redials B (as an agent does once GetCurrentLeader names the new leader). Measures the time
+ * from the kill until every node has had a heartbeat answered by B, and how many nodes B ever
+ * reported HEARTBEAT_TIMEOUT (polled every 2 s for 60 s after the kill).
+ */
+async function failover(
+  n: number,
+  interval: number,
+  per: number,
+  concurrency: number,
+  m: ReturnType<typeof machine>,
+): Promise<void> {
+  progress(`heartbeats: failover with ${n} nodes`);
+  const a = await startBenchServer();
+  const b = await startBenchServer(["--join", a.info.etcd]);
+  const workers: Worker[] = [];
+  try {
+    const { ids } = await startNodes(a, n, interval, per, concurrency, workers);
+    const idSet = new Set(ids);
+    await new Promise((r) => setTimeout(r, 2 * interval)); // steady before the crash
+    const t0 = performance.now();
+    await a.kill();
+    for (const w of workers) await w.send({ cmd: "retarget", info: b.info });
+    const timedOut = new Set<string>();
+    let leaderAfterMs: number | undefined;
+    let done = false;
+    const poll = (async () => {
+      while (!done && performance.now() - t0 < 60_000) {
+        try {
+          for (const id of await withHealth(b, "HEALTH_HEARTBEAT_TIMEOUT", idSet)) {
+            timedOut.add(id);
+          }
+          leaderAfterMs ??= performance.now() - t0;
+        } catch { /* B does not lead yet */ }
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    })();
+    const moved = await Promise.race([
+      Promise.all(workers.map((w) => w.next("moved"))),
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 180_000)),
+    ]);
+    const movedMs = performance.now() - t0;
+    await new Promise((r) => setTimeout(r, Math.max(0, 20_000 - movedMs))); // let timeouts show
+    done = true;
+    await poll;
+    report({
+      bench: `heartbeats/failover/${n}`,
+      value: moved ? movedMs / 1000 : NaN,
+      unit: "s kill → every node heartbeats to the new leader",
+      target: "<= 10",
+      runs: 1,
+      ok: moved !== undefined && movedMs <= 10_000,
+      extra: {
+        newLeaderServedAfterS: leaderAfterMs === undefined ? "?" : r2(leaderAfterMs / 1000),
+        everTimedOut: timedOut.size,
+        leaseTtlS: 10,
+        concurrencyPerProcess: concurrency,
+        processes: workers.length,
+        ...(moved ? {} : { error: "not all nodes moved within 180 s" }),
+      },
+    }, m);
+  } finally {
+    for (const w of workers) await w.stop();
+    await b.stop();
+    await a.stop();
   }
 }
 

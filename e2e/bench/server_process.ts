@@ -26,10 +26,21 @@ export interface BenchServer {
   cpuSeconds(): number;
   /** VmRSS of the leader process in MiB. */
   rssMiB(): number;
+  /** SIGKILLs the server (a crash: no resignation); its etcd keeps running until {@link stop}. */
+  kill(): Promise<void>;
   stop(): Promise<void>;
 }
 
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
+
+/** Whether `pid` is (still) an etcd process. */
+function isEtcd(pid: number): boolean {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/comm`).trim() === "etcd";
+  } catch {
+    return false;
+  }
+}
 
 /** Spawns the server with `args` (e.g. `--nodes 1000`) and waits for its info line. */
 export async function startBenchServer(args: string[] = []): Promise<BenchServer> {
@@ -72,6 +83,7 @@ export async function startBenchServer(args: string[] = []): Promise<BenchServer
     privateKey: (await importPkcs8(fromB64(info.ownerKey))).privateKey,
   };
   const clients: { close(): void }[] = [];
+  let killed = false;
   return {
     info,
     ca,
@@ -85,6 +97,13 @@ export async function startBenchServer(args: string[] = []): Promise<BenchServer
     },
     cpuSeconds: () => cpuSeconds(info.pid),
     rssMiB: () => rssMiB(info.pid),
+    async kill() {
+      killed = true;
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      await child.status;
+    },
     async stop() {
       for (const c of clients) c.close();
       try {
@@ -92,6 +111,12 @@ export async function startBenchServer(args: string[] = []): Promise<BenchServer
       } catch { /* gone */ }
       await child.stdin.close().catch(() => {});
       await child.status;
+      // After a kill() nobody stopped the etcd the server started (still our grandchild).
+      if (killed && info.etcdPid && isEtcd(info.etcdPid)) {
+        try {
+          Deno.kill(info.etcdPid, "SIGTERM");
+        } catch { /* stopped with the server */ }
+      }
     },
   };
 }
