@@ -185,15 +185,14 @@ function budgetError(f: () => unknown, match: RegExp) {
   });
 }
 
-Deno.test("cost: nested comprehensions over large lists are rejected before evaluation, fast", () => {
+Deno.test("cost: nested comprehensions over large lists are rejected before evaluation", () => {
+  // Rejected by compileNodeFilter itself, i.e. by the static estimate and not by running the
+  // comprehension (how fast that is, is `deno task bench celbomb`'s business, not a unit test's).
   for (const n of [100, 200]) {
-    const start = performance.now();
     filterError(
       () => compileNodeFilter(bomb(n)),
       /^filter too expensive: estimated cost \d+ per node exceeds the limit of 25000$/,
     );
-    const ms = performance.now() - start;
-    assert.ok(ms < 100, `bomb of ${n}³ iterations rejected in ${ms.toFixed(1)} ms`);
   }
   // The estimate multiplies through nesting; a single level of the same lists is fine.
   assert.deepEqual(matching(`${list(100)}.all(x, x >= 0)`), ["1", "2", "3"]);
@@ -240,9 +239,7 @@ Deno.test("cost: a filter that passes the estimate but overruns the per-node bud
   // Indexing hides a list's size from the estimate (128 assumed, 3,000 visited).
   const hidden = CEL_HIDDEN_COST;
   const f = compileNodeFilter(hidden);
-  const start = performance.now();
   budgetError(() => f(up), /^evaluation of one node exceeds the budget of 25000 cost units$/);
-  assert.ok(performance.now() - start < 100, "stopped when the budget ran out");
   // The loop's failure cannot be absorbed by a short-circuiting operator.
   budgetError(() => compileNodeFilter(`${hidden} || true`)(up), /one node exceeds/);
   // Run-time regular expressions are charged by their length.

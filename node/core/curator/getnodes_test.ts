@@ -74,12 +74,11 @@ Deno.test("getNodes: the CEL bomb is INVALID_ARGUMENT at once, a budget overrun 
       privateKey: c.ownerKeys.privateKey,
     });
     const failure = async (filter: string) => {
-      const start = performance.now();
       try {
         for await (const _ of mgmt.getNodes({ filter })) { /* drain */ }
       } catch (e) {
         const { code, details } = e as { code: number; details: string };
-        return { code, details, ms: performance.now() - start };
+        return { code, details };
       }
       assert.fail(`filter ${filter.slice(0, 40)}… succeeded`);
     };
@@ -87,7 +86,6 @@ Deno.test("getNodes: the CEL bomb is INVALID_ARGUMENT at once, a budget overrun 
     const b = await failure(celBomb(100));
     assert.equal(b.code, status.INVALID_ARGUMENT);
     assert.match(b.details, /^filter: filter too expensive: estimated cost \d+ per node/);
-    assert.ok(b.ms < 100, `rejected in ${b.ms.toFixed(1)} ms`);
     const r = await failure(CEL_HIDDEN_COST);
     assert.equal(r.code, status.RESOURCE_EXHAUSTED);
     assert.equal(
@@ -142,25 +140,22 @@ Deno.test("getNodes: concurrent costly filters take turns with the event loop", 
   // Warm: compiled code, not the interpreter's first runs, is what a busy leader runs.
   await run();
   visited.n = 0;
-  let last = performance.now();
-  let maxGap = 0;
+  // What a 1 ms timer sees of the calls' progress. Without slicing, each call evaluates all its
+  // nodes in one synchronous run, so timers only ever see multiples of `records`; with slicing
+  // they fire while calls are half done. Counting such observations, not measuring stalls in
+  // milliseconds, keeps this a behavioural test on a loaded machine.
+  const midCall = new Set<number>();
   const ticker = setInterval(() => {
-    const now = performance.now();
-    maxGap = Math.max(maxGap, now - last);
-    last = now;
+    if (visited.n % records !== 0) midCall.add(visited.n);
   }, 1);
   try {
-    const start = performance.now();
     const results = await Promise.all(Array.from({ length: calls }, run));
-    const ms = performance.now() - start;
     assert.ok(results.every((r) => r.length === records));
     assert.equal(visited.n, calls * records);
-    assert.ok(ms > 150, `the filters are costly enough to matter (${ms.toFixed(0)} ms)`);
-    // Timers (heartbeat deadlines, lease renewals) ran throughout: slices are 5 ms, the bound
-    // leaves room for a garbage collector's pause on a loaded machine.
+    // Timers (heartbeat deadlines, lease renewals) ran while the filters were evaluated.
     assert.ok(
-      maxGap < Math.min(150, ms / 4),
-      `longest event-loop stall ${maxGap.toFixed(1)} ms of ${ms.toFixed(0)}`,
+      midCall.size >= calls,
+      `timers ran ${midCall.size} times in the middle of a call (want ≥ ${calls})`,
     );
   } finally {
     clearInterval(ticker);
@@ -174,14 +169,11 @@ Deno.test("getNodes: a cancelled call stops evaluating", async () => {
   const filter = `${celList(100)}.exists(x, x == 99)`;
   const ac = new AbortController();
   setTimeout(() => ac.abort(new Error("cancelled by test")), 50);
-  const start = performance.now();
   await assert.rejects(
     mgmt.getNodes(create(GetNodesRequestSchema, { filter }), ac.signal),
     /cancelled by test/,
   );
-  const ms = performance.now() - start;
   const seen = visited.n;
-  assert.ok(ms < 400, `stopped ${ms.toFixed(0)} ms after the start`);
   assert.ok(seen > 0 && seen < records, `evaluated ${seen} of ${records} nodes`);
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(visited.n, seen, "no evaluation after the call ended");
