@@ -52,7 +52,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const ESCROW_RETRY_MS = 250;
 
 /** Escrows the owner certificate from node 0 (retrying until its curator serves, ≤ `timeoutMs`). */
-export async function escrowOwner(c: LaunchedCluster, timeoutMs = 120_000): Promise<OwnerAccess> {
+export async function escrowOwner(
+  c: LaunchedCluster,
+  timeoutMs = 120_000,
+  attemptMs = 10_000,
+): Promise<OwnerAccess> {
   const keys = await insecureOwnerKey();
   const target = `${c.nodeAddress(0)}:7835`;
   const deadline = Date.now() + timeoutMs;
@@ -70,7 +74,7 @@ export async function escrowOwner(c: LaunchedCluster, timeoutMs = 120_000): Prom
       );
       try {
         const pub = await rawPublicKey(keys.publicKey);
-        const s = aaa.escrow({ deadline: Date.now() + 10_000 });
+        const s = aaa.escrow({ deadline: Date.now() + attemptMs });
         // Collect through events: an error before iteration starts must not go unhandled.
         const cert = await new Promise<Uint8Array | undefined>((resolve, reject) => {
           let got: Uint8Array | undefined;
@@ -94,7 +98,9 @@ export async function escrowOwner(c: LaunchedCluster, timeoutMs = 120_000): Prom
       }
     } catch (e) {
       // `UNAVAILABLE: No connection established …` without grpc-js's empty "Resolution note:".
-      const msg = describeError(e).split("\n")[0].replace(/\s*Resolution note:\s*$/, "");
+      // Without grpc-js's timing details, so the same failure is reported once.
+      const msg = describeError(e).split("\n")[0].replace(/\s*Resolution note:\s*$/, "")
+        .replace(/^(DEADLINE_EXCEEDED: Deadline exceeded) after .*$/, "$1");
       if (msg !== last) c.log(`waiting for node 0's curator: ${msg}`);
       last = msg;
       if (Date.now() > deadline) throw new Error(`escrow from node 0 failed: ${msg}`);
@@ -269,6 +275,12 @@ export async function approveUntilHealthy(
         m = undefined;
         const code = (e as { code?: number }).code;
         if (code !== status.UNAVAILABLE) lastLine = `cluster API: ${(e as Error).message}`;
+        if (Date.now() > deadline) {
+          throw new Error(`nodes not all UP and HEALTHY after ${timeoutMs / 1000} s (${lastLine})`);
+        }
+        // No node list this round: no "0/N UP" line that only says the call failed.
+        await sleep(APPROVAL_POLL_MS);
+        continue;
       }
       const up = nodes.filter((n) => n.state === NodeState.UP).length;
       const healthy = nodes.filter((n) => n.health === Node_Health.HEALTHY).length;

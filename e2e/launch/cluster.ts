@@ -68,11 +68,12 @@ export type PhaseHook = (phase: string, c: Cluster) => void;
 /**
  * How long bring-up waits for node 0's curator (escrow) and then for every node to be UP and
  * HEALTHY: namespace nodes start in seconds; VMs under TCG take ≈ 18 s to `/init` and the agent
- * runs several times slower than on the host.
+ * runs several times slower than on the host. `escrowAttempt` is one Escrow call's deadline (on a
+ * TCG VM the TLS handshake through SOCKS5 and the curator's answer alone can take over 10 s).
  */
 export const BRINGUP_TIMEOUTS_MS = {
-  namespace: { escrow: 120_000, healthy: 300_000 },
-  vm: { escrow: 600_000, healthy: 900_000 },
+  namespace: { escrow: 120_000, escrowAttempt: 10_000, healthy: 300_000 },
+  vm: { escrow: 900_000, escrowAttempt: 30_000, healthy: 900_000 },
 } as const;
 
 /** A running launcher cluster; always {@link close} it. */
@@ -230,12 +231,13 @@ export class Cluster {
     const img = () => image ??= nodeImage(o, (l) => this.log(l));
     const disks = new DiskMaker(img, sizeMiB(o.disk), this.stateDir);
     if (!o.keepState) {
-      // Disk template now, so node 0 boots as soon as the switch is up.
+      // Image and disk template now, so node 0 boots as soon as the switch is up.
+      await img();
       const started = performance.now();
       await disks.template();
       this.log(
-        `node disks: ${o.disk} GPT images (sparse copies of ${disks.templatePath}, ` +
-          `${((performance.now() - started) / 1000).toFixed(1)} s)`,
+        `node disks: ${o.disk} GPT images, sparse copies of ${disks.templatePath} ` +
+          `(written in ${((performance.now() - started) / 1000).toFixed(1)} s)`,
       );
     }
     for (let i = 0; i < o.numNodes; i++) {
@@ -441,7 +443,8 @@ export class Cluster {
  */
 export async function bootstrapCluster(c: Cluster, onPhase?: PhaseHook): Promise<RegisterInfo> {
   const started = performance.now();
-  const owner = await escrowOwner(c.launched, BRINGUP_TIMEOUTS_MS[c.options.mode].escrow);
+  const t = BRINGUP_TIMEOUTS_MS[c.options.mode];
+  const owner = await escrowOwner(c.launched, t.escrow, t.escrowAttempt);
   await writeMetroctlDir(c.stateDir, owner);
   c.api = new ClusterAPI(c.launched, owner);
   onPhase?.("owner escrowed", c);
