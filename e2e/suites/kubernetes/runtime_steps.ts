@@ -109,9 +109,19 @@ async function gvisorStep(c: Cluster, node: string): Promise<void> {
           throw permanent(`pod failed: ${JSON.stringify(p.status).slice(0, 600)}`);
         }
         if (phase !== "Succeeded") {
-          const why = (p.status?.containerStatuses ?? [])
-            .map((s: { state?: unknown }) => JSON.stringify(s.state)).join(" ");
-          throw new Error(`pod ${phase} ${why}`.slice(0, 400));
+          // The sandbox's failures (runtime, shim) show only as the pod's latest Event.
+          const events = JSON.parse(
+            await k([
+              "get",
+              "events",
+              "--field-selector",
+              `involvedObject.name=${name}`,
+              "-o",
+              "json",
+            ]),
+          ).items as { lastTimestamp?: string; message?: string }[];
+          events.sort((a, b) => (a.lastTimestamp ?? "").localeCompare(b.lastTimestamp ?? ""));
+          throw new Error(`pod ${phase}; last event: ${events.at(-1)?.message}`.slice(0, 600));
         }
         const log = await k(["logs", name]);
         try {
