@@ -27,6 +27,12 @@
  * zeros without touching the device). The one read of unwritten space, mkfs.xfs probing for an
  * old superblock, is answered by writing {@link FIRST_USE_ZEROED_BYTES} of zeros through the
  * crypt device before mkfs. So an AEAD error in the kernel log always means modified data.
+ *
+ * Journal mode ('J') keeps data and tag of a sector consistent across a power cut (both are
+ * written to the journal first, and committed journal entries are replayed at the next
+ * activation). Bitmap mode ('B') would save the journal's second write but is only usable with
+ * an internal hash, not with dm-crypt's AEAD tags; direct mode ('D') would turn a torn write
+ * after a power cut into an authentication error, indistinguishable from tampering.
  * @module
  */
 import { NodeStorageSecurity } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
