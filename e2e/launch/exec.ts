@@ -47,6 +47,40 @@ export function childPids(pid: number): number[] {
   return out;
 }
 
+/** Host IDs of every thread of `pid` and of all its descendants. */
+export function treeTasks(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const t of Deno.readDirSync(`/proc/${pid}/task`)) out.push(Number(t.name));
+  } catch {
+    return out; // gone
+  }
+  for (const c of childPids(pid)) out.push(...treeTasks(c));
+  return out;
+}
+
+/**
+ * Sets the nice value of every thread of `pid` and its descendants (Linux keeps it per thread;
+ * threads started later inherit it from their creator). A second pass catches threads that
+ * appeared during the first.
+ */
+export async function reniceTree(pid: number, nice: number): Promise<void> {
+  const done = new Set<number>();
+  for (let pass = 0; pass < 2; pass++) {
+    const tasks = treeTasks(pid).filter((t) => !done.has(t));
+    if (!tasks.length) return;
+    await tryRun("renice", ["-n", String(nice), "-p", ...tasks.map(String)]);
+    for (const t of tasks) done.add(t);
+  }
+}
+
+/** The nice value of this process (its main thread). */
+export function ownNice(): number {
+  const stat = Deno.readTextFileSync("/proc/self/stat");
+  // Fields after the command name's closing parenthesis: state is field 3, nice field 19.
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+}
+
 /** Sleeps `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -28,7 +28,7 @@ import {
   NodeParametersSchema,
 } from "../../proto/gen/metropolis/proto/api/configuration_pb.ts";
 import { toBinary } from "@bufbuild/protobuf";
-import { childPids, pidAlive, sleep } from "./exec.ts";
+import { childPids, ownNice, pidAlive, reniceTree, sleep } from "./exec.ts";
 import { Swtpm } from "../../node/base/tpm/swtpm.ts";
 import { type ClusterNode, ConsoleSink, type NodeExit, TAIL_LINES } from "./cluster_node.ts";
 import { AGENT_CACHE_DIR, AGENT_STAMP } from "../../os-image/tools/bundle.ts";
@@ -61,6 +61,9 @@ export async function seedAgentCache(denoDir: string, dist = `${REPO_ROOT}/dist`
     // Another launcher replaced the cache meanwhile, or it is missing: start empty.
   }
 }
+
+/** Nice value of a node that boots before its parameters exist (the lowest priority). */
+export const WAITING_NICE = 19;
 
 /** Repository root. */
 export const REPO_ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
@@ -172,7 +175,15 @@ export class NamespaceNode implements ClusterNode {
       }
     }
     if (params) await this.writeParameters(params);
+    else this.#awaitingParameters = true;
   }
+
+  /**
+   * Prepared without parameters and not given any yet: the node boots at the lowest CPU priority
+   * ({@link WAITING_NICE}), so its boot uses only CPU time the first node's bootstrap leaves
+   * idle; {@link writeParameters} restores the launcher's own priority.
+   */
+  #awaitingParameters = false;
 
   /**
    * Writes `esp/metropolis/parameters.pb` atomically (temp file + rename): a running node that
@@ -182,6 +193,10 @@ export class NamespaceNode implements ClusterNode {
     const path = `${this.espDir}/metropolis/parameters.pb`;
     await Deno.writeFile(`${path}.tmp`, toBinary(NodeParametersSchema, params));
     await Deno.rename(`${path}.tmp`, path);
+    if (this.#awaitingParameters) {
+      this.#awaitingParameters = false;
+      if (this.#child) await reniceTree(this.#child.pid, ownNice());
+    }
   }
 
   /** The argv of the node process (see the module comment). */
@@ -231,7 +246,10 @@ export class NamespaceNode implements ClusterNode {
     await this.opts.beforeAgentStart?.(this);
     if (!this.opts.agentCommand) await seedAgentCache(`${this.opts.dir}/deno`);
     await this.#console.open();
-    const [cmd, ...args] = this.argv();
+    const argv = this.argv();
+    const [cmd, ...args] = this.#awaitingParameters
+      ? ["nice", "-n", String(WAITING_NICE), ...argv]
+      : argv;
     // A stand-in (agentCommand) keeps the launcher's environment; the agent gets only its own.
     const env: Record<string, string> = this.opts.agentCommand ? {} : {
       DENO_DIR: `${this.opts.dir}/deno`,
