@@ -81,6 +81,30 @@ export function ownNice(): number {
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
 }
 
+/**
+ * The nice value of the scheduler autogroup (one per session, with `kernel.sched_autogroup_enabled`)
+ * of `pid`; undefined without autogroups. Between sessions the kernel weighs autogroups, not
+ * threads: a thread's nice only ranks it within its own session.
+ */
+export function autogroupNice(pid: number | "self"): number | undefined {
+  try {
+    const m = /nice (-?\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/autogroup`));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sets the autogroup nice value of `pid`'s session; false without autogroups (or if it is gone). */
+export function setAutogroupNice(pid: number, nice: number): boolean {
+  try {
+    Deno.writeTextFileSync(`/proc/${pid}/autogroup`, String(nice));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Sleeps `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -28,7 +28,15 @@ import {
   NodeParametersSchema,
 } from "../../proto/gen/metropolis/proto/api/configuration_pb.ts";
 import { toBinary } from "@bufbuild/protobuf";
-import { childPids, ownNice, pidAlive, reniceTree, sleep } from "./exec.ts";
+import {
+  autogroupNice,
+  childPids,
+  ownNice,
+  pidAlive,
+  reniceTree,
+  setAutogroupNice,
+  sleep,
+} from "./exec.ts";
 import { Swtpm } from "../../node/base/tpm/swtpm.ts";
 import { type ClusterNode, ConsoleSink, type NodeExit, TAIL_LINES } from "./cluster_node.ts";
 import { AGENT_CACHE_DIR, AGENT_STAMP } from "../../os-image/tools/bundle.ts";
@@ -64,6 +72,19 @@ export async function seedAgentCache(denoDir: string, dist = `${REPO_ROOT}/dist`
 
 /** Nice value of a node that boots before its parameters exist (the lowest priority). */
 export const WAITING_NICE = 19;
+
+/**
+ * `argv` (which starts with `setsid`) at {@link WAITING_NICE}: right after `setsid`, a shell sets
+ * the new session's scheduler autogroup (with `kernel.sched_autogroup_enabled` the kernel weighs
+ * sessions against each other, and a thread's nice only ranks it within its session) and runs
+ * the rest under `nice` (for kernels without autogroups).
+ */
+export function waitingArgv(argv: string[]): string[] {
+  if (argv[0] !== "setsid") throw new Error(`node argv must start with setsid: ${argv[0]}`);
+  const script = `echo ${WAITING_NICE} > /proc/self/autogroup 2>/dev/null; ` +
+    `exec nice -n ${WAITING_NICE} "$@"`;
+  return ["setsid", "sh", "-c", script, "sh", ...argv.slice(1)];
+}
 
 /** Repository root. */
 export const REPO_ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
@@ -180,8 +201,9 @@ export class NamespaceNode implements ClusterNode {
 
   /**
    * Prepared without parameters and not given any yet: the node boots at the lowest CPU priority
-   * ({@link WAITING_NICE}), so its boot uses only CPU time the first node's bootstrap leaves
-   * idle; {@link writeParameters} restores the launcher's own priority.
+   * ({@link WAITING_NICE}, for its threads and its session's scheduler autogroup), so its boot
+   * uses only CPU time the first node's bootstrap leaves idle; {@link writeParameters} restores
+   * the launcher's own priority.
    */
   #awaitingParameters = false;
 
@@ -195,7 +217,10 @@ export class NamespaceNode implements ClusterNode {
     await Deno.rename(`${path}.tmp`, path);
     if (this.#awaitingParameters) {
       this.#awaitingParameters = false;
-      if (this.#child) await reniceTree(this.#child.pid, ownNice());
+      if (this.#child) {
+        setAutogroupNice(this.#child.pid, autogroupNice("self") ?? 0);
+        await reniceTree(this.#child.pid, ownNice());
+      }
     }
   }
 
@@ -246,10 +271,7 @@ export class NamespaceNode implements ClusterNode {
     await this.opts.beforeAgentStart?.(this);
     if (!this.opts.agentCommand) await seedAgentCache(`${this.opts.dir}/deno`);
     await this.#console.open();
-    const argv = this.argv();
-    const [cmd, ...args] = this.#awaitingParameters
-      ? ["nice", "-n", String(WAITING_NICE), ...argv]
-      : argv;
+    const [cmd, ...args] = this.#awaitingParameters ? waitingArgv(this.argv()) : this.argv();
     // A stand-in (agentCommand) keeps the launcher's environment; the agent gets only its own.
     const env: Record<string, string> = this.opts.agentCommand ? {} : {
       DENO_DIR: `${this.opts.dir}/deno`,

@@ -2,7 +2,14 @@
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { NodeParametersSchema } from "../../proto/gen/metropolis/proto/api/configuration_pb.ts";
-import { AGENT_ENTRY, DATA_IMAGE_SIZE, NamespaceNode, seedAgentCache } from "./node.ts";
+import {
+  AGENT_ENTRY,
+  DATA_IMAGE_SIZE,
+  NamespaceNode,
+  seedAgentCache,
+  WAITING_NICE,
+  waitingArgv,
+} from "./node.ts";
 import { AGENT_CACHE_DIR, AGENT_STAMP } from "../../os-image/tools/bundle.ts";
 
 const base = {
@@ -105,4 +112,16 @@ Deno.test("a node's first DENO_DIR copies the warmed cache of the current bundle
   } finally {
     await Deno.remove(dist, { recursive: true });
   }
+});
+
+Deno.test("a node waiting for parameters sets its new session's autogroup and nice, then runs the node argv", () => {
+  const argv = new NamespaceNode({ ...base, tpm: false }).argv();
+  const w = waitingArgv(argv);
+  assert.deepEqual(w.slice(0, 2), ["setsid", "sh"]);
+  assert.equal(w[2], "-c");
+  assert.match(w[3], new RegExp(`^echo ${WAITING_NICE} > /proc/self/autogroup 2>/dev/null; `));
+  assert.match(w[3], new RegExp(`exec nice -n ${WAITING_NICE} "\\$@"$`));
+  // $0, then everything after setsid unchanged.
+  assert.deepEqual(w.slice(4), ["sh", ...argv.slice(1)]);
+  assert.throws(() => waitingArgv(["ip", "netns"]), /setsid/);
 });
