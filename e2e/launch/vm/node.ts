@@ -112,6 +112,9 @@ export function bootMilestone(line: string): string | undefined {
   const failed = /enrolment failed(?: permanently)?: (.*)$/.exec(line);
   if (failed) return `enrolment failed: ${failed[1]}`;
   if (/Cluster enrolment done\./.test(line)) return "enrolled";
+  if (/joined the cluster as \S+ from the sealed configuration/.test(line)) {
+    return "rejoined from its sealed configuration";
+  }
   if (/init: agent exited/.test(line)) return line.trim();
   return undefined;
 }

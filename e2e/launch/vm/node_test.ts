@@ -60,6 +60,10 @@ Deno.test("boot milestones: firmware, kernel, /init, agent, lease, enrolment out
       "enrolment failed: the data partition is not implemented; retrying in 500 ms",
     ],
     ["  root.enrolment I Cluster enrolment done.", "enrolled"],
+    [
+      "  root.enrolment I joined the cluster as metropolis-ab12 from the sealed configuration",
+      "rejoined from its sealed configuration",
+    ],
     ["init: agent exited: signal 6", "init: agent exited: signal 6"],
     ["  root.curator I serving", undefined],
   ];
