@@ -85,6 +85,8 @@ export async function waitForNodeParameters(
     } catch { /* closed */ }
   };
   signal.addEventListener("abort", close, { once: true });
+  // A signal aborted before the listener was added never fires it (a stop during start-up).
+  if (signal.aborted) close();
   try {
     const events = watcher[Symbol.asyncIterator]();
     for (;;) {

@@ -56,6 +56,17 @@ Deno.test("waiting for parameters ends with the abort", async () => {
   }
 });
 
+Deno.test("waiting for parameters with an already aborted signal ends at once", async () => {
+  const esp = await Deno.makeTempDir();
+  try {
+    const ac = new AbortController();
+    ac.abort(new Error("stopped before"));
+    await assert.rejects(waitForNodeParameters(ac.signal, esp), /stopped before/);
+  } finally {
+    await Deno.remove(esp, { recursive: true });
+  }
+});
+
 Deno.test("a sealed configuration file is noticed without opening it", async () => {
   const esp = await Deno.makeTempDir();
   try {
