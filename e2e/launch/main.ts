@@ -20,7 +20,7 @@ export function helpText(defaults: EntryDefaults = {}): string {
     "                           namespace: processes in network namespaces on this host",
     "                           vm: QEMU VMs booting the signed image (OVMF Secure Boot, swtpm,",
     "                           one sparse GPT disk per node, TAP on the bridge; TCG is slow:",
-    "                           each node takes about a minute, progress lines show its boot)",
+    "                           2 nodes take ≈ 4–5 min, progress lines show each boot)",
     "  --num-nodes N            1–253 (default 3)",
     "  --ram 2048M, --cpu 1, --threads-per-cpu 1, --disk 5G, --accel auto|kvm|tcg   per VM",
     "  --variant full|core      VM image built when --image is not given (default full:",
