@@ -23,6 +23,7 @@ import { NodeDialer, SwitchSocks } from "./socks.ts";
 import { DhcpServer } from "./dhcp.ts";
 import { preparePayloads } from "./payloads.ts";
 import { BIN } from "../../node/kubernetes/paths.ts";
+import { buildKube } from "../../node/kubernetes/hyperkube/build.ts";
 import { removeCgroupEverywhere, restoreSysctls, saveSysctls } from "./hoststate.ts";
 import {
   bootstrapParameters,
@@ -95,6 +96,8 @@ export class Cluster {
   #sysctls?: Map<string, string>;
   /** The Kubernetes payload directory every node binds (undefined with a stand-in agent). */
   payloads?: string;
+  /** VM clusters: the variant of the image the nodes were made from (undefined: kept cluster). */
+  imageVariant?: "core" | "full";
   /** Agent crashes seen (each also restarts its node unless `--allow-reboot=false`). */
   crashes = 0;
   /** Node IDs seen, for removing their kubelet cgroup roots at teardown. */
@@ -228,7 +231,11 @@ export class Cluster {
     if (o.agentCommand) throw new Error("agentCommand stand-ins run in namespace nodes only");
     const accel = o.accel === "auto" ? await detectAccel() : o.accel;
     let image: Promise<NodeImage> | undefined;
-    const img = () => image ??= nodeImage(o, (l) => this.log(l));
+    const img = () =>
+      image ??= nodeImage(o, (l) => this.log(l)).then((i) => {
+        this.imageVariant = i.variant;
+        return i;
+      });
     const disks = new DiskMaker(img, sizeMiB(o.disk), this.stateDir);
     if (!o.keepState) {
       // Image and disk template now, so node 0 boots as soon as the switch is up.
@@ -357,6 +364,16 @@ export class Cluster {
       nodeAddress: (i) => this.nodeAddress(i),
       log: (m) => this.log(m),
     };
+  }
+
+  /**
+   * The host's `kube` binary for the kubectl wrapper: the payloads' link on namespace clusters;
+   * for VMs the cached build the full image carries (built if missing), none for a core image.
+   */
+  async hostKube(): Promise<string | undefined> {
+    if (this.payloads) return `${this.payloads}${BIN.kube}`;
+    if (this.options.mode !== "vm" || this.imageVariant === "core") return undefined;
+    return await buildKube();
   }
 
   /** Node IDs by node index (from the `test-node-number` label). */
@@ -518,15 +535,15 @@ export async function waitForNodes(
   // bootstrap on); the context is written whether or not Kubernetes is already serving.
   const controller = (await api.nodes("has(node.roles.kubernetes_controller)"))
     .find((n) => n.status?.externalAddress);
-  const k = controller
+  const kube = controller ? await c.hostKube() : undefined;
+  const k = controller && kube
     ? await writeKubectl({
       stateDir: c.stateDir,
       socks: c.socks.address,
       endpoints,
       controller: { id: controller.id, address: controller.status!.externalAddress },
       ca: api.owner.caCertificate,
-      // The payloads' hard link of the cached kube binary (built once, in Cluster.create).
-      kube: `${c.payloads}${BIN.kube}`,
+      kube,
       userKubeconfig: c.options.userKubeconfig,
     })
     : undefined;
@@ -537,6 +554,8 @@ export async function waitForNodes(
   if (k) {
     console.log(`  To access Kubernetes, use kubectl --context=${KUBE_CONTEXT}`);
     console.log(`  Or use this handy wrapper: ${k.wrapper}`);
+  } else if (controller) {
+    console.log("  Kubernetes: not in the core image (no kubectl wrapper)");
   } else {
     console.log("  Kubernetes: no node holds KubernetesController");
   }

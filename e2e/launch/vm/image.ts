@@ -18,6 +18,8 @@ export interface NodeImage {
   ukiA: string;
   /** OVMF VARS template with the project's Secure Boot keys enrolled. */
   vars: string;
+  /** The image variant (its `manifest.json`); undefined when the directory has no manifest. */
+  variant?: Variant;
 }
 
 /** Names inside an image directory and `bundle.zip` (os-image/image.ts writes them). */
@@ -26,6 +28,7 @@ export const IMAGE_FILES = {
   ukiA: "boot-a.efi",
   vars: "ovmf-vars-test.fd",
   bundle: "bundle.zip",
+  manifest: "manifest.json",
 } as const;
 
 async function exists(p: string): Promise<boolean> {
@@ -39,8 +42,13 @@ async function exists(p: string): Promise<boolean> {
 export async function imageFromDir(dir: string, work: string): Promise<NodeImage> {
   const vars = `${dir}/${IMAGE_FILES.vars}`;
   if (!(await exists(vars))) throw new Error(`--image ${dir}: no ${IMAGE_FILES.vars}`);
+  const manifest = await Deno.readTextFile(`${dir}/${IMAGE_FILES.manifest}`).catch(() => "");
+  const v = manifest ? (JSON.parse(manifest) as { variant?: unknown }).variant : undefined;
+  const variant = v === "core" || v === "full" ? v : undefined;
   const loose = { system: `${dir}/${IMAGE_FILES.system}`, ukiA: `${dir}/${IMAGE_FILES.ukiA}` };
-  if ((await exists(loose.system)) && (await exists(loose.ukiA))) return { ...loose, vars };
+  if ((await exists(loose.system)) && (await exists(loose.ukiA))) {
+    return { ...loose, vars, variant };
+  }
   const zip = `${dir}/${IMAGE_FILES.bundle}`;
   if (!(await exists(zip))) {
     throw new Error(
@@ -49,7 +57,12 @@ export async function imageFromDir(dir: string, work: string): Promise<NodeImage
   }
   await Deno.mkdir(work, { recursive: true });
   await run("unzip", ["-o", "-q", zip, IMAGE_FILES.system, IMAGE_FILES.ukiA, "-d", work]);
-  return { system: `${work}/${IMAGE_FILES.system}`, ukiA: `${work}/${IMAGE_FILES.ukiA}`, vars };
+  return {
+    system: `${work}/${IMAGE_FILES.system}`,
+    ukiA: `${work}/${IMAGE_FILES.ukiA}`,
+    vars,
+    variant,
+  };
 }
 
 /**
@@ -70,5 +83,5 @@ export async function nodeImage(
   const started = performance.now();
   const img = await buildImage({ variant: o.variant, outDir, disk: false });
   log(`image built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  return { system: img.system.img, ukiA: img.ukis.a, vars: img.ovmfVars! };
+  return { system: img.system.img, ukiA: img.ukis.a, vars: img.ovmfVars!, variant: o.variant };
 }
