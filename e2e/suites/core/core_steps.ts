@@ -1,0 +1,153 @@
+/**
+ * The core suite's steps (testing.md §4.1), shared by the namespace-node and the VM-node runs so
+ * the two check the same things: the cluster directory lists every node with its address, all
+ * nodes HEALTHY, NodeManagement.Logs of node 1 shows its enrolment, a label written before a
+ * reboot of node 1 is read back after it (no data lost across the fault), and node 0 serves its
+ * node metrics to the owner. Only the timeouts differ (a VM reboot is a power cycle under TCG).
+ * @module
+ */
+import assert from "node:assert/strict";
+import type * as grpc from "@grpc/grpc-js";
+import https from "node:https";
+import type { Cluster } from "../../launch/cluster.ts";
+import { NODE_NUMBER_LABEL } from "../../launch/params.ts";
+import { stepAllHealthy } from "../steps.ts";
+import { permanent, testEventual } from "../eventual.ts";
+import {
+  LogsRequest_BacklogMode,
+  LogsRequest_StreamMode,
+  NodeManagement,
+} from "../../../proto/gen/metropolis/proto/api/management_pb.ts";
+import { makeClient } from "../../../proto/grpc.ts";
+import { connectionParams } from "../../../node/core/rpc/client.ts";
+import { certificatePem } from "../../../node/base/pki/info.ts";
+import { exportPkcs8Pem } from "../../../node/base/pki/keys.ts";
+
+/** Seconds each step may take. */
+export interface CoreTimeouts {
+  /** All nodes HEALTHY (before and after the reboot). */
+  healthy: number;
+  /** NodeManagement.Logs of node 1 answers. */
+  logs: number;
+  /** Node 1 reboots and rejoins. */
+  reboot: number;
+  /** Node 0's metrics endpoint answers. */
+  metrics: number;
+}
+
+/** Node ID of the node the launcher labelled `test-node-number=<i>`. */
+export async function nodeIdOf(c: Cluster, i: number): Promise<string> {
+  const n = (await c.api!.nodes()).find((n) =>
+    n.labels?.pairs.some((p) => p.key === NODE_NUMBER_LABEL && p.value === String(i))
+  );
+  if (!n) throw permanent(`node ${i} not found by its label`);
+  return n.id;
+}
+
+/**
+ * Runs the core steps on a 2-node cluster; `afterHealthy` runs once all nodes are HEALTHY for
+ * the first time (checks only one kind of node can make).
+ */
+export async function coreSteps(
+  c: Cluster,
+  t: CoreTimeouts,
+  afterHealthy?: () => Promise<void>,
+): Promise<void> {
+  const api = c.api!;
+  const ownerKeyPem = await exportPkcs8Pem(api.owner.keys.privateKey);
+  const addrs = [c.nodeAddress(0), c.nodeAddress(1)];
+  await testEventual("GetClusterInfo lists both nodes with their addresses", 60, async () => {
+    const info = await api.management((m) => m.getClusterInfo({}));
+    const nodes = info.clusterDirectory?.nodes ?? [];
+    if (nodes.length !== 2) throw new Error(`${nodes.length} nodes in the directory`);
+    const got = nodes.map((n) => {
+      if (n.addresses.length !== 1) {
+        throw new Error(`${n.id} has ${n.addresses.length} addresses`);
+      }
+      return n.addresses[0].host;
+    }).sort();
+    assert.deepEqual(got, addrs);
+  });
+  await stepAllHealthy(api, 2, t.healthy);
+  await afterHealthy?.();
+  // A value written through the cluster before the fault.
+  const n1 = await nodeIdOf(c, 1);
+  await testEventual("NodeManagement.Logs of node 1 shows its enrolment", t.logs, async () => {
+    const p = await connectionParams(`${c.nodeAddress(1)}:7839`, {
+      ca: api.owner.caCertificate,
+      nodeId: n1,
+      identity: { certificate: api.owner.certificate, privateKey: api.owner.keys.privateKey },
+      socks5: c.socks.address,
+    });
+    const m = makeClient(NodeManagement, p.address, p.credentials, p.options as grpc.ClientOptions);
+    try {
+      const lines: string[] = [];
+      for await (
+        const r of m.logs({
+          dn: "root.enrolment",
+          backlogMode: LogsRequest_BacklogMode.ALL,
+          streamMode: LogsRequest_StreamMode.DISABLE,
+        })
+      ) {
+        for (const e of r.backlogEntries) {
+          if (e.kind.case === "leveled") lines.push(...e.kind.value.lines);
+        }
+      }
+      assert.ok(lines.includes("Cluster enrolment done."), lines.join(" | "));
+    } finally {
+      m.close();
+    }
+  });
+  await api.management((m) =>
+    m.updateNodeLabels({
+      node: { case: "id", value: n1 },
+      upsert: [{ key: "e2e.test/before-reboot", value: "kept" }],
+    })
+  );
+  await testEventual("reboot node 1 and it rejoins", t.reboot, () => c.rebootNode(1));
+  await stepAllHealthy(api, 2, t.healthy, "all nodes HEALTHY after the reboot");
+  const after = (await api.nodes(`node.id == "${n1}"`))[0];
+  assert.ok(
+    after.labels?.pairs.some((p) => p.key === "e2e.test/before-reboot" && p.value === "kept"),
+    "label written before the reboot is still there",
+  );
+  await testEventual(
+    "GET /metrics/node on node 0 (7840) with the owner certificate",
+    t.metrics,
+    async () => {
+      const n0 = await nodeIdOf(c, 0);
+      const relay = await c.dialNode(`${c.nodeAddress(0)}:7840`);
+      const [host, port] = relay.split(":");
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = https.request({
+          host,
+          port: Number(port),
+          path: "/metrics/node",
+          servername: n0,
+          ca: certificatePem(api.owner.caCertificate),
+          cert: certificatePem(api.owner.certificate),
+          key: ownerKeyPem,
+          agent: false,
+          checkServerIdentity: (_h, cert) =>
+            cert.subjectaltname?.split(", ").includes(`DNS:${n0}`)
+              ? undefined
+              : new Error(`server is not ${n0}`),
+        }, (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (d) => text += d);
+          res.on(
+            "end",
+            () =>
+              res.statusCode === 200
+                ? resolve(text)
+                : reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`)),
+          );
+        });
+        req.on("error", reject);
+        req.end();
+      });
+      if (!body.includes("node_uname_info")) throw permanent("metrics lack node_uname_info");
+    },
+  );
+}
