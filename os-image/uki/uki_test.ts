@@ -13,7 +13,7 @@ Deno.test("node command line matches image.md §6 for slot B", () => {
     nodeCmdline("b", v),
     "console=ttyS0,115200 console=tty0 quiet rootfstype=erofs ro root=/dev/dm-0 init=/init " +
       `dm-mod.waitfor=${dev} dm-mod.create="rootfs,,,ro,0 800 verity 1 ${dev} ${dev} 4096 4096 ` +
-      `100 100 sha256 ${v.rootHash} ${v.salt}" panic=10 kernel.unknown_nmi_panic=1`,
+      `100 100 sha256 ${v.rootHash} ${v.salt}" panic=10 kernel.unknown_nmi_panic=1 no_timer_check`,
   );
 });
 
