@@ -1,9 +1,12 @@
 /**
- * `mkfs.erofs` with the reproducible flags of image.md §4 (lz4hc, fixed time, fixed UUID,
+ * `mkfs.erofs` with the reproducible flags of image.md §4 (lz4hc with 256 KiB physical clusters, fixed time, fixed UUID,
  * all files owned by root), followed by `fsck.erofs`.
  * @module
  */
 import { run } from "../lib/exec.ts";
+
+/** Largest compressed physical cluster in bytes. */
+export const MAX_PCLUSTER = 262144;
 
 /** Builds `out` from the staging directory `dir`; returns the image size in bytes. */
 export async function mkerofs(
@@ -20,6 +23,9 @@ export async function mkerofs(
   await Deno.remove(out).catch(() => {});
   await run("mkfs.erofs", [
     "-zlz4hc",
+    // Physical clusters up to 256 KiB (kernel ≥ 5.13 reads them): lz4hc sees more context, which
+    // shrinks the large Go binaries of the full image by about a fifth.
+    `-C${MAX_PCLUSTER}`,
     `-T${opts.epoch}`,
     "-U",
     opts.uuid,
