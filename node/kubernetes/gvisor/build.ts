@@ -28,7 +28,7 @@
  * @module
  */
 import { cacheDir, exists, hashInputs, run } from "../buildcache.ts";
-import { GO, goEnv } from "../hyperkube/build.ts";
+import { GO, goBuild, goEnv } from "../hyperkube/build.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 
@@ -169,20 +169,7 @@ export async function buildGvisor(): Promise<GvisorBinaries> {
   );
   const start = performance.now();
   await prepareSource(tmp, goMod, env);
-  const child = new Deno.Command("nice", {
-    args: ["-n", "19", GO, ...gvisorBuildArgs(version, `${tmp}/bin`)],
-    cwd: tmp,
-    env,
-    stdin: "null",
-    stdout: "inherit",
-    stderr: "inherit",
-  }).spawn();
-  const tick = setInterval(() => {
-    const min = ((performance.now() - start) / 60000).toFixed(1);
-    console.log(`gvisor: still building (${min} min)`);
-  }, 60000);
-  const status = await child.status.finally(() => clearInterval(tick));
-  if (!status.success) throw new Error(`gvisor: go build failed (exit ${status.code})`);
+  await goBuild("gvisor", 19, gvisorBuildArgs(version, `${tmp}/bin`), { cwd: tmp, env, start });
   // `go build -o dir/` names each binary after its package's last element.
   for (const [name, pkg] of Object.entries(GVISOR_BINARIES)) {
     await Deno.rename(`${tmp}/bin/${pkg.replace(/^.*\//, "")}`, out[name]);

@@ -61,6 +61,32 @@ async function ldflags(version: string, env: Record<string, string>): Promise<st
 }
 
 /**
+ * Runs `go <args>` at `nice` level `niceLevel` with its output on the console and a progress line
+ * every 60 s (cold builds take minutes); throws when go fails. `label` prefixes the lines.
+ */
+export async function goBuild(
+  label: string,
+  niceLevel: number,
+  args: string[],
+  o: { cwd: string; env: Record<string, string>; start: number },
+): Promise<void> {
+  const child = new Deno.Command("nice", {
+    args: ["-n", String(niceLevel), GO, ...args],
+    cwd: o.cwd,
+    env: o.env,
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  const tick = setInterval(() => {
+    const min = ((performance.now() - o.start) / 60000).toFixed(1);
+    console.log(`${label}: still building (${min} min)`);
+  }, 60000);
+  const status = await child.status.finally(() => clearInterval(tick));
+  if (!status.success) throw new Error(`${label}: go build failed (exit ${status.code})`);
+}
+
+/**
  * Returns the path of the cached `kube` binary, building it first if go.mod, go.sum, main.go or
  * the Go version changed. Prints progress (a cold build took 588 s on 2 shared cores).
  */
@@ -86,33 +112,17 @@ export async function buildKube(): Promise<string> {
   console.log(`kube: building Kubernetes ${version} with ${goVersion} into ${out}`);
   console.log("kube: a cold build takes 10-40 min on 2 shared cores; progress every 60 s");
   const start = performance.now();
-  const child = new Deno.Command("nice", {
-    args: [
-      "-n",
-      "10",
-      GO,
-      "build",
-      "-p",
-      "2",
-      "-trimpath",
-      "-ldflags",
-      await ldflags(version, env),
-      "-o",
-      `${out}.tmp`,
-      ".",
-    ],
-    cwd: HERE,
-    env,
-    stdin: "null",
-    stdout: "inherit",
-    stderr: "inherit",
-  }).spawn();
-  const tick = setInterval(() => {
-    const min = ((performance.now() - start) / 60000).toFixed(1);
-    console.log(`kube: still building (${min} min)`);
-  }, 60000);
-  const status = await child.status.finally(() => clearInterval(tick));
-  if (!status.success) throw new Error(`kube: go build failed (exit ${status.code})`);
+  await goBuild("kube", 10, [
+    "build",
+    "-p",
+    "2",
+    "-trimpath",
+    "-ldflags",
+    await ldflags(version, env),
+    "-o",
+    `${out}.tmp`,
+    ".",
+  ], { cwd: HERE, env, start });
   await Deno.rename(`${out}.tmp`, out);
   const secs = (performance.now() - start) / 1000;
   const size = (await Deno.stat(out)).size;
