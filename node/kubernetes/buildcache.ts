@@ -56,3 +56,52 @@ export async function run(
   }
   return dec.decode(out.stdout);
 }
+
+function pidAlive(pid: number): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs `fn` holding `<dir>.lock` (our PID inside), waiting while another live process holds it
+ * and taking over the lock of a dead one. Two test runs or a launcher and a suite may ask for the
+ * same cold build at once: without the lock both build, doubling a 10–40 min job and racing on
+ * the same temporary files. `fn` must check again whether the result exists by now.
+ */
+export async function withCacheLock<T>(
+  dir: string,
+  label: string,
+  fn: () => Promise<T>,
+  pollMs = 10_000,
+): Promise<T> {
+  const path = `${dir}.lock`;
+  await Deno.mkdir(dir.replace(/\/[^/]+$/, ""), { recursive: true });
+  for (let waited = 0;; waited += pollMs / 1000) {
+    try {
+      const f = await Deno.open(path, { write: true, createNew: true });
+      await f.write(new TextEncoder().encode(`${Deno.pid}\n`));
+      f.close();
+      break;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      const pid = Number((await Deno.readTextFile(path).catch(() => "")).trim());
+      if (!pid || !pidAlive(pid)) {
+        await Deno.remove(path).catch(() => {});
+        continue;
+      }
+      if (waited % 60 === 0) {
+        console.log(`${label}: waiting for the build of pid ${pid} (${waited} s)`);
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await Deno.remove(path).catch(() => {});
+  }
+}

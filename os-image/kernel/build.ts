@@ -11,6 +11,7 @@ import { cacheDir } from "../lib/cache.ts";
 import { exists } from "../lib/exec.ts";
 import { sha256File, sha256Parts } from "../lib/hash.ts";
 import { checkConfig } from "./required.ts";
+import { withCacheLock } from "../../node/kubernetes/buildcache.ts";
 
 /** Where the Debian package puts the kernel source; `KERNEL_SOURCE` overrides it. */
 export const DEFAULT_SOURCE = "/usr/src/linux-source-6.1.tar.xz";
@@ -51,36 +52,6 @@ function kernelSource(): string {
   return Deno.env.get("KERNEL_SOURCE") || DEFAULT_SOURCE;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Takes `<dir>.lock` (pid inside); waits while another live process holds it. */
-async function lock(path: string): Promise<() => void> {
-  for (let waited = 0;; waited += 10) {
-    try {
-      const f = await Deno.open(path, { write: true, createNew: true });
-      await f.write(new TextEncoder().encode(`${Deno.pid}\n`));
-      f.close();
-      return () => Deno.removeSync(path);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-      const pid = Number((await Deno.readTextFile(path).catch(() => "")).trim());
-      if (!pid || !pidAlive(pid)) {
-        await Deno.remove(path).catch(() => {});
-        continue;
-      }
-      if (waited % 60 === 0) console.log(`kernel: waiting for build by pid ${pid} (${waited} s)`);
-      await new Promise((r) => setTimeout(r, 10_000));
-    }
-  }
-}
-
 async function result(dir: string, key: string, buildSeconds: number): Promise<Kernel> {
   const config = await Deno.readTextFile(`${dir}/config`);
   const problems = checkConfig(config);
@@ -108,9 +79,7 @@ export async function buildKernel(): Promise<Kernel> {
   const root = cacheDir("kernel");
   const dir = `${root}/${key}`;
   if (await exists(`${dir}/bzImage`)) return await result(dir, key, 0);
-  await Deno.mkdir(root, { recursive: true });
-  const unlock = await lock(`${dir}.lock`);
-  try {
+  return await withCacheLock(dir, "kernel", async () => {
     if (await exists(`${dir}/bzImage`)) return await result(dir, key, 0);
     const tmp = `${dir}.tmp`;
     const log = `${dir}.log`;
@@ -157,9 +126,7 @@ export async function buildKernel(): Promise<Kernel> {
     await Deno.rename(tmp, dir);
     console.log(`kernel: built in ${seconds} s`);
     return await result(dir, key, seconds);
-  } finally {
-    unlock();
-  }
+  });
 }
 
 if (import.meta.main) {

@@ -1,11 +1,11 @@
 /**
- * Where slow build outputs are cached: `${XDG_CACHE_HOME:-$HOME/.cache}/metropolis/<thing>/`.
+ * Where slow build outputs are cached: `<cache root>/<thing>/` (the root is the one of
+ * node/kubernetes/buildcache.ts: `${XDG_CACHE_HOME:-$HOME/.cache}/metropolis`).
  * @module
  */
+import { cacheRoot } from "../../node/kubernetes/buildcache.ts";
 
 /** The cache directory for `thing` (not created). */
 export function cacheDir(thing: string): string {
-  const base = Deno.env.get("XDG_CACHE_HOME") ||
-    `${Deno.env.get("HOME") || "/root"}/.cache`;
-  return `${base}/metropolis/${thing}`;
+  return `${cacheRoot()}/${thing}`;
 }

@@ -27,7 +27,7 @@
  * Usage as a script: `deno run -A node/kubernetes/gvisor/build.ts` prints the output directory.
  * @module
  */
-import { cacheDir, exists, hashInputs, run } from "../buildcache.ts";
+import { cacheDir, exists, hashInputs, run, withCacheLock } from "../buildcache.ts";
 import { GO, goBuild, goEnv } from "../hyperkube/build.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
@@ -160,28 +160,31 @@ export async function buildGvisor(): Promise<GvisorBinaries> {
     console.log(`gvisor: ${version}, cached in ${dir}`);
     return out;
   }
-  const tmp = `${dir}/tmp`;
-  await Deno.remove(tmp, { recursive: true }).catch(() => {});
-  await Deno.mkdir(tmp, { recursive: true });
-  console.log(`gvisor: building ${GVISOR_MODULE} ${version} with ${goVersion} into ${dir}`);
-  console.log(
-    "gvisor: a cold build takes about 3 min on 2 shared cores (plus module and toolchain downloads); progress every 60 s",
-  );
-  const start = performance.now();
-  await prepareSource(tmp, goMod, env);
-  await goBuild("gvisor", 19, gvisorBuildArgs(version, `${tmp}/bin`), { cwd: tmp, env, start });
-  // `go build -o dir/` names each binary after its package's last element.
-  for (const [name, pkg] of Object.entries(GVISOR_BINARIES)) {
-    await Deno.rename(`${tmp}/bin/${pkg.replace(/^.*\//, "")}`, out[name]);
-  }
-  await Deno.remove(tmp, { recursive: true });
-  const secs = (performance.now() - start) / 1000;
-  await Deno.writeTextFile(
-    `${dir}/build.json`,
-    JSON.stringify({ version, goVersion, seconds: Math.round(secs) }) + "\n",
-  );
-  console.log(`gvisor: built in ${secs.toFixed(0)} s`);
-  return out;
+  return await withCacheLock(dir, "gvisor", async () => {
+    if ((await Promise.all(Object.values(out).map(exists))).every((p) => p)) return out;
+    const tmp = `${dir}/tmp`;
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    await Deno.mkdir(tmp, { recursive: true });
+    console.log(`gvisor: building ${GVISOR_MODULE} ${version} with ${goVersion} into ${dir}`);
+    console.log(
+      "gvisor: a cold build takes about 3 min on 2 shared cores (plus module and toolchain downloads); progress every 60 s",
+    );
+    const start = performance.now();
+    await prepareSource(tmp, goMod, env);
+    await goBuild("gvisor", 19, gvisorBuildArgs(version, `${tmp}/bin`), { cwd: tmp, env, start });
+    // `go build -o dir/` names each binary after its package's last element.
+    for (const [name, pkg] of Object.entries(GVISOR_BINARIES)) {
+      await Deno.rename(`${tmp}/bin/${pkg.replace(/^.*\//, "")}`, out[name]);
+    }
+    await Deno.remove(tmp, { recursive: true });
+    const secs = (performance.now() - start) / 1000;
+    await Deno.writeTextFile(
+      `${dir}/build.json`,
+      JSON.stringify({ version, goVersion, seconds: Math.round(secs) }) + "\n",
+    );
+    console.log(`gvisor: built in ${secs.toFixed(0)} s`);
+    return out;
+  });
 }
 
 if (import.meta.main) {

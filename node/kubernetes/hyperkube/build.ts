@@ -6,7 +6,7 @@
  *
  * Usage as a script: `deno run -A node/kubernetes/hyperkube/build.ts` prints the binary path.
  */
-import { cacheDir, cacheRoot, exists, hashInputs, run } from "../buildcache.ts";
+import { cacheDir, cacheRoot, exists, hashInputs, run, withCacheLock } from "../buildcache.ts";
 
 /** The Go toolchain used (golang-1.23-go from bookworm-backports, installed by .ci/setup). */
 export const GO = "/usr/lib/go-1.23/bin/go";
@@ -108,30 +108,33 @@ export async function buildKube(): Promise<string> {
     console.log(`kube: Kubernetes ${version}, cached ${out}`);
     return out;
   }
-  await Deno.mkdir(dir, { recursive: true });
-  console.log(`kube: building Kubernetes ${version} with ${goVersion} into ${out}`);
-  console.log("kube: a cold build takes 10-40 min on 2 shared cores; progress every 60 s");
-  const start = performance.now();
-  await goBuild("kube", 10, [
-    "build",
-    "-p",
-    "2",
-    "-trimpath",
-    "-ldflags",
-    await ldflags(version, env),
-    "-o",
-    `${out}.tmp`,
-    ".",
-  ], { cwd: HERE, env, start });
-  await Deno.rename(`${out}.tmp`, out);
-  const secs = (performance.now() - start) / 1000;
-  const size = (await Deno.stat(out)).size;
-  await Deno.writeTextFile(
-    `${dir}/build.json`,
-    JSON.stringify({ version, goVersion, seconds: Math.round(secs), bytes: size }) + "\n",
-  );
-  console.log(`kube: built in ${secs.toFixed(0)} s, ${(size / 1e6).toFixed(1)} MB`);
-  return out;
+  return await withCacheLock(dir, "kube", async () => {
+    if (await exists(out)) return out;
+    await Deno.mkdir(dir, { recursive: true });
+    console.log(`kube: building Kubernetes ${version} with ${goVersion} into ${out}`);
+    console.log("kube: a cold build takes 10-40 min on 2 shared cores; progress every 60 s");
+    const start = performance.now();
+    await goBuild("kube", 10, [
+      "build",
+      "-p",
+      "2",
+      "-trimpath",
+      "-ldflags",
+      await ldflags(version, env),
+      "-o",
+      `${out}.tmp`,
+      ".",
+    ], { cwd: HERE, env, start });
+    await Deno.rename(`${out}.tmp`, out);
+    const secs = (performance.now() - start) / 1000;
+    const size = (await Deno.stat(out)).size;
+    await Deno.writeTextFile(
+      `${dir}/build.json`,
+      JSON.stringify({ version, goVersion, seconds: Math.round(secs), bytes: size }) + "\n",
+    );
+    console.log(`kube: built in ${secs.toFixed(0)} s, ${(size / 1e6).toFixed(1)} MB`);
+    return out;
+  });
 }
 
 if (import.meta.main) {
