@@ -1,6 +1,7 @@
 /**
  * RunCommand (node.md §4.6): runs a child process as (the body of) a runnable, with its output in
- * the log tree, Healthy once running or ready, SIGTERM→SIGKILL on abort, and failure on exit.
+ * the log tree, Healthy once running or ready, SIGTERM→SIGKILL (or SIGKILL at once) on abort, and failure on
+ * exit.
  */
 import { delay as sleep } from "../delay/delay.ts";
 import { decodeCut, LineSplitter } from "../logtree/linesplitter.ts";
@@ -27,6 +28,11 @@ export interface RunCommandOptions {
   readinessIntervalMs?: number;
   /** Wait between SIGTERM and SIGKILL on abort (default 10 000 ms). */
   killGraceMs?: number;
+  /**
+   * `SIGKILL` stops the child at once on abort instead of SIGTERM first: for a crash-safe server
+   * whose graceful stop would harm its clients (etcd's sends HTTP/2 GOAWAY to our clients).
+   */
+  stopSignal?: "SIGTERM" | "SIGKILL";
   /** Called with the PID right after spawning (tests, status). */
   onSpawn?: (pid: number) => void;
 }
@@ -139,16 +145,20 @@ export async function runCommand(
         // Already exited.
       }
     };
-    kill("SIGTERM");
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const killed = await Promise.race([
-      status.then(() => false),
-      new Promise<boolean>((r) => timer = setTimeout(() => r(true), opts.killGraceMs ?? 10_000)),
-    ]);
-    clearTimeout(timer);
-    if (killed) {
-      ctx.logger.warning(`process did not exit ${opts.killGraceMs ?? 10_000} ms after SIGTERM`);
+    if (opts.stopSignal === "SIGKILL") {
       kill("SIGKILL");
+    } else {
+      kill("SIGTERM");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const killed = await Promise.race([
+        status.then(() => false),
+        new Promise<boolean>((r) => timer = setTimeout(() => r(true), opts.killGraceMs ?? 10_000)),
+      ]);
+      clearTimeout(timer);
+      if (killed) {
+        ctx.logger.warning(`process did not exit ${opts.killGraceMs ?? 10_000} ms after SIGTERM`);
+        kill("SIGKILL");
+      }
     }
   }
   const s = await status;

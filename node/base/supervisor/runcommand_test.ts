@@ -102,6 +102,23 @@ Deno.test("§4.6 SIGTERM ignored → SIGKILL after the grace period", async () =
   assert.ok(lines.some((l) => l === "process stopped: SIGKILL"), lines.join("|"));
 });
 
+Deno.test("§4.6 stopSignal SIGKILL: abort kills at once, the child's TERM trap never runs", async () => {
+  const { s, text, tree } = supervise(async (ctx) => {
+    await runCommand(ctx, [
+      SH,
+      "-c",
+      "trap 'echo got TERM; exit 0' TERM; echo up; while :; do sleep 0.05; done",
+    ], { stopSignal: "SIGKILL" });
+  });
+  await waitUntil(() => text().includes("up"), "child up");
+  await s.stop();
+  assert.ok(!text().includes("got TERM"), text().join("|"));
+  const lines = tree.read("root.cmd", { backlog: "all", onlyLeveled: true }).backlog.map((e) =>
+    e.leveled!.lines[0]
+  );
+  assert.ok(lines.some((l) => l === "process stopped: SIGKILL"), lines.join("|"));
+});
+
 Deno.test("§4.6 readiness probe gates Healthy", async () => {
   const dir = await Deno.makeTempDir({ prefix: "supervisor-test-" });
   const { s } = supervise((ctx: Context) =>

@@ -46,6 +46,17 @@ export interface EtcdOptions {
   metricsURL?: string;
 }
 
+/**
+ * How etcd is stopped. Its graceful stop (SIGTERM) sends an HTTP/2 GOAWAY on every client
+ * connection, and a Deno HTTP/2 client that receives a GOAWAY on a session that ran streams can
+ * die inside nghttp2 (denoland/deno#36788) — our clients live in the agent, so the whole node
+ * would go down with it (seen once right after bootstrap's stop-and-restart). SIGKILL drops the
+ * connections instead, which the clients handle as a reconnect. Nothing acknowledged is lost:
+ * etcd fsyncs its WAL before it answers a write. The cost: a stopping leader does not hand over
+ * leadership first, so the other members elect after their election timeout.
+ */
+export const ETCD_STOP_SIGNAL = "SIGKILL";
+
 /** Path of the client socket. */
 export const clientSocket = (socketDir: string) => `${socketDir}/client.sock:0`;
 /** etcd3 host string of the client socket. */
@@ -217,7 +228,7 @@ export async function bootstrapEtcd(
     }
   } finally {
     try {
-      child.kill("SIGTERM");
+      child.kill(ETCD_STOP_SIGNAL);
     } catch { /* exited */ }
     await child.status;
     await drain.catch(() => {});
@@ -257,6 +268,7 @@ export async function runEtcd(
   }
   await runCommand(ctx, etcdArgs(o, peer), {
     cwd: o.socketDir,
+    stopSignal: ETCD_STOP_SIGNAL,
     parser: "etcd-json",
     readiness: async (signal) => {
       try {
