@@ -15,7 +15,7 @@ import { bridgeName, netnsName, nodeAddress, nodeMac, Topology } from "./net.ts"
 import { NamespaceNode } from "./node.ts";
 import type { ClusterNode, NodeExit } from "./cluster_node.ts";
 import { VmNode } from "./vm/node.ts";
-import { DiskMaker } from "./vm/disk.ts";
+import { blankDisk, DiskMaker } from "./vm/disk.ts";
 import { type NodeImage, nodeImage } from "./vm/image.ts";
 import { detectAccel } from "./vm/accel.ts";
 import { resumeOptions, writeLaunchRecord } from "./kept.ts";
@@ -237,7 +237,11 @@ export class Cluster {
         return i;
       });
     const disks = new DiskMaker(img, sizeMiB(o.disk), this.stateDir);
-    if (!o.keepState) {
+    if (o.blankDisks) {
+      // Only the VARS come from the image; installer media write the disks.
+      await img();
+      this.log(`node disks: empty ${o.disk} disks, to be installed from installer media`);
+    } else if (!o.keepState) {
       // Image and disk template now, so node 0 boots as soon as the switch is up.
       await img();
       const started = performance.now();
@@ -253,7 +257,7 @@ export class Cluster {
         new VmNode({
           index: i,
           dir: `${this.stateDir}/nodes/${i}`,
-          makeDisk: (p) => disks.make(p),
+          makeDisk: (p) => o.blankDisks ? blankDisk(p, sizeMiB(o.disk)) : disks.make(p),
           makeVars: async (p) => await Deno.copyFile((await img()).vars, p),
           tap,
           mac: nodeMac(i),
@@ -328,6 +332,20 @@ export class Cluster {
     }
     await n.start();
     this.log(`node ${i} (${this.nodeAddress(i)}) started, console ${n.consolePath}`);
+  }
+
+  /**
+   * Powers VM node `i` on with the installer medium `medium` attached for this boot only (a
+   * `blankDisks` cluster): the installer writes the node's disk and reboots, and the node then
+   * boots from its disk with the medium's parameters (image.md §11).
+   */
+  async startNodeFrom(i: number, medium: string): Promise<void> {
+    const n = this.vms[i];
+    if (!n) throw new Error(`VM node ${i} does not exist (${this.vms.length} VM nodes)`);
+    await n.prepare();
+    n.insertMedium(medium);
+    await n.start();
+    this.log(`node ${i} (${this.nodeAddress(i)}) started from ${medium}, console ${n.consolePath}`);
   }
 
   /** Stops node `i` (SIGTERM, SIGKILL after 5 s); its state stays. */

@@ -35,8 +35,11 @@ export interface ClusterNode {
   readonly boots: number;
   /** The last console lines. */
   readonly tail: string[];
-  /** Creates the node's state if missing and sets the parameters of its next boots. */
-  prepare(params: NodeParameters): Promise<void>;
+  /**
+   * Creates the node's state if missing and sets the parameters of its next boots (none: the node
+   * keeps what it has, or waits for them).
+   */
+  prepare(params?: NodeParameters): Promise<void>;
   /** Starts the node; resolves once it runs. */
   start(): Promise<void>;
   /** Resolves when the current run ends (not counting a reboot restart). */

@@ -177,6 +177,12 @@ export interface LaunchOptions {
    * agent gets its reserved address from the switch's DHCP server.
    */
   staticAddresses?: boolean;
+  /**
+   * Library only, VM: nodes get empty sparse disks of {@link disk} instead of copies of the
+   * image's disk, and no parameters: they are installed from installer media
+   * (`Cluster.startNodeFrom`), as machines are (image.md §10–§11).
+   */
+  blankDisks?: boolean;
   /** Library only: print `launch: …` progress lines (default true). */
   progress?: boolean;
   /**

@@ -44,7 +44,8 @@ const POLICIES: Record<LaunchOptions["storageSecurity"], Policy> = {
   "needs-insecure": Policy.NEEDS_INSECURE,
 };
 
-function labels(i: number) {
+/** The labels of launcher node `i`: `test-node-number=<i>` (also on installer media's base parameters). */
+export function nodeNumberLabels(i: number) {
   return create(NodeLabelsSchema, {
     pairs: [create(NodeLabels_PairSchema, { key: NODE_NUMBER_LABEL, value: String(i) })],
   });
@@ -80,7 +81,7 @@ export async function bootstrapParameters(
       value: create(NodeParameters_ClusterBootstrapSchema, {
         ownerPublicKey: await insecureOwnerPublicKey(),
         initialClusterConfiguration: initialClusterConfiguration(opts),
-        labels: labels(0),
+        labels: nodeNumberLabels(0),
       }),
     },
     networkConfig: network,
@@ -106,7 +107,7 @@ export function registerParameters(
         registerTicket: ticket,
         clusterDirectory: directory,
         caCertificate,
-        labels: labels(i),
+        labels: nodeNumberLabels(i),
       }),
     },
     networkConfig: network,

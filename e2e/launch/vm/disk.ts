@@ -11,6 +11,15 @@ import { mkdisk } from "../../../os-image/disk/mkdisk.ts";
 import { run } from "../exec.ts";
 import type { NodeImage } from "./image.ts";
 
+/**
+ * Writes an empty sparse disk of `sizeMiB` at `path` (a new machine's disk, installed from an
+ * installer medium: `LaunchOptions.blankDisks`).
+ */
+export async function blankDisk(path: string, sizeMiB: number): Promise<void> {
+  using f = await Deno.open(path, { write: true, create: true, truncate: true });
+  await f.truncate(sizeMiB * 2 ** 20);
+}
+
 /** Makes node disks from one template; the template is written on first use. */
 export class DiskMaker {
   #template?: Promise<string>;

@@ -72,7 +72,7 @@ export function vmNodeFiles(dir: string) {
  */
 export function vmArgv(
   o: VmNodeOptions,
-  boot: { parameters?: string; tpmSocket?: string } = {},
+  boot: { parameters?: string; tpmSocket?: string; media?: string[] } = {},
 ): string[] {
   const f = vmNodeFiles(o.dir);
   return [
@@ -92,6 +92,7 @@ export function vmArgv(
       serial: "stdio",
       nic: { tap: o.tap, mac: o.mac },
       parameters: boot.parameters,
+      media: boot.media,
     }, boot.tpmSocket),
   ];
 }
@@ -145,6 +146,7 @@ export class VmNode implements ClusterNode {
   #done?: Promise<NodeExit>;
   #stopping = false;
   #boots = 0;
+  #medium?: string;
   readonly #console: ConsoleSink;
 
   /** Describes node `opts.index`; call {@link prepare} (new nodes) and {@link start}. */
@@ -191,13 +193,25 @@ export class VmNode implements ClusterNode {
     return this.#child?.pid;
   }
 
-  /** Makes the disk and VARS when missing and writes the parameters of the next boots. */
-  async prepare(params: NodeParameters): Promise<void> {
+  /**
+   * Makes the disk and VARS when missing and writes the parameters of the next boots; without
+   * `params` the node boots without fw_cfg parameters (installed nodes read theirs from the ESP).
+   */
+  async prepare(params?: NodeParameters): Promise<void> {
     const f = vmNodeFiles(this.opts.dir);
     await Deno.mkdir(this.opts.dir, { recursive: true });
     if (!(await exists(f.disk))) await this.opts.makeDisk(f.disk);
     if (!(await exists(f.vars))) await this.opts.makeVars(f.vars);
-    await Deno.writeFile(f.parameters, toBinary(NodeParametersSchema, params));
+    if (params) await Deno.writeFile(f.parameters, toBinary(NodeParametersSchema, params));
+  }
+
+  /**
+   * Attaches `path` (an installer medium, image.md §10) read-only to the next boot only: the
+   * installer's reboot then restarts the machine without it, as an operator pulls the stick once
+   * `Installation completed` shows.
+   */
+  insertMedium(path: string): void {
+    this.#medium = path;
   }
 
   /** Starts QEMU (and a fresh swtpm); resolves once spawned. */
@@ -217,9 +231,12 @@ export class VmNode implements ClusterNode {
     }
     await this.#console.open();
     // A node that never got parameters (only kept state) boots without the fw_cfg file.
+    const media = this.#medium ? [this.#medium] : undefined;
+    this.#medium = undefined;
     const [cmd, ...args] = vmArgv(this.opts, {
       parameters: (await exists(f.parameters)) ? f.parameters : undefined,
       tpmSocket: this.#swtpm?.socket,
+      media,
     });
     const child = new Deno.Command(cmd, {
       args,

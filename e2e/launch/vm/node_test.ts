@@ -6,6 +6,7 @@ import { bootMilestone, describeVmExit, vmArgv, VmNode, type VmNodeOptions } fro
 import { OVMF_CODE } from "./qemu.ts";
 import type { NodeExit } from "../cluster_node.ts";
 import { run, tryRun } from "../exec.ts";
+import { blankDisk } from "./disk.ts";
 
 const base: VmNodeOptions = {
   index: 1,
@@ -120,6 +121,9 @@ Deno.test({
         onMilestone: (m) => milestones.push(m),
       });
       await node.prepare(create(NodeParametersSchema, {}));
+      const medium = `${dir}/medium.img`;
+      await blankDisk(medium, 1);
+      node.insertMedium(medium);
       await node.start();
       assert.equal(node.running, true);
       const deadline = Date.now() + 120_000;
@@ -128,6 +132,10 @@ Deno.test({
         if (Date.now() > deadline) throw new Error(`no firmware output:\n${node.tail.join("\n")}`);
         await new Promise((r) => setTimeout(r, 200));
       }
+      // QEMU runs now (setsid and setpriv exec'd it): the medium is attached, read-only.
+      const argv = async () =>
+        (await Deno.readTextFile(`/proc/${node.qemuPid}/cmdline`)).split("\0").join(" ");
+      assert.ok((await argv()).includes(`if=virtio,format=raw,readonly=on,file=${medium}`));
       const swtpmPid = Number((await Deno.readTextFile(`${dir}/nodes/0/tpm/swtpm.pid`)).trim());
       assert.ok(swtpmPid > 0, "swtpm of this boot is running");
       await node.kill();
@@ -142,6 +150,16 @@ Deno.test({
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.equal(await tryRun("kill", ["-0", String(swtpmPid)]), false, "swtpm ended");
+      // The medium was for that boot only: the next one runs without it.
+      await node.start();
+      let next = "";
+      for (let i = 0; i < 100 && !next.includes("qemu-system"); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        next = await argv().catch(() => "");
+      }
+      assert.match(next, /qemu-system/);
+      assert.ok(!next.includes(medium), next);
+      await node.kill();
     } finally {
       await run("ip", ["link", "del", tap]).catch(() => {});
       await Deno.remove(dir, { recursive: true });

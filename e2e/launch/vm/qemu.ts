@@ -38,6 +38,12 @@ export interface VmOptions {
   snapshot?: boolean;
   /** NodeParameters file passed through fw_cfg (node.md §6: wins over the ESP copy). */
   parameters?: string;
+  /**
+   * Further disks after the node disk, read-only (a write-protected stick): installer media
+   * (image.md §10). The installer never picks them as its target (not writable, and the medium's
+   * own disk is excluded by name anyway).
+   */
+  media?: string[];
   /** Extra QEMU arguments (network devices, fw_cfg files). */
   extraArgs?: string[];
 }
@@ -91,6 +97,7 @@ export function qemuArgs(opts: VmOptions, tpmSocket?: string): string[] {
     "-drive",
     `if=virtio,format=raw,cache=unsafe,file=${opts.disk}` +
     (opts.snapshot ? ",snapshot=on" : ""),
+    ...(opts.media ?? []).flatMap((m) => ["-drive", `if=virtio,format=raw,readonly=on,file=${m}`]),
     "-device",
     "virtio-rng-pci",
     "-serial",

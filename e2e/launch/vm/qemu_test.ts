@@ -3,7 +3,14 @@ import { OVMF_CODE, qemuArgs } from "./qemu.ts";
 
 Deno.test("qemuArgs: Secure Boot OVMF with SMM, per-VM VARS, TPM, serial file, no NIC", () => {
   const a = qemuArgs(
-    { stateDir: "/s", disk: "/d.img", vars: "/v.fd", snapshot: true, parameters: "/p.pb" },
+    {
+      stateDir: "/s",
+      disk: "/d.img",
+      vars: "/v.fd",
+      snapshot: true,
+      parameters: "/p.pb",
+      media: ["/usb.img"],
+    },
     "/s/tpm/sock",
   ).join(" ");
   assert.match(a, /-machine q35,smm=on -accel tcg -cpu max/);
@@ -11,6 +18,11 @@ Deno.test("qemuArgs: Secure Boot OVMF with SMM, per-VM VARS, TPM, serial file, n
   assert.ok(a.includes(`unit=0,readonly=on,file=${OVMF_CODE}`));
   assert.ok(a.includes("unit=1,file=/s/vars.fd"));
   assert.ok(a.includes("file=/d.img,snapshot=on"));
+  // An installer medium follows the node disk (so the node disk is vda) and is write-protected.
+  assert.match(
+    a,
+    /file=\/d\.img,snapshot=on -drive if=virtio,format=raw,readonly=on,file=\/usb\.img /,
+  );
   assert.ok(a.includes("-tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0"));
   assert.ok(a.includes("-serial file:/s/console.log"));
   assert.ok(a.includes("name=dev.monogon.metropolis/parameters.pb,file=/p.pb"));
