@@ -8,6 +8,7 @@
 /** Message types. */
 export const RTM = {
   NEWLINK: 16,
+  DELLINK: 17,
   GETLINK: 18,
   NEWADDR: 20,
   DELADDR: 21,
@@ -38,6 +39,8 @@ export const IFF = { UP: 0x1, LOOPBACK: 0x8, LOWER_UP: 0x10000 } as const;
 export const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, LINKINFO: 18 } as const;
 /** Nested in IFLA_LINKINFO. */
 export const IFLA_INFO_KIND = 1;
+/** `nla_type` bit marking an attribute whose payload is nested attributes. */
+export const NLA_F_NESTED = 0x8000;
 /** Address attributes. */
 export const IFA = { ADDRESS: 1, LOCAL: 2, BROADCAST: 4 } as const;
 /** Route attributes. */
@@ -87,7 +90,8 @@ export function u32(v: number): Uint8Array {
   return b;
 }
 
-function encodeAttrs(attrs: Attr[]): Uint8Array {
+/** Encodes a run of `rtattr`/`nlattr`s (each 4-byte aligned); nest by encoding into `data`. */
+export function encodeAttrs(attrs: Attr[]): Uint8Array {
   const len = attrs.reduce((n, a) => n + align4(4 + a.data.length), 0);
   const b = new Uint8Array(len);
   const dv = new DataView(b.buffer);
@@ -101,17 +105,25 @@ function encodeAttrs(attrs: Attr[]): Uint8Array {
   return b;
 }
 
-/** Decodes a run of `rtattr`s into type → payload (the nested flag bit is masked off). */
-export function decodeAttrs(b: Uint8Array): Map<number, Uint8Array> {
-  const out = new Map<number, Uint8Array>();
+/**
+ * Decodes a run of `rtattr`s in order, repeats included (nested lists such as WireGuard's peers
+ * are runs of same-typed attributes); the nested and byte-order flag bits are masked off.
+ */
+export function decodeAttrList(b: Uint8Array): Attr[] {
+  const out: Attr[] = [];
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   for (let o = 0; o + 4 <= b.length;) {
     const len = dv.getUint16(o, true);
     if (len < 4 || o + len > b.length) break;
-    out.set(dv.getUint16(o + 2, true) & 0x3fff, b.subarray(o + 4, o + len));
+    out.push({ type: dv.getUint16(o + 2, true) & 0x3fff, data: b.subarray(o + 4, o + len) });
     o += align4(len);
   }
   return out;
+}
+
+/** Decodes a run of `rtattr`s into type → payload (the nested flag bit is masked off). */
+export function decodeAttrs(b: Uint8Array): Map<number, Uint8Array> {
+  return new Map(decodeAttrList(b).map((a) => [a.type, a.data]));
 }
 
 /** Builds one netlink message: header, fixed family header `body`, attributes. */
@@ -190,6 +202,33 @@ export function linkSetMessage(seq: number, index: number, c: LinkChange): Uint8
     ifinfomsg(index, c.up ? IFF.UP : 0, change),
     attrs,
   );
+}
+
+/**
+ * `RTM_NEWLINK` creating a virtual link `name` of `kind` (IFLA_LINKINFO/IFLA_INFO_KIND, e.g.
+ * "wireguard"); EXCL so that an existing link of that name is an error (`EEXIST`), not reused
+ * with whatever configuration it has.
+ */
+export function linkAddMessage(seq: number, name: string, kind: string, mtu?: number): Uint8Array {
+  const enc = new TextEncoder();
+  const attrs: Attr[] = [{ type: IFLA.IFNAME, data: enc.encode(name + "\0") }];
+  if (mtu !== undefined) attrs.push({ type: IFLA.MTU, data: u32(mtu) });
+  attrs.push({
+    type: IFLA.LINKINFO | NLA_F_NESTED,
+    data: encodeAttrs([{ type: IFLA_INFO_KIND, data: enc.encode(kind) }]),
+  });
+  return buildMessage(
+    RTM.NEWLINK,
+    NLM_F.REQUEST | NLM_F.ACK | NLM_F.CREATE | NLM_F.EXCL,
+    seq,
+    ifinfomsg(0),
+    attrs,
+  );
+}
+
+/** `RTM_DELLINK` of link `index`. */
+export function linkDelMessage(seq: number, index: number): Uint8Array {
+  return buildMessage(RTM.DELLINK, NLM_F.REQUEST | NLM_F.ACK, seq, ifinfomsg(index));
 }
 
 /** Sets a link's IFF_UP flag. */

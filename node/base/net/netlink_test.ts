@@ -4,6 +4,8 @@ import {
   broadcastOf,
   decodeAttrs,
   IFF,
+  linkAddMessage,
+  linkDelMessage,
   linkSetMessage,
   NLM_F,
   parseAddress,
@@ -112,4 +114,33 @@ Deno.test("netlink: parses a link dump entry (name, MAC, flags, kind)", () => {
     mac: "52:54:00:01:00:02",
     kind: "veth",
   });
+});
+
+Deno.test("netlink: link add names the link, sets MTU and nests IFLA_INFO_KIND in LINKINFO", () => {
+  const m = linkAddMessage(9, "clusternet", "wireguard", 1420);
+  const name = [..."clusternet"].map((c) => c.charCodeAt(0).toString(16)).join("") + "00" + "00";
+  const kind = [..."wireguard"].map((c) => c.charCodeAt(0).toString(16)).join("") + "000000";
+  // len 76, RTM_NEWLINK, REQUEST|ACK|EXCL|CREATE (0x605), seq 9 | empty ifinfomsg |
+  // IFNAME (len 15) | MTU (len 8) 1420 | LINKINFO|NLA_F_NESTED (len 20) { INFO_KIND (len 13) }
+  assert.equal(
+    hex(m),
+    "4c000000" + "1000" + "0506" + "09000000" + "00000000" +
+      "00".repeat(16) +
+      "0f00" + "0300" + name +
+      "0800" + "0400" + "8c050000" +
+      "1400" + "1280" + "0d00" + "0100" + kind,
+  );
+  const del = linkDelMessage(4, 12);
+  // len 32, RTM_DELLINK, REQUEST|ACK, seq 4 | ifinfomsg with index 12
+  assert.equal(
+    hex(del),
+    "20000000" + "1100" + "0500" + "04000000" + "00000000" +
+      "0000" + "0000" + "0c000000" + "00000000" + "00000000",
+  );
+});
+
+Deno.test("netlink: parseLink reads the kind back out of a nested LINKINFO", () => {
+  const m = splitMessages(linkAddMessage(1, "clusternet", "wireguard"))[0];
+  const l = parseLink(m.payload);
+  assert.deepEqual([l.name, l.kind], ["clusternet", "wireguard"]);
 });

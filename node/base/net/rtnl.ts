@@ -1,8 +1,9 @@
 /**
- * rtnetlink over libc FFI (`AF_NETLINK`/`NETLINK_ROUTE`): link up, IPv4 addresses and routes,
- * link and address dumps. There is no `ip` binary on the node, and Deno has no netlink API.
- * Requests are synchronous on the JS thread: the kernel answers a route request at once, and a
- * 2 s receive timeout keeps a lost answer from hanging the agent.
+ * rtnetlink over libc FFI (`AF_NETLINK`/`NETLINK_ROUTE`): links (create, delete, up), IPv4
+ * addresses and routes, link and address dumps; the same socket class carries generic netlink
+ * (`NETLINK_GENERIC`, node/base/wireguard). There is no `ip` binary on the node, and Deno has no
+ * netlink API. Requests are synchronous on the JS thread: the kernel answers a route request at
+ * once, and a 2 s receive timeout keeps a lost answer from hanging the agent.
  * @module
  */
 import { lazyLibc } from "../sys/libc.ts";
@@ -13,7 +14,9 @@ import {
   addrMessage,
   errorCode,
   type Link,
+  linkAddMessage,
   type LinkChange,
+  linkDelMessage,
   linkDumpMessage,
   linkSetMessage,
   linkUpMessage,
@@ -26,7 +29,9 @@ import {
   splitMessages,
 } from "./netlink.ts";
 
-const AF_NETLINK = 16, SOCK_RAW = 3, SOCK_CLOEXEC = 0o2000000, NETLINK_ROUTE = 0;
+const AF_NETLINK = 16, SOCK_RAW = 3, SOCK_CLOEXEC = 0o2000000;
+/** Netlink protocols this socket speaks: rtnetlink, and generic netlink (WireGuard). */
+export const NETLINK = { ROUTE: 0, GENERIC: 16 } as const;
 const SOL_SOCKET = 1, SO_RCVTIMEO = 20;
 
 const libc = lazyLibc({
@@ -46,18 +51,21 @@ export class NetlinkError extends Error {
   }
 }
 
-/** An open rtnetlink socket; {@link close} it when done. */
+/**
+ * An open netlink socket, rtnetlink unless another protocol is given (the request/dump machinery
+ * is the same for generic netlink); {@link close} it when done.
+ */
 export class Rtnl {
   #fd: number;
   #seq = 1;
   readonly #buf = new Uint8Array(65536);
 
   /** Opens and binds the socket. Throws {@link SysError}. */
-  constructor() {
+  constructor(protocol: number = NETLINK.ROUTE) {
     const s = libc();
     this.#fd = check(
       s,
-      s.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE),
+      s.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol),
       "socket",
       "AF_NETLINK",
     );
@@ -104,6 +112,27 @@ export class Rtnl {
     }
   }
 
+  /**
+   * Sends `build(seq)` (which must ask for an ACK) and returns the payload of the reply of type
+   * `type` that precedes the ACK; {@link NetlinkError} if the kernel refuses.
+   */
+  query(what: string, build: (seq: number) => Uint8Array, type: number): Uint8Array {
+    const seq = this.#seq++;
+    this.#send(build(seq));
+    let reply: Uint8Array | undefined;
+    for (;;) {
+      for (const m of splitMessages(this.#recv())) {
+        if (m.seq !== seq) continue;
+        if (m.type === type) reply = m.payload;
+        if (m.type !== NLMSG.ERROR) continue;
+        const err = errorCode(m.payload);
+        if (err !== 0) throw new NetlinkError(what, err);
+        if (!reply) throw new Error(`netlink ${what}: acknowledged without a reply`);
+        return reply;
+      }
+    }
+  }
+
   /** Sends a dump request and returns the payloads of every message of type `type`. */
   dump(build: (seq: number) => Uint8Array, type: number): Uint8Array[] {
     const seq = this.#seq++;
@@ -127,6 +156,19 @@ export class Rtnl {
   /** Every IPv4 address of this network namespace. */
   addresses(): Address[] {
     return this.dump(addrDumpMessage, RTM.NEWADDR).map(parseAddress).filter((a) => a !== undefined);
+  }
+
+  /** Creates link `name` of `kind` (EEXIST if a link of that name exists); returns its index. */
+  linkAdd(name: string, kind: string, mtu?: number): number {
+    this.request(`add ${kind} link ${name}`, (seq) => linkAddMessage(seq, name, kind, mtu));
+    const l = this.links().find((l) => l.name === name);
+    if (!l) throw new Error(`link ${name} vanished right after it was created`);
+    return l.index;
+  }
+
+  /** Deletes link `index` (its addresses and routes go with it). */
+  linkDelete(index: number): void {
+    this.request(`delete link ${index}`, (seq) => linkDelMessage(seq, index));
   }
 
   /** Sets IFF_UP on link `index`. */
