@@ -15,13 +15,14 @@ import {
   VolumeUsage_Unit as Unit,
 } from "../../../proto/gen/third_party/csi/csi_pb.ts";
 import { getQuota } from "../../base/fsquota/fsquota.ts";
+import { runningVersion } from "../../base/osimage/version.ts";
 import { SysError } from "../../base/sys/errno.ts";
 import { mount, MS, umount } from "../../base/sys/mount.ts";
 import { CSI_DRIVER } from "../reconciler/objects.ts";
 import { checkTargetPath, checkVolumeId, CsiError, publishPlan } from "./publish.ts";
 
-/** The plugin's version as reported by GetPluginInfo. */
-export const VENDOR_VERSION = "0.1.0";
+/** The plugin's version as reported by GetPluginInfo: the OS version the node runs. */
+export const VENDOR_VERSION = runningVersion();
 
 /** What the node plugin needs. */
 export interface CsiNodeOptions {

@@ -12,6 +12,7 @@ import { LogTree } from "../../base/logtree/logtree.ts";
 import { run, signal, Supervisor, untilAborted } from "../../base/supervisor/supervisor.ts";
 import { waitUntil } from "../../base/supervisor/testing.ts";
 import { umount } from "../../base/sys/mount.ts";
+import { runningVersion } from "../../base/osimage/version.ts";
 import { CSI_DRIVER } from "../reconciler/objects.ts";
 import { csiPlugin, SUPPORTED_VERSIONS } from "./plugin.ts";
 
@@ -69,7 +70,9 @@ Deno.test("CSI plugin as the kubelet sees it: registration info, identity, node 
     assert.deepEqual(info.supportedVersions, SUPPORTED_VERSIONS);
     await reg.notifyRegistrationStatus({ pluginRegistered: true });
 
-    assert.equal((await id.getPluginInfo({})).name, CSI_DRIVER);
+    const plugin = await id.getPluginInfo({});
+    assert.equal(plugin.name, CSI_DRIVER);
+    assert.equal(plugin.vendorVersion, runningVersion(), "the OS version the node runs");
     assert.equal((await id.probe({})).ready, true);
     assert.equal((await node.nodeGetInfo({})).nodeId, "node-a");
     const caps = (await node.nodeGetCapabilities({})).capabilities.map((c) =>
