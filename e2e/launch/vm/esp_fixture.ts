@@ -5,7 +5,7 @@
  */
 import { mkdisk } from "../../../os-image/disk/mkdisk.ts";
 import { run } from "../exec.ts";
-import { espOffset, mtoolsImage } from "./esp.ts";
+import { espOffset } from "./esp.ts";
 
 /** A real node disk from mkdisk with placeholder UKI and system image (sparse, ≈ 2.3 GiB). */
 export async function placeholderDisk(dir: string): Promise<string> {
@@ -20,9 +20,12 @@ export async function placeholderDisk(dir: string): Promise<string> {
   return disk;
 }
 
-/** Copies host file `src` to `rel` on the ESP of `disk`, creating its directory like a node. */
+/**
+ * Copies host file `src` to `rel` on the ESP of `disk`, creating its directory like a node. mtools
+ * here on purpose: a second FAT writer, allocating as it likes, that the FAT32 reader must follow.
+ */
 export async function writeEspFile(disk: string, rel: string, src: string): Promise<void> {
-  const img = mtoolsImage(disk, await espOffset(disk));
+  const img = `${disk}@@${await espOffset(disk)}`;
   const parent = rel.includes("/") ? rel.slice(0, rel.lastIndexOf("/")) : "";
   // mkdisk may have made the directory already.
   if (parent) await run("mmd", ["-i", img, `::${parent}`]).catch(() => {});

@@ -274,24 +274,35 @@ export function memoryDisk(bytes: Uint8Array): DiskReader {
 export async function readGpt(path: string, sectorSize: SectorSize): Promise<GptTable> {
   using f = await Deno.open(path, { read: true });
   const size = await f.seek(0, Deno.SeekMode.End);
-  const disk: DiskReader = {
-    size,
+  return await parseGpt(fileDisk(f, path, { offset: 0, size }), sectorSize);
+}
+
+/**
+ * A {@link DiskReader} over the `size` bytes at `offset` of the open file or block device `f`
+ * (the whole disk, or one partition of it); `name` appears in errors.
+ */
+export function fileDisk(
+  f: Deno.FsFile,
+  name: string,
+  range: { offset: number; size: number },
+): DiskReader {
+  return {
+    size: range.size,
     async read(offset, length) {
-      if (offset < 0 || length < 0 || offset + length > size) {
-        throw new GptError(`${path}: read of ${length} bytes at ${offset} is past the end`);
+      if (offset < 0 || length < 0 || offset + length > range.size) {
+        throw new GptError(`${name}: read of ${length} bytes at ${offset} is past the end`);
       }
-      await f.seek(offset, Deno.SeekMode.Start);
+      await f.seek(range.offset + offset, Deno.SeekMode.Start);
       const buf = new Uint8Array(length);
       let got = 0;
       while (got < length) {
         const n = await f.read(buf.subarray(got));
-        if (n === null) throw new GptError(`${path}: short read at ${offset + got}`);
+        if (n === null) throw new GptError(`${name}: short read at ${offset + got}`);
         got += n;
       }
       return buf;
     },
   };
-  return await parseGpt(disk, sectorSize);
 }
 
 /** Returns the partitions of `table` whose type GUID is `type` (any case). */

@@ -75,7 +75,8 @@ export function lfnChecksum(short: Uint8Array): number {
   return sum;
 }
 
-const LFN_SLOTS = [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30];
+/** Byte offsets of the 13 UTF-16 units in an LFN entry. */
+export const LFN_SLOTS = [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30];
 
 /** The LFN entries (32 bytes each) for `long`, in on-disk order (last part first). */
 export function lfnEntries(long: string, short: Uint8Array): Uint8Array[] {
