@@ -37,6 +37,12 @@ export interface RolloutOptions {
   firstWaitMs?: number;
   /** Interval between looks (default 10 s). */
   pollMs?: number;
+  /**
+   * How long one look may take (default 30 s): a GetNodes that hangs — e.g. on a connection to a
+   * leader that is just rebooting — counts as "not visible" and the next look follows, so the
+   * node's own deadline still applies.
+   */
+  lookMs?: number;
   /** How long one node may take to come back (default 30 min). */
   timeoutMs?: number;
   signal: AbortSignal;
@@ -54,6 +60,19 @@ export interface RolloutResult {
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
+/** One {@link RolloutOptions.observe}, undefined when it fails or outlasts `lookMs`. */
+async function look(o: RolloutOptions, n: RolloutNode): Promise<NodeObservation | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((r) => {
+    timer = setTimeout(() => r(undefined), o.lookMs ?? 30_000);
+  });
+  try {
+    return await Promise.race([o.observe(n).catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function updateOne(o: RolloutOptions, n: RolloutNode): Promise<void> {
   const start = performance.now();
   o.log(`sending update request to: ${n.id} (${n.address})`);
@@ -67,7 +86,7 @@ async function updateOne(o: RolloutOptions, n: RolloutNode): Promise<void> {
   let last: NodeObservation | undefined;
   for (;;) {
     if (o.signal.aborted) throw new Error("interrupted");
-    last = await o.observe(n).catch(() => undefined);
+    last = await look(o, n);
     const onVersion = !o.expectedVersion || last?.version === o.expectedVersion;
     if (last?.healthy && onVersion) {
       o.log(

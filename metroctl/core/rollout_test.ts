@@ -102,3 +102,23 @@ Deno.test("a refused UpdateNode is the node's failure with its status; activatio
   }]);
   assert.ok(lines.includes("node n0: image installed; it activates on the node's next reboot"));
 });
+
+Deno.test("a look that hangs counts as not visible: the next look still sees the node come back", async () => {
+  const c = cluster(20);
+  let looks = 0;
+  const lines: string[] = [];
+  const r = await rollout({
+    ...fast,
+    lookMs: 10,
+    nodes: nodes(1),
+    maxUnavailable: 1,
+    send: (n) => c.send(n),
+    // The first two looks never answer (a connection to a leader that went away).
+    observe: (n) => ++looks <= 2 ? new Promise(() => {}) : c.observe(n),
+    expectedVersion: "0.2.0",
+    waitForRestart: true,
+    log: (l) => lines.push(l),
+  });
+  assert.deepEqual(r.updated, ["n0"]);
+  assert.ok(looks > 2);
+});
