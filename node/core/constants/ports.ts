@@ -35,6 +35,11 @@ export const KUBERNETES_NET = {
   /** Pod network; controller-manager allocates a /24 per node. */
   clusterCidr: "10.192.0.0/11",
   nodeCidrMaskSize: 24,
+  /**
+   * MTU of pod links and of the clusternet interface: a 1500-byte Ethernet MTU minus WireGuard's
+   * 80 bytes of encapsulation (IPv6 outer header), so a pod packet fits the tunnel unfragmented.
+   */
+  podMtu: 1420,
   serviceCidr: "10.224.0.0/16",
   /** `kubernetes.default`. */
   apiserverServiceIp: "10.224.0.1",

@@ -1,11 +1,15 @@
 /**
- * clusternet in direct mode (kubernetes.md §8, DN `…worker.clusternet`). Two children, so that
- * an unreachable apiserver or curator does not take the routes down with it:
+ * clusternet (kubernetes.md §8, DN `…worker.clusternet`), in one of two modes chosen by the
+ * platform's `wireguard` capability. Children, so that an unreachable apiserver or curator does
+ * not take the data path down with it:
  * - `publish`: watches this node's Kubernetes Node for `spec.podCIDRs` and publishes them with
- *   the node's address/32 through `Curator.UpdateNodeClusterNetworking` whenever they change;
- * - `routes`: keeps one route per peer pod prefix via the peer's address (shared L2) in the main
- *   table, following the node list; removes its routes when stopped.
- * WireGuard mode is not implemented yet; a host that could do it still gets direct mode.
+ *   the node's address/32 and this node's key through `Curator.UpdateNodeClusterNetworking`
+ *   whenever they change;
+ * - WireGuard mode, `wireguard`: the `clusternet` interface with the node's X25519 key (kept in
+ *   `private.key`; the public key is what is published) and one peer per other node (mesh.ts);
+ * - direct mode (no WireGuard in the kernel), `routes`: one route per peer pod prefix via the
+ *   peer's address (shared L2) in the main table; the published key is a placeholder (key.ts).
+ * Either data path follows the node list and is removed when stopped.
  * @module
  */
 import { Curator } from "../../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
@@ -23,6 +27,9 @@ import type { CuratorClient } from "../deps.ts";
 import { inform } from "../dns/informer.ts";
 import { type InstalledRoute, KernelRoutes, type RouteTable } from "./kernel.ts";
 import { placeholderKey } from "./key.ts";
+import { mesh } from "./mesh.ts";
+import { KernelWireguard, type WireguardLink } from "./wglink.ts";
+import { loadOrCreateKey } from "../../base/wireguard/key.ts";
 import { desiredRoutes, diffRoutes, podPrefix, routeKey } from "./routes.ts";
 
 /** Options of {@link clusternet}. */
@@ -35,24 +42,35 @@ export interface ClusternetOptions {
   wireguard: boolean;
 }
 
-/** Where the placeholder key lives. */
+/** Where the node's keys live (WireGuard private key, or the direct-mode placeholder). */
 export const CLUSTERNET_DIR = "/data/kubernetes/clusternet";
+/** File of the WireGuard private key (base64) below {@link CLUSTERNET_DIR}. */
+export const PRIVATE_KEY_FILE = "private.key";
 
 /** The clusternet runnable. */
 export function clusternet(o: ClusternetOptions): Runnable {
-  return clusternetWith({ ...o, keyDir: CLUSTERNET_DIR, routes: new KernelRoutes() });
+  return clusternetWith({
+    ...o,
+    keyDir: CLUSTERNET_DIR,
+    routes: new KernelRoutes(),
+    link: new KernelWireguard(),
+  });
 }
 
-/** {@link clusternet} with the key directory and the route table injected (tests). */
+/** {@link clusternet} with the key directory and the kernel sides injected (tests). */
 export function clusternetWith(
-  o: ClusternetOptions & { keyDir: string; routes: RouteTable },
+  o: ClusternetOptions & { keyDir: string; routes: RouteTable; link: WireguardLink },
 ): Runnable {
   return async (ctx: Context) => {
     if (o.wireguard) {
-      ctx.logger.warning("WireGuard mode is not implemented yet: using direct mode");
+      const keys = await loadOrCreateKey(`${o.keyDir}/${PRIVATE_KEY_FILE}`);
+      if (keys.created) ctx.logger.info(`new WireGuard key, public key ${keys.publicKey}`);
+      run(ctx, "publish", publisher({ ...o, key: keys.publicKey }));
+      run(ctx, "wireguard", mesh({ nodeId: o.nodeId, keys, nodes: o.nodes, link: o.link }));
+    } else {
+      run(ctx, "publish", publisher({ ...o, key: await placeholderKey(o.keyDir) }));
+      run(ctx, "routes", router(o));
     }
-    run(ctx, "publish", publisher(o));
-    run(ctx, "routes", router(o));
     signal(ctx, "healthy");
     await untilAborted(ctx);
   };
@@ -102,10 +120,10 @@ class AnyChange {
   }
 }
 
-/** Publishes `[podCIDRs…, address/32]` with the placeholder key whenever it changes. */
-function publisher(o: ClusternetOptions & { keyDir: string }): Runnable {
+/** Publishes `[podCIDRs…, address/32]` with `key` whenever they change. */
+function publisher(o: ClusternetOptions & { key: string }): Runnable {
   return async (ctx) => {
-    const key = await placeholderKey(o.keyDir);
+    const key = o.key;
     const podCidrs = new Value<string[]>();
     const path = `/api/v1/nodes?fieldSelector=${encodeURIComponent(`metadata.name=${o.nodeId}`)}`;
     const informer = inform({
@@ -138,7 +156,7 @@ function publisher(o: ClusternetOptions & { keyDir: string }): Runnable {
           { signal: ctx.signal },
         );
         published = prefixes.join(",");
-        ctx.logger.info(`published prefixes ${prefixes.join(", ")}`);
+        ctx.logger.info(`published key ${key}, prefixes ${prefixes.join(", ")}`);
       }
     })();
     try {

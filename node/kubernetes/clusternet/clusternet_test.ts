@@ -13,6 +13,9 @@ import { FakeKube } from "../dns/testing.ts";
 import { clusternetWith, nodePodCidrs } from "./clusternet.ts";
 import type { InstalledRoute, RouteTable } from "./kernel.ts";
 import type { PodRoute } from "./routes.ts";
+import { MemWireguard } from "./testing.ts";
+import { keyBytes, keyText } from "../../base/wireguard/codec.ts";
+import { publicKeyOf } from "../../base/wireguard/key.ts";
 
 const NODES = "/api/v1/nodes?fieldSelector=metadata.name%3Dself";
 
@@ -58,9 +61,12 @@ async function withClusternet(
     published: Published[];
     sup: Supervisor;
     keyDir: string;
+    link: MemWireguard;
   }) => Promise<void>,
   keyDir?: string,
+  wireguard = false,
 ): Promise<void> {
+  const link = new MemWireguard();
   const kube = new FakeKube();
   const address = new Value<string | undefined>(undefined);
   const nodes = new Value<Map<string, KnownNode>>(new Map());
@@ -89,16 +95,17 @@ async function withClusternet(
         nodes,
         client: kube.client,
         curator,
-        wireguard: false,
+        wireguard,
         keyDir: dir,
         routes,
+        link,
       }),
     );
     signal(ctx, "healthy");
     await untilAborted(ctx);
   }, { onRootExit: () => {} });
   try {
-    await fn({ kube, address, nodes, routes, published, sup, keyDir: dir });
+    await fn({ kube, address, nodes, routes, published, sup, keyDir: dir, link });
   } finally {
     await sup.stop();
     if (!keyDir) await Deno.remove(dir, { recursive: true });
@@ -195,6 +202,80 @@ Deno.test("routes survive an apiserver outage: only the publisher restarts", asy
     assert.equal(f.routes.list.length, 1);
     await waitUntil(() => f.kube.watchers(NODES) === 1, "publisher back", 10_000);
   });
+});
+
+Deno.test("WireGuard mode: publishes the X25519 public key of private.key, peers, no routes", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    let link!: MemWireguard;
+    let routes!: MemRoutes;
+    await withClusternet(
+      async (f) => {
+        link = f.link;
+        routes = f.routes;
+        f.address.set("10.1.0.2");
+        await waitUntil(() => f.published.length === 1, "publish");
+        const priv = (await Deno.readTextFile(`${dir}/private.key`)).trim();
+        assert.equal((await Deno.stat(`${dir}/private.key`)).mode! & 0o777, 0o600);
+        assert.equal(f.published[0].key, await publicKeyOf(priv), "the public key is published");
+        assert.equal(keyBytes(f.published[0].key).length, 32);
+        await waitUntil(() => link.up, "interface");
+        assert.equal(link.privateKey, priv, "the interface uses the same key");
+        f.nodes.set(new Map([peer("b", "10.1.0.3", ["10.192.1.0/24", "10.1.0.3/32"])]));
+        // peer() publishes a fake key: not a WireGuard key, so not a peer (and no route either).
+        await new Promise((r) => setTimeout(r, 50));
+        assert.deepEqual(link.list, []);
+        const real = keyText(new Uint8Array(32).fill(2));
+        f.nodes.set(
+          new Map([[
+            "b",
+            {
+              ...peer("b", "10.1.0.3", [])[1],
+              clusternet: { wireguardPubkey: real, prefixes: ["10.192.1.0/24", "10.1.0.3/32"] },
+            },
+          ]]),
+        );
+        await waitUntil(() => link.list.length === 1, "peer b");
+        assert.deepEqual(link.list, ["10.1.0.3:7838 10.1.0.3/32,10.192.1.0/24"]);
+        assert.deepEqual(routes.list, [], "no direct routes in WireGuard mode");
+        assert.equal(f.sup.state("root.clusternet.routes"), undefined);
+      },
+      dir,
+      true,
+    );
+    assert.equal(link.up, false, "the interface goes with the role");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("WireGuard mode: the key is kept across restarts, a corrupt one is replaced and published", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const keys: string[] = [];
+    const once = () =>
+      withClusternet(
+        async ({ address, published }) => {
+          address.set("10.1.0.2");
+          await waitUntil(() => published.length === 1, "publish");
+          keys.push(published[0].key);
+        },
+        dir,
+        true,
+      );
+    await once();
+    await once();
+    assert.equal(keys[0], keys[1]);
+    await Deno.writeTextFile(`${dir}/private.key`, "half a ke");
+    await once();
+    assert.notEqual(keys[2], keys[0], "a new key after corruption");
+    assert.equal(
+      keys[2],
+      await publicKeyOf((await Deno.readTextFile(`${dir}/private.key`)).trim()),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("pod CIDRs the curator would refuse are not published", () => {

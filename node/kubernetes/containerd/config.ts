@@ -3,6 +3,7 @@
  * template of kubernetes.md §6/§8. Paths are parameters so namespace nodes and tests can place
  * them in a scratch directory; {@link NODE_PATHS} are the ones of a real node.
  */
+import { NET } from "../paths.ts";
 
 /** Filesystem locations containerd and CNI use. All absolute. */
 export interface ContainerdPaths {
@@ -158,7 +159,7 @@ export function renderCniTemplate(paths: ContainerdPaths): string {
       name: "k8s-pod-network",
       plugins: [{
         type: "ptp",
-        mtu: 1420,
+        mtu: NET.podMtu,
         ipMasq: false,
         ipam: {
           type: "host-local",
