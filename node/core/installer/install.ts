@@ -3,9 +3,12 @@
  * medium's OCI layout, every payload verified chunk by chunk while it is written, onto the
  * target disk with the installer layout (GPT, slot A = `system`, ESP with
  * `EFI/BOOT/BOOTX64.EFI` and `EFI/metropolis/boot-a.efi` = `boot-a.efi`,
- * `EFI/metropolis/boot-b.efi`, `metropolis/parameters.pb`), then the boot entry
- * "Metropolis A" as the only BootOrder entry. Paths are injected: tests install onto a sparse
- * file with a temp directory as efivarfs.
+ * `metropolis/parameters.pb`), then the boot entry "Metropolis A" as the only BootOrder entry.
+ * Slot B stays empty and so gets no UKI (`EFI/metropolis/boot-b.efi` appears once an update
+ * writes slot B, image.md §7): the update service takes a slot UKI to mean the slot holds its
+ * system, so a UKI over an empty slot would let `Reboot` with rollback and MarkBootSuccessful's
+ * BootOrder send the firmware into a slot that cannot boot. Paths are injected: tests install
+ * onto a sparse file with a temp directory as efivarfs.
  * @module
  */
 import { BootEntries } from "../../base/efi/boot.ts";
@@ -54,7 +57,6 @@ export async function installNode(o: InstallOptions): Promise<number | undefined
     } MiB)`,
   );
   const ukiA = await verifiedBytes(src, "boot-a.efi");
-  const ukiB = await verifiedBytes(src, "boot-b.efi");
   const system = src.image.payloads.get("system")!.info;
   const guid = () => crypto.randomUUID();
   const plan = await writeNodeDiskTo(o.target, {
@@ -65,7 +67,6 @@ export async function installNode(o: InstallOptions): Promise<number | undefined
       partitions: { esp: guid(), systemA: guid(), systemB: guid(), data: guid() },
     },
     ukiA,
-    ukiB,
     parameters,
     system: {
       size: system.size,

@@ -188,7 +188,8 @@ Deno.test("the medium is found by its FAT32 label; the install writes GPT, slot 
     const cat = (p: string) => tool("mtype", ["-i", `${t.dir}/esp.img`, `::${p}`]);
     assert.equal(await cat("EFI/BOOT/BOOTX64.EFI"), "UKI A");
     assert.equal(await cat("EFI/metropolis/boot-a.efi"), "UKI A");
-    assert.equal(await cat("EFI/metropolis/boot-b.efi"), "UKI B");
+    // Slot B is empty: no UKI may claim it holds a system (rollback would boot nothing).
+    await assert.rejects(cat("EFI/metropolis/boot-b.efi"), /not found/i);
     assert.equal(await cat("metropolis/parameters.pb"), "params");
     const be = new BootEntries(new EfiVars(t.efivars));
     assert.deepEqual(await be.order(), [n]);
