@@ -12,7 +12,8 @@
  */
 import assert from "node:assert/strict";
 import type * as grpc from "@grpc/grpc-js";
-import { buildImage, type Image } from "../../../os-image/image.ts";
+import type { Image } from "../../../os-image/image.ts";
+import { buildVersion, nodeRelease } from "./fixtures.ts";
 import { mkuki } from "../../../os-image/uki/mkuki.ts";
 import { sign } from "../../../os-image/keys/sign.ts";
 import { nodeCmdline, osRelease } from "../../../node/base/osimage/cmdline.ts";
@@ -42,18 +43,8 @@ interface Fixture {
 let fixture: Promise<Fixture> | undefined;
 let failures = 0;
 
-async function build(dir: string, version: string): Promise<Image> {
-  const t0 = performance.now();
-  const img = await buildImage({
-    outDir: `${dir}/${version}`,
-    version,
-    disk: false,
-    ovmf: version === "0.1.0",
-  });
-  console.log(
-    `update vm: image ${version} built in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-  );
-  return img;
+function build(dir: string, version: string): Promise<Image> {
+  return buildVersion(dir, version, { ovmf: version === "0.1.0", prefix: "update vm" });
 }
 
 /** Z's payloads with `system` corrupted in its first block (consistent chunk hashes). */
@@ -182,11 +173,7 @@ async function updateNode(f: Fixture, name: string, mode: ActivationMode): Promi
 
 async function versionOf(f: Fixture): Promise<{ healthy: boolean; version: string }> {
   const [n] = await f.c.api!.nodes(`node.id == "${f.nodeId}"`);
-  const r = n?.status?.version?.release;
-  return {
-    healthy: n?.health === Node_Health.HEALTHY,
-    version: r ? `${r.major}.${r.minor}.${r.patch}` : "unknown",
-  };
+  return { healthy: n?.health === Node_Health.HEALTHY, version: nodeRelease(n) };
 }
 
 async function updateTo(f: Fixture, name: string, mode: ActivationMode, version: string) {
