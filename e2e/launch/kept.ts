@@ -4,8 +4,8 @@
  * checks that the directory really holds a kept cluster — the record, the metroctl owner
  * credentials, and a sealed configuration on every node's ESP (nodes that never finished their
  * enrolment cannot rejoin): a namespace node's ESP is the directory `nodes/<i>/esp`, a VM's is the
- * ESP partition inside `nodes/<i>/disk.img` (read with the FAT32 reader, vm/esp.ts). Anything missing is a
- * {@link UsageError} (the CLI exits 2). The kept nodes boot on their own state: a VM cluster keeps
+ * ESP partition inside `nodes/<i>/disk.img` (read with the FAT32 reader, vm/esp.ts). Anything
+ * missing is a {@link UsageError} (the CLI exits 2). The kept nodes boot on their own state: a VM cluster keeps
  * its disks, OVMF VARS and swtpm state, so it needs no image.
  * @module
  */
