@@ -21,7 +21,8 @@ export interface MeshOptions {
   link: WireguardLink;
 }
 
-const describe = (p: WgPeer) => `${p.endpoint} [${p.allowedIps.join(" ")}]`;
+/** `key@endpoint [allowed IPs]`: the key lets an operator match a peer to a published record. */
+const describe = (p: WgPeer) => `${p.publicKey}@${p.endpoint} [${p.allowedIps.join(" ")}]`;
 
 /** The WireGuard mesh runnable. */
 export function mesh(o: MeshOptions): Runnable {
