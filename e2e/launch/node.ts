@@ -3,8 +3,8 @@
  * `<state>/nodes/<i>/{esp,data}` with `esp/metropolis/parameters.pb`, optionally a swtpm, and
  *
  *   setsid ip netns exec <ns> unshare --pid --fork --kill-child --mount --uts --ipc
- *     --propagation private <init> -- <deno> run -A --cached-only --no-config --no-prompt
- *     <repo>/dist/agent.js --platform=namespace --state=<state>/nodes/<i>
+ *     --propagation private <init> -- <deno> <AGENT_DENO_ARGS> <repo>/dist/agent.js
+ *     --platform=namespace --state=<state>/nodes/<i>
  *     [--tpm-socket=<state>/nodes/<i>/tpm/sock]
  *
  * Every path in that command is a host path: `/init` execs the agent before it builds its private
@@ -38,6 +38,7 @@ import {
   sleep,
 } from "./exec.ts";
 import { Swtpm } from "../../node/base/tpm/swtpm.ts";
+import { agentArgv } from "../../node/base/osimage/agent.ts";
 import { type ClusterNode, ConsoleSink, type NodeExit, TAIL_LINES } from "./cluster_node.ts";
 import { AGENT_CACHE_DIR, AGENT_STAMP } from "../../os-image/tools/bundle.ts";
 
@@ -229,19 +230,12 @@ export class NamespaceNode implements ClusterNode {
     const o = this.opts;
     const agent = o.agentCommand
       ? o.agentCommand.map((a) => a.replaceAll("{state}", o.dir).replaceAll("{i}", String(o.index)))
-      : [
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--cached-only",
-        "--no-config",
-        "--no-prompt",
-        AGENT_ENTRY,
+      : agentArgv(Deno.execPath(), AGENT_ENTRY, [
         "--platform=namespace",
         `--state=${o.dir}`,
         ...(o.tpm ? [`--tpm-socket=${o.dir}/tpm/sock`] : []),
         ...(o.payloads ? [`--payloads=${o.payloads}`] : []),
-      ];
+      ]);
     return [
       "setsid",
       "ip",

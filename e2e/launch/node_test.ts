@@ -11,6 +11,7 @@ import {
   waitingArgv,
 } from "./node.ts";
 import { AGENT_CACHE_DIR, AGENT_STAMP } from "../../os-image/tools/bundle.ts";
+import { agentArgv } from "../../node/base/osimage/agent.ts";
 
 const base = {
   index: 4,
@@ -41,18 +42,14 @@ Deno.test("node argv: setsid, netns, unshare namespaces, /init --, agent flags",
     "/cache/init",
     "--",
   ]);
-  assert.deepEqual(argv.slice(16), [
-    Deno.execPath(),
-    "run",
-    "-A",
-    "--cached-only",
-    "--no-config",
-    "--no-prompt",
-    AGENT_ENTRY,
-    "--platform=namespace",
-    "--state=/tmp/s/nodes/4",
-    "--tpm-socket=/tmp/s/nodes/4/tpm/sock",
-  ]);
+  assert.deepEqual(
+    argv.slice(16),
+    agentArgv(Deno.execPath(), AGENT_ENTRY, [
+      "--platform=namespace",
+      "--state=/tmp/s/nodes/4",
+      "--tpm-socket=/tmp/s/nodes/4/tpm/sock",
+    ]),
+  );
   const noTpm = new NamespaceNode({ ...base, tpm: false }).argv();
   assert.ok(!noTpm.some((a) => a.startsWith("--tpm-socket")));
   assert.ok(AGENT_ENTRY.endsWith("/dist/agent.js"), "nodes run the bundle");

@@ -11,6 +11,7 @@
 import { cacheDir } from "../lib/cache.ts";
 import { run } from "../lib/exec.ts";
 import { sha256Hex } from "../lib/hash.ts";
+import { initAgentArgvC } from "../../node/base/osimage/agent.ts";
 
 const SOURCE = new URL("./init.c", import.meta.url).pathname;
 const CFLAGS = ["-static", "-Os", "-s", "-Wall", "-Wextra", "-Werror"];
@@ -31,7 +32,8 @@ export async function buildInit(opts: BuildInitOptions = {}): Promise<string> {
   }
   const src = await Deno.readFile(SOURCE);
   const gcc = (await run("gcc", ["-dumpfullversion"])).trim();
-  const key = JSON.stringify({ src: sha256Hex(src), version, CFLAGS, gcc });
+  const agentArgv = initAgentArgvC();
+  const key = JSON.stringify({ src: sha256Hex(src), version, CFLAGS, gcc, agentArgv });
   const dir = `${cacheDir("init")}/${sha256Hex(key).slice(0, 32)}`;
   const bin = `${dir}/init`;
   try {
@@ -41,7 +43,14 @@ export async function buildInit(opts: BuildInitOptions = {}): Promise<string> {
     await Deno.mkdir(dir, { recursive: true });
     // Compile next to the target and rename, so a concurrent build never sees half a binary.
     const tmp = `${dir}/init.${Deno.pid}.tmp`;
-    await run("gcc", [...CFLAGS, `-DMETROPOLIS_VERSION="${version}"`, "-o", tmp, SOURCE]);
+    await run("gcc", [
+      ...CFLAGS,
+      `-DMETROPOLIS_VERSION="${version}"`,
+      `-DAGENT_ARGV=${agentArgv}`,
+      "-o",
+      tmp,
+      SOURCE,
+    ]);
     await Deno.rename(tmp, bin);
   }
   if (opts.out) {

@@ -79,6 +79,10 @@ static void open_consoles(int namespace_mode) {
 	if (nconsoles == 0) consoles[nconsoles++] = 2;
 }
 
+#ifndef AGENT_ARGV
+#error "AGENT_ARGV must be defined (build with os-image/init/build.ts)"
+#endif
+
 static void describe(int status, char *out, size_t len) {
 	if (WIFEXITED(status))
 		snprintf(out, len, "exit status %d", WEXITSTATUS(status));
@@ -90,9 +94,8 @@ static void describe(int status, char *out, size_t len) {
 }
 
 int main(int argc, char **argv) {
-	static char *const builtin_argv[] = {
-	    "/agent/deno", "run", "-A", "--cached-only", "--no-config", "--no-prompt", "/agent/agent.js", NULL,
-	};
+	/* AGENT_ARGV comes from node/base/osimage/agent.ts (os-image/init/build.ts passes it). */
+	static char *const builtin_argv[] = {AGENT_ARGV, NULL};
 	static char *const agent_env[] = {
 	    "DENO_DIR=/ephemeral/deno",
 	    "NO_COLOR=1",

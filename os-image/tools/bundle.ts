@@ -13,6 +13,7 @@
  */
 import { exists, run } from "../lib/exec.ts";
 import { sha256Parts } from "../lib/hash.ts";
+import { agentArgv } from "../../node/base/osimage/agent.ts";
 
 /**
  * Prepended to every bundle: a global `__dirname` such that `__dirname/../proto` is the bundle's
@@ -138,8 +139,9 @@ async function warmAgentCache(outDir: string, hash: string, log: (l: string) => 
   try {
     await Deno.mkdir(tmp, { recursive: true });
     // The agent refuses an unknown platform right after loading: the caches are written by then.
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--cached-only", "--no-config", `${outDir}/agent.js`, "--platform=-"],
+    const [deno, ...args] = agentArgv(Deno.execPath(), `${outDir}/agent.js`, ["--platform=-"]);
+    const child = new Deno.Command(deno, {
+      args,
       env: { DENO_DIR: tmp, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
       stdin: "null",
       stdout: "null",

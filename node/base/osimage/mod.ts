@@ -11,3 +11,4 @@ export * from "./ociimage.ts";
 export * from "./oci_layout.ts";
 export * from "./version.ts";
 export * from "./nodedisk.ts";
+export * from "./agent.ts";
