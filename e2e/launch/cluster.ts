@@ -18,7 +18,7 @@ import { VmNode } from "./vm/node.ts";
 import { blankDisk, DiskMaker } from "./vm/disk.ts";
 import { type NodeImage, nodeImage } from "./vm/image.ts";
 import { detectAccel } from "./vm/accel.ts";
-import { resumeOptions, writeLaunchRecord } from "./kept.ts";
+import { coldStartBlocker, resumeOptions, writeLaunchRecord } from "./kept.ts";
 import { NodeDialer, SwitchSocks } from "./socks.ts";
 import { DhcpServer } from "./dhcp.ts";
 import { preparePayloads } from "./payloads.ts";
@@ -459,7 +459,11 @@ export class Cluster {
     await step(() => this.topology.down());
     await step(async () => await this.api?.close());
     if (this.options.keep || this.keepState || errors.length) {
-      this.log(`state kept in ${this.stateDir}`);
+      const blocker = coldStartBlocker(this.options.mode, this.options.storageSecurity);
+      this.log(
+        `state kept in ${this.stateDir}` +
+          (blocker ? ` (for inspection only: --keep-state cannot start it again: ${blocker})` : ""),
+      );
     } else if (this.#createdStateDir) {
       await step(() => Deno.remove(this.stateDir, { recursive: true }));
     }

@@ -14,6 +14,25 @@ import { FILES } from "../../metroctl/core/config.ts";
 import { ESP_FILES } from "../../node/core/localstorage/paths.ts";
 import { readEspFile } from "./vm/esp.ts";
 import { vmNodeFiles } from "./vm/node.ts";
+import { VM_CAPABILITIES } from "../../node/core/platform/vm.ts";
+import { NAMESPACE_CAPABILITIES } from "../../node/core/platform/namespace.ts";
+
+/**
+ * Why a kept cluster of this shape cannot be started again, or undefined when it can. Nodes with
+ * encrypted data get the cluster's half of their key from JoinNode, i.e. from a running curator —
+ * which itself runs on such a node: a whole cluster started cold has none (node.md §11.5; as
+ * upstream). Whether nodes encrypt depends on what their platform can do.
+ */
+export function coldStartBlocker(
+  mode: LaunchOptions["mode"],
+  storageSecurity: LaunchOptions["storageSecurity"],
+): string | undefined {
+  const caps = mode === "vm" ? VM_CAPABILITIES : NAMESPACE_CAPABILITIES;
+  if (!caps.encryption || storageSecurity === "needs-insecure") return undefined;
+  return `its nodes encrypt their data (--storage-security ${storageSecurity}) and get the ` +
+    `cluster's half of the key from a running curator, which a cluster started cold does not ` +
+    `have; keep clusters launched with --storage-security needs-insecure`;
+}
 
 /** The record's file name inside the state directory. */
 export const LAUNCH_RECORD = "launch.json";
@@ -94,11 +113,15 @@ export async function resumeOptions(o: LaunchOptions): Promise<LaunchOptions> {
   if (rec?.version !== 1 || !Number.isInteger(rec.numNodes) || typeof rec.subnet !== "string") {
     throw none(`${LAUNCH_RECORD} is not a launch record`);
   }
+  const mode = rec.mode ?? "namespace";
+  if (mode !== "namespace" && mode !== "vm") throw none(`${LAUNCH_RECORD}: bad mode ${mode}`);
+  const blocker = coldStartBlocker(mode, rec.storageSecurity);
+  if (blocker) {
+    throw new UsageError(`--keep-state: the kept cluster in ${dir} cannot start again: ${blocker}`);
+  }
   for (const f of Object.values(FILES)) {
     if (!(await present(`${dir}/metroctl/${f}`))) throw none(`metroctl/${f} missing`);
   }
-  const mode = rec.mode ?? "namespace";
-  if (mode !== "namespace" && mode !== "vm") throw none(`${LAUNCH_RECORD}: bad mode ${mode}`);
   for (let i = 0; i < rec.numNodes; i++) {
     if (!(await hasSealedConfiguration(mode, `${dir}/nodes/${i}`))) {
       throw none(`node ${i} has no sealed configuration`);

@@ -1,6 +1,12 @@
 /** Tier 1: the kept-state record and the checks of `--keep-state` (kept.ts). */
 import assert from "node:assert/strict";
-import { LAUNCH_RECORD, launchRecord, resumeOptions, writeLaunchRecord } from "./kept.ts";
+import {
+  coldStartBlocker,
+  LAUNCH_RECORD,
+  launchRecord,
+  resumeOptions,
+  writeLaunchRecord,
+} from "./kept.ts";
 import { resolveOptions, UsageError } from "./options.ts";
 import { placeholderDisk, writeEspFile } from "./vm/esp_fixture.ts";
 
@@ -94,6 +100,36 @@ Deno.test("kept VM cluster: mode from launch.json, sealed configuration looked u
     assert.equal(o.mode, "vm");
     assert.equal(o.numNodes, 1);
     assert.equal(o.subnet.cidr, "10.1.73.0/24");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("kept state: a VM cluster with encrypted data cannot start cold and says why; namespace and INSECURE VM clusters can", async () => {
+  assert.equal(coldStartBlocker("vm", "needs-insecure"), undefined);
+  assert.equal(coldStartBlocker("namespace", "needs-encryption-and-authentication"), undefined);
+  for (
+    const s of ["permissive", "needs-encryption", "needs-encryption-and-authentication"] as const
+  ) {
+    assert.match(coldStartBlocker("vm", s)!, /running curator.*needs-insecure/);
+  }
+  const dir = await Deno.makeTempDir({ prefix: "metro-kept-" });
+  try {
+    await writeLaunchRecord(resolveOptions({
+      mode: "vm",
+      "state-dir": dir,
+      "num-nodes": 2,
+      "storage-security": "needs-encryption-and-authentication",
+    }));
+    await assert.rejects(
+      resumeOptions(resolveOptions({ "state-dir": dir, "keep-state": true })),
+      (e) => {
+        assert.ok(e instanceof UsageError, String(e));
+        assert.ok(!e.message.includes("\n"));
+        assert.match(e.message, /cannot start again: its nodes encrypt their data/);
+        return true;
+      },
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
