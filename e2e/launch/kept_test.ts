@@ -74,6 +74,7 @@ Deno.test("kept VM cluster: mode from launch.json, sealed configuration looked u
       mode: "vm",
       subnet: "10.1.73.0/24",
       "tpm-mode": "required",
+      "storage-security": "needs-insecure",
     });
     await writeLaunchRecord(first);
     await Deno.mkdir(`${dir}/metroctl`);

@@ -5,7 +5,14 @@
  * everything down. {@link main} takes the entry point's defaults (the Bazel target launches VMs).
  * @module
  */
-import { type EntryDefaults, FLAG_ALIASES, FLAG_NAMES, parseFlags, UsageError } from "./options.ts";
+import {
+  DEFAULT_STORAGE_SECURITY,
+  type EntryDefaults,
+  FLAG_ALIASES,
+  FLAG_NAMES,
+  parseFlags,
+  UsageError,
+} from "./options.ts";
 import { launchCluster } from "./cluster.ts";
 
 /** The `--help` text; `defaults.mode` is the entry point's default node kind. */
@@ -22,6 +29,10 @@ export function helpText(defaults: EntryDefaults = {}): string {
     "                           one sparse GPT disk per node, TAP on the bridge; TCG is slow:",
     "                           2 nodes take ≈ 4–5 min, progress lines show each boot)",
     "  --num-nodes N            1–253 (default 3)",
+    "  --storage-security S     permissive|needs-encryption|needs-encryption-and-authentication|",
+    `                           needs-insecure (default: vm ${DEFAULT_STORAGE_SECURITY.vm},`,
+    `                           namespace ${DEFAULT_STORAGE_SECURITY.namespace}); a VM cluster`,
+    "                           with encrypted data cannot be restarted with --keep-state",
     "  --ram 2048M, --cpu 1, --threads-per-cpu 1, --disk 5G, --accel auto|kvm|tcg   per VM",
     "  --variant full|core      VM image built when --image is not given (default full:",
     "                           with Kubernetes; core boots faster, no Kubernetes)",

@@ -72,7 +72,7 @@ const FlagsSchema = z.object({
     "needs-encryption",
     "needs-encryption-and-authentication",
     "needs-insecure",
-  ]).default("needs-insecure"),
+  ]).optional(),
   "consensus-member": z.string().default(""),
   "kubernetes-controller": z.string().default(""),
   "kubernetes-worker": z.string().default(""),
@@ -96,6 +96,16 @@ const FlagsSchema = z.object({
   "keep-state": z.boolean().default(false),
   console: z.boolean().default(false),
 }).strict();
+
+/**
+ * `--storage-security` when not given: VM nodes encrypt and authenticate their data partition,
+ * as a real node does (node.md §8); namespace nodes cannot encrypt (the host kernel is not
+ * theirs), so their clusters say so instead of asking for what no node can give.
+ */
+export const DEFAULT_STORAGE_SECURITY = {
+  vm: "needs-encryption-and-authentication",
+  namespace: "needs-insecure",
+} as const;
 
 /** Flag names taking no value (`--keep`, or `--keep=false`). */
 const BOOLEAN_FLAGS = new Set(["allow-reboot", "keep", "keep-state", "console"]);
@@ -255,7 +265,7 @@ export function resolveOptions(
     numNodes: n,
     clusterDomain: f["cluster-domain"],
     tpmMode: f["tpm-mode"],
-    storageSecurity: f["storage-security"],
+    storageSecurity: f["storage-security"] ?? DEFAULT_STORAGE_SECURITY[mode],
     consensusMember: parseNodeSet("consensus-member", f["consensus-member"], n),
     kubernetesController: parseNodeSet("kubernetes-controller", f["kubernetes-controller"], n),
     kubernetesWorker: workers,

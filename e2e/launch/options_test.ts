@@ -19,6 +19,15 @@ Deno.test("defaults match testing.md §2.5", () => {
   assert.equal(o.clusterDomain, "cluster.internal");
   assert.equal(o.tpmMode, "required");
   assert.equal(o.storageSecurity, "needs-insecure");
+  assert.equal(
+    parseFlags([], { mode: "vm" }).storageSecurity,
+    "needs-encryption-and-authentication",
+    "VM nodes encrypt and authenticate their data unless told otherwise",
+  );
+  assert.equal(
+    parseFlags(["--storage-security=needs-insecure"], { mode: "vm" }).storageSecurity,
+    "needs-insecure",
+  );
   assert.equal(o.tpm, "swtpm");
   assert.equal(o.storage, "loop");
   assert.equal(o.ram, "2048M");
