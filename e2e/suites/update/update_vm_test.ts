@@ -13,11 +13,7 @@
 import assert from "node:assert/strict";
 import type * as grpc from "@grpc/grpc-js";
 import type { Image } from "../../../os-image/image.ts";
-import { buildVersion, nodeRelease } from "./fixtures.ts";
-import { mkuki } from "../../../os-image/uki/mkuki.ts";
-import { sign } from "../../../os-image/keys/sign.ts";
-import { nodeCmdline, osRelease } from "../../../node/base/osimage/cmdline.ts";
-import { writeOsImageLayout } from "../../../node/base/osimage/oci_layout.ts";
+import { BROKEN_BOOT, brokenSystem, buildVersion, nodeRelease, panickingUkis } from "./fixtures.ts";
 import { type Cluster, launchCluster } from "../../launch/cluster.ts";
 import { resolveOptions } from "../../launch/options.ts";
 import { serveRegistry } from "../../registry/server.ts";
@@ -47,59 +43,6 @@ function build(dir: string, version: string): Promise<Image> {
   return buildVersion(dir, version, { ovmf: version === "0.1.0", prefix: "update vm" });
 }
 
-/** Z's payloads with `system` corrupted in its first block (consistent chunk hashes). */
-async function brokenSystem(z: Image, dir: string): Promise<string> {
-  const sys = `${dir}/broken-system.img`;
-  await Deno.copyFile(z.system.img, sys);
-  using f = await Deno.open(sys, { write: true });
-  await f.seek(1024, Deno.SeekMode.Start); // the erofs superblock
-  await f.write(new Uint8Array(64).fill(0x5a));
-  await writeOsImageLayout(`${dir}/broken-system`, [
-    { name: "system", path: sys },
-    { name: "boot-a.efi", path: z.ukis.a },
-    { name: "boot-b.efi", path: z.ukis.b },
-    { name: "installer.efi", path: z.installerUki },
-  ], product("0.4.0", z));
-  return `${dir}/broken-system`;
-}
-
-/** Z with signed UKIs whose command lines carry a wrong root hash: the kernel panics. */
-async function panickingUkis(z: Image, dir: string): Promise<string> {
-  const ukis: Record<string, string> = {};
-  for (const slot of ["a", "b"] as const) {
-    const base = `${dir}/panic-${slot}`;
-    await mkuki(
-      {
-        osrel: osRelease("0.5.0", String(z.manifest.commit)),
-        cmdline: nodeCmdline(slot, { ...z.system, rootHash: "00".repeat(32) }),
-        linux: `${z.outDir}/work/bzImage.signed`,
-        epoch: Number(z.manifest.sourceDateEpoch),
-      },
-      `${base}.unsigned.efi`,
-      `${base}.work`,
-    );
-    await sign(`${base}.unsigned.efi`, `${base}.efi`);
-    ukis[slot] = `${base}.efi`;
-  }
-  await writeOsImageLayout(`${dir}/panic`, [
-    { name: "system", path: z.system.img },
-    { name: "boot-a.efi", path: ukis.a },
-    { name: "boot-b.efi", path: ukis.b },
-    { name: "installer.efi", path: z.installerUki },
-  ], product("0.5.0", z));
-  return `${dir}/panic`;
-}
-
-function product(version: string, z: Image) {
-  return {
-    id: "metropolis-node",
-    name: "Metropolis Node",
-    version,
-    variant: "core",
-    commit_hash: String(z.manifest.commit),
-  };
-}
-
 function setup(): Promise<Fixture> {
   fixture ??= (async () => {
     const dir = await Deno.makeTempDir({ prefix: "update-vm-" });
@@ -112,8 +55,8 @@ function setup(): Promise<Fixture> {
     const layouts: Record<string, string> = {
       y: y.oci.dir,
       z: z.oci.dir,
-      "broken-system": await brokenSystem(z, dir),
-      panic: await panickingUkis(z, dir),
+      "broken-system": await brokenSystem(z, dir, "0.4.0"),
+      panic: await panickingUkis(z, dir, "0.5.0"),
     };
     const reg = await serveRegistry({
       repos: Object.fromEntries(Object.entries(layouts).map(([k, v]) => [`metropolis/${k}`, v])),
@@ -262,12 +205,12 @@ Deno.test({
       await notPermanent(
         f,
         "broken-system",
-        /device-mapper: verity|Kernel panic|VFS: Unable to mount root/,
+        BROKEN_BOOT,
       );
       await notPermanent(
         f,
         "panic",
-        /device-mapper: verity|Kernel panic|VFS: Unable to mount root/,
+        BROKEN_BOOT,
       );
       ok = true;
     } finally {
