@@ -37,6 +37,7 @@ import {
 import { connectionParams } from "../rpc/client.ts";
 import { LeaderResolver } from "../rpc/resolver.ts";
 import type { Tpm } from "../../base/tpm/mod.ts";
+import { enrolmentPath } from "./path.ts";
 import { openSealedConfiguration, sealConfiguration } from "./sealed.ts";
 import {
   readClusterDirectory,
@@ -125,8 +126,8 @@ export async function enrol(
       `sealed configuration present but unusable: ${(e as Error).message}`,
     );
   }
+  let opened;
   if (sealedFile) {
-    let opened;
     try {
       opened = await openSealedConfiguration(sealedFile, platform.tpm);
     } catch (e) {
@@ -135,23 +136,29 @@ export async function enrol(
       );
     }
     if (opened.fromTpm) log.info(`sealed configuration unsealed with the TPM`);
-    // Bootstrap writes the sealed configuration before etcd exists and adds the cluster CA at the
-    // end (§7.2): without it, a bootstrap broke off half-way and retrying cannot succeed.
-    if (opened.config.clusterCa.length === 0) {
-      throw new PermanentEnrolmentError(
-        "sealed configuration present but unusable: written by a bootstrap that did not finish " +
-          "(no cluster CA); reinstall the node",
-      );
-    }
-    return await join(log, opened.config, opened.fromTpm, platform, signal);
   }
-  if (params?.cluster.case === "clusterBootstrap") {
-    return await bootstrap(log, params, platform);
+  const path = enrolmentPath({
+    sealedClusterCa: opened?.config.clusterCa,
+    params: params?.cluster.case,
+  });
+  switch (path.flow) {
+    case "join":
+      return await join(log, opened!.config, opened!.fromTpm, platform, signal);
+    case "bootstrap":
+      if (path.again) {
+        log.warning(
+          "a bootstrap of this node did not finish (sealed configuration without cluster CA): " +
+            "starting it again from the beginning",
+        );
+      }
+      return await bootstrap(log, params!, platform);
+    case "register":
+      return await register(log, params!, platform, signal);
+    case "refuse":
+      // Without parameters a later boot may still get them; a broken-off bootstrap stays broken.
+      if (opened) throw new PermanentEnrolmentError(path.reason);
+      throw new Error(path.reason);
   }
-  if (params?.cluster.case === "clusterRegister") {
-    return await register(log, params, platform, signal);
-  }
-  throw new Error("node parameters have neither cluster_bootstrap nor cluster_register");
 }
 
 /** The data key of §8.3: NUK ⊕ CUK, empty with INSECURE storage (the key protects nothing). */

@@ -45,6 +45,21 @@ function isDirectory(p: string): boolean {
   }
 }
 
+/**
+ * Removes everything inside `dir`, refusing when something is mounted below it (deleting through
+ * a mount would destroy what is not ours to format).
+ */
+export async function emptyDirectory(dir: string, mountinfo?: string): Promise<void> {
+  const mounts = mountinfo ?? await Deno.readTextFile("/proc/self/mountinfo");
+  const below = mounts.split("\n").map((l) => l.split(" ")[4]).find((mp) =>
+    mp?.startsWith(`${dir}/`)
+  );
+  if (below) throw new Error(`data storage: cannot empty ${dir}: ${below} is mounted below it`);
+  for await (const e of Deno.readDir(dir)) {
+    await Deno.remove(`${dir}/${e.name}`, { recursive: true });
+  }
+}
+
 /** The `namespace` platform of a node started with `flags` (`--state` required). */
 export function namespacePlatform(
   flags: Pick<AgentFlags, "state" | "tpmSocket" | "payloads">,
@@ -57,18 +72,15 @@ export function namespacePlatform(
   let inside: Pick<AgentFlags, "tpmSocket"> = flags;
   const espPath = o.esp ?? "/esp";
   const dataPath = o.data ?? "/data";
-  // /data is prepared by the bring-up: the image's host path is gone after the pivot. MountNew
-  // and MountExisting check it is there (node.md §8.3: nothing more to do for a namespace node).
-  const data = (key: DataKey): Promise<void> => {
-    try {
-      checkStorageSecurity(caps, key.security);
-      if (!isDirectory(dataPath)) {
-        throw new Error(`data storage: ${dataPath} is missing (the bring-up did not prepare it)`);
-      }
-    } catch (e) {
-      return Promise.reject(e);
+  // /data is prepared by the bring-up: the image's host path is gone after the pivot. Both check
+  // it is there; MountNew also empties it, the namespace node's "format" (node.md §8.3): a
+  // bootstrap that starts again after breaking off must not find the first attempt's etcd.
+  const data = async (key: DataKey, fresh: boolean): Promise<void> => {
+    checkStorageSecurity(caps, key.security);
+    if (!isDirectory(dataPath)) {
+      throw new Error(`data storage: ${dataPath} is missing (the bring-up did not prepare it)`);
     }
-    return Promise.resolve();
+    if (fresh) await emptyDirectory(dataPath);
   };
   return {
     name: "namespace",
@@ -92,7 +104,10 @@ export function namespacePlatform(
         return Promise.resolve();
       },
     },
-    data: { mountNew: data, mountExisting: data },
+    data: {
+      mountNew: (key) => data(key, true),
+      mountExisting: (key) => data(key, false),
+    },
     tpm: (log) =>
       openTpm(inside.tpmSocket ? { socket: inside.tpmSocket } : { none: "no --tpm-socket" }, log),
     power: {},

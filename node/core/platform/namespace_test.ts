@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { NodeStorageSecurity } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
-import { NAMESPACE_CAPABILITIES, namespacePlatform } from "./namespace.ts";
+import { emptyDirectory, NAMESPACE_CAPABILITIES, namespacePlatform } from "./namespace.ts";
 
 const FULL = "Name:\tx\nCapBnd:\t000001ffffffffff\n";
 const key = (security: NodeStorageSecurity) => ({ security, key: new Uint8Array() });
@@ -34,13 +34,16 @@ Deno.test("namespace platform: a guest of the host kernel — no encryption, Wir
   assert.throws(() => namespacePlatform({}), /without --state/);
 });
 
-Deno.test("namespace platform: MountNew/MountExisting accept the prepared /data, INSECURE only", async () => {
+Deno.test("namespace platform: MountNew/MountExisting accept the prepared /data (MountNew empties it), INSECURE only", async () => {
   await withState(async (state) => {
     const p = namespacePlatform({ state }, { data: `${state}/data`, esp: `${state}/esp` });
     await assert.rejects(p.data.mountNew(key(NodeStorageSecurity.INSECURE)), /data is missing/);
-    await Deno.mkdir(`${state}/data`);
-    await p.data.mountNew(key(NodeStorageSecurity.INSECURE));
+    await Deno.mkdir(`${state}/data/etcd`, { recursive: true });
+    await Deno.writeTextFile(`${state}/data/etcd/member`, "kept");
     await p.data.mountExisting(key(NodeStorageSecurity.INSECURE));
+    assert.equal(await Deno.readTextFile(`${state}/data/etcd/member`), "kept");
+    await p.data.mountNew(key(NodeStorageSecurity.INSECURE));
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(`${state}/data`)), []);
     for (const s of [NodeStorageSecurity.ENCRYPTED, NodeStorageSecurity.AUTHENTICATED_ENCRYPTED]) {
       await assert.rejects(p.data.mountNew(key(s)), /not available on this platform/);
       await assert.rejects(p.data.mountExisting(key(s)), /not available on this platform/);
@@ -57,5 +60,18 @@ Deno.test("namespace platform: the ESP is the state directory's esp, bound by th
     const lines: string[] = [];
     await p.esp.mount((l) => lines.push(l));
     assert.deepEqual(lines, [`ESP: ${state}/esp bound at ${state}/esp by the bring-up`]);
+  });
+});
+
+Deno.test("namespace platform: /data is not emptied through a mount below it", async () => {
+  await withState(async (state) => {
+    await Deno.mkdir(`${state}/data/kubelet`, { recursive: true });
+    const mountinfo =
+      `36 35 98:0 / ${state}/data/kubelet rw,noatime master:1 - xfs /dev/loop0 rw\n`;
+    await assert.rejects(
+      emptyDirectory(`${state}/data`, mountinfo),
+      /cannot empty .*data: .*data\/kubelet is mounted below it/,
+    );
+    assert.ok((await Deno.stat(`${state}/data/kubelet`)).isDirectory);
   });
 });
