@@ -11,6 +11,7 @@ import type { LocalControlPlane } from "../../core/roleserve/context.ts";
 import { pemFiles, writeComponentFiles } from "../pki/files.ts";
 import type { KubernetesPKI } from "../pki/kubepki.ts";
 import { APISERVER_LOCAL, BIN, CHILD_PATH, ephemeralDir, NET, PORTS } from "../paths.ts";
+import { FEATURE_GATES } from "../featuregates.ts";
 
 /** Paths of the files the apiserver reads (all below one component directory). */
 export interface ApiserverFiles {
@@ -52,7 +53,7 @@ export interface ApiserverOptions {
   etcdServers: string;
   files: ApiserverFiles;
   /** Feature gates; the same set must be given to the kubelets (kubernetes.md §5). */
-  featureGates?: Record<string, boolean>;
+  featureGates?: Readonly<Record<string, boolean>>;
 }
 
 /** The etcd URL of the node's consensus socket directory (etcd listens on `client.sock:0`). */
@@ -62,7 +63,7 @@ export function etcdSocketUrl(socketDir: string): string {
 }
 
 /** `--feature-gates` value (sorted, so equal sets give equal command lines). */
-export function featureGatesFlag(gates: Record<string, boolean>): string | undefined {
+export function featureGatesFlag(gates: Readonly<Record<string, boolean>>): string | undefined {
   const keys = Object.keys(gates).sort();
   return keys.length ? keys.map((k) => `${k}=${gates[k]}`).join(",") : undefined;
 }
@@ -154,7 +155,8 @@ export interface ApiserverDeps {
   /** The node's external address; the apiserver starts once it is known. */
   address: Value<string | undefined>;
   controlPlane: LocalControlPlane;
-  featureGates?: Record<string, boolean>;
+  /** Default {@link FEATURE_GATES} (the kubelets' set). */
+  featureGates?: Readonly<Record<string, boolean>>;
   /** Component directory (default /ephemeral/kubernetes/apiserver); tests use a temporary one. */
   dir?: string;
   /** The `kube` binary (default the payload's). */
@@ -178,7 +180,7 @@ export function apiserver(deps: ApiserverDeps): Runnable {
         address,
         etcdServers: etcdSocketUrl(deps.controlPlane.socketDir),
         files,
-        featureGates: deps.featureGates,
+        featureGates: deps.featureGates ?? FEATURE_GATES,
       }),
     ];
     run(ctx, "process", (c) =>

@@ -6,6 +6,7 @@ import { run, signal, Supervisor } from "../../base/supervisor/supervisor.ts";
 import { RecordingTiming } from "../../base/supervisor/testing.ts";
 import type { KV } from "../../core/consensus/kv.ts";
 import { KubernetesPKI } from "../pki/kubepki.ts";
+import { FEATURE_GATES } from "../featuregates.ts";
 import {
   apiserver,
   apiserverArgs,
@@ -129,6 +130,8 @@ exec sleep 100
     assert.equal(l.length, 1);
     assert.match(l[0], / kube-apiserver --advertise-address=192\.0\.2\.1 /);
     assert.ok(l[0].includes(`--etcd-servers=unix://${dir}/consensus/client.sock:0`));
+    // Without deps.featureGates: the kubelets' set.
+    assert.ok(l[0].includes(`--feature-gates=${featureGatesFlag(FEATURE_GATES)}`), l[0]);
     const st = await Deno.stat(`${dir}/apiserver/service-account.key`);
     assert.equal(st.mode! & 0o777, 0o600);
     assert.match(await Deno.readTextFile(`${dir}/apiserver/apiserver.key`), /PRIVATE KEY/);

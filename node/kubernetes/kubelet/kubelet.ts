@@ -7,6 +7,7 @@ import type { Runnable } from "../../base/supervisor/supervisor.ts";
 import type { Value } from "../../base/event/value.ts";
 import { BIN, CHILD_PATH, DATA, ephemeralDir, NET } from "../paths.ts";
 import { NODE_PATHS } from "../containerd/config.ts";
+import { FEATURE_GATES } from "../featuregates.ts";
 import { firstChange, healthzProbe, runUntilChanged } from "./restart.ts";
 
 /** What the kubelet's configuration depends on. */
@@ -81,6 +82,8 @@ export function kubeletConfig(o: KubeletOptions): Record<string, unknown> {
     },
     imageGCHighThresholdPercent: 100,
     imageGCLowThresholdPercent: 99,
+    // The apiserver's set (kubernetes.md §5).
+    featureGates: { ...FEATURE_GATES },
   };
 }
 

@@ -3,6 +3,7 @@ import { Value } from "../../base/event/value.ts";
 import { LogTree } from "../../base/logtree/logtree.ts";
 import { RecordingTiming, waitUntil } from "../../base/supervisor/testing.ts";
 import { run, type Runnable, signal, Supervisor } from "../../base/supervisor/supervisor.ts";
+import { FEATURE_GATES } from "../featuregates.ts";
 import { kubeletArgs, kubeletConfig, type KubeletOptions } from "./kubelet.ts";
 import { firstChange, runUntilChanged } from "./restart.ts";
 
@@ -41,6 +42,11 @@ Deno.test("kubelet config: the §7 settings, containerd's socket and the host's 
   assert.equal(c.serverTLSBootstrap, false);
   assert.equal(c.readOnlyPort, 0);
   assert.equal(c.resolvConf, "/ephemeral/resolv.conf");
+  // The apiserver's gates (apiserver.ts defaults to the same constant), a copy the config owns.
+  assert.deepEqual(c.featureGates, FEATURE_GATES);
+  assert.notEqual(c.featureGates, FEATURE_GATES);
+  // User-namespace pods (the kubernetes suite's runtime step) need it on the kubelet.
+  assert.equal(FEATURE_GATES.UserNamespacesSupport, true);
 });
 
 Deno.test("kubelet config: writes only below /data and /ephemeral (the root is read-only)", () => {
