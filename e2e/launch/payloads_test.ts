@@ -1,16 +1,24 @@
 import assert from "node:assert/strict";
+import { RUNTIME_BINARY_NAMES } from "../../node/kubernetes/containerd/build.ts";
 import { BIN, PRESEED_DIR } from "../../node/kubernetes/paths.ts";
 import { DEBIAN_PAYLOADS, USR_PAYLOADS } from "../../node/kubernetes/payloads.ts";
 import { payloadSteps } from "./payloads.ts";
 
-Deno.test("payloads: kube and archives are linked, Debian binaries symlinked, at image paths", () => {
+Deno.test("payloads: built files are linked, Debian binaries symlinked, at image paths", () => {
   const steps = payloadSteps("/s/payloads", {
     kube: "/cache/kube",
+    runtime: Object.fromEntries(RUNTIME_BINARY_NAMES.map((n) => [n, `/cache/${n}`])),
     archives: { pause: "/c/p.tar", busybox: "/c/b.tar" },
     gvisor: { runsc: "/cache/runsc", shim: "/cache/shim" },
   });
   assert.deepEqual(steps[0], { op: "link", path: `/s/payloads${BIN.kube}`, from: "/cache/kube" });
-  for (const [node, from] of [[BIN.runsc, "/cache/runsc"], [BIN.runscShim, "/cache/shim"]]) {
+  const built = [
+    [BIN.runsc, "/cache/runsc"],
+    [BIN.runscShim, "/cache/shim"],
+    [BIN.containerd, "/cache/containerd"],
+    [BIN.runc, "/cache/runc"],
+  ];
+  for (const [node, from] of built) {
     assert.ok(
       steps.some((s) => s.op === "link" && s.path === `/s/payloads${node}` && s.from === from),
     );

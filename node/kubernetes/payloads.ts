@@ -7,9 +7,9 @@
  * Sources:
  * - `debian`: a file of an installed Debian package, at the same path on the build host as in
  *   the package (`/usr/…`);
- * - `build`: a file built by this repository (the `kube` binary, gVisor's `runsc` and
- *   `containerd-shim-runsc-v1`, the preseeded OCI archives), given as a host path by the caller —
- *   this module imports no build code.
+ * - `build`: a file built by this repository (the `kube` binary, containerd 2, its runc shim, `ctr`
+ *   and runc, gVisor's `runsc` and `containerd-shim-runsc-v1`, the preseeded OCI archives), given
+ *   as a host path by the caller — this module imports no build code.
  *
  * Entries marked `hostUsr` live below `/usr` on the node (nft, which kube-proxy's nftables mode
  * finds on PATH): the image stages them, while a namespace node already sees them through its
@@ -33,15 +33,11 @@ export interface DebianSource {
  */
 export const CNI_PLUGINS: readonly string[] = ["host-local", "loopback", "ptp"];
 
-/** Node path → Debian source of the containerd payloads. */
+/**
+ * Node path → Debian source of the containerd payloads: the CNI plugins. containerd and runc are
+ * built (Debian's 1.6 and 1.1 cannot run user-namespace pods; see {@link PayloadInputs.runtime}).
+ */
 export const DEBIAN_PAYLOADS: Readonly<Record<string, DebianSource>> = {
-  [BIN.containerd]: { pkg: "containerd", host: "/usr/bin/containerd" },
-  [`${CONTAINERD_PAYLOAD}/bin/containerd-shim-runc-v2`]: {
-    pkg: "containerd",
-    host: "/usr/bin/containerd-shim-runc-v2",
-  },
-  [BIN.ctr]: { pkg: "containerd", host: "/usr/bin/ctr" },
-  [BIN.runc]: { pkg: "runc", host: "/usr/sbin/runc" },
   ...Object.fromEntries(CNI_PLUGINS.map((p) => [
     `${BIN.cniDir}/${p}`,
     { pkg: "containernetworking-plugins", host: `/usr/lib/cni/${p}` },
@@ -62,6 +58,12 @@ export type Payload =
 export interface PayloadInputs {
   /** The `kube` multicall binary (node/kubernetes/hyperkube/build.ts). */
   kube: string;
+  /**
+   * The container runtime (node/kubernetes/containerd/build.ts) by file name, each shipped as
+   * `/containerd/bin/<name>`: at least containerd, ctr and runc (BIN), plus the runc shim that
+   * containerd finds on its PATH.
+   */
+  runtime: Readonly<Record<string, string>>;
   /** Preseeded OCI archives by image name (`<name>.tar` in {@link PRESEED_DIR}). */
   archives: Record<string, string>;
   /**
@@ -74,11 +76,19 @@ export interface PayloadInputs {
 const byName = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
- * Every Kubernetes payload of a node, in a fixed order (kube, gVisor, Debian, /usr tools,
- * archives).
+ * Every Kubernetes payload of a node, in a fixed order (kube, runtime by name, gVisor, Debian,
+ * /usr tools, archives). Throws when the runtime lacks a binary of {@link BIN}.
  */
 export function payloadPlan(inputs: PayloadInputs): Payload[] {
   const plan: Payload[] = [{ path: BIN.kube, source: "build", from: inputs.kube, mode: 0o755 }];
+  const runtime = Object.entries(inputs.runtime).sort(byName);
+  for (const [name, from] of runtime) {
+    if (!/^[a-z][a-z0-9-]*$/.test(name)) throw new Error(`payloads: bad runtime binary ${name}`);
+    plan.push({ path: `${CONTAINERD_PAYLOAD}/bin/${name}`, source: "build", from, mode: 0o755 });
+  }
+  for (const need of [BIN.containerd, BIN.ctr, BIN.runc]) {
+    if (!plan.some((p) => p.path === need)) throw new Error(`payloads: runtime lacks ${need}`);
+  }
   if (inputs.gvisor) {
     plan.push(
       { path: BIN.runsc, source: "build", from: inputs.gvisor.runsc, mode: 0o755 },

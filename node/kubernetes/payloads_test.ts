@@ -1,9 +1,15 @@
 import assert from "node:assert/strict";
 import { NODE_PATHS, renderCniTemplate } from "./containerd/config.ts";
 import { BIN, PRESEED_DIR } from "./paths.ts";
+import { RUNTIME_BINARY_NAMES } from "./containerd/build.ts";
 import { CNI_PLUGINS, DEBIAN_PAYLOADS, payloadPlan, USR_PAYLOADS } from "./payloads.ts";
 
-const INPUTS = { kube: "/cache/kube", archives: { pause: "/c/p.tar", busybox: "/c/b.tar" } };
+const RUNTIME = Object.fromEntries(RUNTIME_BINARY_NAMES.map((n) => [n, `/cache/${n}`]));
+const INPUTS = {
+  kube: "/cache/kube",
+  runtime: RUNTIME,
+  archives: { pause: "/c/p.tar", busybox: "/c/b.tar" },
+};
 
 Deno.test("payload plan: kube, containerd, runc, CNI, nft and archives at the paths.ts paths", () => {
   const plan = payloadPlan(INPUTS);
@@ -30,7 +36,38 @@ Deno.test("payload plan: kube, containerd, runc, CNI, nft and archives at the pa
     plan.filter((p) => p.source === "debian").length,
     Object.keys(DEBIAN_PAYLOADS).length + 1,
   );
-  assert.throws(() => payloadPlan({ kube: "/k", archives: { "../x": "/x" } }), /bad image name/);
+  assert.throws(() => payloadPlan({ ...INPUTS, archives: { "../x": "/x" } }), /bad image name/);
+});
+
+Deno.test("payload plan: the built runtime, executable, at BIN's paths; none of Debian's", () => {
+  const plan = payloadPlan(INPUTS);
+  for (
+    const [path, name] of [[BIN.containerd, "containerd"], [BIN.ctr, "ctr"], [BIN.runc, "runc"]]
+  ) {
+    assert.deepEqual(plan.find((p) => p.path === path), {
+      path,
+      source: "build",
+      from: `/cache/${name}`,
+      mode: 0o755,
+    });
+  }
+  // containerd finds the runc shim (runtime type io.containerd.runc.v2) beside itself on PATH.
+  assert.equal(
+    plan.find((p) => p.path === `${BIN.containerd}-shim-runc-v2`)?.source,
+    "build",
+  );
+  for (const p of plan) {
+    if (p.source === "debian") assert.ok(!["containerd", "runc"].includes(p.debian.pkg), p.path);
+  }
+  const { runc: _, ...noRunc } = RUNTIME;
+  assert.throws(
+    () => payloadPlan({ ...INPUTS, runtime: noRunc }),
+    /runtime lacks \/containerd\/bin\/runc/,
+  );
+  assert.throws(
+    () => payloadPlan({ ...INPUTS, runtime: { ...RUNTIME, "../x": "/x" } }),
+    /bad runtime binary/,
+  );
 });
 
 Deno.test("payload plan: gVisor's runsc and shim, executable, only when built", () => {

@@ -1,15 +1,16 @@
 /**
  * Image variants (image.md): `core` is `rootfs/layout.json` alone (agent, etcd, node exporter —
  * what the VM boot tests need); `full` adds the Kubernetes payloads of node/kubernetes/payloads.ts
- * (the `kube` binary, containerd, runc, gVisor's runsc and shim, the CNI plugins in use,
- * preseeded OCI archives, nft) and the root symlink `/var` → `/ephemeral/var` (the kubelet and CNI write below
- * hard-coded `/var` paths; namespace nodes get the same link from root_plan.ts). Shared libraries
- * of the added ELF files (libseccomp for runc, libnftables & co. for nft) come from the ldd
- * closure like every other library of the image.
+ * (the `kube` binary, containerd 2 and runc built from Go modules, gVisor's runsc and shim, the
+ * CNI plugins in use, preseeded OCI archives, nft) and the root symlink `/var` → `/ephemeral/var`
+ * (the kubelet and CNI write below hard-coded `/var` paths; namespace nodes get the same link from
+ * root_plan.ts). Shared libraries of the added ELF files (libnftables & co. for nft; the built
+ * runc is static) come from the ldd closure like every other library of the image.
  * @module
  */
 import { type PayloadInputs, payloadPlan } from "../../node/kubernetes/payloads.ts";
 import { buildImages } from "../../e2e/images/images.ts";
+import { buildContainerd } from "../../node/kubernetes/containerd/build.ts";
 import { buildGvisor } from "../../node/kubernetes/gvisor/build.ts";
 import { buildKube } from "../../node/kubernetes/hyperkube/build.ts";
 import type { LayoutEntry } from "./stage.ts";
@@ -50,13 +51,19 @@ export function fullLayout(inputs: PayloadInputs): VariantLayout {
 }
 
 /**
- * Builds (or finds cached) what `variant` adds: for `full`, the `kube` binary, gVisor and the
+ * Builds (or finds cached) what `variant` adds: for `full`, the `kube` binary, containerd and
+ * runc, gVisor and the
  * preseeded images (Debian payloads are unpacked while staging); for `core`, nothing.
  */
 export async function variantLayout(variant: Variant): Promise<VariantLayout> {
   if (variant === "core") return { entries: [], artifacts: {} };
-  const [kube, gvisor, images] = await Promise.all([buildKube(), buildGvisor(), buildImages()]);
+  const [kube, runtime, gvisor, images] = await Promise.all([
+    buildKube(),
+    buildContainerd(),
+    buildGvisor(),
+    buildImages(),
+  ]);
   const archives = Object.fromEntries(Object.entries(images).map(([n, i]) => [n, i.path]));
   const shim = gvisor["containerd-shim-runsc-v1"];
-  return fullLayout({ kube, archives, gvisor: { runsc: gvisor.runsc, shim } });
+  return fullLayout({ kube, runtime, archives, gvisor: { runsc: gvisor.runsc, shim } });
 }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { RUNTIME_BINARY_NAMES } from "../../node/kubernetes/containerd/build.ts";
 import { BIN, PRESEED_DIR } from "../../node/kubernetes/paths.ts";
 import { DEBIAN_PAYLOADS, payloadPlan, USR_PAYLOADS } from "../../node/kubernetes/payloads.ts";
 import { parseLayout } from "./stage.ts";
@@ -6,6 +7,7 @@ import { fullLayout } from "./variant.ts";
 
 const INPUTS = {
   kube: "/cache/kube",
+  runtime: Object.fromEntries(RUNTIME_BINARY_NAMES.map((n) => [n, `/cache/${n}`])),
   archives: { pause: "/c/p.tar", busybox: "/c/b.tar" },
   gvisor: { runsc: "/cache/runsc", shim: "/cache/shim" },
 };
@@ -22,7 +24,8 @@ Deno.test("full variant: every payload of the plan is a layout entry, /var linke
   assert.equal(artifacts[`payload${BIN.kube}`], "/cache/kube");
   assert.equal(by.get(`${PRESEED_DIR}/pause.tar`)?.mode, "0644");
   assert.equal(artifacts[`payload${PRESEED_DIR}/pause.tar`], "/c/p.tar");
-  assert.equal(by.get(BIN.runc)?.source, "deb:runc:/usr/sbin/runc");
+  assert.equal(by.get(BIN.runc)?.source, `build:payload${BIN.runc}`);
+  assert.equal(artifacts[`payload${BIN.runc}`], "/cache/runc");
   assert.equal(by.get(`${BIN.nftDir}/nft`)?.source, "deb:nftables:/usr/sbin/nft");
   for (const [node, deb] of Object.entries({ ...DEBIAN_PAYLOADS, ...USR_PAYLOADS })) {
     assert.deepEqual(by.get(node), {
@@ -45,5 +48,6 @@ Deno.test("full variant: every payload of the plan is a layout entry, /var linke
   }
   assert.equal(artifacts[`payload${BIN.runscShim}`], "/cache/shim");
   assert.equal(by.get(BIN.runsc)?.mode, "0755");
-  assert.equal(Object.keys(artifacts).length, 5); // kube + runsc + shim + 2 archives
+  // kube + the runtime + runsc + shim + 2 archives
+  assert.equal(Object.keys(artifacts).length, 5 + RUNTIME_BINARY_NAMES.length);
 });

@@ -3,6 +3,7 @@ import { Value } from "../../base/event/value.ts";
 import { LogTree } from "../../base/logtree/logtree.ts";
 import { RecordingTiming, waitUntil } from "../../base/supervisor/testing.ts";
 import { run, signal, Supervisor } from "../../base/supervisor/supervisor.ts";
+import { buildContainerd } from "./build.ts";
 import type { ContainerdPaths } from "./config.ts";
 import { configPath, containerd } from "./containerd.ts";
 
@@ -10,12 +11,14 @@ Deno.test({
   name: "containerd runnable: Healthy and ready only once the socket answers; not ready after stop",
   ignore: Deno.uid() !== 0,
   fn: async () => {
+    // The nodes' containerd 2 and runc (cached after the first build); the config is version 3.
+    const rt = await buildContainerd();
     const dir = await Deno.makeTempDir({ prefix: "mk8s-ctrd-" });
     const paths: ContainerdPaths = {
       root: `${dir}/root`,
       state: `${dir}/state`,
       socket: `${dir}/state/client.sock`,
-      runc: "/usr/sbin/runc",
+      runc: rt.runc,
       cniBin: "/usr/lib/cni",
       cniConf: `${dir}/state/cni/conf`,
       cniTemplate: `${dir}/state/cni.conflist.tmpl`,
@@ -38,7 +41,7 @@ Deno.test({
           restrictOomScoreAdj: true,
           paths,
           preseedDir: `${dir}/preseed`,
-          bin: { containerd: "/usr/bin/containerd", ctr: "/usr/bin/ctr" },
+          bin: { containerd: rt.containerd, ctr: rt.ctr },
           metricsAddress: "",
           runsc,
         }),

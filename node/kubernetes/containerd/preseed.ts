@@ -24,6 +24,10 @@ export function importArgs(address: string, archive: string): string[] {
     "k8s.io",
     "images",
     "import",
+    // In ctr itself, not through containerd 2's transfer service: the same unpack into the given
+    // snapshotter, and the "unpacking <ref> (sha256:…)...done" lines importPreseed reads (the
+    // transfer service prints only "<name>: saved" progress).
+    "--local",
     "--snapshotter",
     "overlayfs",
     archive,

@@ -22,7 +22,8 @@
  * - the shim library of containerd 2 (which gVisor's shim is built on) answers `start` with JSON
  *   bootstrap parameters, which containerd 1.6 takes for the socket address (`dial unix
  *   {"version":2,…}: invalid argument`). Patched, a ttrpc shim prints its bare address, the form
- *   every containerd accepts (1.7 and later read it as version 2, ttrpc).
+ *   every containerd accepts (1.7 and later read it as version 2, ttrpc). The nodes now run
+ *   containerd 2 (../containerd/build.ts), which needs no patch; kept as harmless (see README).
  *
  * Usage as a script: `deno run -A node/kubernetes/gvisor/build.ts` prints the output directory.
  * @module
