@@ -21,7 +21,7 @@ import { IMAGE_REFS } from "../../images/images.ts";
 import { BIN, NET, PORTS } from "../../../node/kubernetes/paths.ts";
 import { networkSteps } from "./network_steps.ts";
 import { storageSteps } from "./storage_steps.ts";
-import { runtimeSteps } from "./runtime_steps.ts";
+import { busyboxPod, runtimeSteps } from "./runtime_steps.ts";
 
 const dec = new TextDecoder();
 
@@ -123,21 +123,7 @@ const SERVICE = {
 
 /** A run-to-completion busybox pod on `node` running `script`. */
 function probePod(name: string, node: string, script: string): Obj {
-  return {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name, namespace: "default" },
-    spec: {
-      nodeName: node,
-      restartPolicy: "Never",
-      containers: [{
-        name: "probe",
-        image: IMAGE_REFS.busybox,
-        imagePullPolicy: "Never",
-        command: ["sh", "-c", script],
-      }],
-    },
-  };
+  return busyboxPod(name, node, ["sh", "-c", script]) as Obj;
 }
 
 Deno.test({

@@ -55,27 +55,12 @@ const DNS_PROBE = {
 
 /** A run-to-completion pod of RuntimeClass gvisor on `node` printing its kernel's view. */
 export function gvisorPod(name: string, node: string): Record<string, unknown> {
-  return {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name, namespace: "default" },
-    spec: {
-      nodeName: node,
-      runtimeClassName: "gvisor",
-      restartPolicy: "Never",
-      containers: [{
-        name: "probe",
-        image: IMAGE_REFS.busybox,
-        imagePullPolicy: "Never",
-        command: [
-          "sh",
-          "-c",
-          `dmesg; echo release=$(uname -r)
+  return busyboxPod(name, node, [
+    "sh",
+    "-c",
+    `dmesg; echo release=$(uname -r)
           if nslookup ${DNS_PROBE.name} | grep -q ${DNS_PROBE.ip}; then echo dns=ok; fi`,
-        ],
-      }],
-    },
-  };
+  ], { runtimeClassName: "gvisor" });
 }
 
 /**
@@ -159,19 +144,34 @@ async function gvisorStep(c: Cluster, node: string): Promise<void> {
 
 /** A run-to-completion pod in its own user namespace on `node` printing its uid_map. */
 export function usernsPod(name: string, node: string): Record<string, unknown> {
+  return busyboxPod(name, node, ["sh", "-c", "cat /proc/self/uid_map; echo uid=$(id -u)"], {
+    hostUsers: false,
+  });
+}
+
+/**
+ * A run-to-completion pod of the preseeded busybox on `node` running `command`, with `spec`
+ * fields added (runtime class, user namespace): the one shape of the suite's probe pods.
+ */
+export function busyboxPod(
+  name: string,
+  node: string,
+  command: string[],
+  spec: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name, namespace: "default" },
     spec: {
       nodeName: node,
-      hostUsers: false,
       restartPolicy: "Never",
+      ...spec,
       containers: [{
         name: "probe",
         image: IMAGE_REFS.busybox,
         imagePullPolicy: "Never",
-        command: ["sh", "-c", "cat /proc/self/uid_map; echo uid=$(id -u)"],
+        command,
       }],
     },
   };
