@@ -5,20 +5,12 @@
 import assert from "node:assert/strict";
 import { readGpt } from "../../node/base/blockdev/gpt.ts";
 import { mkdisk } from "./mkdisk.ts";
+import { runTool } from "../../node/base/fat32/tool_testing.ts";
 
 const MiB = 1024 * 1024;
 
 async function tool(cmd: string, args: string[]): Promise<Uint8Array> {
-  const out = await new Deno.Command(cmd, {
-    args,
-    stdout: "piped",
-    stderr: "piped",
-    env: { MTOOLS_SKIP_CHECK: "1" },
-  }).output();
-  if (!out.success) {
-    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return out.stdout;
+  return (await runTool(cmd, args)).stdout;
 }
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 

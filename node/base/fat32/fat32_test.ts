@@ -5,19 +5,12 @@
 import assert from "node:assert/strict";
 import { fileWriter } from "../blockdev/gpt_write.ts";
 import { addHostTree, fat32Geometry, fat32Label, FatDir, writeFat32 } from "./mod.ts";
+import { runTool } from "./tool_testing.ts";
 
 const MiB = 1024 * 1024;
 
 async function tool(cmd: string, args: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd, {
-    args,
-    stdout: "piped",
-    stderr: "piped",
-    env: { MTOOLS_SKIP_CHECK: "1" },
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  if (!out.success) throw new Error(`${cmd} ${args.join(" ")}: ${text}`);
-  return text;
+  return ((r) => r.text + r.stderr)(await runTool(cmd, args));
 }
 
 async function mtype(img: string, path: string): Promise<Uint8Array> {

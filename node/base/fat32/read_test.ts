@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { fileDisk, memoryDisk } from "../blockdev/gpt.ts";
 import { Fat32Error, Fat32Reader, FatDir, parseDirectory, writeFat32 } from "./mod.ts";
+import { runTool } from "./tool_testing.ts";
 
 const MiB = 1024 * 1024;
 
@@ -50,16 +51,7 @@ Deno.test("our writer's filesystem: every file by path, case-insensitive; absent
 });
 
 async function tool(cmd: string, args: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd, {
-    args,
-    stdout: "piped",
-    stderr: "piped",
-    env: { MTOOLS_SKIP_CHECK: "1" },
-  }).output();
-  if (!out.success) {
-    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return new TextDecoder().decode(out.stdout);
+  return (await runTool(cmd, args)).text;
 }
 
 Deno.test("mkfs.vfat + mtools: a fragmented file and 8.3 names read back", async () => {

@@ -26,6 +26,7 @@ import {
   listDisks,
   NO_TARGET,
 } from "./mod.ts";
+import { runTool } from "../../base/fat32/tool_testing.ts";
 
 const MiB = 1024 * 1024;
 const disk = (name: string, sizeMiB: number, o: Partial<DiskInfo> = {}): DiskInfo => ({
@@ -128,18 +129,7 @@ async function withTree(targetMiB: number, f: (t: Tree) => Promise<void>) {
 }
 
 async function tool(cmd: string, args: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd, {
-    args,
-    stdout: "piped",
-    stderr: "piped",
-    env: { MTOOLS_SKIP_CHECK: "1" },
-  })
-    .output();
-  const text = new TextDecoder().decode(out.stdout);
-  if (!out.success) {
-    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return text;
+  return (await runTool(cmd, args)).text;
 }
 
 Deno.test("the medium is found by its FAT32 label; the install writes GPT, slot A, the ESP and one boot entry", async () => {
