@@ -54,6 +54,11 @@ function intArg(name: string, def?: number): number {
   return v;
 }
 
+/** A node gives up dialling after this long (it would then never move: the bench reports it). */
+const GIVE_UP_MS = 120_000;
+/** An attempt whose first heartbeat is unanswered after this long is abandoned and redialled. */
+const ATTEMPT_TIMEOUT_MS = 15_000;
+
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
 const send = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
 
@@ -114,6 +119,8 @@ if (import.meta.main) {
   let generation = 0;
   let movedAt: number | undefined;
   let moved = 0;
+  let inOpen = 0;
+  let gaveUp = 0;
 
   const beat = (s: SimNode) => {
     if (!s.stream || s.sentAt !== undefined) return; // previous one unanswered: skip
@@ -121,9 +128,28 @@ if (import.meta.main) {
     s.stream.write({});
   };
 
-  /** Opens `s`'s connection and stream; resolves at its first answered heartbeat. */
-  const open = async (s: SimNode): Promise<void> => {
-    const gen = generation;
+  /**
+   * Opens `s`'s connection and stream to the leader of target generation `gen`; resolves at its
+   * first answered heartbeat, rejects (and closes its own client) if the stream fails first.
+   */
+  // At most `concurrency` attempts in flight, whether from the pool of openAll or from nodes
+  // redialling after their stream broke: the limit stands for what one client process can
+  // handshake at once, and thousands of unbounded redials (all of a process's nodes after a
+  // stall) would starve it into handshake and keepalive timeouts, which cause more redials.
+  const queued: (() => void)[] = [];
+  const open = async (s: SimNode, gen: number): Promise<void> => {
+    // A finishing attempt hands its slot straight to the next waiter.
+    if (inOpen >= concurrency) await new Promise<void>((r) => queued.push(r));
+    else inOpen++;
+    try {
+      await openAttempt(s, gen);
+    } finally {
+      const next = queued.shift();
+      if (next) next();
+      else inOpen--;
+    }
+  };
+  const openAttempt = async (s: SimNode, gen: number): Promise<void> => {
     const p = await connectionParams(info.target, {
       ca,
       nodeId: info.nodeId,
@@ -132,6 +158,9 @@ if (import.meta.main) {
       // share grpc-js's global subchannel pool, whose lookup compares against every entry.
       channelOptions: { "grpc.use_local_subchannel_pool": 1 },
     });
+    // A retarget while this attempt awaited: it dials the old leader and must not replace the
+    // node's client and stream, which may already belong to an attempt at the new one.
+    if (gen !== generation) throw new Error("retargeted");
     const client = makeClient(Curator, p.address, p.credentials, p.options as grpc.ClientOptions);
     s.client = client;
     const stream = client.heartbeat() as grpc.ClientDuplexStream<unknown, unknown>;
@@ -139,6 +168,7 @@ if (import.meta.main) {
     s.sentAt = undefined;
     const firstAnswer = Promise.withResolvers<void>();
     stream.on("data", () => {
+      if (s.stream !== stream) return;
       if (s.sentAt !== undefined) rtts.push(performance.now() - s.sentAt);
       s.sentAt = undefined;
       if (s.generation !== gen) {
@@ -150,23 +180,42 @@ if (import.meta.main) {
       firstAnswer.resolve();
     });
     let answered = false;
+    // Every failure settles this attempt, also when the node has moved on to another stream:
+    // an attempt left pending would hold its slot of the connection pool for good.
+    stream.on("end", () => firstAnswer.reject(new Error("stream ended without an answer")));
     stream.on("error", (e: Error) => {
+      firstAnswer.reject(e);
       if (s.stream !== stream) return; // an old stream after a retarget
       errors++;
       lastError = e.message.split("\n")[0].slice(0, 200);
       s.stream = undefined;
-      firstAnswer.reject(e);
       // A node whose stream broke after it was up redials, as an agent does.
       if (answered) {
         reconnects++;
         clearTimeout(s.timer);
         clearInterval(s.timer);
-        s.client?.close();
-        void openWithRetry(s, generation);
+        client.close();
+        void openWithRetry(s, gen);
       }
     });
     beat(s);
-    await firstAnswer.promise;
+    // An attempt whose connection hangs (e.g. a TLS handshake the server dropped without the
+    // client noticing) is given up like a dead connection would be (keepalive: 10 s + 5 s).
+    const timeout = setTimeout(
+      () => firstAnswer.reject(new Error("no answer within the attempt timeout")),
+      ATTEMPT_TIMEOUT_MS,
+    );
+    try {
+      await firstAnswer.promise;
+    } catch (e) {
+      if (s.stream === stream) s.stream = undefined;
+      stream.cancel();
+      client.close();
+      if (s.client === client) s.client = undefined;
+      throw e;
+    } finally {
+      clearTimeout(timeout);
+    }
     answered = true;
     // Heartbeats every interval from a random phase, as independent nodes would.
     clearTimeout(s.timer);
@@ -179,17 +228,19 @@ if (import.meta.main) {
 
   /**
    * Opens `s` until its first heartbeat is answered, retrying with backoff (250 ms growing to 2 s,
-   * jittered, as an agent's dialer does) for up to 120 s or until a retarget.
+   * jittered, as an agent's dialer does) for up to {@link GIVE_UP_MS} or until a retarget.
    */
   const openWithRetry = async (s: SimNode, gen: number): Promise<void> => {
-    const until = performance.now() + 120_000;
+    const until = performance.now() + GIVE_UP_MS;
     for (let attempt = 0; gen === generation; attempt++) {
       try {
-        await open(s);
+        await open(s, gen);
         return;
       } catch {
-        s.client?.close();
-        if (performance.now() > until) return;
+        if (performance.now() > until) {
+          gaveUp++;
+          return;
+        }
         const backoff = Math.min(2000, 250 * 1.6 ** attempt);
         await new Promise((r) => setTimeout(r, backoff * (0.5 + Math.random() / 2)));
       }
@@ -210,9 +261,11 @@ if (import.meta.main) {
     const msg = await nextLine();
     if (!msg || msg.cmd === "stop") break;
     if (msg.cmd === "connect") {
+      // Not awaited, so that progress commands are answered during the ramp-up.
       const t0 = performance.now();
-      await openAll();
-      send({ ev: "connected", ms: Math.round(performance.now() - t0), errors, lastError });
+      void openAll().then(() =>
+        send({ ev: "connected", ms: Math.round(performance.now() - t0), errors, lastError })
+      );
     } else if (msg.cmd === "report") {
       send({
         ev: "report",
@@ -223,12 +276,22 @@ if (import.meta.main) {
         streams: nodes.filter((n) => n.stream).length,
       });
       rtts = [];
+    } else if (msg.cmd === "progress") {
+      send({
+        ev: "progress",
+        notMoved: nodes.filter((n) => n.generation !== generation).length,
+        gaveUp,
+        pending: inOpen + queued.length,
+        errors,
+        lastError,
+      });
     } else if (msg.cmd === "retarget") {
       // Failover: the old leader is gone; every node dials the new one (as a node's agent does
       // after GetCurrentLeader names it).
       info = msg.info as ServerInfo;
       generation++;
       moved = 0;
+      gaveUp = 0;
       movedAt = performance.now();
       for (const s of nodes) {
         clearTimeout(s.timer);
