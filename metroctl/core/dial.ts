@@ -1,9 +1,11 @@
 /**
  * Connecting to the cluster (metroctl.md §6–§7): trust on first use for the CA, finding the
  * curator leader from `--endpoints`, typed clients to it with the owner credentials, and
- * node-local connections verifying the node ID. An endpoint that refuses connections, does not
- * resolve or does not answer (directly or through `--proxy`) is given up at once or after a few
- * seconds; one that answers with an error (e.g. no leader elected yet) is retried for up to 20 s.
+ * node-local connections verifying the node ID. An endpoint that refuses connections or does not
+ * resolve (directly or through `--proxy`) is given up at once; one that accepts but does not
+ * answer gets attempts of 4 s, then 8 s (a loaded node can be that slow to handshake) and is
+ * given up after about 12 s; one that answers with an error (e.g. no leader elected yet) is
+ * retried for up to 20 s.
  */
 import * as grpc from "@grpc/grpc-js";
 import net from "node:net";
@@ -26,7 +28,12 @@ import { CliError, describeError, isServiceError } from "./errors.ts";
 
 /** How long connection establishment may take before giving up. */
 export const CONNECT_TIMEOUT_MS = 20_000;
-/** Per-attempt RPC deadline while connecting; an endpoint that lets it pass is not retried. */
+/**
+ * First per-attempt RPC deadline while connecting. An endpoint that accepts the connection but
+ * lets it pass (a silent host — or a slow one: a node under load or a TCG VM can take longer for
+ * its TLS handshake) is tried again with twice the deadline, as long as the connect deadline
+ * leaves room.
+ */
 export const ATTEMPT_MS = 4_000;
 /** How long a TCP connection to an endpoint (or through the proxy) may take to open. */
 export const PROBE_MS = 3_000;
@@ -34,12 +41,10 @@ export const PROBE_MS = 3_000;
 /** The overall connect deadline of this process (set by the first connection attempt). */
 let connectDeadline = 0;
 
-/** Deadline of one attempt: 5 s, but never past the overall connect deadline. */
-function attemptDeadline(): number {
+/** Deadline of an attempt of `ms`, but never past the overall connect deadline. */
+function attemptDeadline(ms = ATTEMPT_MS): number {
   const now = Date.now();
-  return connectDeadline
-    ? Math.min(now + ATTEMPT_MS, Math.max(connectDeadline, now + 250))
-    : now + ATTEMPT_MS;
+  return connectDeadline ? Math.min(now + ms, Math.max(connectDeadline, now + 250)) : now + ms;
 }
 
 /** Client identity: cluster-issued, ephemeral for a key pair, or none. */
@@ -63,11 +68,16 @@ export async function tofuIdentity(ctx: Context): Promise<Identity> {
 }
 
 /** Calls `CuratorLocal.GetCACertificate` on `seed` without verifying the server. */
-async function fetchCA(ctx: Context, seed: string, identity: Identity): Promise<Uint8Array> {
+async function fetchCA(
+  ctx: Context,
+  seed: string,
+  identity: Identity,
+  attemptMs = ATTEMPT_MS,
+): Promise<Uint8Array> {
   const p = await connectionParams(seed, { identity, socks5: ctx.proxy });
   const c = makeClient(CuratorLocal, p.address, p.credentials, p.options as grpc.ClientOptions);
   try {
-    const r = await c.getCACertificate({}, { deadline: attemptDeadline() });
+    const r = await c.getCACertificate({}, { deadline: attemptDeadline(attemptMs) });
     return r.identityCaCertificate;
   } finally {
     c.close();
@@ -169,19 +179,21 @@ const NAMED_ENDPOINTS = 3;
 
 /**
  * Runs `fn` over the seeds until one succeeds or the connect timeout passes. A seed that is
- * {@link unreachable}, or lets an attempt's deadline pass, is not tried again: with no seed left
+ * {@link unreachable} is not tried again; one that lets an attempt's deadline pass gets twice the
+ * time on its next try, unless that would not fit before the connect deadline. With no seed left
  * the error comes at once, naming each seed and why.
  */
 async function untilReachable<T>(
   ctx: Context,
   seeds: string[],
-  fn: (seed: string) => Promise<T>,
+  fn: (seed: string, attemptMs: number) => Promise<T>,
   onRound?: (errors: Map<string, string>) => Promise<void>,
 ): Promise<T> {
   const deadline = Date.now() + CONNECT_TIMEOUT_MS;
   connectDeadline = deadline;
   const errors = new Map<string, string>();
   const givenUp = new Set<string>();
+  const attemptMs = new Map<string, number>();
   let delay = 250;
   for (let round = 0;; round++) {
     for (const seed of seeds) {
@@ -196,13 +208,18 @@ async function untilReachable<T>(
           continue;
         }
       }
+      const ms = attemptMs.get(seed) ?? ATTEMPT_MS;
+      const started = Date.now();
       try {
-        return await fn(seed);
+        return await fn(seed, ms);
       } catch (e) {
         let why = describeError(e);
         if (isServiceError(e) && e.code === grpc.status.DEADLINE_EXCEEDED) {
-          why = `no answer within ${ATTEMPT_MS / 1000} s`;
-          givenUp.add(seed);
+          why = `no answer within ${Math.round((Date.now() - started) / 1000)} s`;
+          // A longer attempt only helps if it still has the time to run: at least the one that
+          // just failed.
+          if (Date.now() + ms > deadline) givenUp.add(seed);
+          else attemptMs.set(seed, ms * 2);
         }
         errors.set(seed, why);
         ctx.verbose(`${seed}: ${why}`);
@@ -229,7 +246,7 @@ export async function clusterCA(ctx: Context): Promise<Uint8Array> {
   if (pinned) return pinned;
   const seeds = ctx.endpoints().map(normalizeSeed);
   const identity = await tofuIdentity(ctx);
-  const ca = await untilReachable(ctx, seeds, (s) => fetchCA(ctx, s, identity));
+  const ca = await untilReachable(ctx, seeds, (s, ms) => fetchCA(ctx, s, identity, ms));
   if (ca.length === 0) throw new CliError("cluster returned empty CA certificate");
   try {
     parseCertificate(ca);
@@ -299,10 +316,11 @@ async function leaderVia(
   seed: string,
   ca: Uint8Array,
   identity: Identity,
+  attemptMs: number,
 ): Promise<{ nodeId: string; address: string }> {
   const p = await connectionParams(seed, { ca, identity, socks5: ctx.proxy });
   const c = makeClient(CuratorLocal, p.address, p.credentials, p.options as grpc.ClientOptions);
-  const stream = c.getCurrentLeader({}, { deadline: attemptDeadline() });
+  const stream = c.getCurrentLeader({}, { deadline: attemptDeadline(attemptMs) });
   try {
     for await (const r of stream) {
       // The shared interpretation: the answering leader is dialled at the seed itself (its
@@ -328,7 +346,7 @@ export async function connectCluster(ctx: Context, identity?: Identity): Promise
   const leader = await untilReachable(
     ctx,
     seeds,
-    (s) => leaderVia(ctx, s, ca, id),
+    (s, ms) => leaderVia(ctx, s, ca, id, ms),
     async () => {
       // A server that does not chain to the pinned CA fails every handshake: say so at once.
       const seen = await fetchCA(ctx, seeds[0], undefined).catch(() => undefined);
