@@ -150,6 +150,8 @@ if (import.meta.main) {
     }
   };
   const openAttempt = async (s: SimNode, gen: number): Promise<void> => {
+    // Waited for a slot across a retarget: an attempt at the old leader is not worth one.
+    if (gen !== generation) throw new Error("retargeted");
     const p = await connectionParams(info.target, {
       ca,
       nodeId: info.nodeId,

@@ -54,3 +54,35 @@ Deno.test({
     assert.equal(r.get("heartbeats/12/timeouts"), 0);
   },
 });
+
+Deno.test({
+  name: "bench smoke: failover moves every node to the second curator and times the election apart",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const from = REPORTED.length;
+    await heartbeats([
+      "--nodes",
+      "4",
+      "--per-process",
+      "6",
+      "--duration",
+      "1",
+      "--interval",
+      "0.5",
+      "--no-peer",
+      "--failover",
+      "12",
+    ]);
+    const r = REPORTED.slice(from).find(({ result }) => result.bench === "heartbeats/failover/12");
+    assert.ok(r, "no failover result");
+    const { value, extra } = r.result;
+    // Every node moved (a stalled move reports NaN), and the report splits kill → new leader
+    // from new leader → all moved, the two adding up to the total.
+    assert.ok(Number.isFinite(value), `failover: ${JSON.stringify(extra)}`);
+    const leader = extra?.newLeaderAfterS as number;
+    const after = extra?.movedAfterLeaderS as number;
+    assert.ok(leader > 0 && after >= 0, JSON.stringify(extra));
+    assert.ok(Math.abs(leader + after - value) < 0.05, JSON.stringify(r.result));
+  },
+});
