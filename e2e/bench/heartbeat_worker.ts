@@ -128,14 +128,11 @@ if (import.meta.main) {
     s.stream.write({});
   };
 
-  /**
-   * Opens `s`'s connection and stream to the leader of target generation `gen`; resolves at its
-   * first answered heartbeat, rejects (and closes its own client) if the stream fails first.
-   */
-  // At most `concurrency` attempts in flight, whether from the pool of openAll or from nodes
-  // redialling after their stream broke: the limit stands for what one client process can
-  // handshake at once, and thousands of unbounded redials (all of a process's nodes after a
-  // stall) would starve it into handshake and keepalive timeouts, which cause more redials.
+  // Every attempt (openAttempt) goes through here: at most `concurrency` in flight, from the
+  // pool of openAll and from nodes redialling after their stream broke alike. The limit stands
+  // for what one client process can handshake at once; thousands of unbounded redials (all of a
+  // process's nodes after a stall) starve it into handshake and keepalive timeouts, which cause
+  // more redials.
   const queued: (() => void)[] = [];
   const open = async (s: SimNode, gen: number): Promise<void> => {
     // A finishing attempt hands its slot straight to the next waiter.
@@ -149,6 +146,11 @@ if (import.meta.main) {
       else inOpen--;
     }
   };
+
+  /**
+   * Opens `s`'s connection and stream to the leader of target generation `gen`; resolves at its
+   * first answered heartbeat, rejects (and closes its own client) if the stream fails first.
+   */
   const openAttempt = async (s: SimNode, gen: number): Promise<void> => {
     // Waited for a slot across a retarget: an attempt at the old leader is not worth one.
     if (gen !== generation) throw new Error("retargeted");
