@@ -75,7 +75,7 @@ Deno.test({
         assert.ok(r.refused, `link created without WireGuard: ${JSON.stringify(r)}`);
         console.log(
           `skipped: this kernel has no WireGuard (generic netlink family "wireguard" absent; ` +
-            `link add refused: ${r.refused}); the device round trip runs in the clusternet VM suite`,
+            `link add refused: ${r.refused}); only a VM kernel can run the round trip (e2e/suites/clusternet)`,
         );
         return;
       }
