@@ -20,13 +20,13 @@
  * update and rollback times are printed (`install-update vm: …`).
  *
  * Not in the VM tier yet (the file name keeps `e2e/run.ts vm` from picking it up); run it by hand:
- * `deno test -A --no-check e2e/suites/update/install_update_vm.ts`. Its only full run so far (2 TCG
- * nodes next to a CI VM tier and another engineer's VMs: 4 TCG VMs, load 10–16 on 2 cores) passed
- * the small-disk test and installed node 0 (power-on → `Installation completed` 349 s, the disk
- * boots "Metropolis A" at 393 s, `Cluster enrolment done.` 356 s later), then failed at
- * `cluster takeownership`: the loaded node needed more than metroctl's 4 s, later 8 s, per
- * connection attempt for its TLS handshake (7 s measured with openssl). It belongs in the tier,
- * replacing installer_vm_test.ts and update_vm_test.ts (it covers both), once it has passed.
+ * `deno test -A --no-check e2e/suites/update/install_update_vm.ts`. Passed so far, on TCG: the
+ * small-disk test (2 min 59 s with the image builds) and the install test (15 min 27 s with 176 s
+ * of image builds; load 2–7). A run on a host with four TCG VMs (load 10–16) failed at
+ * `cluster takeownership`: the node's TLS handshakes took 7 s and more, longer than metroctl's
+ * connection attempts (4 s, then 8 s). The update, rollback and broken-image tests have not run
+ * yet. Once they pass it belongs in the tier, replacing installer_vm_test.ts and update_vm_test.ts
+ * (it covers both).
  */
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
