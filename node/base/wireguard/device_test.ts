@@ -7,17 +7,11 @@ import assert from "node:assert/strict";
 import { NETLINK, NetlinkError, Rtnl } from "../net/rtnl.ts";
 import { resolveFamily, WireguardClient } from "./device.ts";
 import { GENL_ID_CTRL } from "./genl.ts";
+import { sh } from "../sys/sh_testing.ts";
 
 const isRoot = Deno.uid() === 0;
 const RUNNER = new URL("./testdata/run_device.ts", import.meta.url).pathname;
 const ENOENT = 2;
-
-async function sh(cmd: string, ...args: string[]): Promise<string> {
-  const o = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  const dec = new TextDecoder();
-  if (!o.success) throw new Error(`${cmd} ${args.join(" ")}: ${dec.decode(o.stderr)}`);
-  return dec.decode(o.stdout);
-}
 
 async function inNamespace<T>(fn: (ns: string) => Promise<T>): Promise<T> {
   const ns = `metro-wgtest-${Deno.pid}`;

@@ -4,17 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { onLinkIndex, parseClusternetRoute, RTPROT_CLUSTERNET } from "./kernel.ts";
+import { sh } from "../../base/sys/sh_testing.ts";
 
 const isRoot = Deno.uid() === 0;
 const NS = `metro-cnettest-${Deno.pid}`;
 const RUNNER = new URL("./testdata/run_routes.ts", import.meta.url).pathname;
-
-async function sh(cmd: string, ...args: string[]): Promise<string> {
-  const o = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  const dec = new TextDecoder();
-  if (!o.success) throw new Error(`${cmd} ${args.join(" ")}: ${dec.decode(o.stderr)}`);
-  return dec.decode(o.stdout);
-}
 
 const inNs = (...args: string[]) =>
   sh("ip", "netns", "exec", NS, Deno.execPath(), "run", "-A", RUNNER, ...args);

@@ -4,16 +4,10 @@
  * without it prints why the test is skipped — the VM suite covers it there).
  */
 import assert from "node:assert/strict";
+import { sh } from "../../base/sys/sh_testing.ts";
 
 const isRoot = Deno.uid() === 0;
 const RUNNER = new URL("./testdata/run_wglink.ts", import.meta.url).pathname;
-
-async function sh(cmd: string, ...args: string[]): Promise<string> {
-  const o = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  const dec = new TextDecoder();
-  if (!o.success) throw new Error(`${cmd} ${args.join(" ")}: ${dec.decode(o.stderr)}`);
-  return dec.decode(o.stdout);
-}
 
 Deno.test({
   name: "clusternet link: created with our key and the pod route, peers set and removed, deleted",

@@ -3,16 +3,10 @@
  * `lo`, the server answers on 169.254.77.53:53, and the address is gone after stop. Needs root.
  */
 import assert from "node:assert/strict";
+import { sh } from "../../base/sys/sh_testing.ts";
 
 const NS = `metro-dnstest-${Deno.pid}`;
 const RUNNER = new URL("./testdata/run_dns.ts", import.meta.url).pathname;
-
-async function sh(cmd: string, ...args: string[]): Promise<string> {
-  const o = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  const dec = new TextDecoder();
-  if (!o.success) throw new Error(`${cmd} ${args.join(" ")}: ${dec.decode(o.stderr)}`);
-  return dec.decode(o.stdout);
-}
 
 Deno.test({
   name: "cluster DNS puts 169.254.77.53 on lo, answers there, and takes it away on stop",
