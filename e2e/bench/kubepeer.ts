@@ -27,6 +27,7 @@ import { KubernetesPKI } from "../../node/kubernetes/pki/kubepki.ts";
 import { buildKubeClient } from "./kubepeer/build.ts";
 import { freePort } from "./etcd_floor.ts";
 import { cpuSeconds } from "./proc.ts";
+import { commandOutput } from "../../node/base/sys/command.ts";
 import { progress } from "./report.ts";
 
 /** Label carrying the curator's node state on the peer's Nodes. */
@@ -197,18 +198,10 @@ export async function startKubePeer(): Promise<KubePeer> {
     etcdPid: etcd.pid,
     cpuSeconds: () => ({ apiserver: cpuSeconds(child.pid), etcd: cpuSeconds(etcd.pid) }),
     async client(command, cargs, stdin) {
-      const p = new Deno.Command(kubeclient, {
-        args: [command, ...common, ...cargs],
-        stdin: stdin === undefined ? "null" : "piped",
-        stdout: "piped",
+      const out = await commandOutput(kubeclient, [command, ...common, ...cargs], {
+        stdin,
         stderr: "inherit",
-      }).spawn();
-      if (stdin !== undefined) {
-        const w = p.stdin.getWriter();
-        await w.write(new TextEncoder().encode(stdin));
-        await w.close();
-      }
-      const out = await p.output();
+      });
       if (!out.success) throw new Error(`kubeclient ${command} failed (exit ${out.code})`);
       const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
       return JSON.parse(lines[lines.length - 1]);

@@ -21,7 +21,6 @@
  */
 import assert from "node:assert/strict";
 import type * as grpc from "@grpc/grpc-js";
-import https from "node:https";
 import { type Cluster, launchCluster } from "../../launch/cluster.ts";
 import { resolveOptions } from "../../launch/options.ts";
 import { detectAccel } from "../../launch/vm/accel.ts";
@@ -29,7 +28,7 @@ import { kubectl } from "../../launch/kubectl.ts";
 import { buildImage } from "../../../os-image/image.ts";
 import { CONNECTIVITY, IMAGE_REFS } from "../../images/images.ts";
 import { permanent, testEventual } from "../eventual.ts";
-import { nodeIdOf } from "../core/core_steps.ts";
+import { nodeIdOf, nodeMetrics } from "../core/core_steps.ts";
 import {
   LogsRequest_BacklogMode,
   LogsRequest_StreamMode,
@@ -37,8 +36,6 @@ import {
 } from "../../../proto/gen/metropolis/proto/api/management_pb.ts";
 import { makeClient } from "../../../proto/grpc.ts";
 import { connectionParams } from "../../../node/core/rpc/client.ts";
-import { certificatePem } from "../../../node/base/pki/info.ts";
-import { exportPkcs8Pem } from "../../../node/base/pki/keys.ts";
 import { keyBytes } from "../../../node/base/wireguard/codec.ts";
 import { PORTS } from "../../../node/core/constants/ports.ts";
 import { CLUSTERNET_LINK } from "../../../node/kubernetes/clusternet/wglink.ts";
@@ -114,41 +111,7 @@ async function clusternetBytes(
   i: number,
   nodeId: string,
 ): Promise<{ rx: number; tx: number }> {
-  const api = c.api!;
-  const relay = await c.dialNode(`${c.nodeAddress(i)}:${PORTS.metrics}`);
-  const [host, port] = relay.split(":");
-  const key = await exportPkcs8Pem(api.owner.keys.privateKey);
-  const body = await new Promise<string>((resolve, reject) => {
-    const req = https.request({
-      host,
-      port: Number(port),
-      path: "/metrics/node",
-      servername: nodeId,
-      ca: certificatePem(api.owner.caCertificate),
-      cert: certificatePem(api.owner.certificate),
-      key,
-      agent: false,
-      timeout: 20_000,
-      checkServerIdentity: (_h, cert) =>
-        cert.subjectaltname?.split(", ").includes(`DNS:${nodeId}`)
-          ? undefined
-          : new Error(`server is not ${nodeId}`),
-    }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (d) => text += d);
-      res.on(
-        "end",
-        () =>
-          res.statusCode === 200
-            ? resolve(text)
-            : reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`)),
-      );
-    });
-    req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", reject);
-    req.end();
-  });
+  const body = await nodeMetrics(c, i, nodeId, "node");
   const counter = (dir: string) => {
     const m = new RegExp(
       `^node_network_${dir}_bytes_total\\{device="${CLUSTERNET_LINK}"\\} (\\S+)$`,

@@ -21,6 +21,7 @@ import {
 import { makeClient } from "../../../proto/grpc.ts";
 import { connectionParams } from "../../../node/core/rpc/client.ts";
 import { certificatePem } from "../../../node/base/pki/info.ts";
+import { PORTS } from "../../../node/core/constants/ports.ts";
 import { exportPkcs8Pem } from "../../../node/base/pki/keys.ts";
 
 /** Seconds each step may take. */
@@ -45,6 +46,53 @@ export async function nodeIdOf(c: Cluster, i: number): Promise<string> {
 }
 
 /**
+ * GET `/metrics/<name>` from node `i`'s metrics listener (mutual TLS with the owner certificate;
+ * the server must present `nodeId`'s certificate). Throws on any status other than 200.
+ */
+export async function nodeMetrics(
+  c: Cluster,
+  i: number,
+  nodeId: string,
+  name: string,
+): Promise<string> {
+  const api = c.api!;
+  const key = await exportPkcs8Pem(api.owner.keys.privateKey);
+  const relay = await c.dialNode(`${c.nodeAddress(i)}:${PORTS.metrics}`);
+  const [host, port] = relay.split(":");
+  return await new Promise<string>((resolve, reject) => {
+    const req = https.request({
+      host,
+      port: Number(port),
+      path: `/metrics/${name}`,
+      servername: nodeId,
+      ca: certificatePem(api.owner.caCertificate),
+      cert: certificatePem(api.owner.certificate),
+      key,
+      agent: false,
+      timeout: 20_000,
+      checkServerIdentity: (_h, cert) =>
+        cert.subjectaltname?.split(", ").includes(`DNS:${nodeId}`)
+          ? undefined
+          : new Error(`server is not ${nodeId}`),
+    }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => text += d);
+      res.on(
+        "end",
+        () =>
+          res.statusCode === 200
+            ? resolve(text)
+            : reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`)),
+      );
+    });
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/**
  * Runs the core steps on a 2-node cluster; `afterHealthy` runs once all nodes are HEALTHY for
  * the first time (checks only one kind of node can make).
  */
@@ -54,7 +102,6 @@ export async function coreSteps(
   afterHealthy?: () => Promise<void>,
 ): Promise<void> {
   const api = c.api!;
-  const ownerKeyPem = await exportPkcs8Pem(api.owner.keys.privateKey);
   const addrs = [c.nodeAddress(0), c.nodeAddress(1)];
   await testEventual("GetClusterInfo lists both nodes with their addresses", 60, async () => {
     const info = await api.management((m) => m.getClusterInfo({}));
@@ -112,41 +159,11 @@ export async function coreSteps(
     "label written before the reboot is still there",
   );
   await testEventual(
-    "GET /metrics/node on node 0 (7840) with the owner certificate",
+    `GET /metrics/node on node 0 (${PORTS.metrics}) with the owner certificate`,
     t.metrics,
     async () => {
       const n0 = await nodeIdOf(c, 0);
-      const relay = await c.dialNode(`${c.nodeAddress(0)}:7840`);
-      const [host, port] = relay.split(":");
-      const body = await new Promise<string>((resolve, reject) => {
-        const req = https.request({
-          host,
-          port: Number(port),
-          path: "/metrics/node",
-          servername: n0,
-          ca: certificatePem(api.owner.caCertificate),
-          cert: certificatePem(api.owner.certificate),
-          key: ownerKeyPem,
-          agent: false,
-          checkServerIdentity: (_h, cert) =>
-            cert.subjectaltname?.split(", ").includes(`DNS:${n0}`)
-              ? undefined
-              : new Error(`server is not ${n0}`),
-        }, (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (d) => text += d);
-          res.on(
-            "end",
-            () =>
-              res.statusCode === 200
-                ? resolve(text)
-                : reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`)),
-          );
-        });
-        req.on("error", reject);
-        req.end();
-      });
+      const body = await nodeMetrics(c, 0, n0, "node");
       if (!body.includes("node_uname_info")) throw permanent("metrics lack node_uname_info");
     },
   );

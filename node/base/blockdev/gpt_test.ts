@@ -4,6 +4,7 @@
  * parser's own validation is what rejects them).
  */
 import assert from "node:assert/strict";
+import { commandOutput } from "../sys/command.ts";
 import {
   crc32,
   findPartition,
@@ -22,18 +23,7 @@ const ESP_GUID = "aaaaaaaa-0000-4000-8000-000000000001";
 const DATA_GUID = "aaaaaaaa-0000-4000-8000-000000000004";
 
 async function run(cmd: string, args: string[], stdin?: string): Promise<void> {
-  const p = new Deno.Command(cmd, {
-    args,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = p.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const out = await p.output();
+  const out = await commandOutput(cmd, args, { stdin });
   if (!out.success) {
     throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
   }

@@ -3,6 +3,7 @@
  * namespaces created with `unshare` around a helper script.
  */
 import assert from "node:assert/strict";
+import { commandOutput } from "./command.ts";
 import {
   decodeWaitStatus,
   getpid,
@@ -167,4 +168,13 @@ try { getpid(); console.log("called"); } catch (e) { console.log("denied:" + e.n
   await Deno.remove(script);
   const text = new TextDecoder().decode(out.stdout);
   assert.match(text, /^imported\ndenied:NotCapable\n$/, new TextDecoder().decode(out.stderr));
+});
+
+Deno.test("commandOutput: writes stdin, collects stdout and stderr, reports the exit", async () => {
+  const cat = await commandOutput("cat", [], { stdin: "through stdin\n" });
+  assert.equal(cat.success, true);
+  assert.equal(new TextDecoder().decode(cat.stdout), "through stdin\n");
+  const fail = await commandOutput("sh", ["-c", "echo oops >&2; exit 3"]);
+  assert.equal(fail.code, 3);
+  assert.equal(new TextDecoder().decode(fail.stderr), "oops\n");
 });
