@@ -1,13 +1,33 @@
 /**
- * What the platform offers the KubernetesWorker role (node/kubernetes/deps.ts `WorkerHost`:
+ * What the platform offers the Kubernetes roles (node/kubernetes/deps.ts `WorkerHost`:
  * capabilities, never a platform name). Declared structurally here because node/core must not
- * import node/kubernetes.
+ * load Kubernetes code; it imports only the payload path definition (constants).
  */
-/** Same shape as node/kubernetes/deps.ts `WorkerHost`. */
+import { BIN } from "../../kubernetes/paths.ts";
+
+/** Same shape as node/kubernetes/deps.ts `WorkerHost`, plus the payload capability. */
 export interface PlatformWorkerHost {
+  /**
+   * The node's cgroup root: its own groups (node/core/cgroups) and the kubelet's `kubepods` are
+   * created below it.
+   */
   cgroupRoot: string;
   wireguard: boolean;
   restrictOomScoreAdj: boolean;
+  /**
+   * The image carries the Kubernetes payloads (the `core` image does not): without them the
+   * Kubernetes roles are held but nothing is started.
+   */
+  kubernetesPayloads: boolean;
+}
+
+/** True if the Kubernetes multicall binary of the payload layout (node/kubernetes/paths.ts) exists. */
+export function kubernetesPayloadsPresent(kube: string = BIN.kube): boolean {
+  try {
+    return Deno.statSync(kube).isFile;
+  } catch {
+    return false;
+  }
 }
 
 /** CAP_SYS_RESOURCE's bit in the capability sets. */
@@ -36,11 +56,15 @@ export interface WorkerHostOptions {
   wireguard: boolean;
 }
 
-/** The worker's host of node `nodeId` on a platform described by `o` (Platform.workerHost). */
+/**
+ * The worker's host of node `nodeId` on a platform described by `o` (Platform.workerHost);
+ * `payloads` checks the payload capability (tests pass a fixed answer).
+ */
 export function workerHost(
   o: WorkerHostOptions,
   nodeId: string,
   status?: string,
+  payloads: () => boolean = kubernetesPayloadsPresent,
 ): PlatformWorkerHost {
   if (!/^[A-Za-z0-9-]+$/.test(nodeId)) throw new Error(`workerHost: bad node ID ${nodeId}`);
   return {
@@ -49,5 +73,6 @@ export function workerHost(
     // Without CAP_SYS_RESOURCE in the bounding set (namespace nodes under a restricted launcher),
     // runc cannot lower oom_score_adj for the kubelet's pod sandboxes.
     restrictOomScoreAdj: !hasSysResource(status),
+    kubernetesPayloads: payloads(),
   };
 }

@@ -21,16 +21,36 @@ export interface Precondition<T> {
  * Returns a runnable that runs `body(ctx, pre)` while `roles` holds every role in `need` and the
  * precondition (if any) is set. `body` adds children to `ctx` and returns (it never signals:
  * the gate signals Healthy once the body returned); a body that throws fails the gate.
+ *
+ * `unable`, checked each time the role arrives, names why this node cannot run the body at all
+ * (e.g. the image lacks the payloads). Then the gate logs that once per arrival and waits for
+ * the role to go, without starting or failing anything: a restart could not change the answer,
+ * so a restart loop would only burn CPU and leases. It is Healthy meanwhile: it does all this
+ * node can do for the role, and the reason is in the log. (Node health comes from heartbeats,
+ * which this keeps undisturbed.)
  */
 export function roleGated<T = true>(
   roles: Value<NodeRoles | undefined>,
   need: RoleName[],
   body: (ctx: Context, pre: T) => Promise<void>,
   pre?: Precondition<T>,
+  unable?: () => string | undefined,
 ): (ctx: Context) => Promise<void> {
   const holds = (r: NodeRoles | undefined) => need.every((n) => hasRole(r, n));
   return async (ctx: Context): Promise<void> => {
-    await roles.waitFor(holds, ctx.signal);
+    let idle = false;
+    for (;;) {
+      await roles.waitFor(holds, ctx.signal);
+      const why = unable?.();
+      if (why === undefined) break;
+      ctx.logger.warning(`${need.join("+")} held but ${why}: not started`);
+      if (!idle) signal(ctx, "healthy");
+      idle = true;
+      await roles.waitFor((r) => !holds(r), ctx.signal);
+      ctx.logger.info(`role ${need.join("+")} removed`);
+    }
+    // Healthy was signalled while idle; start over so the body's run signals it afresh.
+    if (idle) throw new Error(`${need.join("+")}: now able to start: restarting the gate`);
     let p = true as T;
     if (pre) {
       ctx.logger.info(`${need.join("+")} held: waiting for ${pre.what}`);

@@ -8,12 +8,22 @@
 import { type Context, run, signal, untilAborted } from "../../base/supervisor/supervisor.ts";
 import type { RoleContext } from "./context.ts";
 import { roleGated } from "./gated.ts";
+import { BIN } from "../../kubernetes/paths.ts";
 
 /** What the platform offers Kubernetes workers (capabilities; see node/kubernetes/deps.ts). */
 export interface KubernetesHost {
   cgroupRoot: string;
   wireguard: boolean;
   restrictOomScoreAdj: boolean;
+  /** The image carries /kubernetes/bin/kube and the other payloads. */
+  kubernetesPayloads: boolean;
+}
+
+/** Why a Kubernetes role cannot run on a host like `h`, or undefined (see roleGated). */
+export function withoutPayloads(h: Pick<KubernetesHost, "kubernetesPayloads">): string | undefined {
+  return h.kubernetesPayloads
+    ? undefined
+    : `this image carries no Kubernetes payloads (${BIN.kube} missing)`;
 }
 
 function identity(rc: RoleContext) {
@@ -48,21 +58,28 @@ export function kubernetes(rc: RoleContext, host: (nodeId: string) => Kubernetes
           });
         },
         { what: "the local control plane", value: rc.localControlPlane },
+        () => withoutPayloads(host(rc.enrolled.nodeId)),
       ),
     );
     run(
       ctx,
       "worker",
-      roleGated(rc.roles, ["KubernetesWorker"], async (c) => {
-        const { startWorker } = await import("../../kubernetes/worker.ts");
-        await startWorker(c, {
-          identity: identity(rc),
-          address: rc.address,
-          nodes: rc.nodes,
-          curator: (service, s) => rc.leaderClients.client(service, s),
-          host: host(rc.enrolled.nodeId),
-        });
-      }),
+      roleGated(
+        rc.roles,
+        ["KubernetesWorker"],
+        async (c) => {
+          const { startWorker } = await import("../../kubernetes/worker.ts");
+          await startWorker(c, {
+            identity: identity(rc),
+            address: rc.address,
+            nodes: rc.nodes,
+            curator: (service, s) => rc.leaderClients.client(service, s),
+            host: host(rc.enrolled.nodeId),
+          });
+        },
+        undefined,
+        () => withoutPayloads(host(rc.enrolled.nodeId)),
+      ),
     );
     signal(ctx, "healthy");
     await untilAborted(ctx);
