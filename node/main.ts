@@ -181,6 +181,9 @@ export async function main(args: readonly string[]): Promise<void> {
     init.info(`stopping the supervisor (${reason})`);
     await supervisor.stop();
     init.info("supervisor stopped");
+    // Every process of the node is gone: leave the disk clean for the next boot.
+    platform.data.close((l) => init.info(l));
+    platform.esp.close((l) => init.info(l));
   });
   duties.onShutdown(flushConsole);
 }

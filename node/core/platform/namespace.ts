@@ -103,10 +103,14 @@ export function namespacePlatform(
         log(`ESP: ${state}/esp bound at ${espPath} by the bring-up`);
         return Promise.resolve();
       },
+      // Bind mounts of host directories: they go with the node's mount namespace.
+      close: () => {},
     },
     data: {
       mountNew: (key) => data(key, true),
       mountExisting: (key) => data(key, false),
+      // A host directory bound by the bring-up; nothing to flush or close.
+      close: () => {},
     },
     tpm: (log) =>
       openTpm(inside.tpmSocket ? { socket: inside.tpmSocket } : { none: "no --tpm-socket" }, log),

@@ -46,6 +46,12 @@ export interface DataStorage {
   mountNew(key: DataKey, log?: (line: string) => void): Promise<void>;
   /** Later boots: unlocks and mounts the existing data storage; never formats. */
   mountExisting(key: DataKey, log?: (line: string) => void): Promise<void>;
+  /**
+   * Before a power action, once every process of the node stopped: leaves the data storage so
+   * that the next boot finds it clean (unmounted, or at least read-only with its log written;
+   * device-mapper mappings removed). Best effort: never throws, says what it could not do.
+   */
+  close(log: (line: string) => void): void;
 }
 
 /** The ESP at `/esp` (node.md §8.1). */
@@ -54,6 +60,8 @@ export interface EspStorage {
   readonly path: string;
   /** Makes the ESP available at {@link path} (root runnable, node.md §2 step 5). */
   mount(log: (line: string) => void): Promise<void>;
+  /** Before a power action: unmounts the ESP if this platform mounted it (best effort). */
+  close(log: (line: string) => void): void;
 }
 
 /** EFI boot control (efivarfs) as far as Reboot needs it (mgmt/reboot.ts `BootControl`). */

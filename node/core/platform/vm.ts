@@ -13,6 +13,7 @@
  * node uses its TPM), the CUK only in the cluster.
  * @module
  */
+import { leaveMount } from "./leave.ts";
 import { mountAll, vmMounts } from "./mounts.ts";
 import { vmDataStorage } from "./vm_data.ts";
 import { mountEsp } from "./vm_disk.ts";
@@ -80,6 +81,8 @@ export function vmPlatform(o: VmPlatformOptions = {}): Platform {
       async mount(log) {
         plan = await mountEsp(espPath, log);
       },
+      // vfat marks itself dirty while mounted read-write; an unmount clears the mark.
+      close: (log) => void (plan && leaveMount(espPath, log)),
     },
     data,
     tpm: (log) => openTpm({ device: o.tpmDevice ?? TPM_DEVICE }, log),

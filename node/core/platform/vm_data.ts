@@ -19,6 +19,7 @@ import {
   INTEGRITY_SB_SECTORS,
 } from "../../base/devicemapper/integrity_sb.ts";
 import { hasXfsSuperblock } from "./loop.ts";
+import { leaveMount } from "./leave.ts";
 import { mount } from "../../base/sys/mount.ts";
 import { SysError } from "../../base/sys/errno.ts";
 import {
@@ -33,6 +34,7 @@ import {
   DATA_MOUNT,
   DATA_SECTOR_BYTES,
   dataMountSteps,
+  dataUnmountTargets,
   FIRST_USE_ZEROED_BYTES,
   INTEGRITY_FORMAT_SECTORS,
   INTEGRITY_TAG_BYTES,
@@ -199,10 +201,11 @@ async function openMapping(
   }
 }
 
-async function mountNew(o: VmDataOptions, key: DataKey, log: Log): Promise<void> {
+async function mountNew(o: VmDataOptions, key: DataKey, log: Log): Promise<string[]> {
   checkStorageSecurity(o.caps, key.security);
   const part = o.partition();
   const t = performance.now();
+  let names: string[] = [];
   if (key.security === NodeStorageSecurity.INSECURE) {
     mkfs(o, part.device, log);
     mountData(o, part.device);
@@ -225,6 +228,7 @@ async function mountNew(o: VmDataOptions, key: DataKey, log: Log): Promise<void>
       );
       mkfs(o, m.device, log);
       mountData(o, m.device);
+      names = m.names;
     } catch (e) {
       removeAll(dm, m.names);
       throw e;
@@ -236,12 +240,14 @@ async function mountNew(o: VmDataOptions, key: DataKey, log: Log): Promise<void>
         secs(performance.now() - t)
       }`,
   );
+  return names;
 }
 
-async function mountExisting(o: VmDataOptions, key: DataKey, log: Log): Promise<void> {
+async function mountExisting(o: VmDataOptions, key: DataKey, log: Log): Promise<string[]> {
   checkStorageSecurity(o.caps, key.security);
   const part = o.partition();
   const t = performance.now();
+  let names: string[] = [];
   if (key.security === NodeStorageSecurity.INSECURE) {
     if (!xfsAt(part.device)) {
       throw new Error(`data partition: no XFS filesystem on ${part.device} (not formatted)`);
@@ -262,6 +268,7 @@ async function mountExisting(o: VmDataOptions, key: DataKey, log: Log): Promise<
       }
       if (!xfs) throw new Error("data partition: wrong key or not formatted (no XFS superblock)");
       mountData(o, m.device);
+      names = m.names;
     } catch (e) {
       removeAll(dm, m.names);
       throw e;
@@ -272,13 +279,48 @@ async function mountExisting(o: VmDataOptions, key: DataKey, log: Log): Promise<
       o.target ?? DATA_MOUNT
     } in ${secs(performance.now() - t)}`,
   );
+  return names;
+}
+
+/**
+ * Before a power action: the exec subtrees and `/data` are unmounted (or `/data` is remounted
+ * read-only when an orphan still holds it, see leave.ts), then the mappings are removed, top
+ * first. A mapping under a filesystem that is still mounted stays (the kernel refuses to remove
+ * it); its filesystem is read-only by then, so nothing is lost.
+ */
+function close(o: VmDataOptions, names: string[], log: Log): void {
+  const target = o.target ?? DATA_MOUNT;
+  let left = "not mounted";
+  for (const t of dataUnmountTargets(target)) left = leaveMount(t, log);
+  const closed: string[] = [];
+  const kept: string[] = [];
+  if (names.length) {
+    const dm = o.dm ?? new DeviceMapper();
+    for (const n of names) {
+      try {
+        dm.remove(n);
+        closed.push(n);
+      } catch (e) {
+        kept.push(`${n} (${(e as Error).message})`);
+      }
+    }
+  }
+  if (left === "not mounted") return;
+  log(
+    `data partition: ${target} ${left}${closed.length ? `, closed ${closed.join(", ")}` : ""}${
+      kept.length ? `; not closed: ${kept.join("; ")}` : ""
+    }`,
+  );
 }
 
 /** The VM's data storage (see the module comment). */
 export function vmDataStorage(o: VmDataOptions): DataStorage {
   const quiet: Log = () => {};
+  // The mappings this process opened (top first), for close().
+  let names: string[] = [];
   return {
-    mountNew: (key, log) => mountNew(o, key, log ?? quiet),
-    mountExisting: (key, log) => mountExisting(o, key, log ?? quiet),
+    mountNew: async (key, log) => void (names = await mountNew(o, key, log ?? quiet)),
+    mountExisting: async (key, log) => void (names = await mountExisting(o, key, log ?? quiet)),
+    close: (log) => close(o, names, log),
   };
 }

@@ -219,3 +219,13 @@ export function dataMountSteps(
   }
   return steps;
 }
+
+/**
+ * Unmount order of the data mount plan before a power action: every target of
+ * {@link dataMountSteps} once, the exec subtrees (bind mounts inside `/data`) before `/data`.
+ */
+export function dataUnmountTargets(target = DATA_MOUNT): string[] {
+  const seen = new Set<string>();
+  for (const s of dataMountSteps("", target, false)) seen.add(s.target);
+  return [...seen].reverse();
+}

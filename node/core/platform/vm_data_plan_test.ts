@@ -6,6 +6,7 @@ import {
   cryptTable,
   DATA_EXEC_SUBTREES,
   dataMountSteps,
+  dataUnmountTargets,
   integrityTable,
   mkfsXfsArgv,
   volumeKey,
@@ -100,4 +101,13 @@ Deno.test("data mounts: noexec XFS with prjquota, exec only in the bound subtree
     "/tmp/x/data/kubernetes/kubelet",
     "/tmp/x/data/volumes",
   ]);
+});
+
+Deno.test("data unmount order: each mount of the plan once, the exec subtrees before /data", () => {
+  const targets = dataUnmountTargets("/mnt/d");
+  const mounted = new Set(dataMountSteps("/dev/x", "/mnt/d").map((s) => s.target));
+  assert.deepEqual(new Set(targets), mounted);
+  assert.equal(targets.length, mounted.size);
+  assert.equal(targets.at(-1), "/mnt/d");
+  for (const sub of DATA_EXEC_SUBTREES) assert.ok(targets.includes(`/mnt/d${sub.slice(5)}`));
 });

@@ -87,8 +87,8 @@ Deno.test("vm data: a platform without encryption refuses ENCRYPTED before anyth
 });
 
 Deno.test({
-  name:
-    "vm data: INSECURE formats once, mounts noexec with exec subtrees, and reopens without mkfs",
+  name: "vm data: INSECURE formats once, mounts noexec with exec subtrees, closes at power-off " +
+    "(read-only while held) and reopens without mkfs",
   ignore: (() => {
     if (!MKFS) console.log("skipped: mkfs.xfs is not installed (.ci/setup installs xfsprogs)");
     return !MKFS;
@@ -125,13 +125,28 @@ Deno.test({
         assert.doesNotMatch(opts, /noexec/, sub);
       }
       await Deno.writeTextFile(`${target}/marker`, "kept");
-      unmountUnder(target);
+      // Power-off: every mount of the plan goes, subtrees first.
+      lines.length = 0;
+      data.close((l) => lines.push(l));
+      assert.deepEqual(lines, [`data partition: ${target} unmounted`]);
+      assert.equal(mountsUnder(target).size, 0);
 
       // A later boot opens the same filesystem: the file is still there.
       await data.mountExisting({ security: S.INSECURE, key: new Uint8Array() });
       m = mountsUnder(target);
       assert.ok(m.has(target));
       assert.equal(await Deno.readTextFile(`${target}/marker`), "kept");
+
+      // Something that outlived the supervisor still holds /data: it becomes read-only.
+      using held = await Deno.open(`${target}/marker`);
+      lines.length = 0;
+      data.close((l) => lines.push(l));
+      assert.deepEqual(lines, [
+        `${target}: still in use (EBUSY): remounted read-only`,
+        `data partition: ${target} read-only`,
+      ]);
+      assert.match(mountsUnder(target).get(target)!, /^ro(,|$)/);
+      assert.ok(held.statSync().isFile);
     } finally {
       unmountUnder(target);
       loop.release();

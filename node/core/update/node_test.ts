@@ -11,7 +11,7 @@ import { VM_CAPABILITIES } from "../platform/vm.ts";
 import { nodeUpdate } from "./node.ts";
 
 const logger = new LogTree().logger("root.update");
-const esp = { path: "/nonexistent-esp", mount: () => Promise.resolve() };
+const esp = { path: "/nonexistent-esp", mount: () => Promise.resolve(), close: () => {} };
 const verity = { rootHash: "aa".repeat(32), salt: "bb".repeat(32), dataBlocks: 1, size: 4096 };
 
 Deno.test("no slots, no update service (namespace nodes keep UpdateNode UNIMPLEMENTED)", () => {
