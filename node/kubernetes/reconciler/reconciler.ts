@@ -124,6 +124,11 @@ function lead(o: ReconcilerOptions): Runnable {
   return async (ctx) => {
     const ns = o.kv.namespace(RECONCILER_NAMESPACE);
     const statusKey = STATUS_KEY.slice(RECONCILER_NAMESPACE.length);
+    // Reach the apiserver before campaigning and before Healthy: while it is down (starting,
+    // or gone) this throws, takes no election lease, and — Healthy not being signalled — the
+    // supervisor's restart backoff grows instead of restarting every 0.5 s with a lease grant,
+    // a campaign and a revoke each time (etcd churn on a loaded control-plane node).
+    await o.client.request("GET", `${KINDS[0].path}?limit=1`, undefined, { signal: ctx.signal });
     // Waiting for the election is the normal state of every controller but one.
     signal(ctx, "healthy");
     const value = new TextEncoder().encode(o.nodeId ?? crypto.randomUUID());
