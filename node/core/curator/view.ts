@@ -25,9 +25,10 @@ import {
   NodeState,
 } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
 
-/** Heartbeat interval nodes use (project: 5 s). */
-export const HEARTBEAT_INTERVAL_MS = 5_000;
-/** A node without a heartbeat for this long is HEARTBEAT_TIMEOUT. */
+/**
+ * A node without a heartbeat for this long is HEARTBEAT_TIMEOUT; a new leader reports UNKNOWN for
+ * this long after taking over (two of the interval nodes send at, roleserve/heartbeat.ts).
+ */
 export const HEARTBEAT_TIMEOUT_MS = 10_000;
 /** Upstream's saturated duration for "never seen": seconds 9223372036, nanos 854775807. */
 export const SATURATED_DURATION = { seconds: 9223372036n, nanos: 854775807 } as const;
