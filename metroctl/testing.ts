@@ -30,6 +30,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Entry point to run (default: metroctl/main.ts from source; e.g. dist/metroctl.js). */
   entry?: string;
+  /** Called with each stderr line as it arrives (e.g. to timestamp a rollout's progress). */
+  onStderrLine?: (line: string) => void;
 }
 
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
@@ -53,12 +55,32 @@ export async function runMetroctl(args: string[], o: RunOptions = {}): Promise<M
   }
   const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutMs ?? 60_000);
   try {
-    const out = await child.output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    const [status, stdout, stderr] = await Promise.all([
+      child.status,
+      new Response(child.stdout).text(),
+      readLines(child.stderr, o.onStderrLine),
+    ]);
+    return { code: status.code, stdout, stderr };
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** All of `stream` as text, each complete line also handed to `onLine` as it arrives. */
+async function readLines(
+  stream: ReadableStream<Uint8Array>,
+  onLine?: (line: string) => void,
+): Promise<string> {
+  let all = "";
+  let partial = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    all += chunk;
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop()!;
+    for (const l of lines) onLine?.(l);
+  }
+  if (partial) onLine?.(partial);
+  return all;
 }
 
 /** Writes `owner-key.pem` for `keys` into `dir` (created 0700), as `install --bootstrap` would. */
