@@ -244,6 +244,11 @@ Deno.test(
 
         // (b) Power off node 1 and boot it again: it rejoins with its data.
         await n1.powerOff(nodeAddress(SUBNET, 1), id1, owner, 60_000 * SCALE);
+        // The agent left the disk clean before reboot(2): unmounted, mappings removed.
+        assert.match(
+          n1.console(),
+          /data partition: \/data unmounted, closed metropolis-data-crypt, metropolis-data-integrity/,
+        );
         const rebooted = await n1.boot();
         const joined = await rebooted.waitFor(JOINED, 240_000 * SCALE);
         assert.equal(
