@@ -1,6 +1,6 @@
 /**
  * What the update suites share: OS images of a given version built into a test directory, images
- * that cannot boot, and a node's release as GetNodes reports it.
+ * that cannot boot, installer media, and a node's release as GetNodes reports it.
  * @module
  */
 import { buildImage, type Image } from "../../../os-image/image.ts";
@@ -26,6 +26,36 @@ export async function buildVersion(
     `${o.prefix}: image ${version} built in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
   return img;
+}
+
+/**
+ * `metroctl install genusb` arguments writing a medium with the OS image layout `image` to `out`:
+ * with `bootstrap` (a cluster domain) one that bootstraps a cluster without TPM and with
+ * insecure storage (the suites' VMs run without swtpm), otherwise one that registers with the
+ * cluster metroctl reaches. `nodeParams`: a base NodeParameters file (text format).
+ */
+export function genusbArgs(
+  o: { image: string; out: string; bootstrap?: string; nodeParams?: string },
+): string[] {
+  const bootstrap = o.bootstrap
+    ? [
+      "--bootstrap",
+      "--bootstrap-tpm-mode",
+      "disabled",
+      "--bootstrap-storage-security",
+      "needs-insecure",
+    ]
+    : [];
+  return [
+    ...(o.bootstrap ? ["--cluster", o.bootstrap] : []),
+    "install",
+    "genusb",
+    ...bootstrap,
+    ...(o.nodeParams ? ["--node-params", o.nodeParams] : []),
+    "--image",
+    o.image,
+    o.out,
+  ];
 }
 
 /** `MAJOR.MINOR.PATCH` the node runs, or `unknown` when it reports no version. */

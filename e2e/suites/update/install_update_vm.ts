@@ -36,7 +36,14 @@ import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { toText } from "@bufbuild/protobuf/txtpb";
 import type { Image } from "../../../os-image/image.ts";
-import { BROKEN_BOOT, brokenSystem, buildVersion, nodeRelease, panickingUkis } from "./fixtures.ts";
+import {
+  BROKEN_BOOT,
+  brokenSystem,
+  buildVersion,
+  genusbArgs,
+  nodeRelease,
+  panickingUkis,
+} from "./fixtures.ts";
 import { readGpt } from "../../../node/base/blockdev/gpt.ts";
 import { NodeParametersSchema } from "../../../proto/gen/metropolis/proto/api/configuration_pb.ts";
 import type * as grpc from "@grpc/grpc-js";
@@ -70,6 +77,7 @@ const DOMAIN = "cluster.test";
 const DISK = "9G";
 const X = "0.1.0";
 const Y = "0.2.0";
+const Z = "0.3.0";
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 /** The firmware starting a slot's boot entry (image.md §7), as OVMF logs it. */
@@ -84,6 +92,8 @@ interface Media {
   dir: string;
   x: Image;
   y: Image;
+  /** OCI layouts the suite's registry serves, by name (see {@link Refs}). */
+  layouts: Record<keyof Refs, string>;
   bootstrap: string;
   /** Seconds `install genusb --bootstrap` took. */
   genusbS: number;
@@ -140,26 +150,21 @@ function setupMedia(): Promise<Media> {
     });
     const x = await build(dir, X);
     const y = await build(dir, Y);
-    const m: Media = { dir, x, y, bootstrap: `${dir}/bootstrap.img`, genusbS: 0 };
+    // Everything the updates need is built before any VM runs (TCG boots and builds share 2 cores).
+    const layouts = {
+      y: y.oci.dir,
+      z: (await build(dir, Z)).oci.dir,
+      "broken-system": await brokenSystem(y, dir, "0.4.0"),
+      panic: await panickingUkis(y, dir, "0.5.0"),
+    };
+    const m: Media = { dir, x, y, layouts, bootstrap: `${dir}/bootstrap.img`, genusbS: 0 };
     const base = await nodeParams(dir, 0);
     const t0 = performance.now();
     ok(
-      await metroctl(m, [
-        "--cluster",
-        DOMAIN,
-        "install",
-        "genusb",
-        "--bootstrap",
-        "--bootstrap-tpm-mode",
-        "disabled",
-        "--bootstrap-storage-security",
-        "needs-insecure",
-        "--node-params",
-        base,
-        "--image",
-        x.oci.dir,
-        m.bootstrap,
-      ]),
+      await metroctl(
+        m,
+        genusbArgs({ image: x.oci.dir, out: m.bootstrap, bootstrap: DOMAIN, nodeParams: base }),
+      ),
       "install genusb --bootstrap",
     );
     m.genusbS = (performance.now() - t0) / 1000;
@@ -329,15 +334,11 @@ Deno.test({
       const t1 = performance.now();
       const register = `${m.dir}/register.img`;
       ok(
-        await metroctl(m, [
-          "install",
-          "genusb",
-          "--node-params",
-          await nodeParams(m.dir, 1),
-          "--image",
-          m.x.oci.dir,
-          register,
-        ], { c, endpoints: [0] }),
+        await metroctl(
+          m,
+          genusbArgs({ image: m.x.oci.dir, out: register, nodeParams: await nodeParams(m.dir, 1) }),
+          { c, endpoints: [0] },
+        ),
         "install genusb (register)",
       );
       const genusbS = secs(t1);
@@ -384,9 +385,10 @@ async function needInstalled(): Promise<Installed> {
   });
 }
 
-/** Image references by name: Y and two images built from it that cannot boot. */
+/** Image references by name: Y, Z and two images built from Y that cannot boot. */
 interface Refs {
   y: string;
+  z: string;
   "broken-system": string;
   panic: string;
 }
@@ -399,17 +401,12 @@ let refs: Promise<Refs> | undefined;
  */
 function registry(c: Cluster, m: Media): Promise<Refs> {
   refs ??= (async () => {
-    const layouts: Refs = {
-      y: m.y.oci.dir,
-      "broken-system": await brokenSystem(m.y, m.dir, "0.4.0"),
-      panic: await panickingUkis(m.y, m.dir, "0.5.0"),
-    };
     const reg = await serveRegistry({
-      repos: Object.fromEntries(Object.entries(layouts).map(([k, v]) => [`metropolis/${k}`, v])),
+      repos: Object.fromEntries(Object.entries(m.layouts).map(([k, v]) => [`metropolis/${k}`, v])),
     });
     globalThis.addEventListener("unload", () => void reg.close());
     const out: Record<string, string> = {};
-    for (const [k, dir] of Object.entries(layouts)) {
+    for (const [k, dir] of Object.entries(m.layouts)) {
       const index = JSON.parse(await Deno.readTextFile(`${dir}/index.json`));
       out[k] = `http://${c.topology.gateway}:${reg.port}/metropolis/${k}@${
         index.manifests[0].digest
@@ -562,8 +559,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "node reboot --rollback: node 1 boots slot A again and is HEALTHY on X; " +
-    "a kexec update takes it back to Y",
+  name: "node update --activation-mode kexec takes node 1 from Y to Z without the firmware; " +
+    "node reboot --rollback then boots slot B again: HEALTHY on Y",
   ...opts,
   async fn() {
     try {
@@ -571,18 +568,6 @@ Deno.test({
       const m = await setupMedia();
       const n1 = c.vms[1];
       await healthyOn(c, ids[1], Y, 60);
-      const from = await consoleSize(n1);
-      const t0 = performance.now();
-      const r = ok(
-        await metroctl(m, ["node", "reboot", ids[1], "--rollback"], { c, endpoints: [0, 1] }),
-        "node reboot --rollback",
-      );
-      assert.match(r.stderr, new RegExp(`Node ${ids[1]} is being rebooted`));
-      await consoleShows(n1, slotBoot("A"), 600, t0, from);
-      await healthyOn(c, ids[1], X, 900);
-      console.log(
-        `install-update vm: node 1: rollback request → HEALTHY on ${X} (slot A) in ${secs(t0)} s`,
-      );
       // kexec: the new kernel starts without the firmware, in the same QEMU run.
       const boots = n1.boots;
       const fromK = await consoleSize(n1);
@@ -592,7 +577,7 @@ Deno.test({
           "update",
           ids[1],
           "--image-ref",
-          (await registry(c, m)).y,
+          (await registry(c, m)).z,
           "--activation-mode",
           "kexec",
         ], { c, endpoints: [0, 1], timeoutMs: 1800_000 * timeoutScale() }),
@@ -600,14 +585,28 @@ Deno.test({
       );
       const u = updatedLines(k.stderr).get(ids[1]);
       assert.ok(u, `metroctl did not report node 1 updated:\n${k.stderr}`);
-      assert.equal(u.version, Y);
+      assert.equal(u.version, Z);
       console.log(
-        `install-update vm: node 1: update request → HEALTHY on ${Y} (kexec) in ${u.s} s`,
+        `install-update vm: node 1: update request → HEALTHY on ${Z} (kexec) in ${u.s} s`,
       );
       assert.equal(n1.boots, boots, "kexec restarted no VM");
       assert.doesNotMatch(await consoleSince(n1, fromK), /BdsDxe: starting/);
+      await healthyOn(c, ids[1], Z, 60);
+      // Rollback: BootNext = the slot the node ran before (B, Y), through the firmware.
+      const from = await consoleSize(n1);
+      const t0 = performance.now();
+      const r = ok(
+        await metroctl(m, ["node", "reboot", ids[1], "--rollback"], { c, endpoints: [0, 1] }),
+        "node reboot --rollback",
+      );
+      assert.match(r.stderr, new RegExp(`Node ${ids[1]} is being rebooted`));
+      await consoleShows(n1, slotBoot("B"), 600, t0, from);
+      await healthyOn(c, ids[1], Y, 900);
+      console.log(
+        `install-update vm: node 1: rollback request → HEALTHY on ${Y} (slot B) in ${secs(t0)} s`,
+      );
       await stepAllHealthy(c.api!, 2, 120);
-      for (const id of ids) await healthyOn(c, id, Y, 60);
+      await healthyOn(c, ids[0], Y, 60);
     } catch (e) {
       failures++;
       throw e;
@@ -617,7 +616,7 @@ Deno.test({
 
 /**
  * Installs image `name` on node 1 without activating it (`--activation-mode none`: BootNext only),
- * reboots it, sees the new slot fail ({@link BROKEN_BOOT}) and the panic reset the machine, powers
+ * reboots it, sees the firmware start the new slot A once and it fail ({@link BROKEN_BOOT}) and the panic reset the machine, powers
  * it on again and sees the firmware take BootOrder's first entry — slot B, Y — and the node HEALTHY.
  */
 async function notPermanent(c: Cluster, m: Media, id: string, name: keyof Refs): Promise<void> {
@@ -638,6 +637,7 @@ async function notPermanent(c: Cluster, m: Media, id: string, name: keyof Refs):
   );
   assert.match(u.stderr, /activates on the node's next reboot/);
   ok(await metroctl(m, ["node", "reboot", id], { c, endpoints: [0, 1] }), "node reboot");
+  await consoleShows(n1, slotBoot("A"), 600, t0, from);
   await consoleShows(n1, BROKEN_BOOT, 1200, t0, from);
   // The panic resets the machine (panic=10). QEMU (-no-reboot) then ends and the launcher leaves
   // the node off; power it on again, as the reset itself would on a real machine.

@@ -13,6 +13,7 @@ import { readGpt } from "../../../node/base/blockdev/gpt.ts";
 import { startVm, type Vm } from "../../launch/vm/qemu.ts";
 import { runMetroctl } from "../../../metroctl/testing.ts";
 import { image, SCALE } from "../boot/image.ts";
+import { genusbArgs } from "./fixtures.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const GiB = 1024 ** 3;
@@ -26,20 +27,8 @@ async function medium(dir: string): Promise<string> {
   const img = await image();
   const out = `${dir}/installer.img`;
   const r = await runMetroctl([
-    "--config",
-    `${dir}/metroctl`,
-    "--cluster",
-    "cluster.test",
-    "install",
-    "genusb",
-    "--bootstrap",
-    "--bootstrap-tpm-mode",
-    "disabled",
-    "--bootstrap-storage-security",
-    "needs-insecure",
-    "--image",
-    img.oci.dir,
-    out,
+    `--config=${dir}/metroctl`,
+    ...genusbArgs({ image: img.oci.dir, out, bootstrap: "cluster.test" }),
   ]);
   assert.equal(r.code, 0, r.stderr);
   return out;
