@@ -426,22 +426,63 @@ function updatedLines(stderr: string): Map<string, { s: number; version: string 
   return out;
 }
 
+/** A NodeManagement client of node `i` (ID `id`) through the switch's SOCKS5; close it after use. */
+async function nodeManagement(c: Cluster, i: number, id: string) {
+  const api = c.api!;
+  const p = await connectionParams(`${c.nodeAddress(i)}:${PORTS.nodeManagement}`, {
+    ca: api.owner.caCertificate,
+    nodeId: id,
+    identity: { certificate: api.owner.certificate, privateKey: api.owner.keys.privateKey },
+    socks5: c.socks.address,
+  });
+  const m = makeClient(NodeManagement, p.address, p.credentials, p.options as grpc.ClientOptions);
+  return {
+    m,
+    async close() {
+      m.close();
+      await p.close();
+    },
+  };
+}
+
+/** The lines node `i` logged under `dn` in this boot (its log tree lives in memory). */
+async function nodeLog(c: Cluster, i: number, id: string, dn: string): Promise<string[]> {
+  const n = await nodeManagement(c, i, id);
+  try {
+    const lines: string[] = [];
+    const req = {
+      dn,
+      backlogMode: LogsRequest_BacklogMode.ALL,
+      streamMode: LogsRequest_StreamMode.DISABLE,
+    };
+    for await (const r of n.m.logs(req, { deadline: Date.now() + 30_000 })) {
+      for (const e of r.backlogEntries) {
+        if (e.kind.case === "leveled") lines.push(...e.kind.value.lines);
+      }
+    }
+    return lines;
+  } finally {
+    await n.close();
+  }
+}
+
+/**
+ * Waits until node 1 has made its running slot permanent (MarkBootSuccessful: BootOrder starts
+ * with it), so that a failed boot of the other slot returns to it.
+ */
+function markedSuccessful(c: Cluster, id: string, slot: "A" | "B"): Promise<void> {
+  return testEventual(`node 1: boot from slot ${slot} marked successful`, 300, async () => {
+    const lines = await nodeLog(c, 1, id, "root.update");
+    assert.ok(lines.includes(`Boot from slot ${slot} marked successful`), lines.join(" | "));
+  });
+}
+
 /**
  * A NodeManagement client of each node for the length of a rollout (one TLS handshake per node,
  * not one per look); `answers(i)` asks node `i`'s agent for its last log line.
  */
 async function agents(c: Cluster, ids: string[]) {
-  const api = c.api!;
-  const conns = await Promise.all(ids.map(async (id, i) => {
-    const p = await connectionParams(`${c.nodeAddress(i)}:${PORTS.nodeManagement}`, {
-      ca: api.owner.caCertificate,
-      nodeId: id,
-      identity: { certificate: api.owner.certificate, privateKey: api.owner.keys.privateKey },
-      socks5: c.socks.address,
-    });
-    const m = makeClient(NodeManagement, p.address, p.credentials, p.options as grpc.ClientOptions);
-    return { p, m };
-  }));
+  const conns = await Promise.all(ids.map((id, i) => nodeManagement(c, i, id)));
   return {
     async answers(i: number): Promise<boolean> {
       try {
@@ -460,10 +501,7 @@ async function agents(c: Cluster, ids: string[]) {
       }
     },
     async close() {
-      for (const { p, m } of conns) {
-        m.close();
-        await p.close();
-      }
+      for (const n of conns) await n.close();
     },
   };
 }
@@ -661,7 +699,9 @@ Deno.test({
       const { c, ids } = await needInstalled();
       const m = await setupMedia();
       await healthyOn(c, ids[1], Y, 60);
+      await markedSuccessful(c, ids[1], "B");
       await notPermanent(c, m, ids[1], "broken-system");
+      await markedSuccessful(c, ids[1], "B");
       await notPermanent(c, m, ids[1], "panic");
       await stepAllHealthy(c.api!, 2, 120);
     } catch (e) {
