@@ -252,35 +252,6 @@ async function install(c: Cluster, i: number, medium: string, t0: number): Promi
 }
 
 Deno.test({
-  name: "installer: no disk of 8705 MiB → couldn't find a suitable block device, nothing written",
-  ...opts,
-  async fn() {
-    const m = await setupMedia();
-    const dir = `${m.dir}/small`;
-    await Deno.mkdir(dir);
-    const target = `${dir}/small.img`;
-    await blankDisk(target, 8 * 1024);
-    const vm = await startVm({
-      stateDir: dir,
-      disk: target,
-      vars: m.x.ovmfVars!,
-      tpm: false,
-      cpus: 1,
-      media: [m.bootstrap],
-    });
-    try {
-      await vm.waitFor(/couldn't find a suitable block device/, 900_000 * timeoutScale());
-      const head = new Uint8Array(1024 * 1024);
-      using f = await Deno.open(target);
-      await f.read(head);
-      assert.ok(head.every((b) => b === 0), "the small disk is untouched");
-    } finally {
-      await vm.stop();
-    }
-  },
-});
-
-Deno.test({
   name: "install: a bootstrap medium makes node 0 a cluster (takeownership), " +
     "a register medium adds node 1 (approve); both UP and HEALTHY",
   ...opts,
@@ -709,6 +680,38 @@ Deno.test({
       throw e;
     } finally {
       await cluster?.close(failures === 0);
+    }
+  },
+});
+
+Deno.test({
+  name: "installer: no disk of 8705 MiB → couldn't find a suitable block device, nothing written",
+  ...opts,
+  async fn() {
+    const m = await setupMedia();
+    const dir = `${m.dir}/small`;
+    await Deno.mkdir(dir);
+    const target = `${dir}/small.img`;
+    await blankDisk(target, 8 * 1024);
+    const vm = await startVm({
+      stateDir: dir,
+      disk: target,
+      vars: m.x.ovmfVars!,
+      tpm: false,
+      cpus: 1,
+      media: [m.bootstrap],
+    });
+    try {
+      await vm.waitFor(/couldn't find a suitable block device/, 900_000 * timeoutScale());
+      const head = new Uint8Array(1024 * 1024);
+      using f = await Deno.open(target);
+      await f.read(head);
+      assert.ok(head.every((b) => b === 0), "the small disk is untouched");
+    } catch (e) {
+      failures++;
+      throw e;
+    } finally {
+      await vm.stop();
     }
   },
 });
