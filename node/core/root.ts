@@ -55,6 +55,7 @@ export function startCore(ctx: Context, o: CoreOptions): void {
       power: o.power,
       version: VERSION,
       kubernetes: (nodeId) => o.platform.workerHost(nodeId),
+      cgroupRoot: (nodeId) => o.platform.workerHost(nodeId).cgroupRoot,
       extraWorkers: (rc) => ({
         // NodeManagement on 7839 (node.md §14) for every node with credentials.
         nodemgmt: (c: Context) =>

@@ -20,6 +20,7 @@ import { exportPkcs8Pem } from "../../../node/base/pki/keys.ts";
 import { IMAGE_REFS } from "../../images/images.ts";
 import { BIN, NET, PORTS } from "../../../node/kubernetes/paths.ts";
 import { networkSteps } from "./network_steps.ts";
+import { nodeCgroupSteps } from "./cgroup_steps.ts";
 import { storageSteps } from "./storage_steps.ts";
 import { busyboxPod, runtimeSteps } from "./runtime_steps.ts";
 
@@ -152,6 +153,8 @@ Deno.test({
         const v = await k(["get", "--raw", "/version"]);
         if (!JSON.parse(v).gitVersion?.startsWith("v1.32.")) throw permanent(`version ${v}`);
       });
+      // Node 0 holds ConsensusMember + KubernetesController (bootstrap).
+      await nodeCgroupSteps(ids[0], (w) => processesIn(netnsName(c.topology.bridge, 0), w));
 
       for (const id of workers) {
         await api.management((m) =>

@@ -22,6 +22,7 @@ import { certificatePem } from "../../base/pki/info.ts";
 import { exportPkcs8Pem, importEd25519Public } from "../../base/pki/keys.ts";
 import { exists } from "../../base/sys/exists.ts";
 import { runCommand } from "../../base/supervisor/runcommand.ts";
+import { placeIn } from "../cgroups/node_cgroups.ts";
 import type { Context } from "../../base/supervisor/supervisor.ts";
 import { etcdPeerTemplate } from "../identity/profiles.ts";
 import { MemoryPkiStorage } from "../../base/pki/storage.ts";
@@ -270,6 +271,8 @@ export async function runEtcd(
     cwd: o.socketDir,
     stopSignal: ETCD_STOP_SIGNAL,
     parser: "etcd-json",
+    // With the agent: the control plane the node's own health depends on.
+    onSpawn: placeIn("system"),
     readiness: async (signal) => {
       try {
         await waitReady(o.socketDir, AbortSignal.any([signal, AbortSignal.timeout(1000)]));

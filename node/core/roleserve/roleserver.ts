@@ -9,6 +9,7 @@ import type { LogTree } from "../../base/logtree/logtree.ts";
 import { type Context, run, signal, untilAborted } from "../../base/supervisor/supervisor.ts";
 import type { Enrolled } from "../cluster/enrolment.ts";
 import { readRoles, writeRoles } from "../localstorage/credentials.ts";
+import { setupNodeCgroups } from "../cgroups/node_cgroups.ts";
 import { LeaderResolver } from "../rpc/resolver.ts";
 import {
   type KnownNode,
@@ -31,6 +32,11 @@ export interface RoleserverOptions {
   version: { major: bigint; minor: bigint; patch: bigint };
   /** What the platform offers the Kubernetes roles; without it, no Kubernetes worker runs. */
   kubernetes?: (nodeId: string) => KubernetesHost;
+  /**
+   * The node's cgroup root (Platform.workerHost(id).cgroupRoot): its groups are made there before
+   * etcd or Kubernetes start (node/core/cgroups); without it, everything stays in the agent's.
+   */
+  cgroupRoot?: (nodeId: string) => string;
   /** Extra workers per role context (node management, metrics), started with the others. */
   extraWorkers?: (rc: RoleContext) => Record<string, (ctx: Context) => Promise<void>>;
 }
@@ -40,6 +46,10 @@ export function roleserver(o: RoleserverOptions) {
   return async (ctx: Context): Promise<void> => {
     const enrolled = await o.enrolled.waitFor(() => true, ctx.signal);
     const creds = enrolled.credentials;
+    // Before any child starts: etcd and the Kubernetes processes are placed as they spawn.
+    if (o.cgroupRoot) {
+      setupNodeCgroups(o.cgroupRoot(enrolled.nodeId), (l) => ctx.logger.info(l));
+    }
     const seeds = enrolled.directory.nodes.flatMap((n) => n.addresses.map((a) => a.host));
     const resolver = new LeaderResolver({
       seeds: seeds.length ? seeds : ["127.0.0.1"],

@@ -6,6 +6,7 @@
  */
 import type { Value } from "../../base/event/value.ts";
 import { runCommand } from "../../base/supervisor/runcommand.ts";
+import { placeIn } from "../../core/cgroups/node_cgroups.ts";
 import { run, type Runnable, signal } from "../../base/supervisor/supervisor.ts";
 import type { LocalControlPlane } from "../../core/roleserve/context.ts";
 import { pemFiles, writeComponentFiles } from "../pki/files.ts";
@@ -190,6 +191,7 @@ export function apiserver(deps: ApiserverDeps): Runnable {
         env: { PATH: CHILD_PATH },
         readiness: readyzProbe(caPem),
         readinessIntervalMs: 500,
+        onSpawn: placeIn("kubernetes-control"),
       }));
     signal(ctx, "healthy");
     for await (const next of deps.address.watch({ signal: ctx.signal })) {

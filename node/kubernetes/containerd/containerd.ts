@@ -6,6 +6,7 @@
  */
 import type { Value } from "../../base/event/value.ts";
 import { runCommand } from "../../base/supervisor/runcommand.ts";
+import { placeIn } from "../../core/cgroups/node_cgroups.ts";
 import type { Runnable } from "../../base/supervisor/supervisor.ts";
 import { BIN, CHILD_PATH, PRESEED_DIR } from "../paths.ts";
 import {
@@ -101,6 +102,8 @@ export function containerd(o: ContainerdRunOptions): Runnable {
       await runCommand(ctx, [bin.containerd, "--config", cfg], {
         env: { PATH: CHILD_PATH },
         clearEnv: true,
+        // Its shims inherit this group; runc puts the containers into the kubelet's kubepods.
+        onSpawn: placeIn("kubernetes-runtime"),
         readinessIntervalMs: 200,
         readiness: async (signal) => {
           if (!await ctrVersion(bin.ctr, p.socket, signal)) return false;

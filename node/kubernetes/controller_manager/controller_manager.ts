@@ -6,6 +6,7 @@
  * RBAC bootstrap) is not there yet the process exits and the supervisor restarts it with backoff.
  */
 import { runCommand } from "../../base/supervisor/runcommand.ts";
+import { placeIn } from "../../core/cgroups/node_cgroups.ts";
 import type { Runnable } from "../../base/supervisor/supervisor.ts";
 import { pemFiles, writeComponentFiles } from "../pki/files.ts";
 import type { KubernetesPKI } from "../pki/kubepki.ts";
@@ -92,7 +93,12 @@ export function controllerManager(deps: ControllerManagerDeps): Runnable {
     await runCommand(
       ctx,
       [deps.kube ?? BIN.kube, "kube-controller-manager", ...controllerManagerArgs(files)],
-      { parser: "klog", clearEnv: true, env: { PATH: CHILD_PATH } },
+      {
+        parser: "klog",
+        clearEnv: true,
+        env: { PATH: CHILD_PATH },
+        onSpawn: placeIn("kubernetes-control"),
+      },
     );
   };
 }

@@ -6,6 +6,7 @@ import type { Value } from "../../base/event/value.ts";
 import type { Runnable } from "../../base/supervisor/supervisor.ts";
 import { BIN, CHILD_PATH, ephemeralDir, NET } from "../paths.ts";
 import { firstChange, healthzProbe, runUntilChanged } from "../kubelet/restart.ts";
+import { placeIn } from "../../core/cgroups/node_cgroups.ts";
 
 /** What kube-proxy's configuration depends on. */
 export interface KubeProxyOptions {
@@ -72,6 +73,7 @@ export function kubeProxy(o: KubeProxyRunOptions): Runnable {
         clearEnv: true,
         readiness: healthz,
         readinessIntervalMs: 500,
+        onSpawn: placeIn("kubernetes-runtime"),
       },
       (signal) => [
         firstChange(o.address, (a) => a !== address, (a) => `node address is now ${a}`, signal),

@@ -7,31 +7,10 @@
  */
 import { delay } from "../../base/delay/delay.ts";
 import { MNT, umount } from "../../base/sys/mod.ts";
+import { cgroupMountPoints, type MountLine, parseMounts } from "../../base/sys/procmounts.ts";
+import { KUBEPODS } from "../../core/cgroups/layout.ts";
 
-/** One line of /proc/self/mounts. */
-export interface MountLine {
-  source: string;
-  target: string;
-  fstype: string;
-  options: string;
-}
-
-// /proc/mounts escapes space, tab, newline and backslash as octal.
-const unescape = (s: string) =>
-  s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
-
-/** Parses /proc/self/mounts. */
-export function parseMounts(text: string): MountLine[] {
-  return text.split("\n").filter((l) => l.trim()).map((l) => {
-    const [source, target, fstype, options] = l.split(" ");
-    return { source: unescape(source), target: unescape(target), fstype, options };
-  });
-}
-
-/** Mount points of every cgroup (v1) and cgroup2 hierarchy. */
-export function cgroupMountPoints(mounts: MountLine[]): string[] {
-  return mounts.filter((m) => m.fstype === "cgroup" || m.fstype === "cgroup2").map((m) => m.target);
-}
+export { cgroupMountPoints, type MountLine, parseMounts } from "../../base/sys/procmounts.ts";
 
 /** Mount points at or below any of `dirs`, deepest (and latest) first: the unmount order. */
 export function mountsBelow(mounts: MountLine[], dirs: string[]): string[] {
@@ -43,13 +22,12 @@ export function mountsBelow(mounts: MountLine[], dirs: string[]): string[] {
 }
 
 /**
- * cgroup directories the worker owns in one hierarchy mounted at `mount`: the whole cgroup root
- * when it is the node's own (`/metropolis-<id>` on a namespace node), else only `kubepods`, the
- * kubelet's subtree (cgroupfs driver) below `/`.
+ * The cgroup directory the worker owns in one hierarchy mounted at `mount`: `kubepods`, the
+ * kubelet's subtree (cgroupfs driver) below the node's cgroup root. Never the root itself: the
+ * node's own groups, the agent's included, live there too (node/core/cgroups).
  */
 export function ownedCgroup(mount: string, cgroupRoot: string): string {
-  const root = cgroupRoot.replace(/\/+$/, "");
-  return root === "" ? `${mount}/kubepods` : `${mount}${root}`;
+  return `${mount}${cgroupRoot.replace(/\/+$/, "")}/${KUBEPODS}`;
 }
 
 /** True for a runc v2 shim serving the containerd at `socket` (from /proc/<pid>/cmdline). */

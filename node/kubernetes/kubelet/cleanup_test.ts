@@ -8,6 +8,7 @@ import {
   mountsBelow,
   ownedCgroup,
   parseMounts,
+  removeCgroupTree,
 } from "./cleanup.ts";
 
 const MOUNTS = `tmpfs /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0
@@ -40,10 +41,10 @@ Deno.test("cleanup: mounts below the kubelet and containerd dirs, deepest first,
   );
 });
 
-Deno.test("cleanup: a namespace node owns its cgroup root, a whole-machine node only kubepods", () => {
+Deno.test("cleanup: the worker owns only kubepods below the node's cgroup root, never the root with the agent's groups", () => {
   assert.equal(
     ownedCgroup("/sys/fs/cgroup/cpu", "/metropolis-n1"),
-    "/sys/fs/cgroup/cpu/metropolis-n1",
+    "/sys/fs/cgroup/cpu/metropolis-n1/kubepods",
   );
   assert.equal(ownedCgroup("/sys/fs/cgroup", "/"), "/sys/fs/cgroup/kubepods");
 });
@@ -69,7 +70,7 @@ Deno.test("cleanup: shims are recognised by binary and containerd address", () =
 });
 
 Deno.test({
-  name: "cleanup: kills processes in the cgroup root, releases mounts, removes the cgroups",
+  name: "cleanup: kills processes in kubepods, releases mounts, removes the kubelet's cgroups",
   ignore: Deno.uid() !== 0 || !(() => {
     try {
       return Deno.statSync("/sys/fs/cgroup/pids/cgroup.procs").isFile;
@@ -109,7 +110,7 @@ Deno.test({
       for (
         const m of cgroupMountPoints(parseMounts(await Deno.readTextFile("/proc/self/mounts")))
       ) {
-        await assert.rejects(Deno.stat(`${m}${root}`), Deno.errors.NotFound);
+        await assert.rejects(Deno.stat(`${m}${root}/kubepods`), Deno.errors.NotFound);
       }
     } finally {
       try {
@@ -122,6 +123,11 @@ Deno.test({
         mountDirs: [dir],
         log: () => {},
       });
+      for (
+        const m of cgroupMountPoints(parseMounts(await Deno.readTextFile("/proc/self/mounts")))
+      ) {
+        await removeCgroupTree(`${m}${root}`);
+      }
       await Deno.remove(dir, { recursive: true });
     }
   },

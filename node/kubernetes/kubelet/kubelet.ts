@@ -9,6 +9,7 @@ import { BIN, CHILD_PATH, DATA, ephemeralDir, NET } from "../paths.ts";
 import { NODE_PATHS } from "../containerd/config.ts";
 import { FEATURE_GATES } from "../featuregates.ts";
 import { firstChange, healthzProbe, runUntilChanged } from "./restart.ts";
+import { placeIn } from "../../core/cgroups/node_cgroups.ts";
 
 /** What the kubelet's configuration depends on. */
 export interface KubeletOptions {
@@ -144,6 +145,7 @@ export function kubelet(o: KubeletRunOptions): Runnable {
         clearEnv: true,
         readiness: healthz,
         readinessIntervalMs: 500,
+        onSpawn: placeIn("kubernetes-runtime"),
       },
       (signal) => [
         firstChange(o.address, (a) => a !== address, (a) => `node address is now ${a}`, signal),

@@ -5,6 +5,7 @@
  * not ready is restarted by the supervisor).
  */
 import { runCommand } from "../../base/supervisor/runcommand.ts";
+import { placeIn } from "../../core/cgroups/node_cgroups.ts";
 import type { Runnable } from "../../base/supervisor/supervisor.ts";
 import { pemFiles, writeComponentFiles } from "../pki/files.ts";
 import type { KubernetesPKI } from "../pki/kubepki.ts";
@@ -70,6 +71,7 @@ export function scheduler(deps: SchedulerDeps): Runnable {
       parser: "klog",
       clearEnv: true,
       env: { PATH: CHILD_PATH },
+      onSpawn: placeIn("kubernetes-control"),
     });
   };
 }
