@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { placeIn, resetNodeCgroups, setupNodeCgroups } from "./node_cgroups.ts";
+import { cgroupMountPoints, parseMounts } from "../../base/sys/procmounts.ts";
+import { removeCgroupTree } from "../../kubernetes/kubelet/cleanup.ts";
+import { chooseHierarchy, sharesFromWeight } from "./layout.ts";
+import { controllersBelow, placeIn, resetNodeCgroups, setupNodeCgroups } from "./node_cgroups.ts";
 
 /** A directory tree standing in for a cgroup2 mount (plain files: no cgroupfs needed). */
 async function fakeV2(controllers: string) {
@@ -57,5 +60,46 @@ Deno.test("node cgroups: a failed move is logged, never thrown (runCommand must 
   } finally {
     resetNodeCgroups();
     await Deno.remove(mount, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "node cgroups on this machine's real hierarchy: weights written, processes placed",
+  ignore: Deno.uid() !== 0,
+}, async () => {
+  const mounts = parseMounts(await Deno.readTextFile("/proc/self/mounts"));
+  const root = `/metropolis-cgtest-${Deno.pid}`;
+  const h = chooseHierarchy(mounts, controllersBelow(root));
+  if (typeof h === "string") {
+    console.log(`skipped: ${h}`);
+    return;
+  }
+  const spawn = () =>
+    new Deno.Command("/bin/sleep", { args: ["60"], stdout: "null", stderr: "null" }).spawn();
+  // Children stand in for the agent and the apiserver: the test process itself stays put.
+  const agent = spawn();
+  const apiserver = spawn();
+  const lines: string[] = [];
+  try {
+    const plan = setupNodeCgroups(root, (l) => lines.push(l), { pid: agent.pid });
+    assert.ok(plan, lines.join("\n"));
+    placeIn("kubernetes-control")(apiserver.pid);
+    const file = h.kind === "v2" ? "cpu.weight" : "cpu.shares";
+    const expected = h.kind === "v2" ? "1000" : String(sharesFromWeight(1000));
+    assert.equal((await Deno.readTextFile(`${plan.dirs.system}/${file}`)).trim(), expected);
+    const rel = (dir: string) => dir.slice(h.mount.length);
+    const cg = (pid: number) => Deno.readTextFileSync(`/proc/${pid}/cgroup`);
+    assert.ok(cg(agent.pid).includes(`:${rel(plan.dirs.system)}\n`), cg(agent.pid));
+    assert.ok(
+      cg(apiserver.pid).includes(`:${rel(plan.dirs["kubernetes-control"])}\n`),
+      cg(apiserver.pid),
+    );
+  } finally {
+    resetNodeCgroups();
+    for (const c of [agent, apiserver]) {
+      c.kill("SIGKILL");
+      await c.status;
+    }
+    for (const m of cgroupMountPoints(mounts)) await removeCgroupTree(`${m}${root}`);
   }
 });
