@@ -447,8 +447,8 @@ export class Cluster {
       }
     };
     await step(() => Promise.all(this.allNodes.map((n) => n.close())));
-    // Worker nodes' kubelets left their cgroup roots in the host's hierarchies and changed
-    // host-global sysctls (the processes died with the nodes' PID namespaces).
+    // Nodes left their cgroup roots in the host's hierarchies (their own groups, the kubelets'
+    // pods) and workers changed host-global sysctls (the processes died with the PID namespaces).
     for (const id of this.knownNodeIds) {
       await step(() => removeCgroupEverywhere(`metropolis-${id}`));
     }

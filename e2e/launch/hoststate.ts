@@ -1,8 +1,8 @@
 /**
  * Host-global state that Kubernetes workers on namespace nodes change and the launcher must put
- * back: sysctls the kubelet sets at start (not namespaced), and the kubelet's cgroup roots in the
- * host's shared cgroup hierarchies (`metropolis-<node ID>` in every hierarchy, see
- * node/core/platform). Processes inside die with their node's PID namespace; the empty cgroup
+ * back: sysctls the kubelet sets at start (not namespaced), and the nodes' cgroup roots in the
+ * host's shared cgroup hierarchies (`metropolis-<node ID>`: the node's groups and the kubelet's
+ * pods, see node/core/cgroups). Processes inside die with their node's PID namespace; the empty cgroup
  * directories stay until removed here (with the worker's own cgroup cleanup).
  */
 import {
