@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { NodeStorageSecurity } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { emptyDirectory, NAMESPACE_CAPABILITIES, namespacePlatform } from "./namespace.ts";
+import { kubernetesPayloadsPresent } from "./worker_host.ts";
 
 const FULL = "Name:\tx\nCapBnd:\t000001ffffffffff\n";
 const key = (security: NodeStorageSecurity) => ({ security, key: new Uint8Array() });
@@ -29,6 +30,8 @@ Deno.test("namespace platform: a guest of the host kernel — no encryption, Wir
     cgroupRoot: "/metropolis-metropolis-ab12",
     wireguard: false,
     restrictOomScoreAdj: false,
+    // The payload directory bound by the launcher decides: what this machine has.
+    kubernetesPayloads: kubernetesPayloadsPresent(),
   });
   assert.deepEqual(p.consoles(), [Deno.stdout]);
   assert.throws(() => namespacePlatform({}), /without --state/);

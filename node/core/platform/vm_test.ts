@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { NodeStorageSecurity as S } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { VM_CAPABILITIES, VM_NO_BOOT_DISK, vmPlatform } from "./vm.ts";
+import { kubernetesPayloadsPresent } from "./worker_host.ts";
 
 const FULL = "Name:\tx\nCapBnd:\t000001ffffffffff\n";
 const key = (security: S) => ({ security, key: new Uint8Array() });
@@ -20,6 +21,8 @@ Deno.test("vm platform: owns the machine — device-mapper, WireGuard, kexec, ef
     cgroupRoot: "/",
     wireguard: true,
     restrictOomScoreAdj: false,
+    // The image decides, not the platform: what this machine has.
+    kubernetesPayloads: kubernetesPayloadsPresent(),
   });
   assert.equal(p.esp.path, "/esp");
 });
