@@ -17,18 +17,16 @@
  * - `/data/volumes/<pv>`                         local persistent volumes (CSI)
  */
 import { PORTS } from "../core/constants/ports.ts";
+import { CONTAINERD_PAYLOAD, KUBE_BINARY, KUBERNETES_PAYLOAD } from "../core/constants/payloads.ts";
 import { CSI_DRIVER } from "./reconciler/objects.ts";
 
 export { KUBERNETES_NET as NET, PORTS } from "../core/constants/ports.ts";
 
-/** Payload root of the Kubernetes binaries. */
-export const KUBERNETES_PAYLOAD = "/kubernetes";
-/** Payload root of containerd, runc, CNI plugins and preseeded images. */
-export const CONTAINERD_PAYLOAD = "/containerd";
+export { CONTAINERD_PAYLOAD, KUBERNETES_PAYLOAD } from "../core/constants/payloads.ts";
 
 /** Executables. */
 export const BIN = {
-  kube: `${KUBERNETES_PAYLOAD}/bin/kube`,
+  kube: KUBE_BINARY,
   containerd: `${CONTAINERD_PAYLOAD}/bin/containerd`,
   ctr: `${CONTAINERD_PAYLOAD}/bin/ctr`,
   runc: `${CONTAINERD_PAYLOAD}/bin/runc`,

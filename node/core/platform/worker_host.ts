@@ -1,9 +1,9 @@
 /**
  * What the platform offers the Kubernetes roles (node/kubernetes/deps.ts `WorkerHost`:
  * capabilities, never a platform name). Declared structurally here because node/core must not
- * load Kubernetes code; it imports only the payload path definition (constants).
+ * import node/kubernetes.
  */
-import { BIN } from "../../kubernetes/paths.ts";
+import { KUBE_BINARY } from "../constants/payloads.ts";
 
 /** Same shape as node/kubernetes/deps.ts `WorkerHost`, plus the payload capability. */
 export interface PlatformWorkerHost {
@@ -21,8 +21,8 @@ export interface PlatformWorkerHost {
   kubernetesPayloads: boolean;
 }
 
-/** True if the Kubernetes multicall binary of the payload layout (node/kubernetes/paths.ts) exists. */
-export function kubernetesPayloadsPresent(kube: string = BIN.kube): boolean {
+/** True if the Kubernetes multicall binary of the payload layout exists. */
+export function kubernetesPayloadsPresent(kube: string = KUBE_BINARY): boolean {
   try {
     return Deno.statSync(kube).isFile;
   } catch {
