@@ -1,6 +1,6 @@
 /**
- * What the update suites share: OS images of a given version built into a test directory, images
- * that cannot boot, installer media, and a node's release as GetNodes reports it.
+ * Fixtures of the install/update suite: OS images of a given version built into a test directory,
+ * images that cannot boot, installer media, and a node's release as GetNodes reports it.
  * @module
  */
 import { buildImage, type Image } from "../../../os-image/image.ts";

@@ -1,36 +1,33 @@
 /**
- * install → cluster → update → rollback on two VM nodes (issue #14; image.md §10–§11, node.md
- * §14, §16; metroctl.md `install genusb`, `cluster takeownership`, `approve`, `node update`,
- * `node reboot --rollback`). Subnet 10.1.54.0/24.
+ * install → cluster → update → kexec → rollback → broken images on two VM nodes (issue #14,
+ * testing.md tier 3; image.md §7, §9–§11, node.md §14, §16; metroctl.md `install genusb`,
+ * `cluster takeownership`, `approve`, `node update`, `node reboot --rollback`). Subnet
+ * 10.1.54.0/24.
  *
  * Machines with empty 9 GiB disks on the launcher's switch (bridge, DHCP reservations, SOCKS5)
  * are installed from media that `metroctl install genusb` writes from image X (0.1.0): node 0 from
- * a `--bootstrap` medium — it installs, reboots into "Metropolis A", bootstraps a cluster and
- * `cluster takeownership` gets the owner certificate; node 1 from a medium carrying the running
- * cluster's register ticket — it installs, registers and `approve` lets it in. The same two nodes
- * then take `metroctl node update all --max-unavailable 1` to image Y (0.2.0) with reboots while
- * the test reads GetNodes every 2 s; node 1 is rolled back with `node reboot --rollback` (Reboot
- * RPC, NEXT_BOOT_START_ROLLBACK) to slot A and X, and updated to Y again with kexec. Last, two
- * images built from Y that cannot boot (a corrupted system payload with consistent chunk hashes,
- * UKIs with a wrong verity root hash) are installed on node 1 and booted once: each time the
- * panic's reset returns it to slot B and Y. First of all a machine whose only disk is too small
- * shows `couldn't find a suitable block device`.
+ * a `--bootstrap` medium — it installs (GPT layout checked), reboots into the "Metropolis A" boot
+ * entry the installer made, bootstraps a cluster and `cluster takeownership` gets the owner
+ * certificate; node 1 from a medium carrying the running cluster's register ticket — it
+ * installs, registers and `approve` lets it in; a rollback of the fresh node is refused (slot B
+ * is empty). Both then take `metroctl node update all --max-unavailable 1` to image Y (0.2.0)
+ * with reboots (BootNext → "Metropolis B") while the test looks every 2 s at GetNodes and at
+ * each node's own agent (NodeManagement.Logs): a node is up at every look, the other away only
+ * while metroctl updates it (rollout_check.ts). With node 0 the only consensus member, GetNodes
+ * has no answer while node 0 reboots — node 1's agent vouches for it then — and the new leader
+ * reports UNKNOWN for the curator's HEARTBEAT_TIMEOUT_MS until heartbeats arrive. Then node 1
+ * goes Y → Z (0.3.0) with kexec (no firmware, same QEMU run), and `node reboot --rollback`
+ * (NEXT_BOOT_START_ROLLBACK) returns it to slot B and Y. Last, two images built from Y that cannot
+ * boot (a corrupted system payload with consistent chunk hashes, UKIs with a wrong verity root
+ * hash) are installed on node 1 and booted once: each time the panic's reset returns it to slot B
+ * and Y. Finally, with the cluster down, a machine whose only disk is too small shows `couldn't
+ * find a suitable block device` and its disk stays untouched.
  *
- * One cluster for all steps (TCG boots are the cost); each test needs the ones before it. Install,
- * update and rollback times are printed (`install-update vm: …`).
- *
- * Not in the VM tier yet (the file name keeps `e2e/run.ts vm` from picking it up); run it by hand:
- * `deno test -A --no-check e2e/suites/update/install_update_vm.ts`. Passed so far, on TCG: the
- * small-disk test (2 min 59 s with the image builds) and the install test (15 min 27 s with 176 s
- * of image builds; load 2–7). A run on a host with four TCG VMs (load 10–16) failed at
- * `cluster takeownership`: the node's TLS handshakes took 7 s and more, longer than metroctl's
- * connection attempts (4 s, then 8 s). A second run passed the install test again and the
- * rollout itself (`node update all`, both nodes on Y, 386 s), but the test's check failed: right
- * after node 0 — the only consensus member — came back, one GetNodes answer showed neither node
- * HEALTHY (the new curator leader reports UNKNOWN until heartbeats arrive): with one consensus
- * member that check needs to allow the leader's first heartbeat period. Rollback, kexec and
- * broken-image tests have not finished a run yet. Once they pass it belongs in the tier,
- * replacing installer_vm_test.ts and update_vm_test.ts (it covers both).
+ * One cluster for all steps (TCG boots are the cost); each test needs the ones before it. Every
+ * image is built before the first VM starts. Install, update, kexec, rollback and broken-image
+ * times are printed (`install-update vm: …`). First full pass on TCG (1 vCPU per VM, load
+ * 2–4.5): 13 min 18 s (images X, Y, Z built in 82 s); install 5 min 34 s, rollout 154 s, kexec +
+ * rollback 1 min 57 s, broken images 2 min 38 s, small disk 29 s.
  */
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
