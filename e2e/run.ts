@@ -5,7 +5,7 @@
  * them:
  * - `gates`: Deno version pin, `deno fmt --check`, `deno lint`, `deno check`, layering rules,
  *   generated protobuf code up to date. Each gate counts as one test.
- * - `unit`: every `*_test.ts` outside `e2e/suites/` (tier 1).
+ * - `unit`: every `*_test.ts` but the tier 2 and 3 suites (tier 1; e.g. a suite helper's own tests).
  * - `ns`: `e2e/suites/**\/*_ns_test.ts` (tier 2, namespace nodes; needs root).
  * - `vm`: `e2e/suites/**\/*_vm_test.ts` (tier 3, VMs; needs root and qemu).
  *
@@ -139,7 +139,10 @@ async function main() {
       case "unit":
         t = await denoTest(
           tier,
-          await findFiles(ROOT, (f) => f.endsWith("_test.ts") && !f.startsWith("e2e/suites/")),
+          await findFiles(
+            ROOT,
+            (f) => f.endsWith("_test.ts") && !/^e2e\/suites\/.*_(ns|vm)_test\.ts$/.test(f),
+          ),
           extra,
         );
         break;
