@@ -45,6 +45,25 @@ export async function nodeIdOf(c: Cluster, i: number): Promise<string> {
   return n.id;
 }
 
+/** A NodeManagement client of node `i` (ID `id`) through the switch's SOCKS5; close it after use. */
+export async function nodeManagement(c: Cluster, i: number, id: string) {
+  const api = c.api!;
+  const p = await connectionParams(`${c.nodeAddress(i)}:${PORTS.nodeManagement}`, {
+    ca: api.owner.caCertificate,
+    nodeId: id,
+    identity: { certificate: api.owner.certificate, privateKey: api.owner.keys.privateKey },
+    socks5: c.socks.address,
+  });
+  const m = makeClient(NodeManagement, p.address, p.credentials, p.options as grpc.ClientOptions);
+  return {
+    m,
+    async close() {
+      m.close();
+      await p.close();
+    },
+  };
+}
+
 /**
  * GET `/metrics/<name>` from node `i`'s metrics listener (mutual TLS with the owner certificate;
  * the server must present `nodeId`'s certificate). Throws on any status other than 200.
@@ -120,13 +139,7 @@ export async function coreSteps(
   // A value written through the cluster before the fault.
   const n1 = await nodeIdOf(c, 1);
   await testEventual("NodeManagement.Logs of node 1 shows its enrolment", t.logs, async () => {
-    const p = await connectionParams(`${c.nodeAddress(1)}:7839`, {
-      ca: api.owner.caCertificate,
-      nodeId: n1,
-      identity: { certificate: api.owner.certificate, privateKey: api.owner.keys.privateKey },
-      socks5: c.socks.address,
-    });
-    const m = makeClient(NodeManagement, p.address, p.credentials, p.options as grpc.ClientOptions);
+    const { m, close } = await nodeManagement(c, 1, n1);
     try {
       const lines: string[] = [];
       for await (
@@ -142,7 +155,7 @@ export async function coreSteps(
       }
       assert.ok(lines.includes("Cluster enrolment done."), lines.join(" | "));
     } finally {
-      m.close();
+      await close();
     }
   });
   await api.management((m) =>

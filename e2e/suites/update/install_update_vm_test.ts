@@ -45,16 +45,11 @@ import {
 } from "./fixtures.ts";
 import { readGpt } from "../../../node/base/blockdev/gpt.ts";
 import { NodeParametersSchema } from "../../../proto/gen/metropolis/proto/api/configuration_pb.ts";
-import type * as grpc from "@grpc/grpc-js";
 import {
   LogsRequest_BacklogMode,
   LogsRequest_StreamMode,
   Node_Health,
-  NodeManagement,
 } from "../../../proto/gen/metropolis/proto/api/management_pb.ts";
-import { makeClient } from "../../../proto/grpc.ts";
-import { connectionParams } from "../../../node/core/rpc/client.ts";
-import { PORTS } from "../../../node/core/constants/ports.ts";
 import { HEARTBEAT_TIMEOUT_MS } from "../../../node/core/curator/view.ts";
 import { judgeRollout, type Look, type Window } from "./rollout_check.ts";
 import { NodeState } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
@@ -69,6 +64,7 @@ import type { VmNode } from "../../launch/vm/node.ts";
 import { serveRegistry } from "../../registry/server.ts";
 import { testEventual, timeoutScale } from "../eventual.ts";
 import { stepAllHealthy } from "../steps.ts";
+import { nodeManagement } from "../core/core_steps.ts";
 
 const SUBNET = "10.1.54.0/24";
 const DOMAIN = "cluster.test";
@@ -394,25 +390,6 @@ function updatedLines(stderr: string): Map<string, { s: number; version: string 
     out.set(m[1], { s: Number(m[2]), version: m[3] });
   }
   return out;
-}
-
-/** A NodeManagement client of node `i` (ID `id`) through the switch's SOCKS5; close it after use. */
-async function nodeManagement(c: Cluster, i: number, id: string) {
-  const api = c.api!;
-  const p = await connectionParams(`${c.nodeAddress(i)}:${PORTS.nodeManagement}`, {
-    ca: api.owner.caCertificate,
-    nodeId: id,
-    identity: { certificate: api.owner.certificate, privateKey: api.owner.keys.privateKey },
-    socks5: c.socks.address,
-  });
-  const m = makeClient(NodeManagement, p.address, p.credentials, p.options as grpc.ClientOptions);
-  return {
-    m,
-    async close() {
-      m.close();
-      await p.close();
-    },
-  };
 }
 
 /** The lines node `i` logged under `dn` in this boot (its log tree lives in memory). */
