@@ -15,7 +15,7 @@ import { leaderClient, type RoleContext, sleep } from "./context.ts";
 export const HEARTBEAT_INTERVAL_MS = 5000;
 
 /**
- * Runs the heartbeat stream: Healthy once the first heartbeat is written; when the stream fails or
+ * Runs the heartbeat stream: Healthy once the leader answered the first heartbeat; when the stream fails or
  * the leader ends it, the runnable fails and the supervisor restarts it with backoff (the shared
  * leader client follows the resolver to a new leader).
  */
@@ -31,13 +31,18 @@ export function heartbeat(rc: RoleContext) {
     };
     stream.on("error", (e: Error) => lost(e.message));
     stream.on("end", () => lost("the leader ended the stream"));
-    stream.on("data", () => {});
     const both = AbortSignal.any([ctx.signal, stop.signal]);
-    let first = true;
+    // Healthy once the leader answered, not once we wrote: a Healthy signal resets the
+    // supervisor's backoff, so signalling on the write made a leaderless node restart this
+    // runnable every 0.5 s instead of backing off.
+    let answered = false;
+    stream.on("data", () => {
+      if (answered || both.aborted) return;
+      answered = true;
+      signal(ctx, "healthy");
+    });
     while (!both.aborted) {
       stream.write({});
-      if (first) signal(ctx, "healthy");
-      first = false;
       await sleep(HEARTBEAT_INTERVAL_MS, both);
     }
     stream.end();
