@@ -22,6 +22,12 @@ interface Tally {
   passed: number;
   failed: number;
   skipped: number;
+  /** `file > test name: first line of the failure` for each failed test case. */
+  failures: string[];
+}
+
+function emptyTally(): Tally {
+  return { passed: 0, failed: 0, skipped: 0, failures: [] };
 }
 
 /** Walks the repository (skipping output and VCS directories) and returns matching files. */
@@ -57,7 +63,7 @@ async function run(cmd: string[], opts: { quiet?: boolean } = {}): Promise<boole
 }
 
 async function gates(): Promise<Tally> {
-  const t: Tally = { passed: 0, failed: 0, skipped: 0 };
+  const t = emptyTally();
   const deno = Deno.execPath();
   const ts = await findFiles(ROOT, (f) => f.endsWith(".ts") && !f.startsWith("proto/gen/"));
   const gate = async (name: string, fn: () => Promise<boolean>) => {
@@ -66,7 +72,10 @@ async function gates(): Promise<Tally> {
     const secs = ((performance.now() - start) / 1000).toFixed(1);
     console.log(`gate ${name} ... ${ok ? "ok" : "FAILED"} (${secs}s)`);
     if (ok) t.passed++;
-    else t.failed++;
+    else {
+      t.failed++;
+      t.failures.push(`gate ${name}`);
+    }
   };
   await gate("deno version", () => {
     if (Deno.version.deno === DENO_PIN) return Promise.resolve(true);
@@ -87,7 +96,7 @@ async function gates(): Promise<Tally> {
 async function denoTest(tier: string, files: string[], extra: string[]): Promise<Tally> {
   if (files.length === 0) {
     console.log(`test: ${tier}: no test files`);
-    return { passed: 0, failed: 0, skipped: 0 };
+    return emptyTally();
   }
   const junit = await Deno.makeTempFile({ prefix: `metropolis-${tier}-`, suffix: ".xml" });
   const ok = await run([
@@ -102,21 +111,39 @@ async function denoTest(tier: string, files: string[], extra: string[]): Promise
   const t = tallyJunit(await Deno.readTextFile(junit).catch(() => ""));
   await Deno.remove(junit).catch(() => {});
   // A crash of the runner itself (e.g. a file failing to load) must never count as green.
-  if (!ok && t.failed === 0) t.failed = 1;
+  if (!ok && t.failed === 0) {
+    t.failed = 1;
+    t.failures.push(`deno test itself failed (see its output above)`);
+  }
   return t;
 }
 
 /** Counts test cases in a JUnit XML report produced by `deno test --junit-path`. */
 export function tallyJunit(xml: string): Tally {
-  const t: Tally = { passed: 0, failed: 0, skipped: 0 };
-  const re = /<testcase\b[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g;
+  const t = emptyTally();
+  const re = /<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g;
   for (const m of xml.matchAll(re)) {
-    const body = m[2] ?? "";
-    if (/<(failure|error)\b/.test(body)) t.failed++;
-    else if (/<skipped\b/.test(body)) t.skipped++;
+    const body = m[3] ?? "";
+    const failure = /<(failure|error)\b([^>]*)>/.exec(body);
+    if (failure) {
+      t.failed++;
+      const attr = (name: string, s: string) =>
+        unescapeXml(new RegExp(`\\b${name}="([^"]*)"`).exec(s)?.[1] ?? "");
+      const file = attr("classname", m[1]).replace(/^(\.\.\/)+|^\.\//, "");
+      const why = attr("message", failure[2]).split("\n")[0].slice(0, 160);
+      t.failures.push(`${file} > ${attr("name", m[1])}${why ? `: ${why}` : ""}`);
+    } else if (/<skipped\b/.test(body)) t.skipped++;
     else t.passed++;
   }
   return t;
+}
+
+function unescapeXml(s: string): string {
+  const named: Record<string, string> = { lt: "<", gt: ">", quot: '"', apos: "'", amp: "&" };
+  return s.replace(
+    /&(#\d+|lt|gt|quot|apos|amp);/g,
+    (_, e: string) => e.startsWith("#") ? String.fromCharCode(Number(e.slice(1))) : named[e],
+  );
 }
 
 function isRoot(): boolean {
@@ -127,7 +154,7 @@ async function main() {
   const [which = "all", ...rest] = Deno.args;
   const extra = rest[0] === "--" ? rest.slice(1) : rest;
   const tiers = which === "all" ? ["gates", "unit", "ns", "vm"] : [which];
-  const total: Tally = { passed: 0, failed: 0, skipped: 0 };
+  const total = emptyTally();
   const lines: string[] = [];
   for (const tier of tiers) {
     console.log(`test: ${tier}: starting`);
@@ -154,7 +181,7 @@ async function main() {
         );
         if (!isRoot()) {
           console.log(`test: ${tier}: skipped ${files.length} files: needs root`);
-          t = { passed: 0, failed: 0, skipped: files.length };
+          t = { ...emptyTally(), skipped: files.length };
         } else {
           t = await denoTest(tier, files, extra);
         }
@@ -169,7 +196,10 @@ async function main() {
     total.passed += t.passed;
     total.failed += t.failed;
     total.skipped += t.skipped;
+    total.failures.push(...t.failures.map((f) => `${tier}: ${f}`));
   }
+  // Failed tests are named again at the very end: CI keeps only the tail of a long log.
+  for (const f of total.failures) console.log(`FAILED ${f}`);
   for (const l of lines) console.log(l);
   console.log(
     `${total.passed} passed, ${total.failed} failed` +
