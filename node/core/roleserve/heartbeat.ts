@@ -9,19 +9,19 @@ import { Curator } from "../../../proto/gen/metropolis/node/core/curator/proto/a
 import { NodeStatusSchema } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { Trigger } from "../../base/event/trigger.ts";
 import { type Context, signal } from "../../base/supervisor/supervisor.ts";
-import { leaderClient, type RoleContext, sleep } from "./context.ts";
+import { leaderClient, type LeaderClients, type RoleContext, sleep } from "./context.ts";
 
 /** Heartbeat interval (project: 5 s). */
 export const HEARTBEAT_INTERVAL_MS = 5000;
 
 /**
- * Runs the heartbeat stream: Healthy once the leader answered the first heartbeat; when the stream fails or
- * the leader ends it, the runnable fails and the supervisor restarts it with backoff (the shared
- * leader client follows the resolver to a new leader).
+ * Runs the heartbeat stream: Healthy once the leader answered the first heartbeat; when the stream
+ * fails or the leader ends it, the runnable fails and the supervisor restarts it with backoff (the
+ * shared leader clients follow the resolver to a new leader).
  */
-export function heartbeat(rc: RoleContext) {
+export function heartbeat(leader: Pick<LeaderClients, "client">) {
   return async (ctx: Context): Promise<void> => {
-    const c = await leaderClient(rc, Curator, ctx.signal);
+    const c = await leader.client(Curator, ctx.signal);
     const stream = c.heartbeat({ signal: ctx.signal });
     const stop = new AbortController();
     let why = "";

@@ -84,7 +84,7 @@ export function roleserver(o: RoleserverOptions) {
     run(ctx, "controlplane", controlplane(rc, () => hostsReady));
     run(ctx, "rolefetch", rolefetch(rc));
     run(ctx, "nodewatch", nodewatch(rc));
-    run(ctx, "heartbeat", heartbeat(rc));
+    run(ctx, "heartbeat", heartbeat(rc.leaderClients));
     run(ctx, "statuspush", statuspush(rc, o.version));
     if (o.kubernetes) run(ctx, "kubernetes", kubernetes(rc, o.kubernetes));
     for (const [name, w] of Object.entries(o.extraWorkers?.(rc) ?? {})) run(ctx, name, w);
