@@ -22,7 +22,7 @@ import {
 import { NodeState } from "../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { makeClient, type ServiceClient } from "../../proto/grpc.ts";
 import { rawPublicKey } from "../../node/base/pki/keys.ts";
-import { connectionParams } from "../../node/core/rpc/client.ts";
+import { connectionParams, dialService } from "../../node/core/rpc/client.ts";
 import { LeaderResolver } from "../../node/core/rpc/resolver.ts";
 import { insecureOwnerKey } from "./insecure_key.ts";
 import { ConfigDir } from "../../metroctl/core/config.ts";
@@ -160,19 +160,18 @@ export class ClusterAPI {
     this.#resolver.start();
   }
 
-  /** A client of `service` on the current leader (close it after use). */
+  /** A client of `service` on the current leader (close it after use: that also ends its relay). */
   async client<S extends GenServiceMethods>(
     service: GenService<S>,
     timeoutMs = 30_000,
   ): Promise<ServiceClient<S>> {
     const leader = await this.#resolver.leader(AbortSignal.timeout(timeoutMs));
-    const p = await connectionParams(leader.address, {
+    return await dialService(service, leader.address, {
       ca: this.owner.caCertificate,
       nodeId: leader.nodeId,
       identity: { certificate: this.owner.certificate, privateKey: this.owner.keys.privateKey },
       socks5: this.#c.socks,
     });
-    return makeClient(service, p.address, p.credentials, p.options as grpc.ClientOptions);
   }
 
   /** Runs `fn` with a Management client on the leader. */

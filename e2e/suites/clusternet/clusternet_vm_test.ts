@@ -20,7 +20,6 @@
  * `E2E_CLUSTERNET_TCG=1` asks for it; otherwise it prints why it skipped.
  */
 import assert from "node:assert/strict";
-import type * as grpc from "@grpc/grpc-js";
 import { type Cluster, launchCluster } from "../../launch/cluster.ts";
 import { resolveOptions } from "../../launch/options.ts";
 import { detectAccel } from "../../launch/vm/accel.ts";
@@ -34,8 +33,7 @@ import {
   LogsRequest_StreamMode,
   NodeManagement,
 } from "../../../proto/gen/metropolis/proto/api/management_pb.ts";
-import { makeClient } from "../../../proto/grpc.ts";
-import { connectionParams } from "../../../node/core/rpc/client.ts";
+import { dialService } from "../../../node/core/rpc/client.ts";
 import { keyBytes } from "../../../node/base/wireguard/codec.ts";
 import { PORTS } from "../../../node/core/constants/ports.ts";
 import { CLUSTERNET_LINK } from "../../../node/kubernetes/clusternet/wglink.ts";
@@ -71,13 +69,12 @@ function listener(name: string, node: string): Obj {
 /** Lines of node `i`'s clusternet logs (all children), oldest first. */
 async function clusternetLogs(c: Cluster, i: number, nodeId: string): Promise<string[]> {
   const api = c.api!;
-  const p = await connectionParams(`${c.nodeAddress(i)}:${PORTS.nodeManagement}`, {
+  const m = await dialService(NodeManagement, `${c.nodeAddress(i)}:${PORTS.nodeManagement}`, {
     ca: api.owner.caCertificate,
     nodeId,
     identity: { certificate: api.owner.certificate, privateKey: api.owner.keys.privateKey },
     socks5: c.socks.address,
   });
-  const m = makeClient(NodeManagement, p.address, p.credentials, p.options as grpc.ClientOptions);
   try {
     const lines: string[] = [];
     for await (

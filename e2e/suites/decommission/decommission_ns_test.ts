@@ -5,7 +5,6 @@
  * refused.
  */
 import assert from "node:assert/strict";
-import type * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import { fromBinary } from "@bufbuild/protobuf";
 import {
@@ -14,7 +13,6 @@ import {
 } from "../../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
 import { NodeState } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { SealedConfigurationFileSchema } from "../../../proto/gen/metropolis/proto/private/private_pb.ts";
-import { makeClient } from "../../../proto/grpc.ts";
 import {
   ed25519FromSeed,
   generateEd25519,
@@ -23,7 +21,7 @@ import {
 } from "../../../node/base/pki/keys.ts";
 import { pemDecode } from "../../../node/base/pki/pem.ts";
 import { nodeId } from "../../../node/core/identity/nodeid.ts";
-import { connectionParams, type DialOptions } from "../../../node/core/rpc/client.ts";
+import { type DialOptions, dialService } from "../../../node/core/rpc/client.ts";
 import { launchCluster } from "../../launch/cluster.ts";
 import { resolveOptions } from "../../launch/options.ts";
 import { stepAllHealthy, stepConsensusMembers } from "../steps.ts";
@@ -122,13 +120,12 @@ Deno.test({
       const joinKeys = await ed25519FromSeed(sealed.kind.value!.joinKey.subarray(0, 32));
       const curatorAs = async (identity: DialOptions["identity"]) => {
         const leader = (await api.nodes(`node.id == "${leaderId}"`))[0];
-        const p = await connectionParams(`${leader.status!.externalAddress}:7835`, {
+        return await dialService(Curator, `${leader.status!.externalAddress}:7835`, {
           ca: api.owner.caCertificate,
           nodeId: leaderId,
           identity,
           socks5: c.socks.address,
         });
-        return makeClient(Curator, p.address, p.credentials, p.options as grpc.ClientOptions);
       };
       await testEventual("its Heartbeat is UNAUTHENTICATED", 60, async () => {
         const cur = await curatorAs({ certificate: nodeCert, privateKey: nodeKeys.privateKey });

@@ -13,6 +13,8 @@ import { ephemeralCertificate } from "../identity/profiles.ts";
 import { installIpServernameFix } from "./servername.ts";
 import { parseHostPort } from "../../base/socks/protocol.ts";
 import { startSocksRelay } from "../../base/socks/relay.ts";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import { makeClient, type ServiceClient } from "../../../proto/grpc.ts";
 
 /** Client keepalive: ping every 10 s, 5 s timeout, also without active calls. */
 export const CLIENT_KEEPALIVE_OPTIONS: grpc.ChannelOptions = {
@@ -152,7 +154,27 @@ export async function connectionParams(
  */
 export async function dial(target: string, opts: DialOptions): Promise<grpc.Client> {
   const p = await connectionParams(target, opts);
-  const client = new grpc.Client(p.address, p.credentials, p.options);
+  return closingRelay(new grpc.Client(p.address, p.credentials, p.options), p);
+}
+
+/**
+ * A typed client of `service` at `target` per {@link DialOptions}; `close()` also stops the SOCKS
+ * relay the dial may have opened (one local listener per dial, which would otherwise outlive the
+ * client).
+ */
+export async function dialService<S extends GenServiceMethods>(
+  service: GenService<S>,
+  target: string,
+  opts: DialOptions,
+): Promise<ServiceClient<S>> {
+  const p = await connectionParams(target, opts);
+  return closingRelay(
+    makeClient(service, p.address, p.credentials, p.options as grpc.ClientOptions),
+    p,
+  );
+}
+
+function closingRelay<C extends { close(): void }>(client: C, p: ConnectionParams): C {
   const close = client.close.bind(client);
   client.close = () => {
     close();
