@@ -3,6 +3,8 @@
  * `${XDG_CACHE_HOME:-$HOME/.cache}/metropolis/<thing>/<hash of inputs>/`, so a rebuild happens
  * only when an input changed.
  */
+import { delay } from "../base/delay/delay.ts";
+
 export { exists } from "../base/sys/exists.ts";
 
 /** Root of the project's caches. */
@@ -57,20 +59,16 @@ export async function run(
   return dec.decode(out.stdout);
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
- * Runs `fn` holding `<dir>.lock` (our PID inside), waiting while another live process holds it
- * and taking over the lock of a dead one. Two test runs or a launcher and a suite may ask for the
- * same cold build at once: without the lock both build, doubling a 10–40 min job and racing on
- * the same temporary files. `fn` must check again whether the result exists by now.
+ * Runs `fn` holding an exclusive lock on `<dir>.lock`, waiting while another process (or another
+ * build in this one) holds it. Two test runs or a launcher and a suite may ask for the same cold
+ * build at once: without the lock both build, doubling a 10–40 min job and racing on the same
+ * temporary files. `fn` must check again whether the result exists by now.
+ *
+ * The lock is the kernel's (flock on an open file description): it is released when the holder
+ * closes the file or dies, so there is no stale lock to take over and no window between creating
+ * a lock file and writing an owner into it (a PID file was read empty by a second build once, which
+ * then ran beside the first). The file stays; it names the last holder's PID for the wait message.
  */
 export async function withCacheLock<T>(
   dir: string,
@@ -80,28 +78,28 @@ export async function withCacheLock<T>(
 ): Promise<T> {
   const path = `${dir}.lock`;
   await Deno.mkdir(dir.replace(/\/[^/]+$/, ""), { recursive: true });
-  for (let waited = 0;; waited += pollMs / 1000) {
-    try {
-      const f = await Deno.open(path, { write: true, createNew: true });
-      await f.write(new TextEncoder().encode(`${Deno.pid}\n`));
-      f.close();
-      break;
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-      const pid = Number((await Deno.readTextFile(path).catch(() => "")).trim());
-      if (!pid || !pidAlive(pid)) {
-        await Deno.remove(path).catch(() => {});
-        continue;
-      }
-      if (waited % 60 === 0) {
-        console.log(`${label}: waiting for the build of pid ${pid} (${waited} s)`);
-      }
-      await new Promise((r) => setTimeout(r, pollMs));
-    }
-  }
+  const f = await Deno.open(path, { read: true, write: true, create: true });
   try {
+    const locked = f.lock(true);
+    for (let waited = 0;; waited += pollMs / 1000) {
+      const ac = new AbortController();
+      const got = await Promise.race([
+        locked.then(() => true),
+        delay(pollMs, ac.signal).then(() => false, () => false),
+      ]);
+      ac.abort();
+      if (got) break;
+      if (waited % 60 === 0) {
+        const holder = (await Deno.readTextFile(path).catch(() => "")).trim() || "?";
+        console.log(
+          `${label}: waiting for the build of pid ${holder} (${waited + pollMs / 1000} s)`,
+        );
+      }
+    }
+    await f.truncate(0);
+    await f.write(new TextEncoder().encode(`${Deno.pid}\n`));
     return await fn();
   } finally {
-    await Deno.remove(path).catch(() => {});
+    f.close();
   }
 }
