@@ -48,14 +48,26 @@ export interface OwnerAccess {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Period of the escrow attempts while node 0's curator is not serving yet. */
-export const ESCROW_RETRY_MS = 250;
+/**
+ * Period of bring-up's polls: escrow attempts while node 0's curator is not serving yet, and
+ * GetNodes while waiting for node 0's address and while approving (the owner's API has no stream
+ * that shows NEW nodes or health). Every millisecond slept after the awaited change happened is
+ * added to the launch time, half a period on average per wait (formation bench: three such
+ * waits). A namespace node answers a refused dial or a GetNodes of a few nodes in about a
+ * millisecond of curator CPU, so 100 ms costs it little; a TCG VM answers one call in tens to
+ * hundreds of milliseconds, so VMs keep 250 ms.
+ */
+export const BRINGUP_POLL_MS = { namespace: 100, vm: 250 } as const;
 
-/** Escrows the owner certificate from node 0 (retrying until its curator serves, ≤ `timeoutMs`). */
+/**
+ * Escrows the owner certificate from node 0 (retrying every `pollMs` until its curator serves,
+ * ≤ `timeoutMs`).
+ */
 export async function escrowOwner(
   c: LaunchedCluster,
   timeoutMs = 120_000,
   attemptMs = 10_000,
+  pollMs: number = BRINGUP_POLL_MS.vm,
 ): Promise<OwnerAccess> {
   const keys = await insecureOwnerKey();
   const target = `${c.nodeAddress(0)}:7835`;
@@ -104,10 +116,9 @@ export async function escrowOwner(
       if (msg !== last) c.log(`waiting for node 0's curator: ${msg}`);
       last = msg;
       if (Date.now() > deadline) throw new Error(`escrow from node 0 failed: ${msg}`);
-      // A fixed short period: node 0 comes up within seconds, a refused dial costs little, and
-      // every millisecond slept after its curator serves is added to the launch time (formation
-      // bench).
-      await sleep(ESCROW_RETRY_MS);
+      // A fixed short period, no backoff: node 0 comes up within seconds and a refused dial
+      // costs little (BRINGUP_POLL_MS).
+      await sleep(pollMs);
     }
   }
 }
@@ -225,21 +236,17 @@ export function allHealthy(nodes: ApiNode[], want: number): boolean {
 }
 
 /**
- * How often bring-up reads GetNodes while it approves: the owner's API has no stream that shows
- * NEW nodes (`Curator.Watch` serves nodes, not the owner, and carries no state or public key), so
- * a short period is what keeps registration → approval → UP from adding whole seconds.
- */
-export const APPROVAL_POLL_MS = 250;
-
-/**
- * Approves NEW nodes every {@link APPROVAL_POLL_MS} until all `numNodes` are UP with an address
- * and HEALTHY (§2.4 step 5). Progress lines name each approval and the final time.
+ * Approves NEW nodes, reading GetNodes every `pollMs` ({@link BRINGUP_POLL_MS}: the owner's API
+ * has no stream that shows NEW nodes; `Curator.Watch` serves nodes, not the owner, and carries no
+ * state or public key), until all `numNodes` are UP with an address and HEALTHY (§2.4 step 5).
+ * Progress lines name each approval and the final time.
  */
 export async function approveUntilHealthy(
   c: LaunchedCluster,
   api: ClusterAPI,
   timeoutMs: number,
   started = performance.now(),
+  pollMs: number = BRINGUP_POLL_MS.vm,
 ): Promise<ApiNode[]> {
   const deadline = Date.now() + timeoutMs;
   const approved = new Set<string>();
@@ -278,7 +285,7 @@ export async function approveUntilHealthy(
           throw new Error(`nodes not all UP and HEALTHY after ${timeoutMs / 1000} s (${lastLine})`);
         }
         // No node list this round: no "0/N UP" line that only says the call failed.
-        await sleep(APPROVAL_POLL_MS);
+        await sleep(pollMs);
         continue;
       }
       const up = nodes.filter((n) => n.state === NodeState.UP).length;
@@ -289,7 +296,7 @@ export async function approveUntilHealthy(
       if (Date.now() > deadline) {
         throw new Error(`nodes not all UP and HEALTHY after ${timeoutMs / 1000} s (${line})`);
       }
-      await sleep(APPROVAL_POLL_MS);
+      await sleep(pollMs);
     }
   } finally {
     m?.close();

@@ -34,6 +34,7 @@ import {
 import { Node_Health } from "../../proto/gen/metropolis/proto/api/management_pb.ts";
 import {
   approveUntilHealthy,
+  BRINGUP_POLL_MS,
   ClusterAPI,
   escrowOwner,
   KUBE_CONTEXT,
@@ -483,7 +484,8 @@ export class Cluster {
 export async function bootstrapCluster(c: Cluster, onPhase?: PhaseHook): Promise<RegisterInfo> {
   const started = performance.now();
   const t = BRINGUP_TIMEOUTS_MS[c.options.mode];
-  const owner = await escrowOwner(c.launched, t.escrow, t.escrowAttempt);
+  const pollMs = BRINGUP_POLL_MS[c.options.mode];
+  const owner = await escrowOwner(c.launched, t.escrow, t.escrowAttempt, pollMs);
   await writeMetroctlDir(c.stateDir, owner);
   c.api = new ClusterAPI(c.launched, owner);
   onPhase?.("owner escrowed", c);
@@ -500,10 +502,13 @@ export async function bootstrapCluster(c: Cluster, onPhase?: PhaseHook): Promise
         onPhase?.("node 0 UP", c);
         break;
       }
-      await new Promise((r) => setTimeout(r, 250));
+      await new Promise((r) => setTimeout(r, pollMs));
     }
-    const ticket = (await m.getRegisterTicket({})).ticket;
-    const info = await m.getClusterInfo({});
+    // Independent reads: one round trip instead of two.
+    const [{ ticket }, info] = await Promise.all([
+      m.getRegisterTicket({}),
+      m.getClusterInfo({}),
+    ]);
     onPhase?.("register info", c);
     return {
       ticket,
@@ -528,6 +533,7 @@ export async function waitForNodes(
     api,
     BRINGUP_TIMEOUTS_MS[c.options.mode].healthy,
     started,
+    BRINGUP_POLL_MS[c.options.mode],
   );
   onPhase?.("all UP and HEALTHY", c);
   for (const n of nodes) {
