@@ -1,16 +1,32 @@
 /**
- * `deno task bench rss [--wait S]` (testing.md §5 `rss`): a 2-node namespace cluster (node 0 is
- * the bootstrap ConsensusMember with etcd and the curator leader, node 1 holds no role); after
- * all are UP and HEALTHY and `--wait` seconds (60) the agents' VmRSS is read from /proc on the
- * host. Targets ({@link RSS_TARGET_MB}): a node without roles ≤ 64 MB, a ConsensusMember (etcd
- * client, curator leader) ≤ 96 MB — Talos budgets its whole init at 96 MiB.
+ * `deno task bench rss [--wait S] [--calls N] [--subnet CIDR]` (testing.md §5 `rss`): a 2-node
+ * namespace cluster (node 0 is the bootstrap ConsensusMember with etcd and the curator leader,
+ * node 1 holds no role); after all are UP and HEALTHY and `--wait` seconds (60) the agents'
+ * memory is read from /proc on the host. Targets ({@link RSS_TARGET_MB}): a node without roles
+ * ≤ 64 MB, a ConsensusMember (etcd client, curator leader) ≤ 96 MB — Talos budgets its whole
+ * init at 96 MiB.
+ *
+ * Each node's report explains its number: VmRSS, PSS (the `deno` text is shared between the
+ * agents of a host), the file-backed part, and from the agent's own `/metrics/core` the V8 heap
+ * (used, reserved) and the external memory JS objects hold. Then the leader gets `--calls`
+ * GetNodes (1,000) in two halves over one owner connection, and its VmRSS is read before, after
+ * each half and 10 s later: the leader must not grow without bound (issue #16), so the second
+ * half should add little or nothing. `--subnet` (10.1.51.0/24) keeps the bench's switch apart
+ * from other clusters on the machine.
  */
 import { launchCluster } from "../launch/cluster.ts";
+import type { Cluster } from "../launch/cluster.ts";
 import { resolveOptions } from "../launch/options.ts";
+import { listNodes } from "../launch/bringup.ts";
+import { nodeIdOf, nodeMetrics } from "../suites/core/core_steps.ts";
+import { FILTERS } from "./getnodes.ts";
 import { report } from "./report.ts";
 
 /** RSS target per kind of node, MB (MiB of VmRSS). */
 export const RSS_TARGET_MB = { "consensus-member": 96, "no-role": 64 } as const;
+
+/** The subnet of the bench's cluster unless `--subnet` says otherwise. */
+export const RSS_SUBNET = "10.1.51.0/24";
 
 /** `--name N` of `args`, or `def`. */
 export function arg(args: string[], name: string, def: number): number {
@@ -18,19 +34,62 @@ export function arg(args: string[], name: string, def: number): number {
   return i >= 0 ? Number(args[i + 1]) : def;
 }
 
+/** `--name VALUE` of `args`, or `def`. */
+export function stringArg(args: string[], name: string, def: string): string {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : def;
+}
+
 /** VmRSS (kB) of process `pid`. */
 export async function vmRss(pid: number): Promise<number> {
   return Number(/^VmRSS:\s+(\d+)/m.exec(await Deno.readTextFile(`/proc/${pid}/status`))?.[1]);
+}
+
+/** What {@link parseSmapsRollup} reads, kB. */
+export interface SmapsMemory {
+  rss: number;
+  /** Proportional set size: shared pages divided among the processes mapping them. */
+  pss: number;
+  /** Resident and backed by a file (the `deno` executable's text, mostly). */
+  rssFile: number;
+  /** Resident anonymous memory: heaps (V8's and malloc's), stacks. */
+  anon: number;
+}
+
+/** The fields of {@link SmapsMemory} from a `/proc/<pid>/smaps_rollup` text. */
+export function parseSmapsRollup(text: string): SmapsMemory {
+  const kb = (name: string) => {
+    const m = new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text);
+    if (!m) throw new Error(`smaps_rollup lacks ${name}`);
+    return Number(m[1]);
+  };
+  const rss = kb("Rss"), anon = kb("Anonymous");
+  return { rss, pss: kb("Pss"), rssFile: rss - anon, anon };
 }
 
 /**
  * PSS and the file-backed part of RSS (kB) of `pid` from smaps_rollup: the `deno` executable's
  * text is shared between the agents of one host, so PSS shows what one agent really adds.
  */
-export async function memoryDetail(pid: number): Promise<{ pss: number; rssFile: number }> {
-  const t = await Deno.readTextFile(`/proc/${pid}/smaps_rollup`);
-  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(t)?.[1]);
-  return { pss: kb("Pss"), rssFile: kb("Rss") - kb("Anonymous") };
+export async function memoryDetail(pid: number): Promise<SmapsMemory> {
+  return parseSmapsRollup(await Deno.readTextFile(`/proc/${pid}/smaps_rollup`));
+}
+
+/** The agent's view of its memory from `/metrics/core`, bytes (NaN when not exported). */
+export interface AgentHeap {
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+}
+
+/** {@link AgentHeap} from the Prometheus text of an agent's `/metrics/core`. */
+export function parseCoreMetrics(text: string): AgentHeap {
+  const v = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1] ?? NaN);
+  return {
+    heapUsed: v("process_heap_used_bytes"),
+    heapTotal: v("process_heap_total_bytes"),
+    external: v("process_external_memory_bytes"),
+  };
 }
 
 /** The agent (first `deno` process) below the node's `/init` host PID. */
@@ -49,39 +108,104 @@ export function agentPid(initPid: number): number | undefined {
   return undefined;
 }
 
+const mb = (kb: number) => Math.round(kb / 102.4) / 10;
+const mbOfBytes = (b: number) => mb(b / 1024);
+
+/** Host PID of node `i`'s agent. */
+function agentOf(c: Cluster, i: number): number {
+  const pid = c.nodes[i].initPid;
+  const agent = pid ? agentPid(pid) : undefined;
+  if (agent === undefined) throw new Error(`node ${i}: agent process not found`);
+  return agent;
+}
+
+/**
+ * `calls` GetNodes on the leader in two halves (the filters of the getnodes bench in turn) over
+ * one owner connection; the leader's VmRSS (MB) before, after each half and `settleS` later.
+ */
+async function getNodesLoad(c: Cluster, leader: number, calls: number, settleS: number) {
+  const filters = Object.values(FILTERS).map((f) => f.filter);
+  const rssMB = async () => mb(await vmRss(leader));
+  const before = await rssMB();
+  const halves: number[] = [];
+  const started = performance.now();
+  await c.api!.management(async (m) => {
+    for (let h = 0; h < 2; h++) {
+      for (let k = 0; k < calls / 2; k++) await listNodes(m, filters[k % filters.length]);
+      halves.push(await rssMB());
+    }
+  });
+  const seconds = (performance.now() - started) / 1000;
+  await new Promise((r) => setTimeout(r, settleS * 1000));
+  return { before, halves, settled: await rssMB(), seconds };
+}
+
 /** The rss benchmark. */
 export async function rss(args: string[]): Promise<void> {
   const wait = arg(args, "wait", 60);
+  const calls = arg(args, "calls", 1000);
   const c = await launchCluster(resolveOptions({
     "num-nodes": 2,
     "tpm-mode": "disabled",
     tpm: "none",
-    subnet: "10.1.49.0/24",
+    subnet: stringArg(args, "subnet", RSS_SUBNET),
   }));
   try {
     console.error(`rss: cluster UP and HEALTHY; waiting ${wait} s`);
     await new Promise((r) => setTimeout(r, wait * 1000));
     const kinds = ["consensus-member", "no-role"] as const;
+    // /proc first, for every node: the metrics calls below cost the agents memory themselves.
+    const procs = await Promise.all(kinds.map(async (_, i) => {
+      const pid = agentOf(c, i);
+      return { pid, kb: await vmRss(pid), d: await memoryDetail(pid) };
+    }));
     for (const [i, kind] of kinds.entries()) {
-      const pid = c.nodes[i].initPid;
-      const agent = pid ? agentPid(pid) : undefined;
-      if (agent === undefined) throw new Error(`node ${i}: agent process not found`);
-      const kb = await vmRss(agent);
-      const mb = kb / 1024;
-      const d = await memoryDetail(agent);
+      const { kb, d } = procs[i];
+      const heap = await nodeMetrics(c, i, await nodeIdOf(c, i), "core")
+        .then(parseCoreMetrics, (e) => {
+          console.error(`rss: node ${i} /metrics/core: ${(e as Error).message}`);
+          return parseCoreMetrics("");
+        });
       report({
         bench: `rss-${kind}`,
-        value: mb,
+        value: mb(kb),
         unit: "MB",
         target: `<= ${RSS_TARGET_MB[kind]}`,
         runs: 1,
         extra: {
           node: i,
           waitS: wait,
-          pssMB: Math.round(d.pss / 102.4) / 10,
-          fileBackedMB: Math.round(d.rssFile / 102.4) / 10,
+          pssMB: mb(d.pss),
+          fileBackedMB: mb(d.rssFile),
+          anonMB: mb(d.anon),
+          heapUsedMB: mbOfBytes(heap.heapUsed),
+          heapTotalMB: mbOfBytes(heap.heapTotal),
+          externalMB: mbOfBytes(heap.external),
         },
-        ok: mb <= RSS_TARGET_MB[kind],
+        ok: mb(kb) <= RSS_TARGET_MB[kind],
+      });
+    }
+    if (calls > 0) {
+      console.error(`rss: ${calls} GetNodes on the leader (node 0)`);
+      const l = await getNodesLoad(c, procs[0].pid, calls, 10);
+      const growth = Math.round((l.halves[1] - l.halves[0]) * 10) / 10;
+      report({
+        bench: "rss-leader-getnodes",
+        value: growth,
+        unit: "MB",
+        // "Not without bound": the second half of the calls must not grow the leader like the
+        // first (allocator and JIT warm-up) did.
+        target: "second half <= 5",
+        runs: 1,
+        extra: {
+          calls,
+          beforeMB: l.before,
+          afterFirstHalfMB: l.halves[0],
+          afterMB: l.halves[1],
+          settled10sMB: l.settled,
+          loadS: Math.round(l.seconds * 10) / 10,
+        },
+        ok: growth <= 5,
       });
     }
   } finally {

@@ -14,7 +14,7 @@ import { run, signal, Supervisor, untilAborted } from "../../base/supervisor/sup
 import { waitUntil } from "../../base/supervisor/testing.ts";
 import { testCA, type TestCert, testNodeCert, testUserCert } from "../identity/testing.ts";
 import { findNodeExporter, nodeExporterArgv, runNodeExporter } from "./node_exporter.ts";
-import { runMetrics } from "./server.ts";
+import { coreMetrics, runMetrics } from "./server.ts";
 
 /** A free loopback TCP port (bound and released). */
 function freePort(): Promise<number> {
@@ -208,5 +208,20 @@ Deno.test("metrics: invalid exporter port is a clear error", async () => {
     assert.equal(await failed.promise, 'metrics: exporter "node" has invalid port 70000');
   } finally {
     await sup.stop();
+  }
+});
+
+Deno.test("metrics: core metrics split the agent's memory into RSS, V8 heap and external", () => {
+  const text = coreMetrics();
+  for (
+    const name of [
+      "process_resident_memory_bytes",
+      "process_heap_used_bytes",
+      "process_heap_total_bytes",
+      "process_external_memory_bytes",
+    ]
+  ) {
+    const m = new RegExp(`^${name} (\\d+)$`, "m").exec(text);
+    assert.ok(m && Number(m[1]) > 0, `${name} missing or zero`);
   }
 });

@@ -77,6 +77,14 @@ export function coreMetrics(): string {
     "# HELP process_heap_used_bytes V8 heap in use in bytes.",
     "# TYPE process_heap_used_bytes gauge",
     `process_heap_used_bytes ${mem.heapUsed}`,
+    // Together with the RSS these split the agent's memory (testing.md §5 `rss`): V8's heap as
+    // reserved, and the memory outside it that JS objects hold (ArrayBuffers, strings of scripts).
+    "# HELP process_heap_total_bytes V8 heap reserved in bytes.",
+    "# TYPE process_heap_total_bytes gauge",
+    `process_heap_total_bytes ${mem.heapTotal}`,
+    "# HELP process_external_memory_bytes Memory outside the V8 heap held by JS objects in bytes.",
+    "# TYPE process_external_memory_bytes gauge",
+    `process_external_memory_bytes ${mem.external}`,
     "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.",
     "# TYPE process_start_time_seconds gauge",
     `process_start_time_seconds ${START_SECONDS.toFixed(3)}`,
