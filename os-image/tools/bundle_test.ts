@@ -1,6 +1,6 @@
 /** Tier 1: the agent bundle's source post-processing (bundle.ts). */
 import assert from "node:assert/strict";
-import { latin1Source } from "./bundle.ts";
+import { bundleOne, latin1Source, REQUIRE_SHIM } from "./bundle.ts";
 
 Deno.test("latin1Source: only Latin-1 characters remain, and the code means the same", () => {
   const src = [
@@ -20,4 +20,37 @@ Deno.test("latin1Source: only Latin-1 characters remain, and the code means the 
     assert.deepEqual(b.default, a.default);
     assert.deepEqual(a.default, ["café → ≤ 😀", "tpl 2 →", true, 1, 11]);
   });
+});
+
+Deno.test({
+  name: "bundleOne minified: CommonJS packages still load (require shim) and names are kept",
+  sanitizeOps: false, // grpc-js starts timers when loaded
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "bundle-min-" });
+    try {
+      const entry = `${dir}/entry.ts`;
+      await Deno.writeTextFile(
+        entry,
+        [
+          'import * as grpc from "@grpc/grpc-js";',
+          "class NamedThing {}",
+          "console.log(typeof grpc.Server, new NamedThing().constructor.name);",
+        ].join("\n"),
+      );
+      const out = `${dir}/out.js`;
+      await bundleOne(entry, out, { minify: true });
+      assert.ok((await Deno.readTextFile(out)).startsWith(REQUIRE_SHIM));
+      const r = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--no-config", out],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const td = new TextDecoder();
+      assert.ok(r.success, td.decode(r.stderr));
+      assert.equal(td.decode(r.stdout).trim(), "function NamedThing");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
