@@ -3,7 +3,7 @@
  * self-signed certificate, and issues certificates idempotently by name (node.md §9): a stored
  * certificate is returned unchanged for the same public key, re-issued and replaced for another.
  */
-import { x509 } from "./x509.ts";
+import { loadX509 } from "./x509.ts";
 import { type CertTemplate, issueCertificate, type Signer } from "./cert.ts";
 import {
   equalBytes,
@@ -111,6 +111,7 @@ export class CA {
 
   /** Adds the serial of `certDer` to the CA's CRL (idempotent) and returns the new CRL. */
   async revoke(certDer: Uint8Array): Promise<Uint8Array> {
+    const x509 = await loadX509();
     const serial = new x509.X509Certificate(certDer as BufferSource).serialNumber;
     const current = new x509.X509Crl(await this.crl() as BufferSource);
     const serials = current.entries.map((e) => e.serialNumber);
@@ -122,6 +123,7 @@ export class CA {
 
   async #makeCrl(serials: string[]): Promise<Uint8Array> {
     const s = await this.signer();
+    const x509 = await loadX509();
     const ca = new x509.X509Certificate(s.certificate as BufferSource);
     const ski = ca.getExtension(x509.SubjectKeyIdentifierExtension);
     const crl = await x509.X509CrlGenerator.create({
@@ -137,6 +139,7 @@ export class CA {
 }
 
 async function sameKey(certDer: Uint8Array, publicKey: CryptoKey): Promise<boolean> {
+  const x509 = await loadX509();
   const c = new x509.X509Certificate(certDer as BufferSource);
   return equalBytes(new Uint8Array(c.publicKey.rawData), await exportSpki(publicKey));
 }

@@ -1,10 +1,13 @@
 /**
- * Certificate templates and issuance (X.509 v3, DER) on @peculiar/x509. Knows nothing about the
- * cluster: profiles (node, user, CA, …) are built from these templates by node/core/identity and
- * by the Kubernetes PKI.
+ * Certificate templates and issuance (X.509 v3, DER) on @peculiar/x509, loaded on first use;
+ * self-signed Ed25519 certificates without names (the ephemeral certificate) are written by
+ * selfsigned.ts instead. Knows nothing about the cluster: profiles (node, user, CA, …) are built
+ * from these templates by node/core/identity and by the Kubernetes PKI.
  */
-import { x509 } from "./x509.ts";
+import type * as X509 from "@peculiar/x509";
+import { loadX509 } from "./x509.ts";
 import { ED25519, toHex } from "./keys.ts";
+import { EKU_OIDS, isPlainSelfSigned, KEY_USAGE_BITS, selfSignedEd25519 } from "./selfsigned.ts";
 
 /** NotAfter of every issued certificate: RFC 5280 "no well-defined expiration". */
 export const NOT_AFTER_FOREVER = new Date("9999-12-31T23:59:59Z");
@@ -23,22 +26,6 @@ export type KeyUsage =
 
 /** ExtendedKeyUsage purposes by name. */
 export type ExtKeyUsage = "serverAuth" | "clientAuth" | "ocspSigning" | "codeSigning";
-
-const KU_FLAGS: Record<KeyUsage, number> = {
-  digitalSignature: x509.KeyUsageFlags.digitalSignature,
-  keyEncipherment: x509.KeyUsageFlags.keyEncipherment,
-  dataEncipherment: x509.KeyUsageFlags.dataEncipherment,
-  keyAgreement: x509.KeyUsageFlags.keyAgreement,
-  certSign: x509.KeyUsageFlags.keyCertSign,
-  crlSign: x509.KeyUsageFlags.cRLSign,
-};
-
-const EKU_OIDS: Record<ExtKeyUsage, string> = {
-  serverAuth: "1.3.6.1.5.5.7.3.1",
-  clientAuth: "1.3.6.1.5.5.7.3.2",
-  codeSigning: "1.3.6.1.5.5.7.3.3",
-  ocspSigning: "1.3.6.1.5.5.7.3.9",
-};
 
 /** What a certificate should say. Everything not set is left out of the certificate. */
 export interface CertTemplate {
@@ -91,9 +78,9 @@ export function signatureAlgorithm(key: CryptoKey): Algorithm | RsaHashedImportP
   }
 }
 
-function subjectOf(t: CertTemplate): x509.JsonName {
+function subjectOf(t: CertTemplate): X509.JsonName {
   // Go's order (pkix.Name): O before CN.
-  const name: x509.JsonName = [];
+  const name: X509.JsonName = [];
   if (t.organization?.length) name.push({ O: t.organization });
   if (t.commonName !== undefined) {
     if (t.commonName === "") throw new Error("pki: commonName must not be empty when set");
@@ -103,17 +90,18 @@ function subjectOf(t: CertTemplate): x509.JsonName {
 }
 
 async function extensionsOf(
+  x509: typeof X509,
   t: CertTemplate,
   publicKey: CryptoKey,
-  issuerCert: x509.X509Certificate | undefined,
-): Promise<x509.Extension[]> {
-  const ext: x509.Extension[] = [];
+  issuerCert: X509.X509Certificate | undefined,
+): Promise<X509.Extension[]> {
+  const ext: X509.Extension[] = [];
   ext.push(new x509.BasicConstraintsExtension(t.isCA, undefined, true));
   let flags = 0;
   for (const u of t.keyUsage) {
-    const f = KU_FLAGS[u];
-    if (f === undefined) throw new Error(`pki: unknown key usage "${u}"`);
-    flags |= f;
+    const bit = KEY_USAGE_BITS[u];
+    if (bit === undefined) throw new Error(`pki: unknown key usage "${u}"`);
+    flags |= 1 << bit; // x509.KeyUsageFlags: bit n of RFC 5280 is 1 << n
   }
   if (flags) ext.push(new x509.KeyUsagesExtension(flags, true));
   if (t.extKeyUsage?.length) {
@@ -136,7 +124,7 @@ async function extensionsOf(
         : await x509.AuthorityKeyIdentifierExtension.create(issuerCert.publicKey),
     );
   }
-  const sans: x509.JsonGeneralName[] = [
+  const sans: X509.JsonGeneralName[] = [
     ...(t.dnsNames ?? []).map((v) => ({ type: "dns" as const, value: v })),
     ...(t.ipAddresses ?? []).map((v) => ({ type: "ip" as const, value: v })),
   ];
@@ -158,6 +146,14 @@ export async function issueCertificate(
   if (self && issuer.selfSigned.publicKey !== publicKey) {
     throw new Error("pki: a self-signed certificate must certify the signing key pair");
   }
+  const serial = template.serial ?? randomSerial();
+  if (serial <= 0n) throw new Error(`pki: serial must be positive, got ${serial}`);
+  const notBefore = template.notBefore ?? new Date(Date.now() - NOT_BEFORE_SKEW_MS);
+  const notAfter = template.notAfter ?? NOT_AFTER_FOREVER;
+  if (self && signingKey.algorithm.name === "Ed25519" && isPlainSelfSigned(template)) {
+    return await selfSignedEd25519(template, issuer.selfSigned, serial, notBefore, notAfter);
+  }
+  const x509 = await loadX509();
   const issuerCert = self
     ? undefined
     : new x509.X509Certificate(issuer.certificate as BufferSource);
@@ -165,8 +161,6 @@ export async function issueCertificate(
     const bc = issuerCert.getExtension(x509.BasicConstraintsExtension);
     if (!bc?.ca) throw new Error(`pki: issuer "${issuerCert.subject}" is not a CA`);
   }
-  const serial = template.serial ?? randomSerial();
-  if (serial <= 0n) throw new Error(`pki: serial must be positive, got ${serial}`);
   let hex = serial.toString(16);
   if (hex.length % 2) hex = "0" + hex;
   const subject = subjectOf(template);
@@ -174,12 +168,12 @@ export async function issueCertificate(
     serialNumber: hex,
     subject,
     issuer: issuerCert ? issuerCert.subjectName : subject,
-    notBefore: template.notBefore ?? new Date(Date.now() - NOT_BEFORE_SKEW_MS),
-    notAfter: template.notAfter ?? NOT_AFTER_FOREVER,
+    notBefore,
+    notAfter,
     signingAlgorithm: signatureAlgorithm(signingKey),
     publicKey,
     signingKey,
-    extensions: await extensionsOf(template, publicKey, issuerCert),
+    extensions: await extensionsOf(x509, template, publicKey, issuerCert),
   });
   return new Uint8Array(cert.rawData);
 }

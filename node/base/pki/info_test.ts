@@ -5,7 +5,9 @@
 import assert from "node:assert/strict";
 import { type CertInfo, parseCertificate } from "./info.ts";
 import { issueCertificate } from "./cert.ts";
-import { x509 } from "./x509.ts";
+import { loadX509 } from "./x509.ts";
+
+const x509 = await loadX509();
 
 const EKU: Record<string, string> = {
   "1.3.6.1.5.5.7.3.1": "serverAuth",

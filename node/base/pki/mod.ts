@@ -9,4 +9,4 @@ export * from "./info.ts";
 export * from "./verify.ts";
 export * from "./storage.ts";
 export * from "./ca.ts";
-export { x509 } from "./x509.ts";
+export { loadX509 } from "./x509.ts";

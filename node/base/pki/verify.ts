@@ -1,5 +1,5 @@
 /** Signature and chain checks of DER certificates (one CA level; the cluster has no intermediates). */
-import { x509 } from "./x509.ts";
+import { loadX509 } from "./x509.ts";
 import { type CertInfo, parseCertificate } from "./info.ts";
 import { equalBytes } from "./keys.ts";
 
@@ -109,6 +109,7 @@ export async function verifySignature(der: Uint8Array, issuerDer: Uint8Array): P
       }
     }
   }
+  const x509 = await loadX509();
   const c = new x509.X509Certificate(der as BufferSource);
   const ca = new x509.X509Certificate(issuerDer as BufferSource);
   try {
@@ -120,6 +121,7 @@ export async function verifySignature(der: Uint8Array, issuerDer: Uint8Array): P
 
 /** True when `der` is signed by its own key. */
 export async function verifySelfSignature(der: Uint8Array): Promise<boolean> {
+  const x509 = await loadX509();
   const c = new x509.X509Certificate(der as BufferSource);
   try {
     return await c.verify({ signatureOnly: true });
