@@ -84,6 +84,8 @@ export const REQUIRED_OPTIONS: readonly string[] = [
   "NF_TABLES_IPV4",
   "NF_TABLES_IPV6",
   "NFT_CT",
+  // kube-proxy's nftables mode picks a service endpoint with `numgen random mod N vmap`.
+  "NFT_NUMGEN",
   "NFT_NAT",
   "NFT_MASQ",
   "NFT_REJECT",
