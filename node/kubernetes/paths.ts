@@ -36,6 +36,11 @@ export const BIN = {
   cniDir: `${CONTAINERD_PAYLOAD}/bin/cni`,
   /** nftables CLI (kube-proxy's nftables mode looks it up on PATH). */
   nftDir: "/usr/sbin",
+  /**
+   * util-linux `mount` and `umount`: the kubelet execs them by name for every tmpfs, projected and
+   * bind volume (its mounter has no syscall path), so a node without them runs no pod.
+   */
+  mountDir: "/usr/bin",
 } as const;
 
 /** Directory of preseeded OCI archives. */

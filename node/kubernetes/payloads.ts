@@ -12,7 +12,7 @@
  *   as a host path by the caller — this module imports no build code.
  *
  * Entries marked `hostUsr` live below `/usr` on the node (nft, which kube-proxy's nftables mode
- * finds on PATH): the image stages them, while a namespace node already sees them through its
+ * finds on PATH; mount and umount, which the kubelet runs for volumes): the image stages them, while a namespace node already sees them through its
  * read-only `/usr` bind (node/core/platform/root_plan.ts), so the launcher lays nothing out.
  * @module
  */
@@ -47,6 +47,8 @@ export const DEBIAN_PAYLOADS: Readonly<Record<string, DebianSource>> = {
 /** Node path → Debian source of tools below `/usr` the Kubernetes roles need. */
 export const USR_PAYLOADS: Readonly<Record<string, DebianSource>> = {
   [`${BIN.nftDir}/nft`]: { pkg: "nftables", host: "/usr/sbin/nft" },
+  [`${BIN.mountDir}/mount`]: { pkg: "mount", host: "/usr/bin/mount" },
+  [`${BIN.mountDir}/umount`]: { pkg: "mount", host: "/usr/bin/umount" },
 };
 
 /** One payload of the plan (paths are node paths). */

@@ -11,11 +11,20 @@ const INPUTS = {
   archives: { pause: "/c/p.tar", busybox: "/c/b.tar" },
 };
 
-Deno.test("payload plan: kube, containerd, runc, CNI, nft and archives at the paths.ts paths", () => {
+Deno.test("payload plan: kube, containerd, runc, CNI, nft, mount and archives at the paths.ts paths", () => {
   const plan = payloadPlan(INPUTS);
   const paths = plan.map((p) => p.path);
   assert.deepEqual(plan[0], { path: BIN.kube, source: "build", from: "/cache/kube", mode: 0o755 });
-  for (const p of [BIN.containerd, BIN.ctr, BIN.runc, `${BIN.nftDir}/nft`]) {
+  for (
+    const p of [
+      BIN.containerd,
+      BIN.ctr,
+      BIN.runc,
+      `${BIN.nftDir}/nft`,
+      `${BIN.mountDir}/mount`,
+      `${BIN.mountDir}/umount`,
+    ]
+  ) {
     assert.ok(paths.includes(p), p);
   }
   assert.ok(paths.includes(`${BIN.containerd}-shim-runc-v2`));
@@ -34,7 +43,7 @@ Deno.test("payload plan: kube, containerd, runc, CNI, nft and archives at the pa
   );
   assert.equal(
     plan.filter((p) => p.source === "debian").length,
-    Object.keys(DEBIAN_PAYLOADS).length + 1,
+    Object.keys(DEBIAN_PAYLOADS).length + Object.keys(USR_PAYLOADS).length,
   );
   assert.throws(() => payloadPlan({ ...INPUTS, archives: { "../x": "/x" } }), /bad image name/);
 });
