@@ -47,8 +47,8 @@ export const DEBIAN_PAYLOADS: Readonly<Record<string, DebianSource>> = {
 /** Node path → Debian source of tools below `/usr` the Kubernetes roles need. */
 export const USR_PAYLOADS: Readonly<Record<string, DebianSource>> = {
   [`${BIN.nftDir}/nft`]: { pkg: "nftables", host: "/usr/sbin/nft" },
-  [`${BIN.mountDir}/mount`]: { pkg: "mount", host: "/usr/bin/mount" },
-  [`${BIN.mountDir}/umount`]: { pkg: "mount", host: "/usr/bin/umount" },
+  [`${BIN.mountDir}/mount`]: { pkg: "mount", host: "/bin/mount" },
+  [`${BIN.mountDir}/umount`]: { pkg: "mount", host: "/bin/umount" },
 };
 
 /** One payload of the plan (paths are node paths). */
