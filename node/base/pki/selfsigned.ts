@@ -6,6 +6,7 @@
  */
 import type { CertTemplate } from "./cert.ts";
 import { exportSpki } from "./keys.ts";
+import { contextTag, TAG } from "./der.ts";
 
 /** KeyUsage bit numbers (RFC 5280 §4.2.1.3), by the names of {@link CertTemplate}. */
 export const KEY_USAGE_BITS = {
@@ -47,7 +48,7 @@ function tlv(tag: number, ...content: Uint8Array[]): Uint8Array {
   return all;
 }
 
-const seq = (...c: Uint8Array[]) => tlv(0x30, ...c);
+const seq = (...c: Uint8Array[]) => tlv(TAG.SEQUENCE, ...c);
 
 function oid(dotted: string): Uint8Array {
   const [a, b, ...rest] = dotted.split(".").map(Number);
@@ -57,7 +58,7 @@ function oid(dotted: string): Uint8Array {
     for (let v = Math.floor(n / 128); v > 0; v = Math.floor(v / 128)) b7.unshift(0x80 | (v & 0x7f));
     out.push(...b7);
   }
-  return tlv(0x06, new Uint8Array(out));
+  return tlv(TAG.OID, new Uint8Array(out));
 }
 
 function integer(n: bigint): Uint8Array {
@@ -65,7 +66,7 @@ function integer(n: bigint): Uint8Array {
   if (hex.length % 2) hex = "0" + hex;
   const bytes = hex.match(/../g)!.map((h) => parseInt(h, 16));
   if (bytes[0] & 0x80) bytes.unshift(0);
-  return tlv(0x02, new Uint8Array(bytes));
+  return tlv(TAG.INTEGER, new Uint8Array(bytes));
 }
 
 /** UTCTime for 1950–2049, GeneralizedTime otherwise (RFC 5280 §4.1.2.5), whole seconds. */
@@ -74,8 +75,8 @@ function time(d: Date): Uint8Array {
   const digits = iso.slice(0, 19).replace(/[-T:]/g, "") + "Z";
   const y = d.getUTCFullYear();
   return y >= 1950 && y < 2050
-    ? tlv(0x17, new TextEncoder().encode(digits.slice(2)))
-    : tlv(0x18, new TextEncoder().encode(digits));
+    ? tlv(TAG.UTC_TIME, new TextEncoder().encode(digits.slice(2)))
+    : tlv(TAG.GENERALIZED_TIME, new TextEncoder().encode(digits));
 }
 
 /** A DER named bit list (trailing zero bits dropped) of the bit numbers `bits`. */
@@ -83,11 +84,15 @@ function namedBits(bits: number[]): Uint8Array {
   const last = Math.max(...bits);
   const bytes = new Uint8Array(Math.floor(last / 8) + 1);
   for (const b of bits) bytes[b >> 3] |= 0x80 >> (b & 7);
-  return tlv(0x03, new Uint8Array([7 - (last & 7)]), bytes);
+  return tlv(TAG.BIT_STRING, new Uint8Array([7 - (last & 7)]), bytes);
 }
 
 function extension(id: string, critical: boolean, value: Uint8Array): Uint8Array {
-  return seq(oid(id), ...(critical ? [tlv(0x01, new Uint8Array([0xff]))] : []), tlv(0x04, value));
+  return seq(
+    oid(id),
+    ...(critical ? [tlv(TAG.BOOLEAN, new Uint8Array([0xff]))] : []),
+    tlv(TAG.OCTET_STRING, value),
+  );
 }
 
 /** Whether {@link selfSignedEd25519} writes `template` (no names, SANs or key identifiers). */
@@ -121,7 +126,7 @@ export async function selfSignedEd25519(
     extension(
       "2.5.29.19",
       true,
-      seq(...(template.isCA ? [tlv(0x01, new Uint8Array([0xff]))] : [])),
+      seq(...(template.isCA ? [tlv(TAG.BOOLEAN, new Uint8Array([0xff]))] : [])),
     ),
   ];
   if (template.keyUsage.length) {
@@ -135,17 +140,17 @@ export async function selfSignedEd25519(
     );
   }
   const tbs = seq(
-    tlv(0xa0, integer(2n)),
+    tlv(contextTag(0, true), integer(2n)),
     integer(serial),
     alg,
     seq(), // issuer: empty
     seq(time(notBefore), time(notAfter)),
     seq(), // subject: empty
     await exportSpki(keys.publicKey),
-    tlv(0xa3, seq(...ext)),
+    tlv(contextTag(3, true), seq(...ext)),
   );
   const sig = new Uint8Array(
     await crypto.subtle.sign("Ed25519", keys.privateKey, tbs as BufferSource),
   );
-  return seq(tbs, alg, tlv(0x03, new Uint8Array([0]), sig));
+  return seq(tbs, alg, tlv(TAG.BIT_STRING, new Uint8Array([0]), sig));
 }
