@@ -98,6 +98,9 @@ export const REQUIRED_OPTIONS: readonly string[] = [
   "CGROUP_DEVICE",
   "CGROUP_FREEZER",
   "CGROUP_SCHED",
+  "FAIR_GROUP_SCHED",
+  // runc writes cpu.max for every container; the file exists only with CFS bandwidth control.
+  "CFS_BANDWIDTH",
   "CPUSETS",
   "MEMCG",
   "BLK_CGROUP",
