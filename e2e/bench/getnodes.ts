@@ -1,21 +1,26 @@
 /**
  * `deno task bench getnodes` (testing.md §5, issue #16 item 1): GetNodes latency to the end of
  * the stream with 1,000 and 10,000 seeded node records, `--calls` calls per filter, from this
- * process to a leader in another process, dialled with the project's client code as the owner;
- * side by side, in the same run, LIST nodes of the project's kube-apiserver on its own etcd with
- * as many Nodes shaped like ours (kubepeer.ts) and the equivalent label selector.
+ * process to a leader in another process, as the owner; side by side, in the same run, LIST nodes
+ * of the project's kube-apiserver on its own etcd with as many Nodes shaped like ours
+ * (kubepeer.ts) and the equivalent label selector.
  *
- * Per filter and size, interleaved so that both see the same machine load:
- * - ours: the stream read to its end without decoding the Nodes (grpc-js client, identity
- *   deserializer), the same work as the peer's client;
- * - ours, decoded: the generated client decoding every Node, as metroctl does;
- * - peer: `GET /api/v1/nodes[?labelSelector=…]` with `Accept: application/vnd.kubernetes.protobuf`
- *   from a Go net/http HTTP/2 client reading the whole body (kubepeer/main.go; client-go's
- *   transport, without decoding), once as a consistent LIST (kubectl's; on etcd 3.4 the apiserver
- *   reads it from etcd) and once with `resourceVersion=0` (from the watch cache, as informers
- *   list); the faster of the two is the peer of the ratio. The heartbeat filter has no server-side equivalent in
- *   Kubernetes (no field selector on conditions): its peer is the unfiltered LIST a client would
- *   have to filter itself.
+ * Both sides are read by the same client: a Go net/http HTTP/2 client (kubepeer/main.go,
+ * client-go's transport without client-go's decoding) that reads each response body whole and
+ * does not decode it. A client in this process would spend its CPU (Deno's HTTP/2 and grpc-js's
+ * per-message handling) on the same cores as the leader and make ours the slower client.
+ *
+ * Per filter and size, interleaved so that all see the same machine load:
+ * - ours (the headline): `kubeclient grpc-stream`, N calls over one HTTP/2 connection, the gRPC
+ *   messages counted by their prefixes; the leader's CPU per call is measured over these calls;
+ * - ours, `/grpc-js` (report only): the project's grpc-js client with an identity deserializer;
+ * - ours, `/decoded` (report only): the generated client decoding every Node, as metroctl does;
+ * - peer: `GET /api/v1/nodes[?labelSelector=…]` with `Accept: application/vnd.kubernetes.protobuf`,
+ *   once as a consistent LIST (kubectl's; on etcd 3.4 the apiserver reads it from etcd) and once
+ *   with `resourceVersion=0` (from the watch cache, as informers list); the faster of the two is
+ *   the peer of the ratio. The heartbeat filter has no server-side equivalent in Kubernetes (no
+ *   field selector on conditions): its peer is the unfiltered LIST a client would have to filter
+ *   itself.
  *
  * Target: our p99 ≤ 100 ms for every filter at 10,000 nodes, and ≤ the peer's p99.
  *
@@ -32,6 +37,7 @@ import { machine, percentile, progress, report } from "./report.ts";
 import { startBenchServer } from "./server_process.ts";
 import { kubeNode, type KubePeer, startKubePeer, UP_WORKER_SELECTOR } from "./kubepeer.ts";
 import { benchRecord, randomPublicKeys } from "./seed.ts";
+import { goGrpcClient } from "./goclient.ts";
 
 /** The filters of testing.md §5 and the peer's equivalent LIST query ("" = none). */
 export const FILTERS: Record<string, { filter: string; peerQuery: string }> = {
@@ -45,6 +51,8 @@ export const FILTERS: Record<string, { filter: string; peerQuery: string }> = {
 
 const TARGET_MS = 100;
 const GET_NODES = "/metropolis.proto.api.Management/GetNodes";
+/** The client of the headline rows, ours and the peer's. */
+const GO_CLIENT = "Go net/http HTTP/2 (kubepeer/main.go), not decoded";
 
 function option(args: string[], name: string, def: string): string {
   const i = args.indexOf(`--${name}`);
@@ -61,9 +69,8 @@ function positiveInts(s: string, name: string): number[] {
 
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
-/** One GetNodes call read to the end without decoding: messages and bytes received. */
-function rawGetNodes(client: grpc.Client, filter: string): Promise<{ n: number; bytes: number }> {
-  const req = toBinary(GetNodesRequestSchema, create(GetNodesRequestSchema, { filter }));
+/** One GetNodes call (encoded request `req`) read to the end by grpc-js without decoding. */
+function rawGetNodes(client: grpc.Client, req: Uint8Array): Promise<{ n: number; bytes: number }> {
   return new Promise((resolve, reject) => {
     let n = 0, bytes = 0;
     const call = client.makeServerStreamRequest(
@@ -101,6 +108,7 @@ export async function getnodes(args: string[]): Promise<void> {
     progress(`getnodes: starting a curator with ${size} seeded records`);
     const srv = await startBenchServer(["--nodes", String(size)]);
     let peer: KubePeer | undefined;
+    const go = await goGrpcClient(srv.info);
     try {
       const mgmt = await srv.client(Management, srv.owner);
       const raw = mgmt.$client as grpc.Client;
@@ -110,6 +118,7 @@ export async function getnodes(args: string[]): Promise<void> {
         await seedPeer(peer, size);
       }
       for (const [name, { filter, peerQuery }] of Object.entries(FILTERS)) {
+        const request = toBinary(GetNodesRequestSchema, create(GetNodesRequestSchema, { filter }));
         const decoded = async () => {
           const start = performance.now();
           let n = 0;
@@ -118,24 +127,34 @@ export async function getnodes(args: string[]): Promise<void> {
         };
         const undecoded = async () => {
           const start = performance.now();
-          const r = await rawGetNodes(raw, filter);
+          const r = await rawGetNodes(raw, request);
           return { ms: performance.now() - start, ...r };
         };
         // The first call of a filter is cold (JIT, leader's per-record caches): reported apart.
         const first = await undecoded();
         for (let i = 0; i < 2; i++) await decoded();
-        const ms: number[] = [];
-        const msDecoded: number[] = [];
-        let matched = 0, bytes = 0;
+        await go.stream(GET_NODES, request, 2);
         // CPU time of the leader per call: unlike latency, insensitive to other load.
-        const cpu0 = srv.cpuSeconds();
+        let cpu0 = srv.cpuSeconds();
+        const ours = await go.stream(GET_NODES, request, calls);
+        const leaderCpuMs = (srv.cpuSeconds() - cpu0) * 1000 / calls;
+        const ms = ours.ms;
+        const msGrpcJs: number[] = [];
+        let matched = 0, bytes = 0;
+        cpu0 = srv.cpuSeconds();
         for (let i = 0; i < calls; i++) {
           const r = await undecoded();
-          ms.push(r.ms);
+          msGrpcJs.push(r.ms);
           matched = r.n;
           bytes = r.bytes;
         }
-        const leaderCpuMs = (srv.cpuSeconds() - cpu0) * 1000 / calls;
+        const leaderCpuMsGrpcJs = (srv.cpuSeconds() - cpu0) * 1000 / calls;
+        if (ours.messages !== matched) {
+          throw new Error(
+            `getnodes ${name}: the Go client counted ${ours.messages} Nodes, grpc-js ${matched}`,
+          );
+        }
+        const msDecoded: number[] = [];
         for (let i = 0; i < calls; i++) msDecoded.push((await decoded()).ms);
         const p99 = percentile(ms, 99);
         let peerP99: number | undefined;
@@ -183,15 +202,29 @@ export async function getnodes(args: string[]): Promise<void> {
           extra: {
             p50: r2(percentile(ms, 50)),
             max: r2(Math.max(...ms)),
-            firstMs: r2(first.ms),
             leaderCpuMsPerCall: r2(leaderCpuMs),
             nodes: srv.info.seeded + 1,
-            matched,
-            bytes,
+            matched: ours.messages,
+            bytes: ours.bytes,
             filter,
-            client: "grpc-js, not decoded",
+            client: GO_CLIENT,
           },
           peer: peerP99,
+        }, m);
+        report({
+          bench: `getnodes/${size}/${name}/grpc-js`,
+          value: percentile(msGrpcJs, 99),
+          unit: "ms p99",
+          target: "report",
+          runs: calls,
+          extra: {
+            p50: r2(percentile(msGrpcJs, 50)),
+            max: r2(Math.max(...msGrpcJs)),
+            firstMs: r2(first.ms),
+            leaderCpuMsPerCall: r2(leaderCpuMsGrpcJs),
+            bytes,
+            client: "grpc-js in the bench process, not decoded",
+          },
         }, m);
         report({
           bench: `getnodes/${size}/${name}/decoded`,
@@ -208,12 +241,13 @@ export async function getnodes(args: string[]): Promise<void> {
             unit: "ms p99",
             target: "report",
             runs: calls,
-            extra: { ...pr.extra, client: "Go net/http HTTP/2, protobuf, not decoded" },
+            extra: { ...pr.extra, client: `${GO_CLIENT}, protobuf` },
           }, m);
         }
       }
     } finally {
       await peer?.stop();
+      await go.close();
       await srv.stop();
     }
   }

@@ -27,7 +27,7 @@ import { KubernetesPKI } from "../../node/kubernetes/pki/kubepki.ts";
 import { buildKubeClient } from "./kubepeer/build.ts";
 import { freePort } from "./etcd_floor.ts";
 import { cpuSeconds } from "./proc.ts";
-import { commandOutput } from "../../node/base/sys/command.ts";
+import { runKubeClient } from "./goclient.ts";
 import { progress } from "./report.ts";
 
 /** Label carrying the curator's node state on the peer's Nodes. */
@@ -198,13 +198,8 @@ export async function startKubePeer(): Promise<KubePeer> {
     etcdPid: etcd.pid,
     cpuSeconds: () => ({ apiserver: cpuSeconds(child.pid), etcd: cpuSeconds(etcd.pid) }),
     async client(command, cargs, stdin) {
-      const out = await commandOutput(kubeclient, [command, ...common, ...cargs], {
-        stdin,
-        stderr: "inherit",
-      });
-      if (!out.success) throw new Error(`kubeclient ${command} failed (exit ${out.code})`);
-      const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
-      return JSON.parse(lines[lines.length - 1]);
+      const out = await runKubeClient(kubeclient, command, [...common, ...cargs], stdin);
+      return out as Record<string, unknown>;
     },
     stop,
   };

@@ -1,12 +1,19 @@
-// kubeclient: the Kubernetes side of the bench's comparisons (e2e/bench/kubepeer.ts), a client
+// kubeclient: the Go HTTP/2 client of the bench's comparisons (e2e/bench/kubepeer.ts), a client
 // of kube-apiserver over HTTP/2 with TLS client certificates, standard library only, as client-go
-// talks to it (one multiplexed HTTP/2 connection per transport, protobuf or JSON bodies).
+// talks to it (one multiplexed HTTP/2 connection per transport, protobuf or JSON bodies). The same
+// transport also times our gRPC server-streaming calls (grpc-stream), so that both sides of a
+// comparison are read by the same client code (e2e/bench/getnodes.ts).
 //
 //	kubeclient create -server URL -ca F -cert F -key F -path P -c N < objects.jsonl
 //	    POSTs each JSON line to P with N in flight; prints {"created":n,"ms":t}.
 //	kubeclient list -server URL ... -path P -n N [-accept A]
 //	    N sequential GETs of P reading the whole body (not decoded, like the hand measurement
 //	    of issue #16); prints {"ms":[...],"bytes":b}.
+//	kubeclient grpc-stream -server URL -server-name NODEID ... -path /pkg.Service/Method -body-hex H -n N
+//	    N sequential gRPC calls over one HTTP/2 connection: POST of the length-prefixed request
+//	    H (hex protobuf), the response body read whole as list reads it, its gRPC messages counted
+//	    by their 5-byte prefixes (not decoded); fails unless grpc-status is 0; prints
+//	    {"ms":[...],"bytes":b,"messages":m} (bytes: the whole body, prefixes included).
 //	kubeclient leases -server URL ... -n N -interval 10s -duration 60s -conns C -ns NS
 //	    Creates N Leases, then renews each every interval the way the kubelet does (PUT of the
 //	    last object it got, with its resourceVersion, renewTime set to now), spread evenly over
@@ -18,6 +25,8 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -33,7 +42,7 @@ import (
 )
 
 type common struct {
-	server, ca, cert, key string
+	server, serverName, ca, cert, key string
 }
 
 func (c *common) flags(fs *flag.FlagSet) {
@@ -41,6 +50,8 @@ func (c *common) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ca, "ca", "", "CA certificate (PEM)")
 	fs.StringVar(&c.cert, "cert", "", "client certificate (PEM)")
 	fs.StringVar(&c.key, "key", "", "client key (PEM)")
+	// Our nodes' certificates name the node ID (their only DNS SAN), not the address dialled.
+	fs.StringVar(&c.serverName, "server-name", "", "name the server certificate must carry (default: the URL's host)")
 }
 
 func (c *common) client() *http.Client {
@@ -53,7 +64,11 @@ func (c *common) client() *http.Client {
 	pair, err := tls.LoadX509KeyPair(c.cert, c.key)
 	check(err)
 	t := &http.Transport{
-		TLSClientConfig:   &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}},
+		TLSClientConfig: &tls.Config{
+			RootCAs:      pool,
+			Certificates: []tls.Certificate{pair},
+			ServerName:   c.serverName,
+		},
 		ForceAttemptHTTP2: true,
 		MaxIdleConns:      16,
 	}
@@ -170,6 +185,77 @@ func list(args []string) {
 		size = len(b)
 	}
 	emit(map[string]any{"ms": ms, "bytes": size})
+}
+
+// grpcStream: see the usage at the top. The request and the body read are the list's (one
+// http.Client, io.ReadAll of the whole body); walking the prefixes adds a loop over the messages.
+func grpcStream(args []string) {
+	fs := flag.NewFlagSet("grpc-stream", flag.ExitOnError)
+	var c common
+	c.flags(fs)
+	path := fs.String("path", "", "/package.Service/Method")
+	bodyHex := fs.String("body-hex", "", "request message (protobuf), hex")
+	n := fs.Int("n", 10, "calls")
+	check(fs.Parse(args))
+	msg, err := hex.DecodeString(*bodyHex)
+	check(err)
+	// One uncompressed gRPC message: flag 0, big-endian length, the message.
+	body := make([]byte, 5+len(msg))
+	binary.BigEndian.PutUint32(body[1:5], uint32(len(msg)))
+	copy(body[5:], msg)
+	cl := c.client()
+	ms := make([]float64, 0, *n)
+	size, messages := 0, 0
+	for i := 0; i < *n; i++ {
+		t := time.Now()
+		b, m := grpcCall(cl, c.server+*path, body)
+		ms = append(ms, float64(time.Since(t).Microseconds())/1000)
+		size, messages = len(b), m
+	}
+	emit(map[string]any{"ms": ms, "bytes": size, "messages": messages})
+}
+
+// grpcCall makes one gRPC call with request body `body` (already prefixed) and returns the whole
+// response body and its number of messages; any failure, including a grpc-status other than 0,
+// ends the program.
+func grpcCall(cl *http.Client, url string, body []byte) ([]byte, int) {
+	req, err := http.NewRequest("POST", url, bytes.NewReader(body))
+	check(err)
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("Te", "trailers")
+	resp, err := cl.Do(req)
+	check(err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	check(err)
+	if resp.ProtoMajor != 2 {
+		fail("POST %s: %s, not HTTP/2", url, resp.Proto)
+	}
+	if resp.StatusCode != 200 {
+		fail("POST %s: HTTP %d %s", url, resp.StatusCode, string(b))
+	}
+	// A failed call may be trailers-only: its status then arrives in the headers.
+	status, message := resp.Trailer.Get("Grpc-Status"), resp.Trailer.Get("Grpc-Message")
+	if status == "" {
+		status, message = resp.Header.Get("Grpc-Status"), resp.Header.Get("Grpc-Message")
+	}
+	if status != "0" {
+		fail("POST %s: grpc-status %q: %s", url, status, message)
+	}
+	messages := 0
+	for off := 0; off < len(b); messages++ {
+		if len(b)-off < 5 {
+			fail("POST %s: %d trailing bytes, not a message prefix", url, len(b)-off)
+		}
+		if b[off] != 0 {
+			fail("POST %s: message %d has flags %d (compressed?)", url, messages, b[off])
+		}
+		off += 5 + int(binary.BigEndian.Uint32(b[off+1:off+5]))
+		if off > len(b) {
+			fail("POST %s: message %d runs past the end of the body", url, messages)
+		}
+	}
+	return b, messages
 }
 
 type lease struct {
@@ -341,13 +427,15 @@ func cpuTimes(pids string) map[string]float64 {
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: kubeclient create|list|leases [flags]")
+		fail("usage: kubeclient create|list|grpc-stream|leases [flags]")
 	}
 	switch os.Args[1] {
 	case "create":
 		create(os.Args[2:])
 	case "list":
 		list(os.Args[2:])
+	case "grpc-stream":
+		grpcStream(os.Args[2:])
 	case "leases":
 		leases(os.Args[2:])
 	default:
