@@ -5,7 +5,9 @@
  * client processes of at most `--per-process` nodes each (heartbeat_worker.ts: the open-file
  * limit of one process, 20,000 here, bounds it). Measures:
  * - connection ramp-up: from "connect" to every node's first answered heartbeat, in nodes/s
- *   (`--concurrency` handshakes in flight per client process);
+ *   (`--concurrency` handshakes in flight per client process), and the CPU each connection cost
+ *   the leader and the client processes (utime+stime over the ramp-up divided by the nodes): on
+ *   a shared machine the rate follows the load, the CPU per connection much less;
  * - the leader's CPU (utime+stime over wall time, % of one core) and VmRSS in the steady phase;
  * - heartbeat round-trip p50/p99 in the steady phase;
  * - nodes that ever showed HEARTBEAT_TIMEOUT after the ramp-up (GetNodes polled every 5 s with
@@ -25,6 +27,7 @@
 import { Management } from "../../proto/gen/metropolis/proto/api/management_pb.ts";
 import { machine, percentile, progress, report, type Result } from "./report.ts";
 import { type BenchServer, startBenchServer } from "./server_process.ts";
+import { cpuSeconds } from "./proc.ts";
 import { waitSeededVisible } from "./seed.ts";
 import { startKubePeer } from "./kubepeer.ts";
 
@@ -206,7 +209,7 @@ export async function heartbeats(args: string[]): Promise<void> {
     let timeoutPoll: ReturnType<typeof setInterval> | undefined;
     try {
       const rss0 = srv.rssMiB();
-      const { ids, rampMs, rampErrors, rampCpuPct } = await startNodes(
+      const { ids, rampMs, rampErrors, rampCpuPct, rampCpuS, rampWorkerCpuS } = await startNodes(
         srv,
         n,
         interval,
@@ -308,6 +311,8 @@ export async function heartbeats(args: string[]): Promise<void> {
           processes: workers.length,
           failedAttempts: rampErrors,
           leaderCpuPct: Math.round(rampCpuPct),
+          leaderCpuMsPerConnection: r2(rampCpuS * 1000 / n),
+          clientCpuMsPerConnection: r2(rampWorkerCpuS * 1000 / n),
         },
       });
       results.push({
@@ -390,7 +395,15 @@ async function startNodes(
   per: number,
   concurrency: number,
   workers: Worker[],
-): Promise<{ ids: string[]; rampMs: number; rampErrors: number; rampCpuPct: number }> {
+): Promise<{
+  ids: string[];
+  rampMs: number;
+  rampErrors: number;
+  rampCpuPct: number;
+  /** Leader and client-process CPU (utime+stime) during the ramp-up, in seconds. */
+  rampCpuS: number;
+  rampWorkerCpuS: number;
+}> {
   for (const [first, count] of spread(n, per)) {
     workers.push(new Worker(first, count, interval, concurrency));
   }
@@ -399,18 +412,23 @@ async function startNodes(
   for (const w of workers) ids.push(...(await w.next("seeded")).ids as string[]);
   await waitSeededVisible(await srv.client(Management, srv.owner), ids[ids.length - 1]);
   progress(`heartbeats: ${n} records seeded; opening ${n} TLS connections`);
+  const workerCpu = () => workers.reduce((a, w) => a + cpuSeconds(w.pid), 0);
   const cpu0 = srv.cpuSeconds();
+  const wcpu0 = workerCpu();
   const t0 = performance.now();
   for (const w of workers) await w.send({ cmd: "connect" });
   const all = Promise.all(workers.map((w) => w.next("connected")));
   await reportProgress(workers, n, "ramp-up", t0, all);
   const connected = await all;
   const rampMs = performance.now() - t0;
+  const rampCpuS = srv.cpuSeconds() - cpu0;
   return {
     ids,
     rampMs,
     rampErrors: connected.reduce((a, c) => a + (c.errors as number), 0),
-    rampCpuPct: (srv.cpuSeconds() - cpu0) / (rampMs / 1000) * 100,
+    rampCpuPct: rampCpuS / (rampMs / 1000) * 100,
+    rampCpuS,
+    rampWorkerCpuS: workerCpu() - wcpu0,
   };
 }
 
