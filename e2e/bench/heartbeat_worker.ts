@@ -22,7 +22,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { Etcd3 } from "etcd3";
 import { Curator } from "../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
 import { makeClient } from "../../proto/grpc.ts";
-import { connectionParams } from "../../node/core/rpc/client.ts";
+import { channelCredentials, type DialOptions } from "../../node/core/rpc/client.ts";
 import { KV } from "../../node/core/consensus/kv.ts";
 import { generateEd25519, importPkcs8, rawPublicKey } from "../../node/base/pki/keys.ts";
 import { issueCertificate } from "../../node/base/pki/cert.ts";
@@ -43,6 +43,8 @@ interface SimNode {
   timer?: ReturnType<typeof setTimeout>;
   /** Target generation the node last heartbeated to. */
   generation: number;
+  /** Channel credentials and options for the leader `nodeId` (see {@link credentialsFor}). */
+  dial?: { nodeId: string; credentials: grpc.ChannelCredentials; options: grpc.ChannelOptions };
 }
 
 function intArg(name: string, def?: number): number {
@@ -104,6 +106,27 @@ if (import.meta.main) {
       ),
     );
   }
+  /**
+   * `s`'s channel credentials for the current leader, built once per node and leader: what
+   * they hold (the key exported to PEM, the client's TLS context) does not change between
+   * attempts, and building them in every attempt was ≈ 10 % of the simulator's CPU per
+   * connection, on the cores the leader needs during the ramp-up. Each attempt still opens its
+   * own channel, TLS connection and handshake with them.
+   */
+  const credentialsFor = async (s: SimNode): Promise<NonNullable<SimNode["dial"]>> => {
+    if (s.dial?.nodeId === info.nodeId) return s.dial;
+    const opts: DialOptions = {
+      ca,
+      nodeId: info.nodeId,
+      identity: { certificate: s.certificate, privateKey: s.keys.privateKey },
+      // A node has one channel to the leader; thousands in one process would otherwise all
+      // share grpc-js's global subchannel pool, whose lookup compares against every entry.
+      channelOptions: { "grpc.use_local_subchannel_pool": 1 },
+    };
+    s.dial = { nodeId: info.nodeId, ...await channelCredentials(opts) };
+    return s.dial;
+  };
+  for (const s of nodes) await credentialsFor(s);
   const etcd = new Etcd3({ hosts: info.etcd });
   const records = await Promise.all(
     nodes.map(async (s, i) => benchRecord(first + i, await rawPublicKey(s.keys.publicKey), false)),
@@ -154,18 +177,12 @@ if (import.meta.main) {
   const openAttempt = async (s: SimNode, gen: number): Promise<void> => {
     // Waited for a slot across a retarget: an attempt at the old leader is not worth one.
     if (gen !== generation) throw new Error("retargeted");
-    const p = await connectionParams(info.target, {
-      ca,
-      nodeId: info.nodeId,
-      identity: { certificate: s.certificate, privateKey: s.keys.privateKey },
-      // A node has one channel to the leader; thousands in one process would otherwise all
-      // share grpc-js's global subchannel pool, whose lookup compares against every entry.
-      channelOptions: { "grpc.use_local_subchannel_pool": 1 },
-    });
+    const target = info.target;
+    const { credentials, options } = await credentialsFor(s);
     // A retarget while this attempt awaited: it dials the old leader and must not replace the
     // node's client and stream, which may already belong to an attempt at the new one.
     if (gen !== generation) throw new Error("retargeted");
-    const client = makeClient(Curator, p.address, p.credentials, p.options as grpc.ClientOptions);
+    const client = makeClient(Curator, target, credentials, options as grpc.ClientOptions);
     s.client = client;
     const stream = client.heartbeat() as grpc.ClientDuplexStream<unknown, unknown>;
     s.stream = stream;
