@@ -273,3 +273,22 @@ function indexOfBytes(hay: Uint8Array, needle: Uint8Array): number {
   }
   return -1;
 }
+
+Deno.test("verifyChain rejects the malleated signature S + L of a valid one (non-canonical S)", async () => {
+  const ca = new CA({ storage: new MemoryPkiStorage(), name: "ca", template: CA_TEMPLATE });
+  const k = await generateEd25519();
+  const leaf = await ca.ensure("x", SERVER, k.publicKey);
+  const caDer = await ca.certificate();
+  await verifyChain(leaf, caDer);
+  // The signature's last 32 bytes are S, little-endian; L is the order of the Ed25519 group.
+  const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+  const sig = certificateParts(leaf)!.signature;
+  const s = sig.subarray(32);
+  let n = 0n;
+  for (let i = 31; i >= 0; i--) n = n * 256n + BigInt(s[i]);
+  n += L;
+  const bad = leaf.slice();
+  const at = bad.length - 32;
+  for (let i = 0; i < 32; i++, n >>= 8n) bad[at + i] = Number(n & 0xffn);
+  await assert.rejects(verifyChain(bad, caDer), /not signed by the CA/);
+});
