@@ -28,6 +28,16 @@ export const SERVER_KEEPALIVE_OPTIONS: grpc.ServerOptions = {
 };
 
 /**
+ * grpc-js server options for work nothing here uses: channelz (grpc-js's introspection service,
+ * which this project neither registers nor reads). With it on, grpc-js registers every connection
+ * and call with channelz, keeps a trace of connection events and records the time of every call
+ * and message: CPU per connection and per heartbeat on a curator holding thousands of nodes.
+ */
+export const SERVER_UNUSED_FEATURES_OFF: grpc.ServerOptions = {
+  "grpc.enable_channelz": 0,
+};
+
+/**
  * Limits on what any client, authenticated or not, can hold on the server: connections are
  * accepted before anyone is known, so each bound applies before authentication.
  */
@@ -70,7 +80,10 @@ export interface RpcServerOptions {
   certificate: Uint8Array;
   /** Its private key (WebCrypto, extractable) or PKCS#8 PEM. */
   privateKey: CryptoKey | string;
-  /** Extra grpc-js server options (merged over {@link SERVER_KEEPALIVE_OPTIONS}). */
+  /**
+   * Extra grpc-js server options (merged over {@link SERVER_KEEPALIVE_OPTIONS} and
+   * {@link SERVER_UNUSED_FEATURES_OFF}).
+   */
   grpcOptions?: grpc.ServerOptions;
   /** Overrides of {@link DEFAULT_CONNECTION_LIMITS} (tests use short timeouts). */
   limits?: Partial<ConnectionLimits>;
@@ -198,6 +211,7 @@ export class RpcServer {
     this.limits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits };
     this.grpc = new GuardedServer({
       ...SERVER_KEEPALIVE_OPTIONS,
+      ...SERVER_UNUSED_FEATURES_OFF,
       "grpc.max_concurrent_streams": this.limits.maxStreamsPerConnection,
       ...opts.grpcOptions,
       interceptors: [
