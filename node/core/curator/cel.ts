@@ -37,6 +37,7 @@ import {
 } from "../../../proto/gen/metropolis/proto/api/management_pb.ts";
 import { NodeStateSchema } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { MAX_LABELS } from "./labels.ts";
+import { TYPED_ORDER_FUNCS, typedOrderName } from "./cel_compare.ts";
 
 /**
  * A compiled filter, for one GetNodes call: throws {@link FilterError} if evaluation fails or
@@ -119,7 +120,7 @@ const VARIABLES: Record<string, CelType> = {
 
 let envCache: ReturnType<typeof makeEnv> | undefined;
 function makeEnv() {
-  const funcs = [budgetFunc, meteredMatches(celEnv().funcs.find("matches"))];
+  const funcs = [budgetFunc, meteredMatches(celEnv().funcs.find("matches")), ...TYPED_ORDER_FUNCS];
   return celEnv({ namespace: NAMESPACE, registry, variables: VARIABLES, funcs });
 }
 /** The CEL environment, built on first use (building the WKT registry costs a few ms). */
@@ -153,9 +154,10 @@ export function compileNodeFilter(
   } catch (e) {
     throw new FilterError((e as Error).message);
   }
-  staticCheck(parsed.expr);
+  const typed = staticCheck(parsed.expr);
   const meter = new Meter(limits, instrument(parsed.expr, limits));
   const literals = foldNames(parsed.expr);
+  typeComparisons(typed);
   let fn: ReturnType<typeof plan>;
   try {
     fn = plan(env(), parsed);
@@ -223,8 +225,10 @@ const TYPE_NAMES = new Set([
   "dyn",
 ]);
 
-function staticCheck(root: Expr): void {
+function staticCheck(root: Expr): Map<Expr, string> {
   const shadowed = new Set<string>(); // comprehension variables in scope
+  // Ordering comparisons whose operands are both of one known type (see typeComparisons).
+  const typed = new Map<Expr, string>();
   const k = visit(root);
   if (k?.kind === "message") {
     throw new FilterError(`filter must evaluate to bool, got ${k.desc.typeName}`);
@@ -232,6 +236,7 @@ function staticCheck(root: Expr): void {
   if (k?.kind === "value" && k.type !== "bool") {
     throw new FilterError(`filter must evaluate to bool, got ${k.type}`);
   }
+  return typed;
 
   function visit(e: Expr | undefined): Known {
     if (!e) return undefined;
@@ -261,7 +266,14 @@ function staticCheck(root: Expr): void {
       }
       case "callExpr": {
         const c = ek.value;
-        c.args.forEach(visit);
+        const args = c.args.map(visit);
+        const [l, r] = args;
+        if (
+          !c.target && args.length === 2 && l?.kind === "value" && r?.kind === "value" &&
+          l.type === r.type && typedOrderName(c.function, l.type)
+        ) {
+          typed.set(e, l.type);
+        }
         const qualified = c.target && qualifiedName(c.target);
         if (qualified === undefined) visit(c.target);
         if (!SPECIAL_CALLS.has(c.function) && env().funcs.find(c.function) === undefined) {
@@ -377,6 +389,8 @@ const BOOL_CALLS = new Set([
 
 function callType(fn: string): Known {
   if (BOOL_CALLS.has(fn)) return { kind: "value", type: "bool" };
+  // Their result, when there is one, has their name as its type (`duration(x)` is a duration).
+  if (fn === "duration" || fn === "timestamp") return { kind: "value", type: fn };
   if (fn === "size") return { kind: "value", type: "int" };
   return undefined;
 }
@@ -422,6 +436,19 @@ function scalarCelType(s: ScalarType): string {
       return "uint";
     default:
       return "int";
+  }
+}
+
+/**
+ * Points each comparison of `typed` (from {@link staticCheck}: an ordering of two operands of one
+ * known type) at its typed function (cel_compare.ts), which skips @bufbuild/cel's per-evaluation
+ * choice among the operator's overloads.
+ */
+function typeComparisons(typed: Map<Expr, string>): void {
+  for (const [e, type] of typed) {
+    if (e.exprKind.case !== "callExpr") continue;
+    const name = typedOrderName(e.exprKind.value.function, type);
+    if (name) e.exprKind.value.function = name;
   }
 }
 
