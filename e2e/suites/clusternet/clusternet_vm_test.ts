@@ -10,19 +10,15 @@
  * and differ.
  *
  * Kept short for the VM tier: no TPM (swtpm adds nothing here), unencrypted data, one cluster.
- * The phases' durations are printed.
- *
- * Under TCG (no KVM) this does not fit the VM tier. Measured on the project's loaded 2-core
- * machine: node 0 (which starts the whole Kubernetes control plane at bootstrap) served its
- * curator after 362 s with 1 vCPU and 703 s with 2, then stopped answering the launcher for
- * > 30 s (run 1) or kept losing curator leadership (run 2, stopped after 33 min): node 1 never
- * started, so no pod ran. It has not completed yet. It runs with KVM, or under TCG only when
- * `E2E_CLUSTERNET_TCG=1` asks for it; otherwise it prints why it skipped.
+ * The phases' durations are printed. Under TCG on the project's 2-core machine (2026-12-03, quiet):
+ * "Cluster running!" after 144 s, both Nodes Ready after 302 s, pods Ready after 322 s, done after
+ * 327 s. Earlier runs found what namespace nodes cannot show, each fixed in the image: no
+ * `mount` for the kubelet's volumes, no CONFIG_NFT_NUMGEN for kube-proxy's nftables rules, no
+ * CONFIG_CFS_BANDWIDTH for runc's `cpu.max` (no container started).
  */
 import assert from "node:assert/strict";
 import { type Cluster, launchCluster } from "../../launch/cluster.ts";
 import { resolveOptions } from "../../launch/options.ts";
-import { detectAccel } from "../../launch/vm/accel.ts";
 import { kubectl } from "../../launch/kubectl.ts";
 import { buildImage } from "../../../os-image/image.ts";
 import { CONNECTIVITY, IMAGE_REFS } from "../../images/images.ts";
@@ -120,17 +116,8 @@ async function clusternetBytes(
   return { rx: counter("receive"), tx: counter("transmit") };
 }
 
-/** Why the suite does not run here (counted as skipped by the tier), or undefined. */
-const skip = (await detectAccel()) === "tcg" && Deno.env.get("E2E_CLUSTERNET_TCG") !== "1"
-  ? "no KVM; under TCG a 2-VM full-image Kubernetes cluster does not come up within the VM " +
-    "tier's budget here (node 0's curator serving after 6-12 min, then unstable; node 1 not " +
-    "started after 33 min); set E2E_CLUSTERNET_TCG=1 to run it anyway"
-  : undefined;
-if (skip) console.log(`skipped: ${skip}`);
-
 Deno.test({
   name: "clusternet: pods on two VM workers reach each other through WireGuard",
-  ignore: skip !== undefined,
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
