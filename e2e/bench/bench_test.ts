@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { NodeState } from "../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { Observed } from "./kubernetes.ts";
 import { renderReport } from "./all.ts";
-import { spread } from "./heartbeats.ts";
+import { spread } from "./heartbeat_client.ts";
 import { kubeNode, UP_WORKER_SELECTOR } from "./kubepeer.ts";
 import { percentile } from "./report.ts";
 import { benchRecord, randomPublicKeys } from "./seed.ts";

@@ -50,23 +50,27 @@ export interface GoGrpcClient {
   close(): Promise<void>;
 }
 
+const der = (b64: string) => new Uint8Array(Buffer.from(b64, "base64"));
+
+/**
+ * Writes the cluster CA of `info` into `dir` for the Go client; the flags naming the server:
+ * its URL, the node ID its certificate must carry and the CA file.
+ */
+export async function goServerFlags(info: ServerInfo, dir: string): Promise<string[]> {
+  await Deno.writeTextFile(`${dir}/ca.crt`, certificatePem(der(info.ca)));
+  return ["-server", `https://${info.target}`, "-server-name", info.nodeId, "-ca", `${dir}/ca.crt`];
+}
+
 /** Builds (or reuses) the Go client and writes the owner's credentials for it. */
 export async function goGrpcClient(info: ServerInfo): Promise<GoGrpcClient> {
   const bin = await buildKubeClient();
   const dir = await Deno.makeTempDir({ prefix: "metropolis-goclient-" });
-  const der = (b64: string) => new Uint8Array(Buffer.from(b64, "base64"));
-  await Deno.writeTextFile(`${dir}/ca.crt`, certificatePem(der(info.ca)));
   await Deno.writeTextFile(`${dir}/owner.crt`, certificatePem(der(info.ownerCert)));
   await Deno.writeTextFile(`${dir}/owner.key`, pemEncode("PRIVATE KEY", der(info.ownerKey)), {
     mode: 0o600,
   });
   const common = [
-    "-server",
-    `https://${info.target}`,
-    "-server-name",
-    info.nodeId,
-    "-ca",
-    `${dir}/ca.crt`,
+    ...await goServerFlags(info, dir),
     "-cert",
     `${dir}/owner.crt`,
     "-key",

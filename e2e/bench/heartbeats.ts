@@ -2,8 +2,15 @@
  * `deno task bench heartbeats` (testing.md §5, issue #16 item 2): N simulated nodes with distinct
  * node certificates (records seeded UP) each hold a Heartbeat stream over their own TLS
  * connection to a leader in another process and send every `--interval` s. The nodes live in
- * client processes of at most `--per-process` nodes each (heartbeat_worker.ts: the open-file
- * limit of one process, 20,000 here, bounds it). Measures:
+ * client processes of at most `--per-process` nodes each (the open-file limit of one process,
+ * 20,000 here, bounds it), of one of two clients (`--client`, heartbeat_client.ts):
+ * - `go`: `kubeclient heartbeats` (kubepeer/heartbeats.go), Go's TLS and HTTP/2 with one
+ *   transport per node; its keys and certificates are issued and its records seeded here;
+ * - `deno`: heartbeat_worker.ts, the project's own client code (Deno's TLS and grpc-js), which
+ *   issues and seeds its nodes itself. It costs more CPU per connection than the leader does
+ *   (docs/benchmarks.md, ramp-up), on the same cores, so its ramp-up shows the simulator more
+ *   than the leader. The failover always runs on it: only it can retarget its nodes.
+ * Measures:
  * - connection ramp-up: from "connect" to every node's first answered heartbeat, in nodes/s
  *   (`--concurrency` handshakes in flight per client process), and the CPU each connection cost
  *   the leader and the client processes (utime+stime over the ramp-up divided by the nodes): on
@@ -22,7 +29,7 @@
  * Failover (`--failover N`): see {@link failover}; target ≤ 10 s.
  *
  * Options: `--nodes 1000,5000` `--duration 60` `--interval 5` `--per-process 5000`
- * `--concurrency 100` `--no-peer` `--failover 0`.
+ * `--concurrency 100` `--no-peer` `--failover 0` `--client deno`.
  */
 import { Management } from "../../proto/gen/metropolis/proto/api/management_pb.ts";
 import { machine, percentile, progress, report, type Result } from "./report.ts";
@@ -30,6 +37,8 @@ import { type BenchServer, startBenchServer } from "./server_process.ts";
 import { cpuSeconds } from "./proc.ts";
 import { waitSeededVisible } from "./seed.ts";
 import { startKubePeer } from "./kubepeer.ts";
+import { spread, Worker } from "./heartbeat_client.ts";
+import { startGoWorkers } from "./heartbeat_go.ts";
 
 const TARGET_CPU = 50;
 const TARGET_RSS_MIB = 1024;
@@ -43,6 +52,18 @@ const PROGRESS_EVERY_MS = 10_000;
 const LEADER_POLL_MS = 250;
 /** Open files a worker needs beyond one connection per node (Deno, grpc-js, etcd client). */
 const FD_RESERVE = 500;
+/** Distinct failure messages the ramp-up reports. */
+const ERROR_SAMPLE = 5;
+
+/**
+ * The simulated nodes' client: `go` (kubepeer/heartbeats.go) costs a fraction of `deno`'s CPU per
+ * connection, so the ramp-up shows the leader's rate rather than the simulator's; `deno`
+ * (heartbeat_worker.ts) dials with the project's own client code and is the one that can follow
+ * a failover.
+ */
+const CLIENTS = ["go", "deno"] as const;
+type Client = (typeof CLIENTS)[number];
+const DEFAULT_CLIENT: Client = "deno";
 
 function option(args: string[], name: string, def: string): string {
   const i = args.indexOf(`--${name}`);
@@ -61,111 +82,6 @@ function positiveNumbers(s: string, name: string): number[] {
 function fdLimit(): number {
   const m = /^Max open files\s+(\d+|unlimited)/m.exec(Deno.readTextFileSync("/proc/self/limits"));
   return !m || m[1] === "unlimited" ? Infinity : Number(m[1]);
-}
-
-/** Splits `n` nodes over processes of at most `per` nodes: [first index, count] each. */
-export function spread(n: number, per: number): [number, number][] {
-  const procs = Math.ceil(n / per);
-  const out: [number, number][] = [];
-  let first = 0;
-  for (let i = 0; i < procs; i++) {
-    const count = Math.floor(n / procs) + (i < n % procs ? 1 : 0);
-    out.push([first, count]);
-    first += count;
-  }
-  return out;
-}
-
-/** A running heartbeat_worker.ts process and its line protocol. */
-class Worker {
-  readonly #child: Deno.ChildProcess;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #waiting = new Map<string, ((m: Record<string, unknown>) => void)[]>();
-  readonly #unclaimed: Record<string, unknown>[] = [];
-
-  constructor(first: number, count: number, interval: number, concurrency: number) {
-    const script = new URL("./heartbeat_worker.ts", import.meta.url).pathname;
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        // BENCH_WORKER_FLAGS: extra Deno flags for the client processes (e.g. `--cpu-prof`).
-        ...(Deno.env.get("BENCH_WORKER_FLAGS")?.split(" ").filter(Boolean) ?? []),
-        script,
-        "--first",
-        String(first),
-        "--count",
-        String(count),
-        "--interval",
-        String(interval),
-        "--concurrency",
-        String(concurrency),
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    this.#writer = this.#child.stdin.getWriter();
-    const stdout = this.#child.stdout;
-    (async () => {
-      let buf = "";
-      for await (const c of stdout.pipeThrough(new TextDecoderStream())) {
-        buf += c;
-        let nl;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          if (!line.startsWith("{")) continue;
-          const m = JSON.parse(line);
-          const waiter = this.#waiting.get(m.ev)?.shift();
-          if (waiter) waiter(m);
-          else this.#unclaimed.push(m); // nobody waits yet: kept for the next next(ev)
-        }
-      }
-    })();
-  }
-
-  get pid(): number {
-    return this.#child.pid;
-  }
-
-  async send(m: Record<string, unknown>): Promise<void> {
-    await this.#writer.write(new TextEncoder().encode(JSON.stringify(m) + "\n"));
-  }
-
-  /** The next event `ev`; fails when the worker exits first. */
-  next(ev: string): Promise<Record<string, unknown>> {
-    const i = this.#unclaimed.findIndex((m) => m.ev === ev);
-    if (i >= 0) return Promise.resolve(this.#unclaimed.splice(i, 1)[0]);
-    return Promise.race([
-      new Promise<Record<string, unknown>>((r) => {
-        const l = this.#waiting.get(ev) ?? [];
-        l.push(r);
-        this.#waiting.set(ev, l);
-      }),
-      this.#child.status.then((s) => {
-        throw new Error(`heartbeat worker ${this.pid} exited (${s.code}) before "${ev}"`);
-      }),
-    ]);
-  }
-
-  /** The worker's failover progress: nodes not yet moved, given up, attempts in progress. */
-  async progress(): Promise<Record<string, unknown>> {
-    await this.send({ cmd: "progress" });
-    return await this.next("progress");
-  }
-
-  async stop(): Promise<void> {
-    await this.send({ cmd: "stop" }).catch(() => {});
-    await this.#writer.close().catch(() => {});
-    const t = setTimeout(() => {
-      try {
-        this.#child.kill("SIGKILL");
-      } catch { /* gone */ }
-    }, 10_000);
-    await this.#child.status;
-    clearTimeout(t);
-  }
 }
 
 /** IDs among `ids` that the leader now reports with `health`. */
@@ -191,6 +107,10 @@ export async function heartbeats(args: string[]): Promise<void> {
   );
   const withPeer = !args.includes("--no-peer");
   const failoverNodes = Math.floor(Number(option(args, "failover", "0")));
+  const client = option(args, "client", DEFAULT_CLIENT) as Client;
+  if (!CLIENTS.includes(client)) {
+    throw new Error(`--client must be one of ${CLIENTS.join(", ")}, got "${client}"`);
+  }
   if (fdLimit() < per + FD_RESERVE) {
     throw new Error(`open-file limit ${fdLimit()} too low for ${per} nodes per process`);
   }
@@ -209,14 +129,8 @@ export async function heartbeats(args: string[]): Promise<void> {
     let timeoutPoll: ReturnType<typeof setInterval> | undefined;
     try {
       const rss0 = srv.rssMiB();
-      const { ids, rampMs, rampErrors, rampCpuPct, rampCpuS, rampWorkerCpuS } = await startNodes(
-        srv,
-        n,
-        interval,
-        per,
-        concurrency,
-        workers,
-      );
+      const ramp = await startNodes(srv, n, interval, per, concurrency, workers, client);
+      const { ids, rampMs, rampErrors, rampCpuPct, rampCpuS, rampWorkerCpuS } = ramp;
       const idSet = new Set(ids);
       progress(
         `heartbeats: ${n} streams up in ${(rampMs / 1000).toFixed(1)} s ` +
@@ -247,15 +161,16 @@ export async function heartbeats(args: string[]): Promise<void> {
       clearInterval(timeoutPoll);
       await polling;
       await poll();
-      const rtts = reports.flatMap((r) => r.rtts as number[]);
-      const streamErrors = reports.reduce((a, r) => a + (r.errors as number), 0);
-      const reconnects = reports.reduce((a, r) => a + (r.reconnects as number), 0);
+      const rtts = reports.flatMap((r) => r.rtts);
+      const streamErrors = reports.reduce((a, r) => a + r.errors, 0);
+      const reconnects = reports.reduce((a, r) => a + r.reconnects, 0);
       const lastError = reports.map((r) => r.lastError).find(Boolean);
       const healthy = (await withHealth(srv, "HEALTH_HEALTHY", idSet)).length;
       const perBeatUs = (cpu1 - cpu0) * 1e6 / Math.max(1, rtts.length);
       const load = Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
       const extra = {
         nodes: n,
+        client,
         processes: workers.length,
         durationS: duration,
         heartbeats: rtts.length,
@@ -307,9 +222,11 @@ export async function heartbeats(args: string[]): Promise<void> {
         ok: rate >= TARGET_RAMP,
         extra: {
           seconds: r2(rampMs / 1000),
+          client,
           concurrencyPerProcess: concurrency,
           processes: workers.length,
           failedAttempts: rampErrors,
+          ...(ramp.rampErrorSample.length ? { errorSample: ramp.rampErrorSample } : {}),
           leaderCpuPct: Math.round(rampCpuPct),
           leaderCpuMsPerConnection: r2(rampCpuS * 1000 / n),
           clientCpuMsPerConnection: r2(rampWorkerCpuS * 1000 / n),
@@ -374,7 +291,8 @@ async function reportProgress(
     ]);
     if (settled) return;
     const ps = await Promise.all(workers.map((w) => w.progress()));
-    const sum = (k: string) => ps.reduce((a, p) => a + (p[k] as number), 0);
+    const sum = (k: "notMoved" | "pending" | "gaveUp" | "errors") =>
+      ps.reduce((a, p) => a + p[k], 0);
     progress(
       `heartbeats: ${phase} +${Math.round((performance.now() - t0) / 1000)} s: ` +
         `${n - sum("notMoved")}/${n} up, ${sum("pending")} dialling, ${sum("gaveUp")} gave up, ` +
@@ -384,9 +302,10 @@ async function reportProgress(
 }
 
 /**
- * Starts workers for `n` nodes against `srv`, seeds the records, waits until the leader sees them
- * and connects every node: the IDs, the ramp-up time, failed connection attempts and the leader's
- * CPU during the ramp-up (% of one core).
+ * Starts `client` processes for `n` nodes against `srv`, seeds the records, waits until the
+ * leader sees them and connects every node: the IDs, the ramp-up time, failed connection attempts
+ * (with up to {@link ERROR_SAMPLE} distinct messages) and the leader's CPU during the ramp-up (%
+ * of one core).
  */
 async function startNodes(
   srv: BenchServer,
@@ -395,21 +314,27 @@ async function startNodes(
   per: number,
   concurrency: number,
   workers: Worker[],
+  client: Client,
 ): Promise<{
   ids: string[];
   rampMs: number;
   rampErrors: number;
+  rampErrorSample: string[];
   rampCpuPct: number;
   /** Leader and client-process CPU (utime+stime) during the ramp-up, in seconds. */
   rampCpuS: number;
   rampWorkerCpuS: number;
 }> {
-  for (const [first, count] of spread(n, per)) {
-    workers.push(new Worker(first, count, interval, concurrency));
+  let ids: string[] = [];
+  if (client === "go") {
+    ids = await startGoWorkers(srv, n, interval, per, concurrency, workers);
+  } else {
+    for (const [first, count] of spread(n, per)) {
+      workers.push(Worker.deno(first, count, interval, concurrency));
+    }
+    for (const w of workers) await w.send(srv.info as unknown as Record<string, unknown>);
+    for (const w of workers) ids.push(...(await w.next("seeded")).ids);
   }
-  for (const w of workers) await w.send(srv.info as unknown as Record<string, unknown>);
-  const ids: string[] = [];
-  for (const w of workers) ids.push(...(await w.next("seeded")).ids as string[]);
   await waitSeededVisible(await srv.client(Management, srv.owner), ids[ids.length - 1]);
   progress(`heartbeats: ${n} records seeded; opening ${n} TLS connections`);
   const workerCpu = () => workers.reduce((a, w) => a + cpuSeconds(w.pid), 0);
@@ -422,10 +347,12 @@ async function startNodes(
   const connected = await all;
   const rampMs = performance.now() - t0;
   const rampCpuS = srv.cpuSeconds() - cpu0;
+  const messages = connected.flatMap((c) => c.errorSample ?? (c.lastError ? [c.lastError] : []));
   return {
     ids,
     rampMs,
-    rampErrors: connected.reduce((a, c) => a + (c.errors as number), 0),
+    rampErrors: connected.reduce((a, c) => a + c.errors, 0),
+    rampErrorSample: [...new Set(messages)].slice(0, ERROR_SAMPLE),
     rampCpuPct: rampCpuS / (rampMs / 1000) * 100,
     rampCpuS,
     rampWorkerCpuS: workerCpu() - wcpu0,
@@ -451,7 +378,8 @@ async function failover(
   const b = await startBenchServer(["--join", a.info.etcd]);
   const workers: Worker[] = [];
   try {
-    const { ids } = await startNodes(a, n, interval, per, concurrency, workers);
+    // Only the Deno client can follow a retarget.
+    const { ids } = await startNodes(a, n, interval, per, concurrency, workers, "deno");
     const idSet = new Set(ids);
     await new Promise((r) => setTimeout(r, 2 * interval)); // steady before the crash
     const bMgmt = await b.client(Management, b.owner);
@@ -516,8 +444,8 @@ async function failover(
         processes: workers.length,
         ...(moved ? {} : {
           error: `not all nodes moved within ${FAILOVER_WAIT_MS / 1000} s`,
-          notMoved: stuck.reduce((a, p) => a + (p.notMoved as number), 0),
-          gaveUp: stuck.reduce((a, p) => a + (p.gaveUp as number), 0),
+          notMoved: stuck.reduce((a, p) => a + p.notMoved, 0),
+          gaveUp: stuck.reduce((a, p) => a + p.gaveUp, 0),
         }),
       },
     }, m);

@@ -1,20 +1,13 @@
 /**
  * Smoke runs of the control-plane benchmarks (issue #16: benchmarks are not part of the test
  * command, only a short run of each asserting that it produces numbers): getnodes and heartbeats
- * with a few nodes, without the Kubernetes peer (its `kube` build takes minutes). The timing
- * values are not checked.
+ * (with the Go and the Deno client) with a few nodes, without the Kubernetes peer (its `kube`
+ * build takes minutes). The timing values are not checked, only that they are real numbers.
  */
 import assert from "node:assert/strict";
 import { getnodes } from "./getnodes.ts";
 import { heartbeats } from "./heartbeats.ts";
 import { REPORTED } from "./report.ts";
-
-/** The results reported while `run` ran, by bench name. */
-async function collect(run: () => Promise<void>): Promise<Map<string, number>> {
-  const from = REPORTED.length;
-  await run();
-  return new Map(REPORTED.slice(from).map(({ result }) => [result.bench, result.value]));
-}
 
 Deno.test({
   name:
@@ -46,27 +39,43 @@ Deno.test({
 });
 
 Deno.test({
-  name: "bench smoke: heartbeats over two client processes report CPU, RSS, ramp-up, no timeouts",
+  name:
+    "bench smoke: heartbeats from two Go client processes report CPU, RSS, ramp-up, no timeouts",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const r = await collect(() =>
-      heartbeats([
-        "--nodes",
-        "12",
-        "--per-process",
-        "6",
-        "--duration",
-        "2",
-        "--interval",
-        "0.5",
-        "--no-peer",
-      ])
-    );
+    const from = REPORTED.length;
+    await heartbeats([
+      "--nodes",
+      "12",
+      "--per-process",
+      "6",
+      "--duration",
+      "2",
+      "--interval",
+      "0.5",
+      "--no-peer",
+      "--client",
+      "go",
+    ]);
+    const r = new Map(REPORTED.slice(from).map(({ result }) => [result.bench, result]));
     for (const m of ["leader-cpu", "rtt", "leader-rss", "ramp-up"]) {
-      assert.ok(Number.isFinite(r.get(`heartbeats/12/${m}`)), m);
+      assert.ok(Number.isFinite(r.get(`heartbeats/12/${m}`)?.value), m);
     }
-    assert.equal(r.get("heartbeats/12/timeouts"), 0);
+    assert.equal(r.get("heartbeats/12/timeouts")?.value, 0);
+    // Every node heartbeated through the Go client: two processes, no failures, about four
+    // answered heartbeats per node in the 2 s steady phase (at least one each), real round trips.
+    const steady = r.get("heartbeats/12/leader-cpu")!.extra!;
+    assert.equal(steady.client, "go");
+    assert.equal(steady.processes, 2);
+    assert.equal(steady.streamErrors, 0, JSON.stringify(steady));
+    assert.ok((steady.heartbeats as number) >= 12, JSON.stringify(steady));
+    assert.ok(r.get("heartbeats/12/rtt")!.value > 0);
+    const ramp = r.get("heartbeats/12/ramp-up")!;
+    assert.ok(ramp.value > 0);
+    assert.equal(ramp.extra!.failedAttempts, 0, JSON.stringify(ramp.extra));
+    assert.ok(Number.isFinite(ramp.extra!.clientCpuMsPerConnection), JSON.stringify(ramp.extra));
+    assert.ok(Number.isFinite(ramp.extra!.leaderCpuMsPerConnection), JSON.stringify(ramp.extra));
   },
 });
 
@@ -86,9 +95,14 @@ Deno.test({
       "--interval",
       "0.5",
       "--no-peer",
+      "--client",
+      "deno",
       "--failover",
       "12",
     ]);
+    // The steady phase before it ran on the Deno client as asked.
+    const ramp = REPORTED.slice(from).find(({ result }) => result.bench === "heartbeats/4/ramp-up");
+    assert.equal(ramp?.result.extra?.client, "deno");
     const r = REPORTED.slice(from).find(({ result }) => result.bench === "heartbeats/failover/12");
     assert.ok(r, "no failover result");
     const { value, extra } = r.result;

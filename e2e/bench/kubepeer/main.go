@@ -18,6 +18,8 @@
 //	    Creates N Leases, then renews each every interval the way the kubelet does (PUT of the
 //	    last object it got, with its resourceVersion, renewTime set to now), spread evenly over
 //	    the interval, over C HTTP/2 connections; prints renewal counts and RTT percentiles.
+//	kubeclient heartbeats -server URL -server-name NODEID -ca F -path /pkg.Curator/Heartbeat -nodes F ...
+//	    Simulated nodes holding Heartbeat streams, driven over stdin/stdout (heartbeats.go).
 package main
 
 import (
@@ -427,7 +429,7 @@ func cpuTimes(pids string) map[string]float64 {
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: kubeclient create|list|grpc-stream|leases [flags]")
+		fail("usage: kubeclient create|list|grpc-stream|leases|heartbeats [flags]")
 	}
 	switch os.Args[1] {
 	case "create":
@@ -438,6 +440,8 @@ func main() {
 		grpcStream(os.Args[2:])
 	case "leases":
 		leases(os.Args[2:])
+	case "heartbeats":
+		heartbeats(os.Args[2:])
 	default:
 		fail("unknown command %q", os.Args[1])
 	}

@@ -1,0 +1,406 @@
+// kubeclient heartbeats: the simulated nodes of `deno task bench heartbeats --client go`
+// (e2e/bench/heartbeat_go.ts). The Deno/grpc-js nodes cost ≈ 1.7 ms of CPU per connection on
+// the same two cores as the leader (docs/benchmarks.md, ramp-up), more than the leader itself,
+// so the ramp-up measured the simulator; these cost a Go TLS handshake and one HTTP/2 stream.
+//
+// Each node has its own certificate and key, its own http.Transport (so its own TLS connection)
+// and one Heartbeat stream on it: a POST of application/grpc whose request body is a pipe into
+// which a length-prefixed HeartbeatRequest (empty: five zero bytes) is written every interval;
+// responses are counted by their 5-byte prefixes, not decoded. At most -concurrency attempts
+// (dial, handshake, first answer) are in flight; a failed attempt is retried with backoff, a
+// stream that breaks after it was up is redialled, as the Deno simulator does.
+//
+// It reads its nodes' identities from stdin, one JSON line {"cert","key"} each, then speaks the
+// line protocol of heartbeat_worker.ts (commands connect, report, progress, stop; events
+// connected, report, progress; see e2e/bench/heartbeat_client.ts), so the bench drives either
+// client the same way. No key is written to a file.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// An attempt whose first heartbeat is unanswered after this long is abandoned and redialled
+	// (heartbeat_worker.ts: ATTEMPT_TIMEOUT_MS).
+	hbAttemptTimeout = 15 * time.Second
+	// A node gives up dialling after this long (heartbeat_worker.ts: GIVE_UP_MS).
+	hbGiveUp = 120 * time.Second
+	// Distinct error messages kept for the report; the count of errors is exact.
+	hbErrorSample = 5
+)
+
+// An uncompressed gRPC message of zero bytes: HeartbeatRequest has no fields.
+var hbFrame = []byte{0, 0, 0, 0, 0}
+
+// A node's identity as the bench sends it on stdin: DER certificate and PKCS#8 key (base64).
+type hbIdentity struct {
+	Cert []byte `json:"cert"`
+	Key  []byte `json:"key"`
+}
+
+type hbNode struct {
+	cert tls.Certificate
+	mu   sync.Mutex
+	// Send time of the unanswered heartbeat (zero: none) and the body it is written to.
+	sentAt time.Time
+	body   *io.PipeWriter
+}
+
+type hbSim struct {
+	url      string
+	tls      *tls.Config
+	interval time.Duration
+	slots    chan struct{}
+	nodes    []*hbNode
+	// Attempts in flight or waiting for a slot; nodes up; nodes that gave up.
+	pending, up, gaveUp atomic.Int64
+
+	mu         sync.Mutex
+	rtts       []float64
+	errors     int
+	reconnects int
+	lastError  string
+	sample     []string
+}
+
+func (s *hbSim) fail(err error) {
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.errors++
+	s.lastError = msg
+	if len(s.sample) < hbErrorSample {
+		for _, m := range s.sample {
+			if m == msg {
+				return
+			}
+		}
+		s.sample = append(s.sample, msg)
+	}
+}
+
+// answered records the answer to n's unanswered heartbeat, if any.
+func (s *hbSim) answered(n *hbNode) {
+	n.mu.Lock()
+	sent := n.sentAt
+	n.sentAt = time.Time{}
+	n.mu.Unlock()
+	if !sent.IsZero() {
+		d := float64(time.Since(sent).Microseconds()) / 1000
+		s.mu.Lock()
+		s.rtts = append(s.rtts, d)
+		s.mu.Unlock()
+	}
+}
+
+// beat writes a heartbeat on n's stream unless the previous one is unanswered.
+func beat(n *hbNode) {
+	n.mu.Lock()
+	if n.body == nil || !n.sentAt.IsZero() {
+		n.mu.Unlock()
+		return
+	}
+	n.sentAt = time.Now()
+	w := n.body
+	n.mu.Unlock()
+	// The transport reads the pipe continuously; a broken stream closes it, ending the write.
+	go w.Write(hbFrame)
+}
+
+// attempt opens n's connection and stream; returns once the first heartbeat is answered (the
+// stream then lives on: heartbeats every interval, a redial when it breaks) or with the failure.
+func (s *hbSim) attempt(n *hbNode) error {
+	cfg := s.tls.Clone()
+	cfg.Certificates = []tls.Certificate{n.cert}
+	tr := &http.Transport{
+		TLSClientConfig:    cfg,
+		ForceAttemptHTTP2:  true,
+		DisableCompression: true,
+		DialContext:        (&net.Dialer{Timeout: hbAttemptTimeout}).DialContext,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	end := func() {
+		cancel()
+		pw.CloseWithError(io.ErrClosedPipe)
+		tr.CloseIdleConnections()
+	}
+	timeout := time.AfterFunc(hbAttemptTimeout, cancel)
+	defer timeout.Stop()
+	req, err := http.NewRequestWithContext(ctx, "POST", s.url, pr)
+	if err != nil {
+		end()
+		return err
+	}
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("Te", "trailers")
+	n.mu.Lock()
+	n.body, n.sentAt = pw, time.Time{}
+	n.mu.Unlock()
+	beat(n)
+	resp, err := tr.RoundTrip(req)
+	if err == nil {
+		err = hbResponseError(resp)
+	}
+	if err != nil {
+		end()
+		return err
+	}
+	// The reader alone decides whether the stream was up: before its first answer a failure is
+	// this attempt's, after it the stream's (a redial).
+	first := make(chan error, 1)
+	go func() {
+		wasUp := false
+		err := hbRead(resp, func() {
+			s.answered(n)
+			if !wasUp {
+				wasUp = true
+				s.up.Add(1)
+				first <- nil
+			}
+		})
+		if !wasUp {
+			first <- err
+			return
+		}
+		end()
+		s.fail(err)
+		n.mu.Lock()
+		n.body = nil
+		n.mu.Unlock()
+		s.up.Add(-1)
+		s.mu.Lock()
+		s.reconnects++
+		s.mu.Unlock()
+		s.openWithRetry(n)
+	}()
+	if err := <-first; err != nil {
+		end()
+		return err
+	}
+	timeout.Stop()
+	// Heartbeats every interval from a random phase, as independent nodes would.
+	go func() {
+		select {
+		case <-time.After(time.Duration(rand.Int63n(int64(s.interval)))):
+		case <-ctx.Done():
+			return
+		}
+		t := time.NewTicker(s.interval)
+		defer t.Stop()
+		for {
+			beat(n)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+// hbResponseError is the failure a response's headers already show: not HTTP/2 or 200, or a
+// trailers-only gRPC error (its status in the headers).
+func hbResponseError(resp *http.Response) error {
+	var err error
+	switch {
+	case resp.ProtoMajor != 2:
+		err = fmt.Errorf("%s, not HTTP/2", resp.Proto)
+	case resp.StatusCode != 200:
+		err = fmt.Errorf("HTTP %d", resp.StatusCode)
+	case resp.Header.Get("Grpc-Status") != "":
+		err = fmt.Errorf("grpc-status %s: %s", resp.Header.Get("Grpc-Status"),
+			resp.Header.Get("Grpc-Message"))
+	}
+	if err != nil {
+		resp.Body.Close()
+	}
+	return err
+}
+
+// hbRead calls answer for every response message until the stream ends; the reason it ended.
+func hbRead(resp *http.Response, answer func()) error {
+	defer resp.Body.Close()
+	var prefix [5]byte
+	for {
+		if _, err := io.ReadFull(resp.Body, prefix[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("stream ended: grpc-status %q: %s", resp.Trailer.Get("Grpc-Status"),
+					resp.Trailer.Get("Grpc-Message"))
+			}
+			return err
+		}
+		size := int64(binary.BigEndian.Uint32(prefix[1:]))
+		if _, err := io.CopyN(io.Discard, resp.Body, size); err != nil {
+			return err
+		}
+		answer()
+	}
+}
+
+// openWithRetry opens n until its first heartbeat is answered, at most -concurrency attempts
+// in flight, retrying with backoff (250 ms growing to 2 s, jittered, as an agent's dialer) for
+// up to hbGiveUp.
+func (s *hbSim) openWithRetry(n *hbNode) {
+	s.pending.Add(1)
+	defer s.pending.Add(-1)
+	until := time.Now().Add(hbGiveUp)
+	for attempt := 0; ; attempt++ {
+		s.slots <- struct{}{}
+		err := s.attempt(n)
+		<-s.slots
+		if err == nil {
+			return
+		}
+		s.fail(err)
+		if time.Now().After(until) {
+			s.gaveUp.Add(1)
+			return
+		}
+		backoff := 250 * time.Millisecond
+		for i := 0; i < attempt && backoff < 2*time.Second; i++ {
+			backoff = backoff * 8 / 5
+		}
+		backoff = min(backoff, 2*time.Second)
+		time.Sleep(time.Duration(float64(backoff) * (0.5 + rand.Float64()/2)))
+	}
+}
+
+// openAll opens every node, a pool of -concurrency openers.
+func (s *hbSim) openAll() {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < cap(s.slots); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(s.nodes) {
+					return
+				}
+				s.openWithRetry(s.nodes[k])
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+var hbEmitMu sync.Mutex
+
+// hbEmit prints one event line; events come from several goroutines.
+func hbEmit(v any) {
+	hbEmitMu.Lock()
+	defer hbEmitMu.Unlock()
+	emit(v)
+}
+
+// counters is the part of every event about failures.
+func (s *hbSim) counters(m map[string]any) map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m["errors"] = s.errors
+	m["lastError"] = s.lastError
+	m["errorSample"] = append([]string{}, s.sample...)
+	return m
+}
+
+func heartbeats(args []string) {
+	fs := flag.NewFlagSet("heartbeats", flag.ExitOnError)
+	var c common
+	c.flags(fs)
+	path := fs.String("path", "", "/package.Curator/Heartbeat")
+	interval := fs.Duration("interval", 5*time.Second, "heartbeat interval")
+	concurrency := fs.Int("concurrency", 100, "attempts in flight")
+	check(fs.Parse(args))
+	pool := x509.NewCertPool()
+	caPem, err := os.ReadFile(c.ca)
+	check(err)
+	if !pool.AppendCertsFromPEM(caPem) {
+		fail("no CA certificate in %s", c.ca)
+	}
+	s := &hbSim{
+		url:      c.server + *path,
+		tls:      &tls.Config{RootCAs: pool, ServerName: c.serverName},
+		interval: *interval,
+		slots:    make(chan struct{}, max(1, *concurrency)),
+		rtts:     []float64{},
+	}
+	// Nodes first, one identity per line, then commands; command lines name a "cmd".
+	in := bufio.NewScanner(os.Stdin)
+	connected := false
+	for in.Scan() {
+		var line struct {
+			Cmd string `json:"cmd"`
+			hbIdentity
+		}
+		check(json.Unmarshal(in.Bytes(), &line))
+		if line.Cmd == "" {
+			if connected {
+				fail("a node identity after connect")
+			}
+			key, err := x509.ParsePKCS8PrivateKey(line.Key)
+			check(err)
+			s.nodes = append(s.nodes, &hbNode{
+				cert: tls.Certificate{Certificate: [][]byte{line.Cert}, PrivateKey: key},
+			})
+			continue
+		}
+		switch line.Cmd {
+		case "connect":
+			connected = true
+			// Not waited for, so that progress is answered during the ramp-up.
+			go func() {
+				t0 := time.Now()
+				s.openAll()
+				hbEmit(s.counters(map[string]any{"ev": "connected", "ms": time.Since(t0).Milliseconds()}))
+			}()
+		case "report":
+			s.mu.Lock()
+			rtts := s.rtts
+			s.rtts = []float64{}
+			s.mu.Unlock()
+			hbEmit(s.counters(map[string]any{
+				"ev": "report", "rtts": rtts, "reconnects": s.reconnectCount(),
+				"streams": s.up.Load(),
+			}))
+		case "progress":
+			hbEmit(s.counters(map[string]any{
+				"ev": "progress", "notMoved": int64(len(s.nodes)) - s.up.Load(),
+				"gaveUp": s.gaveUp.Load(), "pending": s.pending.Load(),
+			}))
+		case "stop":
+			// Exiting closes every connection; the leader sees them end.
+			os.Exit(0)
+		default:
+			fail("unknown command %q", line.Cmd)
+		}
+	}
+}
+
+func (s *hbSim) reconnectCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reconnects
+}
