@@ -39,7 +39,7 @@ export const WorkerEvent = z.discriminatedUnion("ev", [
     pending: count,
     ...failures,
   }),
-  /** After a retarget (Deno client), every node heartbeats to the new leader. */
+  /** After a retarget, every node heartbeats to the new leader. */
   z.strictObject({ ev: z.literal("moved"), ms: z.number().nonnegative() }),
 ]);
 export type WorkerEvent = z.infer<typeof WorkerEvent>;

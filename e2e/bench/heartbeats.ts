@@ -9,7 +9,7 @@
  * - `deno`: heartbeat_worker.ts, the project's own client code (Deno's TLS and grpc-js), which
  *   issues and seeds its nodes itself. It costs more CPU per connection than the leader does
  *   (docs/benchmarks.md, ramp-up), on the same cores, so its ramp-up shows the simulator more
- *   than the leader. The failover always runs on it: only it can retarget its nodes.
+ *   than the leader.
  * Measures:
  * - connection ramp-up: from "connect" to every node's first answered heartbeat, in nodes/s
  *   (`--concurrency` handshakes in flight per client process), and the CPU each connection cost
@@ -57,9 +57,8 @@ const ERROR_SAMPLE = 5;
 
 /**
  * The simulated nodes' client: `go` (kubepeer/heartbeats.go) costs a fraction of `deno`'s CPU per
- * connection, so the ramp-up shows the leader's rate rather than the simulator's; `deno`
- * (heartbeat_worker.ts) dials with the project's own client code and is the one that can follow
- * a failover.
+ * connection, so the ramp-up and the failover show the leader's rate rather than the simulator's;
+ * `deno` (heartbeat_worker.ts) dials with the project's own client code.
  */
 const CLIENTS = ["go", "deno"] as const;
 type Client = (typeof CLIENTS)[number];
@@ -267,7 +266,7 @@ export async function heartbeats(args: string[]): Promise<void> {
       await srv.stop();
     }
   }
-  if (failoverNodes > 0) await failover(failoverNodes, interval, per, concurrency, m);
+  if (failoverNodes > 0) await failover(failoverNodes, interval, per, concurrency, client, m);
 }
 
 /**
@@ -371,6 +370,7 @@ async function failover(
   interval: number,
   per: number,
   concurrency: number,
+  client: Client,
   m: ReturnType<typeof machine>,
 ): Promise<void> {
   progress(`heartbeats: failover with ${n} nodes`);
@@ -378,8 +378,7 @@ async function failover(
   const b = await startBenchServer(["--join", a.info.etcd]);
   const workers: Worker[] = [];
   try {
-    // Only the Deno client can follow a retarget.
-    const { ids } = await startNodes(a, n, interval, per, concurrency, workers, "deno");
+    const { ids } = await startNodes(a, n, interval, per, concurrency, workers, client);
     const idSet = new Set(ids);
     await new Promise((r) => setTimeout(r, 2 * interval)); // steady before the crash
     const bMgmt = await b.client(Management, b.owner);
@@ -440,6 +439,7 @@ async function failover(
           : "?",
         everTimedOut: timedOut.size,
         leaseTtlS: 10,
+        client,
         concurrencyPerProcess: concurrency,
         processes: workers.length,
         ...(moved ? {} : {

@@ -79,39 +79,43 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "bench smoke: failover moves every node to the second curator and times the election apart",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const from = REPORTED.length;
-    await heartbeats([
-      "--nodes",
-      "4",
-      "--per-process",
-      "6",
-      "--duration",
-      "1",
-      "--interval",
-      "0.5",
-      "--no-peer",
-      "--client",
-      "deno",
-      "--failover",
-      "12",
-    ]);
-    // The steady phase before it ran on the Deno client as asked.
-    const ramp = REPORTED.slice(from).find(({ result }) => result.bench === "heartbeats/4/ramp-up");
-    assert.equal(ramp?.result.extra?.client, "deno");
-    const r = REPORTED.slice(from).find(({ result }) => result.bench === "heartbeats/failover/12");
-    assert.ok(r, "no failover result");
-    const { value, extra } = r.result;
-    // Every node moved (a stalled move reports NaN), and the report splits kill → new leader
-    // from new leader → all moved, the two adding up to the total.
-    assert.ok(Number.isFinite(value), `failover: ${JSON.stringify(extra)}`);
-    const leader = extra?.newLeaderAfterS as number;
-    const after = extra?.movedAfterLeaderS as number;
-    assert.ok(leader > 0 && after >= 0, JSON.stringify(extra));
-    assert.ok(Math.abs(leader + after - value) < 0.05, JSON.stringify(r.result));
-  },
-});
+for (const client of ["go", "deno"]) {
+  Deno.test({
+    name:
+      `bench smoke: failover moves every node (${client} client) to the second curator and times the election apart`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      const from = REPORTED.length;
+      await heartbeats([
+        "--nodes",
+        "4",
+        "--per-process",
+        "6",
+        "--duration",
+        "1",
+        "--interval",
+        "0.5",
+        "--no-peer",
+        "--client",
+        client,
+        "--failover",
+        "12",
+      ]);
+      const reported = REPORTED.slice(from).map(({ result }) => result);
+      // The steady phase before it ran on the client asked for, and so did the failover.
+      assert.equal(reported.find((r) => r.bench === "heartbeats/4/ramp-up")?.extra?.client, client);
+      const r = reported.find((r) => r.bench === "heartbeats/failover/12");
+      assert.ok(r, "no failover result");
+      const { value, extra } = r;
+      assert.equal(extra?.client, client);
+      // Every node moved (a stalled move reports NaN), and the report splits kill → new leader
+      // from new leader → all moved, the two adding up to the total.
+      assert.ok(Number.isFinite(value), `failover: ${JSON.stringify(extra)}`);
+      const leader = extra?.newLeaderAfterS as number;
+      const after = extra?.movedAfterLeaderS as number;
+      assert.ok(leader > 0 && after >= 0, JSON.stringify(extra));
+      assert.ok(Math.abs(leader + after - value) < 0.05, JSON.stringify(r));
+    },
+  });
+}

@@ -11,9 +11,9 @@
 // stream that breaks after it was up is redialled, as the Deno simulator does.
 //
 // It reads its nodes' identities from stdin, one JSON line {"cert","key"} each, then speaks the
-// line protocol of heartbeat_worker.ts (commands connect, report, progress, stop; events
-// connected, report, progress; see e2e/bench/heartbeat_client.ts), so the bench drives either
-// client the same way. No key is written to a file.
+// line protocol of heartbeat_worker.ts (commands connect, report, progress, retarget, stop;
+// events connected, report, progress, moved; see e2e/bench/heartbeat_client.ts), so the bench
+// drives either client the same way, the failover included. No key is written to a file.
 package main
 
 import (
@@ -30,6 +30,7 @@ import (
 	"math/rand"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -55,29 +56,90 @@ type hbIdentity struct {
 	Key  []byte `json:"key"`
 }
 
+// Returned by attempts of a target generation that has been replaced (not a failure).
+var errRetargeted = errors.New("retargeted")
+
 type hbNode struct {
 	cert tls.Certificate
 	mu   sync.Mutex
 	// Send time of the unanswered heartbeat (zero: none) and the body it is written to.
 	sentAt time.Time
 	body   *io.PipeWriter
+	// Ends the current attempt or stream; the target generation last answered (-1: none).
+	end func()
+	gen int
 }
 
 type hbSim struct {
-	url      string
-	tls      *tls.Config
+	path     string
 	interval time.Duration
 	slots    chan struct{}
 	nodes    []*hbNode
-	// Attempts in flight or waiting for a slot; nodes up; nodes that gave up.
+	// Attempts in flight or waiting for a slot; streams up; nodes that gave up.
 	pending, up, gaveUp atomic.Int64
 
-	mu         sync.Mutex
+	mu sync.Mutex
+	// The target: URL of the Heartbeat method, TLS configuration (the leader's node ID as
+	// ServerName), its generation (0, then one more per retarget), when it was set, and how many
+	// nodes have been answered by it.
+	url        string
+	tls        *tls.Config
+	gen        int
+	movedAt    time.Time
+	moved      int
 	rtts       []float64
 	errors     int
 	reconnects int
 	lastError  string
 	sample     []string
+}
+
+func (s *hbSim) generation() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
+}
+
+// arrived counts n's first answer from the target of generation gen; after a retarget, the last
+// node to arrive announces that all have moved.
+func (s *hbSim) arrived(n *hbNode, gen int) {
+	n.mu.Lock()
+	first := n.gen != gen
+	n.gen = gen
+	n.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !first || gen != s.gen {
+		return
+	}
+	s.moved++
+	if gen > 0 && s.moved == len(s.nodes) {
+		hbEmit(map[string]any{"ev": "moved", "ms": time.Since(s.movedAt).Milliseconds()})
+	}
+}
+
+// retarget moves every node to the leader at target (host:port) named nodeID: streams and
+// attempts of the old target end, and every node dials the new one.
+func (s *hbSim) retarget(target, nodeID string) {
+	s.mu.Lock()
+	s.url = "https://" + target + s.path
+	s.tls = s.tls.Clone()
+	s.tls.ServerName = nodeID
+	s.gen++
+	gen := s.gen
+	s.moved = 0
+	s.movedAt = time.Now()
+	s.mu.Unlock()
+	s.gaveUp.Store(0)
+	for _, n := range s.nodes {
+		n.mu.Lock()
+		end := n.end
+		n.mu.Unlock()
+		if end != nil {
+			end()
+		}
+	}
+	go s.openAll(gen)
 }
 
 func (s *hbSim) fail(err error) {
@@ -129,8 +191,14 @@ func beat(n *hbNode) {
 
 // attempt opens n's connection and stream; returns once the first heartbeat is answered (the
 // stream then lives on: heartbeats every interval, a redial when it breaks) or with the failure.
-func (s *hbSim) attempt(n *hbNode) error {
-	cfg := s.tls.Clone()
+func (s *hbSim) attempt(n *hbNode, gen int) error {
+	s.mu.Lock()
+	if gen != s.gen {
+		s.mu.Unlock()
+		return errRetargeted
+	}
+	target, cfg := s.url, s.tls.Clone()
+	s.mu.Unlock()
 	cfg.Certificates = []tls.Certificate{n.cert}
 	tr := &http.Transport{
 		TLSClientConfig:    cfg,
@@ -147,7 +215,7 @@ func (s *hbSim) attempt(n *hbNode) error {
 	}
 	timeout := time.AfterFunc(hbAttemptTimeout, cancel)
 	defer timeout.Stop()
-	req, err := http.NewRequestWithContext(ctx, "POST", s.url, pr)
+	req, err := http.NewRequestWithContext(ctx, "POST", target, pr)
 	if err != nil {
 		end()
 		return err
@@ -155,7 +223,7 @@ func (s *hbSim) attempt(n *hbNode) error {
 	req.Header.Set("Content-Type", "application/grpc")
 	req.Header.Set("Te", "trailers")
 	n.mu.Lock()
-	n.body, n.sentAt = pw, time.Time{}
+	n.body, n.sentAt, n.end = pw, time.Time{}, end
 	n.mu.Unlock()
 	beat(n)
 	resp, err := tr.RoundTrip(req)
@@ -176,6 +244,7 @@ func (s *hbSim) attempt(n *hbNode) error {
 			if !wasUp {
 				wasUp = true
 				s.up.Add(1)
+				s.arrived(n, gen)
 				first <- nil
 			}
 		})
@@ -184,21 +253,30 @@ func (s *hbSim) attempt(n *hbNode) error {
 			return
 		}
 		end()
-		s.fail(err)
-		n.mu.Lock()
-		n.body = nil
-		n.mu.Unlock()
 		s.up.Add(-1)
+		n.mu.Lock()
+		if n.body == pw {
+			n.body = nil
+		}
+		n.mu.Unlock()
+		if s.generation() != gen {
+			return // ended by a retarget, which redials every node
+		}
+		s.fail(err)
 		s.mu.Lock()
 		s.reconnects++
 		s.mu.Unlock()
-		s.openWithRetry(n)
+		s.openWithRetry(n, gen)
 	}()
 	if err := <-first; err != nil {
 		end()
 		return err
 	}
 	timeout.Stop()
+	if s.generation() != gen {
+		end() // answered by the old target after a retarget: its reader sees the end
+		return errRetargeted
+	}
 	// Heartbeats every interval from a random phase, as independent nodes would.
 	go func() {
 		select {
@@ -231,12 +309,21 @@ func hbResponseError(resp *http.Response) error {
 		err = fmt.Errorf("HTTP %d", resp.StatusCode)
 	case resp.Header.Get("Grpc-Status") != "":
 		err = fmt.Errorf("grpc-status %s: %s", resp.Header.Get("Grpc-Status"),
-			resp.Header.Get("Grpc-Message"))
+			grpcMessage(resp.Header))
 	}
 	if err != nil {
 		resp.Body.Close()
 	}
 	return err
+}
+
+// grpcMessage is the grpc-message of h, percent-decoded as gRPC sends it.
+func grpcMessage(h http.Header) string {
+	m := h.Get("Grpc-Message")
+	if d, err := url.PathUnescape(m); err == nil {
+		return d
+	}
+	return m
 }
 
 // hbRead calls answer for every response message until the stream ends; the reason it ended.
@@ -247,7 +334,7 @@ func hbRead(resp *http.Response, answer func()) error {
 		if _, err := io.ReadFull(resp.Body, prefix[:]); err != nil {
 			if errors.Is(err, io.EOF) {
 				return fmt.Errorf("stream ended: grpc-status %q: %s", resp.Trailer.Get("Grpc-Status"),
-					resp.Trailer.Get("Grpc-Message"))
+					grpcMessage(resp.Trailer))
 			}
 			return err
 		}
@@ -261,17 +348,17 @@ func hbRead(resp *http.Response, answer func()) error {
 
 // openWithRetry opens n until its first heartbeat is answered, at most -concurrency attempts
 // in flight, retrying with backoff (250 ms growing to 2 s, jittered, as an agent's dialer) for
-// up to hbGiveUp.
-func (s *hbSim) openWithRetry(n *hbNode) {
+// up to hbGiveUp or until a retarget.
+func (s *hbSim) openWithRetry(n *hbNode, gen int) {
 	s.pending.Add(1)
 	defer s.pending.Add(-1)
 	until := time.Now().Add(hbGiveUp)
-	for attempt := 0; ; attempt++ {
+	for attempt := 0; s.generation() == gen; attempt++ {
 		s.slots <- struct{}{}
-		err := s.attempt(n)
+		err := s.attempt(n, gen)
 		<-s.slots
-		if err == nil {
-			return
+		if err == nil || errors.Is(err, errRetargeted) || s.generation() != gen {
+			return // up, or ended by a retarget, which redials every node
 		}
 		s.fail(err)
 		if time.Now().After(until) {
@@ -287,8 +374,8 @@ func (s *hbSim) openWithRetry(n *hbNode) {
 	}
 }
 
-// openAll opens every node, a pool of -concurrency openers.
-func (s *hbSim) openAll() {
+// openAll opens every node for target generation gen, a pool of -concurrency openers.
+func (s *hbSim) openAll(gen int) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for i := 0; i < cap(s.slots); i++ {
@@ -297,10 +384,10 @@ func (s *hbSim) openAll() {
 			defer wg.Done()
 			for {
 				k := int(next.Add(1)) - 1
-				if k >= len(s.nodes) {
+				if k >= len(s.nodes) || s.generation() != gen {
 					return
 				}
-				s.openWithRetry(s.nodes[k])
+				s.openWithRetry(s.nodes[k], gen)
 			}
 		}()
 	}
@@ -341,6 +428,7 @@ func heartbeats(args []string) {
 		fail("no CA certificate in %s", c.ca)
 	}
 	s := &hbSim{
+		path:     *path,
 		url:      c.server + *path,
 		tls:      &tls.Config{RootCAs: pool, ServerName: c.serverName},
 		interval: *interval,
@@ -354,6 +442,11 @@ func heartbeats(args []string) {
 		var line struct {
 			Cmd string `json:"cmd"`
 			hbIdentity
+			// retarget: the new leader (e2e/bench/curator_server.ts ServerInfo).
+			Info struct {
+				Target string `json:"target"`
+				NodeID string `json:"nodeId"`
+			} `json:"info"`
 		}
 		check(json.Unmarshal(in.Bytes(), &line))
 		if line.Cmd == "" {
@@ -364,6 +457,7 @@ func heartbeats(args []string) {
 			check(err)
 			s.nodes = append(s.nodes, &hbNode{
 				cert: tls.Certificate{Certificate: [][]byte{line.Cert}, PrivateKey: key},
+				gen:  -1,
 			})
 			continue
 		}
@@ -373,7 +467,7 @@ func heartbeats(args []string) {
 			// Not waited for, so that progress is answered during the ramp-up.
 			go func() {
 				t0 := time.Now()
-				s.openAll()
+				s.openAll(0)
 				hbEmit(s.counters(map[string]any{"ev": "connected", "ms": time.Since(t0).Milliseconds()}))
 			}()
 		case "report":
@@ -385,9 +479,14 @@ func heartbeats(args []string) {
 				"ev": "report", "rtts": rtts, "reconnects": s.reconnectCount(),
 				"streams": s.up.Load(),
 			}))
+		case "retarget":
+			s.retarget(line.Info.Target, line.Info.NodeID)
 		case "progress":
+			s.mu.Lock()
+			notMoved := len(s.nodes) - s.moved
+			s.mu.Unlock()
 			hbEmit(s.counters(map[string]any{
-				"ev": "progress", "notMoved": int64(len(s.nodes)) - s.up.Load(),
+				"ev": "progress", "notMoved": notMoved,
 				"gaveUp": s.gaveUp.Load(), "pending": s.pending.Load(),
 			}))
 		case "stop":
