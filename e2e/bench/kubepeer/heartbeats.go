@@ -428,9 +428,17 @@ func heartbeats(args []string) {
 		fail("no CA certificate in %s", c.ca)
 	}
 	s := &hbSim{
-		path:     *path,
-		url:      c.server + *path,
-		tls:      &tls.Config{RootCAs: pool, ServerName: c.serverName},
+		path: *path,
+		url:  c.server + *path,
+		tls: &tls.Config{
+			RootCAs:    pool,
+			ServerName: c.serverName,
+			// The group an agent's TLS client (Deno's rustls) offers first and sends its key
+			// share for, so the leader does the same key exchange as for an agent; Go 1.23's
+			// default would add an X25519Kyber768Draft00 share the leader ignores, costing
+			// only this client.
+			CurvePreferences: []tls.CurveID{tls.X25519},
+		},
 		interval: *interval,
 		slots:    make(chan struct{}, max(1, *concurrency)),
 		rtts:     []float64{},
