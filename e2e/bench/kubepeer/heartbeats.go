@@ -8,7 +8,9 @@
 // which a length-prefixed HeartbeatRequest (empty: five zero bytes) is written every interval;
 // responses are counted by their 5-byte prefixes, not decoded. At most -concurrency attempts
 // (dial, handshake, first answer) are in flight; a failed attempt is retried with backoff, a
-// stream that breaks after it was up is redialled, as the Deno simulator does.
+// stream that breaks after it was up is redialled, as the Deno simulator does. Unlike an agent
+// (grpc-js: a PING every 10 s) it sends no keepalive pings, which Go 1.23's HTTP/2 client has no
+// way to send on a busy connection.
 //
 // It reads its nodes' identities from stdin, one JSON line {"cert","key"} each, then speaks the
 // line protocol of heartbeat_worker.ts (commands connect, report, progress, retarget, stop;
