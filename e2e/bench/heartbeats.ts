@@ -29,7 +29,7 @@
  * Failover (`--failover N`): see {@link failover}; target ≤ 10 s.
  *
  * Options: `--nodes 1000,5000` `--duration 60` `--interval 5` `--per-process 5000`
- * `--concurrency 100` `--no-peer` `--failover 0` `--client deno`.
+ * `--concurrency 100` `--no-peer` `--failover 0` `--client go`.
  */
 import { Management } from "../../proto/gen/metropolis/proto/api/management_pb.ts";
 import { machine, percentile, progress, report, type Result } from "./report.ts";
@@ -62,7 +62,7 @@ const ERROR_SAMPLE = 5;
  */
 const CLIENTS = ["go", "deno"] as const;
 type Client = (typeof CLIENTS)[number];
-const DEFAULT_CLIENT: Client = "deno";
+const DEFAULT_CLIENT: Client = "go";
 
 function option(args: string[], name: string, def: string): string {
   const i = args.indexOf(`--${name}`);
