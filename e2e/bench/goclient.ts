@@ -10,6 +10,7 @@ import { z } from "zod";
 import { Buffer } from "node:buffer";
 import { certificatePem } from "../../node/base/pki/info.ts";
 import { pemEncode } from "../../node/base/pki/pem.ts";
+import { toHex } from "../../node/base/pki/keys.ts";
 import { commandOutput } from "../../node/base/sys/command.ts";
 import { buildKubeClient } from "./kubepeer/build.ts";
 import type { ServerInfo } from "./curator_server.ts";
@@ -76,7 +77,6 @@ export async function goGrpcClient(info: ServerInfo): Promise<GoGrpcClient> {
     "-key",
     `${dir}/owner.key`,
   ];
-  const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
   return {
     async stream(method, request, calls) {
       const out = await runKubeClient(bin, "grpc-stream", [
@@ -84,7 +84,7 @@ export async function goGrpcClient(info: ServerInfo): Promise<GoGrpcClient> {
         "-path",
         method,
         "-body-hex",
-        hex(request),
+        toHex(request),
         "-n",
         String(calls),
       ]);

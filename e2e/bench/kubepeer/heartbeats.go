@@ -423,17 +423,11 @@ func heartbeats(args []string) {
 	interval := fs.Duration("interval", 5*time.Second, "heartbeat interval")
 	concurrency := fs.Int("concurrency", 100, "attempts in flight")
 	check(fs.Parse(args))
-	pool := x509.NewCertPool()
-	caPem, err := os.ReadFile(c.ca)
-	check(err)
-	if !pool.AppendCertsFromPEM(caPem) {
-		fail("no CA certificate in %s", c.ca)
-	}
 	s := &hbSim{
 		path: *path,
 		url:  c.server + *path,
 		tls: &tls.Config{
-			RootCAs:    pool,
+			RootCAs:    c.caPool(),
 			ServerName: c.serverName,
 			// The group an agent's TLS client (Deno's rustls) offers first and sends its key
 			// share for, so the leader does the same key exchange as for an agent; Go 1.23's

@@ -56,18 +56,23 @@ func (c *common) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.serverName, "server-name", "", "name the server certificate must carry (default: the URL's host)")
 }
 
-func (c *common) client() *http.Client {
+// caPool is the CA file's certificates, the roots the server certificate must chain to.
+func (c *common) caPool() *x509.CertPool {
 	pool := x509.NewCertPool()
 	caPem, err := os.ReadFile(c.ca)
 	check(err)
 	if !pool.AppendCertsFromPEM(caPem) {
 		fail("no CA certificate in %s", c.ca)
 	}
+	return pool
+}
+
+func (c *common) client() *http.Client {
 	pair, err := tls.LoadX509KeyPair(c.cert, c.key)
 	check(err)
 	t := &http.Transport{
 		TLSClientConfig: &tls.Config{
-			RootCAs:      pool,
+			RootCAs:      c.caPool(),
 			Certificates: []tls.Certificate{pair},
 			ServerName:   c.serverName,
 		},
@@ -237,9 +242,9 @@ func grpcCall(cl *http.Client, url string, body []byte) ([]byte, int) {
 		fail("POST %s: HTTP %d %s", url, resp.StatusCode, string(b))
 	}
 	// A failed call may be trailers-only: its status then arrives in the headers.
-	status, message := resp.Trailer.Get("Grpc-Status"), resp.Trailer.Get("Grpc-Message")
+	status, message := resp.Trailer.Get("Grpc-Status"), grpcMessage(resp.Trailer)
 	if status == "" {
-		status, message = resp.Header.Get("Grpc-Status"), resp.Header.Get("Grpc-Message")
+		status, message = resp.Header.Get("Grpc-Status"), grpcMessage(resp.Header)
 	}
 	if status != "0" {
 		fail("POST %s: grpc-status %q: %s", url, status, message)

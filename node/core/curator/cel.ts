@@ -227,7 +227,8 @@ const TYPE_NAMES = new Set([
 
 function staticCheck(root: Expr): Map<Expr, string> {
   const shadowed = new Set<string>(); // comprehension variables in scope
-  // Ordering comparisons whose operands are both of one known type (see typeComparisons).
+  // Ordering comparisons whose operands are both of one known type, with the name of their typed
+  // function (see typeComparisons).
   const typed = new Map<Expr, string>();
   const k = visit(root);
   if (k?.kind === "message") {
@@ -268,12 +269,9 @@ function staticCheck(root: Expr): Map<Expr, string> {
         const c = ek.value;
         const args = c.args.map(visit);
         const [l, r] = args;
-        if (
-          !c.target && args.length === 2 && l?.kind === "value" && r?.kind === "value" &&
-          l.type === r.type && typedOrderName(c.function, l.type)
-        ) {
-          typed.set(e, l.type);
-        }
+        const name = !c.target && args.length === 2 && l?.kind === "value" &&
+          r?.kind === "value" && l.type === r.type && typedOrderName(c.function, l.type);
+        if (name) typed.set(e, name);
         const qualified = c.target && qualifiedName(c.target);
         if (qualified === undefined) visit(c.target);
         if (!SPECIAL_CALLS.has(c.function) && env().funcs.find(c.function) === undefined) {
@@ -441,14 +439,13 @@ function scalarCelType(s: ScalarType): string {
 
 /**
  * Points each comparison of `typed` (from {@link staticCheck}: an ordering of two operands of one
- * known type) at its typed function (cel_compare.ts), which skips @bufbuild/cel's per-evaluation
- * choice among the operator's overloads.
+ * known type, with its typed function's name) at that function (cel_compare.ts), which skips
+ * @bufbuild/cel's per-evaluation choice among the operator's overloads. Done after the cost
+ * instrumentation, which reads the calls' names.
  */
 function typeComparisons(typed: Map<Expr, string>): void {
-  for (const [e, type] of typed) {
-    if (e.exprKind.case !== "callExpr") continue;
-    const name = typedOrderName(e.exprKind.value.function, type);
-    if (name) e.exprKind.value.function = name;
+  for (const [e, name] of typed) {
+    if (e.exprKind.case === "callExpr") e.exprKind.value.function = name;
   }
 }
 
