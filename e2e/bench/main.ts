@@ -27,12 +27,16 @@ export const BENCHES: Record<string, (args: string[]) => Promise<void>> = {
 
 if (import.meta.main) {
   const [name, ...rest] = Deno.args;
+  const usage = `usage: deno task bench <${Object.keys(BENCHES).join("|")}> [options]\n` +
+    "Each bench's options and what it compares: docs/benchmarks.md and the header of " +
+    "e2e/bench/<name>.ts.";
+  if (name === "--help" || name === "-h") {
+    console.log(usage);
+    Deno.exit(0);
+  }
   const bench = name ? BENCHES[name] : undefined;
   if (!bench) {
-    console.error(
-      `usage: deno task bench <${Object.keys(BENCHES).join("|")}> [options]` +
-        (name ? `\nerror: unknown bench "${name}"` : ""),
-    );
+    console.error(usage + (name ? `\nerror: unknown bench "${name}"` : ""));
     Deno.exit(2);
   }
   try {
