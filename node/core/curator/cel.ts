@@ -38,12 +38,16 @@ import {
 import { NodeStateSchema } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { MAX_LABELS } from "./labels.ts";
 import { TYPED_ORDER_FUNCS, typedOrderName } from "./cel_compare.ts";
+import { compileFast } from "./cel_fast.ts";
 
 /**
  * A compiled filter, for one GetNodes call: throws {@link FilterError} if evaluation fails or
  * yields a non-bool, {@link FilterBudgetError} once the call's budget is spent.
  */
-export type NodeFilter = (node: Node) => boolean;
+export type NodeFilter = ((node: Node) => boolean) & {
+  /** Set when the filter runs as cel_fast.ts's translation rather than through @bufbuild/cel. */
+  readonly fast?: true;
+};
 
 /** A filter that does not parse, plan or evaluate to a bool; the service answers INVALID_ARGUMENT. */
 export class FilterError extends Error {
@@ -131,11 +135,13 @@ function env() {
 /**
  * Parses and plans `expr` once and returns the per-node predicate. An empty or all-whitespace
  * expression accepts every node. Throws {@link FilterError} on a syntax error or a static error
- * (unknown field, unknown function, undeclared identifier, non-bool result).
+ * (unknown field, unknown function, undeclared identifier, non-bool result). `options.fast:
+ * false` always evaluates with @bufbuild/cel (tests compare the two paths).
  */
 export function compileNodeFilter(
   expr: string,
   limits: Readonly<FilterLimits> = FILTER_LIMITS,
+  options: { fast?: boolean } = {},
 ): NodeFilter {
   if (expr.trim() === "") return () => true;
   if (expr.length > limits.maxLength) {
@@ -163,6 +169,19 @@ export function compileNodeFilter(
     fn = plan(env(), parsed);
   } catch (e) {
     throw new FilterError((e as Error).message);
+  }
+  // Filters inside cel_fast.ts's subset cannot fail and skip @bufbuild/cel's evaluator (planned
+  // above all the same, so that both paths refuse the same filters). They are metered alike: the
+  // flat cost per node counts against the call's budget.
+  const fast = options.fast === false ? undefined : compileFast(parsed.expr, literals);
+  if (fast) {
+    return Object.assign((node: Node): boolean => {
+      meter.start();
+      const r = fast(node);
+      meter.stop();
+      meter.check();
+      return r;
+    }, { fast: true as const });
   }
   // One bindings object reused for every node: evaluation is synchronous, and this avoids an
   // allocation and a copy of the constants per node.
