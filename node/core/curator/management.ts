@@ -6,6 +6,8 @@
 import { roleNames } from "../constants/roles.ts";
 import { create, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { setImmediate } from "node:timers";
+import type { Buffer } from "node:buffer";
+import { FrameBatches } from "../rpc/framed.ts";
 import {
   type Node as NodeRecord,
   RegisterTicketSchema,
@@ -37,7 +39,8 @@ import {
   type CachedApiNode,
   cachedApiNode,
   clusterDirectory,
-  encodeWithHealth,
+  encodedLengthWithHealth,
+  encodeWithHealthInto,
   type HealthFields,
   healthFields,
   nodeWithHealth,
@@ -186,11 +189,18 @@ export class Management {
   }
 
   /**
-   * {@link getNodes}, each node already encoded as `metropolis.proto.api.Node` (byte-identical to
-   * `toBinary`): the per-record encoding is cached, only the health fields are encoded per call.
+   * {@link getNodes} as the response stream's bytes: batches of gRPC-framed
+   * `metropolis.proto.api.Node` messages (framed.ts), each byte-identical to `toBinary`. The
+   * per-record encoding is cached; only the health fields are encoded per call, straight into the
+   * batch.
    */
-  async getNodesEncoded(req: GetNodesRequest, signal?: AbortSignal): Promise<Uint8Array[]> {
-    return (await this.#select(req, signal)).map(({ c, h }) => encodeWithHealth(c, h));
+  async getNodesFramed(req: GetNodesRequest, signal?: AbortSignal): Promise<Buffer[]> {
+    const out = new FrameBatches();
+    for (const { c, h } of await this.#select(req, signal)) {
+      out.add(encodedLengthWithHealth(c, h));
+      encodeWithHealthInto(out.buf, out.at, c, h);
+    }
+    return out.finish();
   }
 
   /**

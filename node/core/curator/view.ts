@@ -164,41 +164,68 @@ export function cachedApiNode(r: NodeRecord): CachedApiNode {
  * the Duration is always present (withHealth always sets it).
  */
 export function encodeWithHealth(c: CachedApiNode, h: HealthFields): Uint8Array {
+  const out = new Uint8Array(encodedLengthWithHealth(c, h));
+  encodeWithHealthInto(out, 0, c, h);
+  return out;
+}
+
+/** Whether {@link encodeWithHealthInto} writes `h` by hand (else through BinaryWriter). */
+function simple(h: HealthFields, seconds: number): boolean {
+  return seconds >= 0 && seconds <= Number.MAX_SAFE_INTEGER && Number.isInteger(h.nanos) &&
+    h.nanos >= 0 && h.health >= 0;
+}
+
+/** Length of the Duration's body: field 1 (seconds), field 2 (nanos), each only if non-zero. */
+function durationLength(seconds: number, nanos: number): number {
+  return (seconds === 0 ? 0 : 1 + varintLength(seconds)) +
+    (nanos === 0 ? 0 : 1 + varintLength(nanos));
+}
+
+/** Bytes of {@link encodeWithHealth}'s result, without encoding it. */
+export function encodedLengthWithHealth(c: CachedApiNode, h: HealthFields): number {
   const seconds = Number(h.seconds);
-  if (
-    seconds < 0 || seconds > Number.MAX_SAFE_INTEGER || !Number.isInteger(h.nanos) ||
-    h.nanos < 0 || h.health < 0
-  ) {
-    return encodeWithWriter(c, h);
+  if (!simple(h, seconds)) return encodeWithWriter(c, h).length;
+  const healthLen = h.health === 0 ? 0 : 1 + varintLength(h.health);
+  return c.head.length + healthLen + 2 + durationLength(seconds, h.nanos) + c.tail.length;
+}
+
+/**
+ * Writes {@link encodeWithHealth}'s bytes into `out` at `p` (room for
+ * {@link encodedLengthWithHealth} bytes); returns the end. GetNodes encodes straight into its
+ * batches of framed messages this way (framed.ts).
+ */
+export function encodeWithHealthInto(
+  out: Uint8Array,
+  p: number,
+  c: CachedApiNode,
+  h: HealthFields,
+): number {
+  const seconds = Number(h.seconds);
+  if (!simple(h, seconds)) {
+    const whole = encodeWithWriter(c, h);
+    out.set(whole, p);
+    return p + whole.length;
   }
   // Hand-written varints over numbers (not bigints): BinaryWriter's buffer management, and then
-  // bigint arithmetic, cost more than the rest of a GetNodes call per node. Duration: field 1
-  // (seconds), field 2 (nanos), each only if non-zero.
-  const secLen = seconds === 0 ? 0 : 1 + varintLength(seconds);
-  const nanosLen = h.nanos === 0 ? 0 : 1 + varintLength(h.nanos);
-  const durLen = secLen + nanosLen; // at most 22 bytes: a one-byte length
-  const healthLen = h.health === 0 ? 0 : 1 + varintLength(h.health);
-  const midLen = healthLen + 2 + durLen;
-  const head = c.head, tail = c.tail;
-  const out = new Uint8Array(head.length + midLen + tail.length);
-  out.set(head, 0);
-  let p = head.length;
-  if (healthLen) {
+  // bigint arithmetic, cost more than the rest of a GetNodes call per node.
+  out.set(c.head, p);
+  p += c.head.length;
+  if (h.health !== 0) {
     out[p++] = (5 << 3) | 0;
     p = putVarint(out, p, h.health);
   }
   out[p++] = (6 << 3) | 2;
-  out[p++] = durLen;
-  if (secLen) {
+  out[p++] = durationLength(seconds, h.nanos); // at most 22 bytes: a one-byte length
+  if (seconds !== 0) {
     out[p++] = (1 << 3) | 0;
     p = putVarint(out, p, seconds);
   }
-  if (nanosLen) {
+  if (h.nanos !== 0) {
     out[p++] = (2 << 3) | 0;
     p = putVarint(out, p, h.nanos);
   }
-  out.set(tail, p);
-  return out;
+  out.set(c.tail, p);
+  return p + c.tail.length;
 }
 
 /** {@link encodeWithHealth} through protobuf-es's BinaryWriter (any value, incl. negative). */

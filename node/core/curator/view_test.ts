@@ -8,6 +8,7 @@ import { NodeState, NodeTPMUsage } from "../../../proto/gen/metropolis/proto/com
 import {
   cachedApiNode,
   encodeWithHealth,
+  encodeWithHealthInto,
   healthFields,
   nodeWithHealth,
   withHealth,
@@ -44,6 +45,17 @@ Deno.test("view: encodeWithHealth equals toBinary of the whole message", () => {
       const h = healthFields(c.base.state, last, since, now);
       const want = toBinary(ApiNodeSchema, withHealth(c.base, last, since, now));
       assert.deepEqual(encodeWithHealth(c, h), want, `record ${r.id}, last ${last}, now ${now}`);
+      // In place, after other bytes, as GetNodes writes into its batches.
+      const out = new Uint8Array(3 + want.length + 2).fill(0xee);
+      assert.equal(encodeWithHealthInto(out, 3, c, h), 3 + want.length);
+      assert.deepEqual(out.subarray(3, 3 + want.length), want);
+      assert.deepEqual([...out.subarray(0, 3), ...out.subarray(3 + want.length)], [
+        0xee,
+        0xee,
+        0xee,
+        0xee,
+        0xee,
+      ]);
       assert.deepEqual(
         fromBinary(ApiNodeSchema, encodeWithHealth(c, h)),
         fromBinary(ApiNodeSchema, toBinary(ApiNodeSchema, nodeWithHealth(c.base, h))),

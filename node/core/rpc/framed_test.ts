@@ -5,7 +5,21 @@ import { BATCH_BYTES, frame, writeEncoded } from "./framed.ts";
 
 Deno.test("framed: messages become consecutive length-prefixed messages", () => {
   const out = frame([Uint8Array.of(7, 8), new Uint8Array(0), Uint8Array.of(9)]);
-  assert.deepEqual([...out], [0, 0, 0, 0, 2, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 9]);
+  assert.equal(out.length, 1);
+  assert.deepEqual([...out[0]], [0, 0, 0, 0, 2, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 9]);
+});
+
+Deno.test("framed: a batch ends before the message that would overflow it", () => {
+  const half = new Uint8Array(BATCH_BYTES / 2).fill(1);
+  const big = new Uint8Array(BATCH_BYTES + 1).fill(2);
+  const out = frame([half, half, Uint8Array.of(3), big, Uint8Array.of(4)]);
+  // half + half + 2 prefixes exceed a batch; the big one is alone; the last starts a new batch.
+  assert.deepEqual(out.map((b) => b.length), [
+    5 + half.length,
+    5 + half.length + 5 + 1,
+    5 + big.length,
+    5 + 1,
+  ]);
 });
 
 const bytes = (b: Buffer) => b;
