@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { GoawayFilter } from "./goaway_filter.ts";
+import net from "node:net";
+import { filterGoaway, GoawayFilter } from "./goaway_filter.ts";
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
@@ -37,4 +38,68 @@ Deno.test("goaway filter: a stream without GOAWAY passes unchanged", () => {
   const input = [...PREFACE, ...SETTINGS, ...DATA, ...DATA];
   assert.deepEqual(run(input, 7).out, input);
   assert.equal(run(input, 7).dropped, 0);
+});
+
+Deno.test("goaway filter: a chunk with nothing to drop is passed as it is (no copy)", () => {
+  const f = new GoawayFilter();
+  const chunk = Uint8Array.from([...PREFACE, ...SETTINGS, ...DATA]);
+  assert.equal(f.push(chunk), chunk);
+  const split = Uint8Array.from(HEADERS);
+  assert.equal(f.push(split.subarray(0, 4)).length, 0, "a split header is withheld");
+  assert.deepEqual([...f.push(split.subarray(4))], HEADERS);
+});
+
+/** A connected TCP pair on 127.0.0.1: `server` is the accepted side. */
+async function tcpPair(): Promise<{ client: net.Socket; server: net.Socket; close(): void }> {
+  const listener = net.createServer();
+  await new Promise<void>((r) => listener.listen(0, "127.0.0.1", r));
+  const accepted = new Promise<net.Socket>((r) => listener.once("connection", r));
+  const client = net.connect((listener.address() as net.AddressInfo).port, "127.0.0.1");
+  const server = await accepted;
+  return {
+    client,
+    server,
+    close() {
+      client.destroy();
+      server.destroy();
+      listener.close();
+    },
+  };
+}
+
+Deno.test("filterGoaway on a socket: readers get no GOAWAY; one tick's writes go out corked together", async () => {
+  const { client, server, close } = await tcpPair();
+  try {
+    assert.equal(filterGoaway(server), server);
+    const want = [...PREFACE, ...SETTINGS, ...HEADERS, ...DATA];
+    const got: number[] = [];
+    const all = new Promise<void>((r) =>
+      server.on("data", (b: Uint8Array) => {
+        got.push(...b);
+        if (got.length >= want.length) r();
+      })
+    );
+    client.write(Uint8Array.from([...PREFACE, ...SETTINGS, ...GOAWAY.slice(0, 5)]));
+    await new Promise((r) => setTimeout(r, 20));
+    client.write(Uint8Array.from([...GOAWAY.slice(5), ...HEADERS, ...GOAWAY, ...DATA]));
+    await all;
+    assert.deepEqual(got, want);
+
+    const echoed: number[] = [];
+    const three = new Promise<void>((r) =>
+      client.on("data", (b: Uint8Array) => {
+        echoed.push(...b);
+        if (echoed.length === 3) r();
+      })
+    );
+    server.write(Uint8Array.of(1));
+    server.write(Uint8Array.of(2));
+    assert.equal(server.writableCorked, 1, "writes of one tick wait for the next tick");
+    server.write(Uint8Array.of(3));
+    await three;
+    assert.equal(server.writableCorked, 0);
+    assert.deepEqual(echoed, [1, 2, 3]);
+  } finally {
+    close();
+  }
 });

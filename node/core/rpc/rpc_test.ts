@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
+import tls from "node:tls";
 import {
   CA,
   certificatePem,
@@ -599,6 +600,23 @@ Deno.test("openssl s_client: no CA names, ALPN h2, Ed25519 self-signed client ce
       assert.match(old.text, /Cipher is \(NONE\)/, "TLS 1.1 is refused");
     } finally {
       await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
+
+Deno.test("a TLS client that offers no ALPN is served HTTP/2", async () => {
+  await withFixture(async (f) => {
+    const socket = tls.connect({ port: f.port, host: "127.0.0.1", rejectUnauthorized: false });
+    try {
+      await new Promise<void>((r, j) => socket.once("secureConnect", r).once("error", j));
+      assert.equal(socket.alpnProtocol, false);
+      const first = new Promise<Buffer>((r) => socket.once("data", r));
+      socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+      socket.write(Uint8Array.of(0, 0, 0, 4, 0, 0, 0, 0, 0)); // empty SETTINGS
+      const b = await first;
+      assert.equal(b[3], 4, "the server's first frame is its SETTINGS");
+    } finally {
+      socket.destroy();
     }
   });
 });

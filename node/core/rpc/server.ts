@@ -296,8 +296,11 @@ export class RpcServer {
       if (this.#conns.get(key) === conn) this.#conns.delete(key);
     });
     socket.on("error", () => {/* reported to grpc-js through close */});
-    // Through a filter that drops the client's GOAWAY: see goaway_filter.ts (Deno nghttp2 bug).
-    this.#injector!.injectConnection(filterGoaway(socket) as unknown as net.Socket);
+    // node:http2 takes a TLS socket without ALPN for HTTP/1 and refuses it; this server speaks
+    // only h2, also to a client that offered no ALPN (as upstream's Go server does).
+    if (!socket.alpnProtocol) socket.alpnProtocol = "h2";
+    // With a filter that drops the client's GOAWAY: see goaway_filter.ts (Deno nghttp2 bug).
+    this.#injector!.injectConnection(filterGoaway(socket));
   }
 
   #armIdle(conn: Conn): void {

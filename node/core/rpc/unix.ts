@@ -30,7 +30,7 @@ export function unixListener(
         sockets.add(socket);
         socket.once("close", () => sockets.delete(socket));
         socket.on("error", () => {/* reported to grpc-js through close */});
-        injector.injectConnection(filterGoaway(socket) as unknown as net.Socket);
+        injector.injectConnection(filterGoaway(socket));
       });
       await new Promise<void>((resolve, reject) => {
         listener.once("error", reject);
