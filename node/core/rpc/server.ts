@@ -313,6 +313,9 @@ export class RpcServer {
     if (!c) return;
     c.calls++;
     clearTimeout(c.timer);
+    // Not kept while calls run (a node's Heartbeat runs as long as its connection): the cleared
+    // timer and its closure are garbage, not per-connection heap.
+    c.timer = undefined;
   }
 
   #callEnded(peer: string): void {
