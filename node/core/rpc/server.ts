@@ -11,7 +11,7 @@ import type net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { certificatePem } from "../../base/pki/info.ts";
 import { exportPkcs8Pem } from "../../base/pki/keys.ts";
-import { chainFromPeerCertificate, type PeerCertificates, peerKey, PeerTable } from "./peers.ts";
+import { type PeerCertificates, peerChain, peerKey, PeerTable } from "./peers.ts";
 import { boundDetails } from "./status.ts";
 import { filterGoaway } from "./goaway_filter.ts";
 
@@ -278,7 +278,7 @@ export class RpcServer {
     }
     let certificates: Uint8Array[] = [];
     try {
-      certificates = chainFromPeerCertificate(socket.getPeerCertificate(true));
+      certificates = peerChain(socket);
     } catch {
       // Fail safe: a connection whose certificates cannot be read counts as presenting none.
     }

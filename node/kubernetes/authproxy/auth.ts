@@ -17,7 +17,7 @@ const HEADER_SAFE = /^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$/;
 
 /**
  * Classifies the certificates a TLS client sent (DER, leaf first; see
- * node/core/rpc/peers.ts `chainFromPeerCertificate`) against the cluster CA `clusterCA` (DER).
+ * node/core/rpc/peers.ts `peerChain`) against the cluster CA `clusterCA` (DER).
  */
 export async function authenticateClient(
   chain: readonly Uint8Array[],

@@ -22,7 +22,7 @@ import net from "node:net";
 import { certificatePem } from "../../base/pki/info.ts";
 import { exportPkcs8Pem } from "../../base/pki/keys.ts";
 import { type Context, type Runnable, signal } from "../../base/supervisor/supervisor.ts";
-import { chainFromPeerCertificate } from "../../core/rpc/peers.ts";
+import { peerChain } from "../../core/rpc/peers.ts";
 import type { NodeIdentity } from "../deps.ts";
 import { APISERVER_LOCAL, PORTS } from "../paths.ts";
 import { authenticateClient } from "./auth.ts";
@@ -106,7 +106,7 @@ export function authproxy(o: AuthProxyOptions): Runnable {
       const reader = new StreamReader(socket);
       let chain: Uint8Array[] = [];
       try {
-        chain = chainFromPeerCertificate(socket.getPeerCertificate(true));
+        chain = peerChain(socket);
       } catch {
         // Unreadable certificates count as none.
       }
