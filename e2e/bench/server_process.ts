@@ -10,6 +10,7 @@ import { connectionParams, type DialOptions } from "../../node/core/rpc/client.t
 import { importPkcs8 } from "../../node/base/pki/keys.ts";
 import type { ServerInfo } from "./curator_server.ts";
 import { cpuSeconds, rssMiB } from "./proc.ts";
+import { AGENT_V8_FLAGS } from "../../node/base/osimage/agent.ts";
 
 /** A running bench curator. */
 export interface BenchServer {
@@ -47,9 +48,11 @@ export async function startBenchServer(args: string[] = []): Promise<BenchServer
   const script = new URL("./curator_server.ts", import.meta.url).pathname;
   const child = new Deno.Command(Deno.execPath(), {
     // BENCH_SERVER_FLAGS: extra Deno flags for the leader, e.g. `--cpu-prof --cpu-prof-dir=DIR`.
+    // The agent's V8 flags, so that the leader's memory and CPU are the agent's.
     args: [
       "run",
       "-A",
+      `--v8-flags=${AGENT_V8_FLAGS.join(",")}`,
       ...(Deno.env.get("BENCH_SERVER_FLAGS")?.split(" ").filter(Boolean) ?? []),
       script,
       ...args,

@@ -6,6 +6,15 @@
  * @module
  */
 
+/**
+ * V8's flags for the agent. V8 sizes its young generation from the machine's memory, up to two
+ * 32 MiB semi-spaces, and grows it under a high allocation rate (a curator leader accepting
+ * thousands of nodes, or serving GetNodes) without giving it back for a long time: 55–60 MiB of a
+ * leader's RSS at any node count. At 16 MiB the leader of 15,000 nodes held 25–45 MiB less for
+ * the same CPU per heartbeat (docs/benchmarks.md); 4 MiB had cost GetNodes ≈ 18 % more CPU.
+ */
+export const AGENT_V8_FLAGS: readonly string[] = Object.freeze(["--max-semi-space-size=16"]);
+
 /** Deno's arguments between the binary and the agent's entry point. */
 export const AGENT_DENO_ARGS: readonly string[] = Object.freeze([
   "run",
@@ -14,6 +23,7 @@ export const AGENT_DENO_ARGS: readonly string[] = Object.freeze([
   "--cached-only",
   "--no-config",
   "--no-prompt",
+  `--v8-flags=${AGENT_V8_FLAGS.join(",")}`,
 ]);
 
 /** Where the image puts the Deno binary and the agent bundle. */

@@ -58,7 +58,10 @@ export function peerChain(socket: {
   if (typeof raw === "function") {
     const chain = raw.call(socket._handle)?.certificates;
     // Without certificates it answers null; the public call then has nothing to parse either.
-    if (Array.isArray(chain)) return chain.map((c) => new Uint8Array(c));
+    // Each certificate comes in its own new buffer, kept as it is (no copy per connection).
+    if (Array.isArray(chain)) {
+      return chain.map((c) => c instanceof Uint8Array ? c : new Uint8Array(c));
+    }
   }
   return chainFromPeerCertificate(socket.getPeerCertificate(true));
 }
