@@ -118,5 +118,9 @@ export async function all(
       renderReport(runs, new Date().toISOString(), ["deno task bench all", ...args].join(" ")),
     );
   }
+  // In the repository's Markdown style (aligned tables, wrapped lines), which the test command's
+  // `deno fmt --check` gate holds every committed file to.
+  const fmt = await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", out] }).output();
+  if (!fmt.success) console.error(`bench all: deno fmt ${out} failed; the report is unformatted`);
   console.error(`bench all: report written to ${out}`);
 }
