@@ -18,7 +18,7 @@ export const ORDERED_TYPES: Readonly<Record<string, string>> = {
 };
 
 /** The ordering operators, by CEL function name, as a test of a three-way comparison. */
-const ORDER_OPS: Readonly<Record<string, (cmp: number) => boolean>> = {
+export const ORDER_OPS: Readonly<Record<string, (cmp: number) => boolean>> = {
   "_<_": (c) => c < 0,
   "_<=_": (c) => c <= 0,
   "_>_": (c) => c > 0,
@@ -41,15 +41,22 @@ interface ReflectedTime {
   message: { seconds: bigint; nanos: number };
 }
 
+/** Three-way comparison of two durations or two timestamps: seconds, then nanos. */
+export function compareTimes(
+  a: { seconds: bigint; nanos: number },
+  b: { seconds: bigint; nanos: number },
+): number {
+  if (a.seconds !== b.seconds) return a.seconds < b.seconds ? -1 : 1;
+  return a.nanos - b.nanos;
+}
+
 function compare(typeName: string, l: unknown, r: unknown): number {
   const a = l as ReflectedTime, b = r as ReflectedTime;
   // The static pass guarantees the types; this only keeps a mistake from comparing garbage.
   if (a?.desc?.typeName !== typeName || b?.desc?.typeName !== typeName) {
     throw new Error(`no such overload: operands are not both ${typeName}`);
   }
-  const s = a.message.seconds - b.message.seconds;
-  if (s === 0n) return a.message.nanos - b.message.nanos;
-  return s < 0n ? -1 : 1;
+  return compareTimes(a.message, b.message);
 }
 
 /** Every typed comparison, for the CEL environment. */

@@ -24,6 +24,7 @@
 import { type DescField, type DescMessage, isFieldSet, ScalarType } from "@bufbuild/protobuf";
 import type { parse } from "@bufbuild/cel";
 import { type Node, NodeSchema } from "../../../proto/gen/metropolis/proto/api/management_pb.ts";
+import { compareTimes, ORDER_OPS, typedOrderName } from "./cel_compare.ts";
 
 type Expr = ReturnType<typeof parse>["expr"];
 
@@ -228,13 +229,10 @@ function select(operand: Expr | undefined, field: string, testOnly: boolean): Co
   }
 }
 
-/** Three-way comparison tests of the ordering operators, by CEL function name. */
-const ORDER: Readonly<Record<string, (c: number) => boolean>> = {
-  "_<_": (c) => c < 0,
-  "_<=_": (c) => c <= 0,
-  "_>_": (c) => c > 0,
-  "_>=_": (c) => c >= 0,
-};
+/** The ordering operator (`_<_`, …) behind each typed duration comparison cel.ts names. */
+const DURATION_ORDERS: ReadonlyMap<string, string> = new Map(
+  Object.keys(ORDER_OPS).map((op) => [typedOrderName(op, "duration")!, op]),
+);
 
 function call(fn: string, args: Compiled[]): Compiled {
   if (fn === "!_" && args.length === 1 && args[0].kind === "bool") {
@@ -250,19 +248,20 @@ function call(fn: string, args: Compiled[]): Compiled {
       ? { kind: "bool", get: (n) => (a(n) as boolean) && (b(n) as boolean) }
       : { kind: "bool", get: (n) => (a(n) as boolean) || (b(n) as boolean) };
   }
-  // cel.ts renames orderings of two known durations to `@duration_<_` and the like.
-  const op = fn.startsWith("@duration") ? fn.slice("@duration".length) : fn;
-  if (fn !== op && (l.kind !== "duration" || r.kind !== "duration")) return outside();
+  // cel.ts renames orderings of two known durations (typedOrderName, cel_compare.ts).
+  const typed = DURATION_ORDERS.get(fn);
+  if (typed && (l.kind !== "duration" || r.kind !== "duration")) return outside();
+  const op = typed ?? fn;
   const equality = op === "_==_" || op === "_!=_";
-  if (!equality && !Object.hasOwn(ORDER, op)) return outside();
+  if (!equality && !Object.hasOwn(ORDER_OPS, op)) return outside();
   const [a, b] = sameKind(l, r);
   const kind = a.kind;
   if (kind === "duration") {
     const x = a.get as (n: Node) => Dur, y = b.get as (n: Node) => Dur;
-    const cmp = (n: Node) => compareDurations(x(n), y(n));
+    const cmp = (n: Node) => compareTimes(x(n), y(n));
     if (op === "_==_") return { kind: "bool", get: (n) => cmp(n) === 0 };
     if (op === "_!=_") return { kind: "bool", get: (n) => cmp(n) !== 0 };
-    const test = ORDER[op];
+    const test = ORDER_OPS[op];
     return { kind: "bool", get: (n) => test(cmp(n)) };
   }
   // Strings are only compared for equality: JavaScript orders UTF-16 code units, CEL code points.
@@ -305,9 +304,4 @@ function sameKind(l: Compiled, r: Compiled): [Compiled, Compiled] {
   if (l.kind !== r.kind) return outside();
   // Two fields: fine, both read with the same representation. Two constants: also fine.
   return [l, r];
-}
-
-function compareDurations(a: Dur, b: Dur): number {
-  if (a.seconds !== b.seconds) return a.seconds < b.seconds ? -1 : 1;
-  return a.nanos - b.nanos;
 }

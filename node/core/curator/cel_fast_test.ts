@@ -58,6 +58,7 @@ const CLAUSES = [
   "node.state != NODE_STATE_NEW",
   "NODE_STATE_STANDBY == node.state",
   "node.state >= 2",
+  "2 < node.state",
   "node.state < NODE_STATE_DECOMMISSIONED",
   "node.health == HEALTH_HEALTHY",
   "node.health != HEALTH_HEARTBEAT_TIMEOUT",
