@@ -6,9 +6,10 @@
  * turn and hands each DATA frame to the TLS socket as its own write (a TLS record and a system
  * call each). For a GetNodes of 10,000 nodes that was ≈ 14 µs of the leader's CPU per message.
  *
- * {@link writeEncoded} frames the messages itself (gRPC's Length-Prefixed-Message: a zero
+ * {@link FrameBatches} frames the messages itself (gRPC's Length-Prefixed-Message: a zero
  * compression flag, a 4-byte big-endian length, the message) into batches of about
- * {@link BATCH_BYTES} and hands each batch to grpc-js as one write, which HTTP/2 cuts into DATA
+ * {@link BATCH_BYTES}, and {@link writeFramed} hands each batch to grpc-js as one write, which
+ * HTTP/2 cuts into DATA
  * frames as flow control allows. What the client receives is unchanged: one message per
  * protobuf, the same bytes; only the DATA frame boundaries differ, and gRPC gives those no
  * meaning.
@@ -160,9 +161,4 @@ export async function writeFramed(s: ServerStream, batches: readonly Buffer[]): 
     if (!s.write(writes[i]) && i + 1 < writes.length) await drained(s);
   }
   return n;
-}
-
-/** {@link writeFramed} of `msgs` (each one encoded protobuf message). */
-export function writeEncoded(s: ServerStream, msgs: readonly Uint8Array[]): Promise<number> {
-  return writeFramed(s, frame(msgs));
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
-import { BATCH_BYTES, frame, writeEncoded } from "./framed.ts";
+import { BATCH_BYTES, frame, writeFramed } from "./framed.ts";
 
 Deno.test("framed: messages become consecutive length-prefixed messages", () => {
   const out = frame([Uint8Array.of(7, 8), new Uint8Array(0), Uint8Array.of(9)]);
@@ -44,7 +44,7 @@ function messages(n: number, maxLen: number): Uint8Array[] {
   });
 }
 
-/** Serves `msgs` with writeEncoded; what a grpc-js client receives, and the server's writes. */
+/** Serves `msgs` framed and written; what a grpc-js client receives, and the server's writes. */
 async function roundTrip(
   msgs: Uint8Array[],
   opts: grpc.ServerOptions = {},
@@ -53,7 +53,7 @@ async function roundTrip(
   let writes = -1;
   server.addService(DEF, {
     list: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
-      writeEncoded(call, msgs).then((n) => {
+      writeFramed(call, frame(msgs)).then((n) => {
         writes = n;
         call.end();
       });
