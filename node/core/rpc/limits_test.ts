@@ -9,7 +9,7 @@ import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
 import { testCA, testNodeCert } from "../identity/testing.ts";
 import { type ConnectionLimits, dial, RpcServer } from "./mod.ts";
-import { RawH2, SETTINGS_MAX_CONCURRENT_STREAMS } from "./rawh2.ts";
+import { RawH2, SETTINGS_HEADER_TABLE_SIZE, SETTINGS_MAX_CONCURRENT_STREAMS } from "./rawh2.ts";
 
 const raw = (b: Buffer) => b;
 function method(name: string, responseStream: boolean) {
@@ -128,6 +128,20 @@ Deno.test("the server advertises a stream limit; the N+1-th concurrent stream is
       await waitFor(() => h.goaway !== undefined || h.resets.has(extra), "N+1-th stream refused");
       assert.ok(!h.answered.has(extra), "N+1-th stream reached a handler");
       assert.ok(await closesWithin(h.closed, 3000) !== undefined || h.resets.has(extra));
+    } finally {
+      h.close();
+    }
+  });
+});
+
+Deno.test("the server keeps no HPACK table per connection, and requests still work", async () => {
+  await withServer({}, async (port) => {
+    const h = await RawH2.connect({ host: "127.0.0.1", port });
+    try {
+      await h.serverSettings();
+      assert.equal(h.settings.get(SETTINGS_HEADER_TABLE_SIZE), 0);
+      const ids = [h.call(HANG), h.call(HANG)];
+      await waitFor(() => ids.every((id) => h.answered.has(id)), "both streams answered");
     } finally {
       h.close();
     }

@@ -21,6 +21,8 @@ const FLAG_END_HEADERS = 0x4;
 
 /** HTTP/2 error code REFUSED_STREAM (RFC 9113 §7). */
 export const REFUSED_STREAM = 0x7;
+/** SETTINGS_HEADER_TABLE_SIZE (RFC 9113 §6.5.2). */
+export const SETTINGS_HEADER_TABLE_SIZE = 0x1;
 /** SETTINGS_MAX_CONCURRENT_STREAMS (RFC 9113 §6.5.2). */
 export const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
 
@@ -56,9 +58,14 @@ function hpackInt(v: number, n: number): number[] {
   return out;
 }
 
-/** A header block of "literal without indexing, new name" fields (RFC 7541 §6.2.2). */
+/**
+ * A header block of "literal without indexing, new name" fields (RFC 7541 §6.2.2), opened by a
+ * dynamic table size update to 0 (§6.3): a server that lowered SETTINGS_HEADER_TABLE_SIZE (ours
+ * sets 0) requires that update in the first block after the change (§4.2), and it is allowed at
+ * the start of any block.
+ */
 function headerBlock(fields: [string, string][]): Uint8Array {
-  const out: number[] = [];
+  const out: number[] = [0x20];
   const str = (s: string) => {
     const b = Buffer.from(s);
     out.push(...hpackInt(b.length, 7), ...b);

@@ -8,6 +8,7 @@ import { listenDualStack } from "../../base/net/listen.ts";
 import tls from "node:tls";
 import type { Buffer } from "node:buffer";
 import type net from "node:net";
+import type http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { certificatePem } from "../../base/pki/info.ts";
 import { exportPkcs8Pem } from "../../base/pki/keys.ts";
@@ -89,6 +90,23 @@ export interface RpcServerOptions {
   limits?: Partial<ConnectionLimits>;
 }
 
+/**
+ * Turns off both HPACK dynamic tables of every connection: the header table the client may fill
+ * (SETTINGS_HEADER_TABLE_SIZE 0) and the one this server would fill for its responses. A node's
+ * connection carries one long-lived Heartbeat stream, so the tables save a few bytes per message
+ * and cost ≈ 1–2 KiB of nghttp2 entries per connection for the life of the connection (a leader
+ * holds one per node). grpc-js passes no HTTP/2 settings from its options to `node:http2`, only
+ * its private `commonServerOptions`; without that field (another grpc-js) nothing changes.
+ * Deno's nghttp2 ignores a deflate table size of 0, so 1 (nothing fits) stands for "none".
+ */
+function withoutHpackTables(server: grpc.Server): void {
+  const common = (server as unknown as { commonServerOptions?: http2.ServerOptions })
+    .commonServerOptions;
+  if (!common) return;
+  common.settings = { ...common.settings, headerTableSize: 0 };
+  common.maxDeflateDynamicTableSize = 1;
+}
+
 /** What a request deserializer returned instead of throwing: the request did not decode. */
 class UndecodableRequest {
   constructor(readonly reason: string) {}
@@ -100,6 +118,11 @@ class UndecodableRequest {
  * return an {@link UndecodableRequest} instead, which {@link callGuard} answers.
  */
 class GuardedServer extends grpc.Server {
+  constructor(options: grpc.ServerOptions) {
+    super(options);
+    withoutHpackTables(this);
+  }
+
   override register(
     name: string,
     // deno-lint-ignore no-explicit-any
