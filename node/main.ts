@@ -11,7 +11,14 @@
 import { formatArgs, LogTree, runConsole } from "./base/logtree/mod.ts";
 import { installPid1Duties, startReaper } from "./base/pid1/mod.ts";
 import { type Context, run, signal, Supervisor, untilAborted } from "./base/supervisor/mod.ts";
-import { getpid, getrlimit, mallocTrim, RLIMIT, setrlimit, SysError } from "./base/sys/mod.ts";
+import {
+  getpid,
+  getrlimit,
+  RLIMIT,
+  setrlimit,
+  SysError,
+  trimMallocPeriodically,
+} from "./base/sys/mod.ts";
 import { type AgentFlags, FlagError, parseAgentFlags } from "./core/platform/mod.ts";
 import type { Platform } from "./core/platform/platform.ts";
 import { namespacePlatform } from "./core/platform/namespace.ts";
@@ -22,13 +29,6 @@ import { isInstallerCmdline } from "./base/osimage/cmdline.ts";
 
 /** RLIMIT_NOFILE the root runnable raises the agent to (soft and hard). */
 export const NOFILE_LIMIT = 1048576;
-
-/**
- * How often the agent hands memory freed by native code back to the kernel ({@link mallocTrim}):
- * at 60 s idle a ConsensusMember's VmRSS is ≈ 12 MB lower with it (testing.md §5 `rss`); one trim
- * of an arena that size is a fraction of a millisecond.
- */
-export const MALLOC_TRIM_INTERVAL_MS = 30_000;
 
 const encoder = new TextEncoder();
 
@@ -160,7 +160,7 @@ export async function main(args: readonly string[]): Promise<void> {
   // The agent is a daemon: pending promises and signal listeners do not keep Deno's event loop
   // alive, so without this it would drain once every runnable waits (and the guard reboots).
   setInterval(() => {}, 1 << 30);
-  setInterval(() => mallocTrim(), MALLOC_TRIM_INTERVAL_MS);
+  trimMallocPeriodically();
 
   const root = makeRootRunnable(async (ctx) => {
     const log = (l: string) => ctx.logger.info(l);

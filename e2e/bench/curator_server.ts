@@ -14,6 +14,7 @@
  * Usage: `deno run -A e2e/bench/curator_server.ts [--nodes N | --join HOST]`.
  */
 import { Buffer } from "node:buffer";
+import v8 from "node:v8";
 import { Management } from "../../proto/gen/metropolis/proto/api/management_pb.ts";
 import { Etcd3 } from "etcd3";
 import { startTestCurator } from "../../node/core/curator/testing.ts";
@@ -23,6 +24,7 @@ import { exportPkcs8 } from "../../node/base/pki/keys.ts";
 import { clusterCA } from "../../node/core/curator/bootstrap.ts";
 import { issueCertificate } from "../../node/base/pki/cert.ts";
 import { OWNER_IDENTITY, userTemplate } from "../../node/core/identity/profiles.ts";
+import { trimMallocPeriodically } from "../../node/base/sys/malloc.ts";
 import { benchRecord, randomPublicKeys, seedRecords, waitSeededVisible } from "./seed.ts";
 
 /** What the server prints: enough to dial it as the owner and to issue node certificates. */
@@ -115,6 +117,25 @@ if (import.meta.main) {
     etcdPid: c.etcd.pid,
   };
   console.log(JSON.stringify(info));
+  // What the agent does for its memory besides its V8 flags (server_process.ts).
+  trimMallocPeriodically();
+  // BENCH_HEAP_EVERY_S=N: where the leader's memory is, on stderr every N s (V8 heap used and
+  // committed, external and array-buffer memory, VmRSS), to tell garbage from live memory.
+  const heapEvery = Number(Deno.env.get("BENCH_HEAP_EVERY_S") ?? 0);
+  // BENCH_HEAP_SNAPSHOT=FILE: a V8 heap snapshot (Chrome DevTools format) into FILE on SIGUSR2.
+  const snapshot = Deno.env.get("BENCH_HEAP_SNAPSHOT");
+  if (snapshot) Deno.addSignalListener("SIGUSR2", () => v8.writeHeapSnapshot(snapshot));
+  if (heapEvery > 0) {
+    const mib = (b: number) => Math.round(b / 1048576);
+    setInterval(() => {
+      const h = v8.getHeapStatistics();
+      const m = Deno.memoryUsage();
+      console.error(
+        `curator_server: heap used ${mib(h.used_heap_size)} MiB, committed ` +
+          `${mib(h.total_heap_size)} MiB, external ${mib(m.external)} MiB, rss ${mib(m.rss)} MiB`,
+      );
+    }, heapEvery * 1000);
+  }
   const stop = async () => {
     await c.stop().catch(() => {});
     Deno.exit(0);

@@ -7,7 +7,7 @@ export { LIBC_ABSOLUTE, libcPath } from "./libc.ts";
 export { MNT, mount, MS, umount } from "./mount.ts";
 export { RB, reboot, sync } from "./power.ts";
 export { sethostname } from "./hostname.ts";
-export { mallocTrim } from "./malloc.ts";
+export { MALLOC_TRIM_INTERVAL_MS, mallocTrim, trimMallocPeriodically } from "./malloc.ts";
 export { getrlimit, RLIMIT, type Rlimit, setrlimit } from "./rlimit.ts";
 export {
   decodeWaitStatus,
