@@ -40,6 +40,9 @@ export async function startGoWorkers(
   const dir = await Deno.makeTempDir({ prefix: "metropolis-heartbeats-" });
   try {
     const server = await goServerFlags(srv.info, dir);
+    // BENCH_GO_CPUPROFILE=DIR: each client process writes a CPU profile (pprof) to
+    // DIR/heartbeats-<first node>.pprof (`go tool pprof` reads it).
+    const profileDir = Deno.env.get("BENCH_GO_CPUPROFILE");
     for (const [first, count] of spread(n, per)) {
       const w = new Worker(bin, [
         "heartbeats",
@@ -50,6 +53,7 @@ export async function startGoWorkers(
         `${interval}ms`,
         "-concurrency",
         String(concurrency),
+        ...(profileDir ? ["-cpuprofile", `${profileDir}/heartbeats-${first}.pprof`] : []),
       ]);
       workers.push(w);
       const identities = await Promise.all(

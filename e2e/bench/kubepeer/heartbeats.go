@@ -34,6 +34,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -422,7 +423,18 @@ func heartbeats(args []string) {
 	path := fs.String("path", "", "/package.Curator/Heartbeat")
 	interval := fs.Duration("interval", 5*time.Second, "heartbeat interval")
 	concurrency := fs.Int("concurrency", 100, "attempts in flight")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of this process to F until stop")
 	check(fs.Parse(args))
+	stopProfile := func() {}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		stopProfile = func() {
+			pprof.StopCPUProfile()
+			check(f.Close())
+		}
+	}
 	s := &hbSim{
 		path: *path,
 		url:  c.server + *path,
@@ -495,11 +507,13 @@ func heartbeats(args []string) {
 			}))
 		case "stop":
 			// Exiting closes every connection; the leader sees them end.
+			stopProfile()
 			os.Exit(0)
 		default:
 			fail("unknown command %q", line.Cmd)
 		}
 	}
+	stopProfile()
 }
 
 func (s *hbSim) reconnectCount() int {
