@@ -24,7 +24,6 @@ import type { Platform } from "./core/platform/platform.ts";
 import { namespacePlatform } from "./core/platform/namespace.ts";
 import { vmPlatform } from "./core/platform/vm.ts";
 import { startCore } from "./core/root.ts";
-import { installerRunnable } from "./core/installer/runnable.ts";
 import { isInstallerCmdline } from "./base/osimage/cmdline.ts";
 
 /** RLIMIT_NOFILE the root runnable raises the agent to (soft and hard). */
@@ -166,6 +165,8 @@ export async function main(args: readonly string[]): Promise<void> {
     const log = (l: string) => ctx.logger.info(l);
     if (installerMode()) {
       // Booted from the installer medium (image.md §11): install, then reboot into the node.
+      // Loaded only here: the installer's OCI image schemas (zod) would cost every node's heap.
+      const { installerRunnable } = await import("./core/installer/runnable.ts");
       run(
         ctx,
         "installer",

@@ -3,9 +3,10 @@
  * `--state=<dir>` (namespace only, required there), `--tpm-socket=<path>` (namespace only),
  * `--payloads=<dir>` (namespace only: host directory with `kubernetes/` and `containerd/`, the
  * Kubernetes payloads a VM image carries at `/kubernetes` and `/containerd`).
- * Validated with zod; any problem is one line naming the flag.
+ * Any problem is one line naming the flag. Checked by hand, not with zod: the flags are parsed by
+ * every agent at start, and zod's module alone is ≈ 2 MB of V8 heap that a node without roles
+ * would otherwise keep for nothing else (testing.md §5 `rss`).
  */
-import { z } from "zod";
 
 /** Platform the agent runs on. */
 export type PlatformKind = "vm" | "namespace";
@@ -31,35 +32,42 @@ export class FlagError extends Error {
   }
 }
 
-const absPath = (flag: string) =>
-  z.string().refine((p) => p.startsWith("/") && !p.includes("\0") && p.length < 4096, {
-    message: `${flag} must be an absolute path`,
-  });
+/** The flags there are, in the order their problems are reported. */
+const KNOWN = ["platform", "state", "tpm-socket", "payloads"] as const;
 
-const Schema = z.object({
-  platform: z.enum(["vm", "namespace"], {
-    error: (iss) => `--platform must be vm or namespace, got ${JSON.stringify(iss.input)}`,
-  }).default("vm"),
-  state: absPath("--state").optional(),
-  "tpm-socket": absPath("--tpm-socket").optional(),
-  payloads: absPath("--payloads").optional(),
-}).strict().superRefine((f, ctx) => {
-  if (f.platform === "namespace" && f.state === undefined) {
-    ctx.addIssue({
-      code: "custom",
-      message: "--state=<dir> is required with --platform=namespace",
-    });
+/** The problem with path flag `--flag`'s value `p`, if any. */
+function absPathProblem(flag: string, p: string | undefined): string | undefined {
+  if (p === undefined || (p.startsWith("/") && !p.includes("\0") && p.length < 4096)) return;
+  return `--${flag} must be an absolute path`;
+}
+
+/**
+ * The first problem of `raw`: each known flag in {@link KNOWN} order, then unknown flags, then
+ * the combinations (the order the zod schema reported them in).
+ */
+function firstProblem(raw: Record<string, string>): string | undefined {
+  const platform = raw.platform ?? "vm";
+  if (platform !== "vm" && platform !== "namespace") {
+    return `--platform must be vm or namespace, got ${JSON.stringify(raw.platform)}`;
+  }
+  for (const f of ["state", "tpm-socket", "payloads"] as const) {
+    const problem = absPathProblem(f, raw[f]);
+    if (problem) return problem;
+  }
+  const unknown = Object.keys(raw).find((k) => !(KNOWN as readonly string[]).includes(k));
+  if (unknown !== undefined) {
+    return `unknown flag --${unknown} (known: --platform, --state, --tpm-socket, --payloads)`;
+  }
+  if (platform === "namespace" && raw.state === undefined) {
+    return "--state=<dir> is required with --platform=namespace";
   }
   if (
-    f.platform === "vm" &&
-    (f.state !== undefined || f["tpm-socket"] !== undefined || f.payloads !== undefined)
+    platform === "vm" &&
+    (raw.state !== undefined || raw["tpm-socket"] !== undefined || raw.payloads !== undefined)
   ) {
-    ctx.addIssue({
-      code: "custom",
-      message: "--state, --tpm-socket and --payloads are only valid with --platform=namespace",
-    });
+    return "--state, --tpm-socket and --payloads are only valid with --platform=namespace";
   }
-});
+}
 
 /** Parses `--name=value` arguments; throws {@link FlagError} on anything else. */
 export function parseAgentFlags(args: readonly string[]): AgentFlags {
@@ -70,20 +78,12 @@ export function parseAgentFlags(args: readonly string[]): AgentFlags {
     if (m[1] in raw) throw new FlagError(`flag --${m[1]} given twice`);
     raw[m[1]] = m[2];
   }
-  const r = Schema.safeParse(raw);
-  if (!r.success) {
-    const iss = r.error.issues[0];
-    if (iss.code === "unrecognized_keys") {
-      throw new FlagError(
-        `unknown flag --${iss.keys[0]} (known: --platform, --state, --tpm-socket, --payloads)`,
-      );
-    }
-    throw new FlagError(iss.message);
-  }
+  const problem = firstProblem(raw);
+  if (problem !== undefined) throw new FlagError(problem);
   return {
-    platform: r.data.platform,
-    ...(r.data.state !== undefined ? { state: r.data.state } : {}),
-    ...(r.data["tpm-socket"] !== undefined ? { tpmSocket: r.data["tpm-socket"] } : {}),
-    ...(r.data.payloads !== undefined ? { payloads: r.data.payloads } : {}),
+    platform: (raw.platform ?? "vm") as PlatformKind,
+    ...(raw.state !== undefined ? { state: raw.state } : {}),
+    ...(raw["tpm-socket"] !== undefined ? { tpmSocket: raw["tpm-socket"] } : {}),
+    ...(raw.payloads !== undefined ? { payloads: raw.payloads } : {}),
   };
 }

@@ -10,7 +10,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { DiskWriter } from "../../base/blockdev/gpt_write.ts";
 import type { ImageSource } from "../../base/osimage/oci_layout.ts";
-import { type PayloadInfo, verifyChunks } from "../../base/osimage/ociimage.ts";
+import type { PayloadInfo } from "../../base/osimage/ociimage.ts";
 import { RpcError } from "../rpc/auth.ts";
 import type { UpdatePlan } from "./plan.ts";
 
@@ -46,6 +46,9 @@ function failure(what: string, e: unknown): RpcError {
 }
 
 async function* verified(img: ImageSource, info: PayloadInfo): AsyncGenerator<Uint8Array> {
+  // Loaded by the first update: the OS image module's schemas (zod) would otherwise stay in
+  // every agent's heap, since node.ts needs openSlotPath from here (testing.md §5 `rss`).
+  const { verifyChunks } = await import("../../base/osimage/ociimage.ts");
   yield* verifyChunks(await img.openPayload(info.name), info);
 }
 

@@ -12,11 +12,11 @@ import {
 } from "../../../proto/gen/metropolis/proto/api/management_pb.ts";
 import type { LeveledLogger } from "../../base/logtree/logger.ts";
 import type { ImageSource } from "../../base/osimage/oci_layout.ts";
-import { type ImageRef, RegistryClient, RegistryError } from "../../base/oci/registry.ts";
+import type { ImageRef } from "../../base/oci/registry.ts";
 import { ESP_PATHS, otherSlot, type Slot, slotUkiPath } from "../../base/osimage/slots.ts";
 import { RpcError } from "../rpc/auth.ts";
 import { installPlan, type InstallTargets } from "./install.ts";
-import { type Activation, planUpdate } from "./plan.ts";
+import type { Activation } from "./plan.ts";
 import type { SlotBoot } from "./slotboot.ts";
 
 /** Options of an {@link UpdateService}. */
@@ -100,6 +100,12 @@ export class UpdateService {
     if (activation === "kexec" && !o.kexecLoad) {
       throw new RpcError(grpc.status.UNAVAILABLE, "kexec is not available on this node");
     }
+    // The OCI client and the planner bring the OS image schemas (zod, ≈ 2 MB of V8 heap): loaded
+    // by the first update, not kept by every agent from its start (testing.md §5 `rss`).
+    const [{ RegistryClient, RegistryError }, { planUpdate }] = await Promise.all([
+      import("../../base/oci/registry.ts"),
+      import("./plan.ts"),
+    ]);
     const t0 = performance.now();
     const where = `${ref.scheme}://${ref.host}/${ref.repository}@${ref.digest}`;
     const signal = AbortSignal.timeout(o.timeoutMs ?? 15 * 60_000);
