@@ -110,6 +110,11 @@ export async function buildImage(opts: ImageOptions = {}): Promise<Image> {
   const deno = await Deno.realPath(Deno.execPath());
   const ca = await caBundle();
   const extra = await variantLayout(variant);
+  // The agent bundle's chunks (names hashed per build) sit next to /agent/agent.js.
+  const chunks = agent.agentChunks.map((c) => ({
+    entry: { path: `/agent/${c}`, source: `build:agent/${c}`, mode: "0644" },
+    artifact: [`agent/${c}`, `${work}/agent/${c}`] as const,
+  }));
 
   const info: ProductInfo = {
     version,
@@ -127,6 +132,7 @@ export async function buildImage(opts: ImageOptions = {}): Promise<Image> {
       init,
       deno,
       "agent.js": agent.agentJs,
+      ...Object.fromEntries(chunks.map((c) => c.artifact)),
       "proto/rpc.proto": `${agent.protoDir}/rpc.proto`,
       "proto/kv.proto": `${agent.protoDir}/kv.proto`,
       "proto/auth.proto": `${agent.protoDir}/auth.proto`,
@@ -135,7 +141,7 @@ export async function buildImage(opts: ImageOptions = {}): Promise<Image> {
       "ca-certificates.crt": ca.data,
       ...extra.artifacts,
     },
-    extraLayout: extra.entries,
+    extraLayout: [...chunks.map((c) => c.entry), ...extra.entries],
     epoch,
     outDir,
     work,

@@ -1,7 +1,7 @@
 /**
- * `deno task bundle`: bundles the agent (`node/main.ts`) into `dist/agent.js` with the etcd3
- * `.proto` files in `dist/proto/`, and metroctl (`metroctl/main.ts`, when present) into
- * `dist/metroctl.js` (architecture.md §7, workplace.md §1).
+ * `deno task bundle`: bundles the agent (`node/main.ts`) into `dist/agent.js` and its chunks
+ * ({@link AGENT_SPLIT_FLAGS}) with the etcd3 `.proto` files in `dist/proto/`, and metroctl
+ * (`metroctl/main.ts`, when present) into `dist/metroctl.js` (architecture.md §7, workplace.md §1).
  *
  * The agent bundle is prefixed with a `__dirname` definition because etcd3 loads
  * `__dirname/../proto/*.proto` when it is evaluated and `__dirname` does not exist in an ES
@@ -52,13 +52,34 @@ export const REQUIRE_SHIM = [
   "",
 ].join("\n");
 
+/**
+ * `deno bundle` flags of the agent only: code splitting. V8 keeps the whole source of every
+ * script it loaded, and in one file that is also the code of roles a node does not hold (the
+ * curator, etcd3, CEL, @peculiar/x509, the Kubernetes controller and worker, the installer's and
+ * updater's OCI schemas): each dynamic `import()` becomes a chunk next to `agent.js`, read only
+ * when the role starts. A node without roles then loads 0.84 of the 2.1 MB and holds ≈ 2.7 MB
+ * less V8 heap (testing.md §5 `rss`). Chunk names carry a hash of their content.
+ */
+export const AGENT_SPLIT_FLAGS = ["--code-splitting"] as const;
+
+/** A chunk of the agent bundle (`deno bundle` names them `<name>-<content hash>.js`). */
+export const AGENT_CHUNK = /^[A-Za-z0-9_.-]+-[A-Z0-9]{8}\.js$/;
+
+/**
+ * How long a chunk no longer part of the current bundle stays in the output directory: a node
+ * started from an older bundle reads its chunks when a role arrives, possibly much later.
+ */
+export const STALE_CHUNK_MS = 24 * 3600_000;
+
 /** The etcd3 runtime `.proto` files shipped next to the agent bundle. */
 export const ETCD3_PROTOS = ["rpc.proto", "kv.proto", "auth.proto"] as const;
 
 /** What {@link bundle} produced. */
 export interface BundleResult {
-  /** The agent bundle. */
+  /** The agent bundle's entry. */
   agentJs: string;
+  /** The agent bundle's chunks, next to {@link agentJs} (file names). */
+  agentChunks: string[];
   /** Directory holding {@link ETCD3_PROTOS}. */
   protoDir: string;
   /** The metroctl bundle, when `metroctl/main.ts` exists. */
@@ -180,29 +201,44 @@ async function warmAgentCache(outDir: string, hash: string, log: (l: string) => 
   }
 }
 
-/** Bundles the agent into `outDir` (temporary names, then renames) and writes the stamp. */
-async function writeAgentBundle(outDir: string, hash: string): Promise<void> {
+/**
+ * Bundles the agent into `outDir` (temporary names, then renames) and writes the stamp; returns
+ * the chunks' file names. Chunks go into place before `agent.js` (a node starting meanwhile finds
+ * every chunk its entry names); chunks of earlier bundles go once {@link STALE_CHUNK_MS} old.
+ */
+async function writeAgentBundle(outDir: string, hash: string): Promise<string[]> {
   await Deno.mkdir(`${outDir}/proto`, { recursive: true });
   const entry = Deno.env.get("AGENT_ENTRY") || `${repo}node/main.ts`;
   const tmp = `.tmp-${Deno.pid}-${Date.now()}`;
-  // The temporary bundle must end in .js: `deno bundle` only adds its `createRequire` shim (which
-  // the CommonJS packages need) for a JavaScript output name.
-  const tmpJs = `${outDir}/agent${tmp}.js`;
+  const tmpDir = `${outDir}/agent${tmp}`;
   const protos = await etcd3ProtoDir();
   try {
-    await bundleOne(entry, tmpJs, { minify: true });
+    const { entryJs, chunks } = await bundleSplit(entry, tmpDir);
+    for (const c of chunks) await Deno.rename(`${tmpDir}/${c}`, `${outDir}/${c}`);
     for (const p of ETCD3_PROTOS) {
       await Deno.copyFile(`${protos}/${p}`, `${outDir}/proto/${p}${tmp}`);
       await Deno.rename(`${outDir}/proto/${p}${tmp}`, `${outDir}/proto/${p}`);
     }
-    await Deno.rename(tmpJs, `${outDir}/agent.js`);
+    await Deno.rename(`${tmpDir}/${entryJs}`, `${outDir}/agent.js`);
     // A bundle of another entry (AGENT_ENTRY experiments) must never look current.
     const key = Deno.env.get("AGENT_ENTRY") ? `custom entry ${entry}` : hash;
     await Deno.writeTextFile(`${outDir}/${AGENT_STAMP}${tmp}`, key + "\n");
     await Deno.rename(`${outDir}/${AGENT_STAMP}${tmp}`, `${outDir}/${AGENT_STAMP}`);
+    await pruneChunks(outDir, new Set(chunks));
+    return chunks;
   } finally {
-    for (const f of [tmpJs, `${outDir}/${AGENT_STAMP}${tmp}`]) {
-      await Deno.remove(f).catch(() => {});
+    await Deno.remove(tmpDir, { recursive: true }).catch(() => {});
+    await Deno.remove(`${outDir}/${AGENT_STAMP}${tmp}`).catch(() => {});
+  }
+}
+
+/** Removes chunks of `outDir` that are not in `keep` and older than {@link STALE_CHUNK_MS}. */
+async function pruneChunks(outDir: string, keep: Set<string>): Promise<void> {
+  for await (const e of Deno.readDir(outDir)) {
+    if (!e.isFile || !AGENT_CHUNK.test(e.name) || keep.has(e.name)) continue;
+    const st = await Deno.stat(`${outDir}/${e.name}`).catch(() => undefined);
+    if (st?.mtime && Date.now() - st.mtime.getTime() > STALE_CHUNK_MS) {
+      await Deno.remove(`${outDir}/${e.name}`).catch(() => {});
     }
   }
 }
@@ -251,6 +287,50 @@ export async function bundleOne(
 }
 
 /**
+ * Bundles `entry` minified ({@link AGENT_MINIFY_FLAGS}) with {@link AGENT_SPLIT_FLAGS} into the
+ * new directory `outDir`: every file gets {@link REQUIRE_SHIM} and {@link DIRNAME_PREFIX} (any
+ * chunk may hold CommonJS code, and the entry's own code runs only after its chunks), and all
+ * are made Latin-1. Returns the entry's output name and the chunks'.
+ */
+export async function bundleSplit(
+  entry: string,
+  outDir: string,
+): Promise<{ entryJs: string; chunks: string[] }> {
+  if (!(await exists(entry))) throw new Error(`bundle entry ${entry} does not exist`);
+  await run(Deno.execPath(), [
+    "bundle",
+    "--quiet",
+    "--config",
+    `${repo}deno.json`,
+    "--platform",
+    "deno",
+    ...AGENT_MINIFY_FLAGS,
+    ...AGENT_SPLIT_FLAGS,
+    "--outdir",
+    outDir,
+    entry,
+  ], { cwd: repo });
+  const entryJs = entry.slice(entry.lastIndexOf("/") + 1).replace(/\.[cm]?[jt]sx?$/, "") + ".js";
+  const chunks: string[] = [];
+  for await (const e of Deno.readDir(outDir)) {
+    if (e.name === entryJs) continue;
+    if (!e.isFile || !AGENT_CHUNK.test(e.name)) {
+      throw new Error(`bundle: unexpected output ${e.name} (entry ${entryJs})`);
+    }
+    chunks.push(e.name);
+  }
+  for (const name of [entryJs, ...chunks]) {
+    const f = `${outDir}/${name}`;
+    const js = await Deno.readTextFile(f);
+    if (name !== entryJs && js.includes(`"./${entryJs}"`)) {
+      throw new Error(`bundle: chunk ${name} imports the entry, which is renamed to agent.js`);
+    }
+    await Deno.writeTextFile(f, latin1Source(REQUIRE_SHIM + DIRNAME_PREFIX + js));
+  }
+  return { entryJs, chunks: chunks.sort() };
+}
+
+/**
  * Bundles the agent (and metroctl when present) into `outDir` (default `<repo>/dist`).
  * `AGENT_ENTRY` overrides the agent entry point (local experiments only).
  */
@@ -258,8 +338,8 @@ export async function bundle(outDir = `${repo}dist`): Promise<BundleResult> {
   const entry = Deno.env.get("AGENT_ENTRY") || `${repo}node/main.ts`;
   const agentJs = `${outDir}/agent.js`;
   console.log(`bundle: ${entry} → ${agentJs}`);
-  await writeAgentBundle(outDir, await agentInputsHash());
-  const result: BundleResult = { agentJs, protoDir: `${outDir}/proto` };
+  const agentChunks = await writeAgentBundle(outDir, await agentInputsHash());
+  const result: BundleResult = { agentJs, agentChunks, protoDir: `${outDir}/proto` };
   if (await exists(`${repo}metroctl/main.ts`)) {
     result.metroctlJs = `${outDir}/metroctl.js`;
     console.log(`bundle: metroctl/main.ts → ${result.metroctlJs}`);

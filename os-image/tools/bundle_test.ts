@@ -1,6 +1,6 @@
 /** Tier 1: the agent bundle's source post-processing (bundle.ts). */
 import assert from "node:assert/strict";
-import { bundleOne, latin1Source, REQUIRE_SHIM } from "./bundle.ts";
+import { AGENT_CHUNK, bundleOne, bundleSplit, latin1Source, REQUIRE_SHIM } from "./bundle.ts";
 
 Deno.test("latin1Source: only Latin-1 characters remain, and the code means the same", () => {
   const src = [
@@ -43,6 +43,47 @@ Deno.test({
       assert.ok((await Deno.readTextFile(out)).startsWith(REQUIRE_SHIM));
       const r = await new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", "--no-config", out],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const td = new TextDecoder();
+      assert.ok(r.success, td.decode(r.stderr));
+      assert.equal(td.decode(r.stdout).trim(), "function NamedThing");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "bundleSplit: a dynamic import becomes a chunk, loaded only when imported",
+  sanitizeOps: false, // grpc-js starts timers when loaded
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "bundle-split-" });
+    try {
+      await Deno.writeTextFile(
+        `${dir}/lazy.ts`,
+        'import * as grpc from "@grpc/grpc-js";\nexport const kind = typeof grpc.Server;\n',
+      );
+      await Deno.writeTextFile(
+        `${dir}/entry.ts`,
+        [
+          "class NamedThing {}",
+          'const { kind } = await import("./lazy.ts");',
+          "console.log(kind, new NamedThing().constructor.name);",
+        ].join("\n"),
+      );
+      const { entryJs, chunks } = await bundleSplit(`${dir}/entry.ts`, `${dir}/out`);
+      assert.equal(entryJs, "entry.js");
+      assert.ok(chunks.length >= 1 && chunks.every((c) => AGENT_CHUNK.test(c)), `${chunks}`);
+      const main = await Deno.readTextFile(`${dir}/out/entry.js`);
+      assert.ok(main.startsWith(REQUIRE_SHIM));
+      assert.ok(!main.includes("grpc.max_"), "grpc-js stays out of the entry");
+      // Run under another name, as the agent runs as agent.js.
+      await Deno.rename(`${dir}/out/entry.js`, `${dir}/out/agent.js`);
+      const r = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--no-config", `${dir}/out/agent.js`],
         stdout: "piped",
         stderr: "piped",
       }).output();

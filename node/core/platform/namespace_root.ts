@@ -60,16 +60,23 @@ function repositoryOf(dir: string): string | undefined {
 }
 
 /**
- * The agent's files: the bundle it runs from (`*.js`, with `proto/` beside it), or for a source
- * run (`node/main.ts`, tests only) the repository and Deno's cache at their host paths.
+ * The agent's files: the bundle it runs from (`*.js`, with `proto/` and, when split, its chunks
+ * beside it), or for a source run (`node/main.ts`, tests only) the repository and Deno's cache at
+ * their host paths.
  */
 export function agentFiles(mainModule = Deno.mainModule): RootInput["agent"] {
   const url = new URL(mainModule);
   if (url.protocol !== "file:") throw new Error(`agent main module ${mainModule} is not a file`);
   const main = decodeURIComponent(url.pathname);
   if (main.endsWith(".js")) {
-    const proto = `${parentOf(main)}/proto`;
-    return { kind: "bundle", main, ...(hostEntry(proto) ? { protoDir: proto } : {}) };
+    const dir = parentOf(main);
+    const proto = `${dir}/proto`;
+    return {
+      kind: "bundle",
+      main,
+      ...(hostEntry(proto) ? { protoDir: proto } : {}),
+      ...(hasChunks(dir) ? { chunkDir: dir } : {}),
+    };
   }
   const env = Deno.env.toObject();
   const denoDir = env.DENO_DIR ||
@@ -77,6 +84,16 @@ export function agentFiles(mainModule = Deno.mainModule): RootInput["agent"] {
   const paths = [repositoryOf(parentOf(main)) ?? parentOf(main), denoDir]
     .filter((p) => hostEntry(p)?.kind === "dir" && !p.startsWith("/usr/"));
   return { kind: "source", paths };
+}
+
+/** A chunk of a split agent bundle: `<name>-<8 character content hash>.js` (os-image bundle.ts). */
+const CHUNK = /^[A-Za-z0-9_.-]+-[A-Z0-9]{8}\.js$/;
+
+function hasChunks(dir: string): boolean {
+  try {
+    for (const e of Deno.readDirSync(dir)) if (e.isFile && CHUNK.test(e.name)) return true;
+  } catch { /* unreadable: no chunks */ }
+  return false;
 }
 
 function mkdirp(p: string): void {
