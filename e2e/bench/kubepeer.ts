@@ -35,6 +35,9 @@ export const STATE_LABEL = "node.metropolis.monogon.dev/state";
 /** Label of the KubernetesWorker role on the peer's Nodes. */
 export const WORKER_LABEL = "node-role.kubernetes.io/KubernetesWorker";
 
+/** How long the peer's kube-apiserver may take to stop after SIGTERM before it is killed. */
+const APISERVER_STOP_GRACE_MS = 20_000;
+
 const STATE_VALUES: Record<number, string> = {
   [NodeState.NEW]: "new",
   [NodeState.STANDBY]: "standby",
@@ -166,7 +169,15 @@ export async function startKubePeer(): Promise<KubePeer> {
     try {
       child.kill("SIGTERM");
     } catch { /* gone */ }
+    // Its graceful shutdown hung once after 15,000 Lease renewals (2026-12-03: 11 minutes, no
+    // connection left); a bench must not wait on the peer's shutdown.
+    const kill = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+    }, APISERVER_STOP_GRACE_MS);
     await child.status;
+    clearTimeout(kill);
     await etcd.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
