@@ -257,6 +257,17 @@ export function latin1Source(js: string): string {
   );
 }
 
+/** `deno bundle` of `entry` for Deno with the repository's config, `flags` and `output`. */
+async function denoBundle(
+  entry: string,
+  flags: readonly string[],
+  output: readonly string[],
+): Promise<void> {
+  if (!(await exists(entry))) throw new Error(`bundle entry ${entry} does not exist`);
+  const args = ["bundle", "--quiet", "--config", `${repo}deno.json`, "--platform", "deno"];
+  await run(Deno.execPath(), [...args, ...flags, ...output, entry], { cwd: repo });
+}
+
 /**
  * Bundles `entry` to `out` (ES module for Deno), prepends {@link DIRNAME_PREFIX} and makes the
  * source Latin-1 ({@link latin1Source}); `minify`: with {@link AGENT_MINIFY_FLAGS} and
@@ -267,21 +278,7 @@ export async function bundleOne(
   out: string,
   { minify = false }: { minify?: boolean } = {},
 ): Promise<void> {
-  if (!(await exists(entry))) throw new Error(`bundle entry ${entry} does not exist`);
-  await run(Deno.execPath(), [
-    "bundle",
-    "--quiet",
-    "--config",
-    `${repo}deno.json`,
-    "--platform",
-    "deno",
-    ...(minify ? AGENT_MINIFY_FLAGS : []),
-    "-o",
-    out,
-    entry,
-  ], {
-    cwd: repo,
-  });
+  await denoBundle(entry, minify ? AGENT_MINIFY_FLAGS : [], ["-o", out]);
   const js = await Deno.readTextFile(out);
   await Deno.writeTextFile(out, latin1Source((minify ? REQUIRE_SHIM : "") + DIRNAME_PREFIX + js));
 }
@@ -296,20 +293,7 @@ export async function bundleSplit(
   entry: string,
   outDir: string,
 ): Promise<{ entryJs: string; chunks: string[] }> {
-  if (!(await exists(entry))) throw new Error(`bundle entry ${entry} does not exist`);
-  await run(Deno.execPath(), [
-    "bundle",
-    "--quiet",
-    "--config",
-    `${repo}deno.json`,
-    "--platform",
-    "deno",
-    ...AGENT_MINIFY_FLAGS,
-    ...AGENT_SPLIT_FLAGS,
-    "--outdir",
-    outDir,
-    entry,
-  ], { cwd: repo });
+  await denoBundle(entry, [...AGENT_MINIFY_FLAGS, ...AGENT_SPLIT_FLAGS], ["--outdir", outDir]);
   const entryJs = entry.slice(entry.lastIndexOf("/") + 1).replace(/\.[cm]?[jt]sx?$/, "") + ".js";
   const chunks: string[] = [];
   for await (const e of Deno.readDir(outDir)) {

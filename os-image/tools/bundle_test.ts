@@ -2,6 +2,18 @@
 import assert from "node:assert/strict";
 import { AGENT_CHUNK, bundleOne, bundleSplit, latin1Source, REQUIRE_SHIM } from "./bundle.ts";
 
+/** Runs the bundle `js` without the repository's config; its stdout, trimmed (fails on exit ≠ 0). */
+async function runBundled(js: string): Promise<string> {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--no-config", js],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const td = new TextDecoder();
+  assert.ok(r.success, td.decode(r.stderr));
+  return td.decode(r.stdout).trim();
+}
+
 Deno.test("latin1Source: only Latin-1 characters remain, and the code means the same", () => {
   const src = [
     "// a comment → with arrows ≤ and ✓",
@@ -41,14 +53,7 @@ Deno.test({
       const out = `${dir}/out.js`;
       await bundleOne(entry, out, { minify: true });
       assert.ok((await Deno.readTextFile(out)).startsWith(REQUIRE_SHIM));
-      const r = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--no-config", out],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const td = new TextDecoder();
-      assert.ok(r.success, td.decode(r.stderr));
-      assert.equal(td.decode(r.stdout).trim(), "function NamedThing");
+      assert.equal(await runBundled(out), "function NamedThing");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -82,14 +87,7 @@ Deno.test({
       assert.ok(!main.includes("grpc.max_"), "grpc-js stays out of the entry");
       // Run under another name, as the agent runs as agent.js.
       await Deno.rename(`${dir}/out/entry.js`, `${dir}/out/agent.js`);
-      const r = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--no-config", `${dir}/out/agent.js`],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const td = new TextDecoder();
-      assert.ok(r.success, td.decode(r.stderr));
-      assert.equal(td.decode(r.stdout).trim(), "function NamedThing");
+      assert.equal(await runBundled(`${dir}/out/agent.js`), "function NamedThing");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
