@@ -13,7 +13,7 @@
  */
 import { exists, run } from "../lib/exec.ts";
 import { sha256Parts } from "../lib/hash.ts";
-import { agentArgv } from "../../node/base/osimage/agent.ts";
+import { AGENT_CHUNK, agentArgv } from "../../node/base/osimage/agent.ts";
 
 /**
  * Prepended to every bundle: a global `__dirname` such that `__dirname/../proto` is the bundle's
@@ -61,9 +61,6 @@ export const REQUIRE_SHIM = [
  * less V8 heap (testing.md §5 `rss`). Chunk names carry a hash of their content.
  */
 export const AGENT_SPLIT_FLAGS = ["--code-splitting"] as const;
-
-/** A chunk of the agent bundle (`deno bundle` names them `<name>-<content hash>.js`). */
-export const AGENT_CHUNK = /^[A-Za-z0-9_.-]+-[A-Z0-9]{8}\.js$/;
 
 /**
  * How long a chunk no longer part of the current bundle stays in the output directory: a node

@@ -1,6 +1,7 @@
 /** Tier 1: the agent bundle's source post-processing (bundle.ts). */
 import assert from "node:assert/strict";
-import { AGENT_CHUNK, bundleOne, bundleSplit, latin1Source, REQUIRE_SHIM } from "./bundle.ts";
+import { AGENT_CHUNK } from "../../node/base/osimage/agent.ts";
+import { bundleOne, bundleSplit, latin1Source, REQUIRE_SHIM } from "./bundle.ts";
 
 /** Runs the bundle `js` without the repository's config; its stdout, trimmed (fails on exit ≠ 0). */
 async function runBundled(js: string): Promise<string> {

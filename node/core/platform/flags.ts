@@ -32,8 +32,10 @@ export class FlagError extends Error {
   }
 }
 
+/** The flags naming paths, namespace nodes only, in the order their problems are reported. */
+const PATH_FLAGS = ["state", "tpm-socket", "payloads"] as const;
 /** The flags there are, in the order their problems are reported. */
-const KNOWN = ["platform", "state", "tpm-socket", "payloads"] as const;
+const KNOWN: readonly string[] = ["platform", ...PATH_FLAGS];
 
 /** The problem with path flag `--flag`'s value `p`, if any. */
 function absPathProblem(flag: string, p: string | undefined): string | undefined {
@@ -50,21 +52,18 @@ function firstProblem(raw: Record<string, string>): string | undefined {
   if (platform !== "vm" && platform !== "namespace") {
     return `--platform must be vm or namespace, got ${JSON.stringify(raw.platform)}`;
   }
-  for (const f of ["state", "tpm-socket", "payloads"] as const) {
+  for (const f of PATH_FLAGS) {
     const problem = absPathProblem(f, raw[f]);
     if (problem) return problem;
   }
-  const unknown = Object.keys(raw).find((k) => !(KNOWN as readonly string[]).includes(k));
+  const unknown = Object.keys(raw).find((k) => !KNOWN.includes(k));
   if (unknown !== undefined) {
-    return `unknown flag --${unknown} (known: --platform, --state, --tpm-socket, --payloads)`;
+    return `unknown flag --${unknown} (known: ${KNOWN.map((f) => `--${f}`).join(", ")})`;
   }
   if (platform === "namespace" && raw.state === undefined) {
     return "--state=<dir> is required with --platform=namespace";
   }
-  if (
-    platform === "vm" &&
-    (raw.state !== undefined || raw["tpm-socket"] !== undefined || raw.payloads !== undefined)
-  ) {
+  if (platform === "vm" && PATH_FLAGS.some((f) => raw[f] !== undefined)) {
     return "--state, --tpm-socket and --payloads are only valid with --platform=namespace";
   }
 }

@@ -14,6 +14,7 @@
 import { MNT, mount, MS, umount } from "../../base/sys/mod.ts";
 import { cstr, lazyLibc } from "../../base/sys/libc.ts";
 import { check } from "../../base/sys/errno.ts";
+import { AGENT_CHUNK } from "../../base/osimage/agent.ts";
 import type { AgentFlags } from "./flags.ts";
 import type { LoopDevice } from "./loop.ts";
 import {
@@ -86,12 +87,10 @@ export function agentFiles(mainModule = Deno.mainModule): RootInput["agent"] {
   return { kind: "source", paths };
 }
 
-/** A chunk of a split agent bundle: `<name>-<8 character content hash>.js` (os-image bundle.ts). */
-const CHUNK = /^[A-Za-z0-9_.-]+-[A-Z0-9]{8}\.js$/;
-
+/** Whether `dir` holds chunks of a split agent bundle ({@link AGENT_CHUNK}). */
 function hasChunks(dir: string): boolean {
   try {
-    for (const e of Deno.readDirSync(dir)) if (e.isFile && CHUNK.test(e.name)) return true;
+    for (const e of Deno.readDirSync(dir)) if (e.isFile && AGENT_CHUNK.test(e.name)) return true;
   } catch { /* unreadable: no chunks */ }
   return false;
 }
