@@ -363,9 +363,8 @@ async function startNodes(
  * follows; A is SIGKILLed (a crash: its election lease runs out after its TTL, 10 s); the nodes
  * redial A (refused) until B leads, then every node dials B (as an agent does once
  * GetCurrentLeader names the new leader; the bench learns it within {@link LEADER_POLL_MS}).
- * Measures the time
- * from the kill until every node has had a heartbeat answered by B, and how many nodes B ever
- * reported HEARTBEAT_TIMEOUT (polled every 2 s for 60 s after the kill).
+ * Measures the time from the kill until every node has had a heartbeat answered by B, and how
+ * many nodes B ever reported HEARTBEAT_TIMEOUT (polled every 2 s for 60 s after the kill).
  */
 async function failover(
   n: number,
