@@ -13,7 +13,13 @@
  */
 import { exists, run } from "../lib/exec.ts";
 import { sha256Parts } from "../lib/hash.ts";
-import { AGENT_CHUNK, agentArgv } from "../../node/base/osimage/agent.ts";
+import { agentArgv } from "../../node/base/osimage/agent.ts";
+
+/**
+ * A chunk of the split agent bundle beside its entry: `deno bundle --code-splitting` names them
+ * `<name>-<8 character content hash>.js`.
+ */
+export const AGENT_CHUNK = /^[A-Za-z0-9_.-]+-[A-Z0-9]{8}\.js$/;
 
 /**
  * Prepended to every bundle: a global `__dirname` such that `__dirname/../proto` is the bundle's

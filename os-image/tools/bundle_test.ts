@@ -1,7 +1,7 @@
 /** Tier 1: the agent bundle's source post-processing (bundle.ts). */
 import assert from "node:assert/strict";
-import { AGENT_CHUNK } from "../../node/base/osimage/agent.ts";
-import { bundleOne, bundleSplit, latin1Source, REQUIRE_SHIM } from "./bundle.ts";
+import { agentArgv } from "../../node/base/osimage/agent.ts";
+import { AGENT_CHUNK, bundleOne, bundleSplit, latin1Source, REQUIRE_SHIM } from "./bundle.ts";
 
 /** Runs the bundle `js` without the repository's config; its stdout, trimmed (fails on exit ≠ 0). */
 async function runBundled(js: string): Promise<string> {
@@ -94,3 +94,48 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "bundleSplit: the chunks are read when the agent starts, so a later import() needs no file",
+  // A namespace node pivots into a root without the bundle's host directory before a role's chunk
+  // is imported (node/core/platform/root_plan.ts): Deno must hold every chunk in its module graph
+  // from start-up. Here the entry renames its chunks away first, as the pivot hides them.
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "bundle-split-graph-" });
+    try {
+      await Deno.writeTextFile(`${dir}/role.ts`, 'export const role = "role loaded";\n');
+      await Deno.writeTextFile(
+        `${dir}/nested.ts`,
+        'export const { role } = await import("./role.ts");\n',
+      );
+      await Deno.writeTextFile(
+        `${dir}/entry.ts`,
+        [
+          "const here = new URL('.', import.meta.url).pathname;",
+          "for (const e of Deno.readDirSync(here)) {",
+          "  if (e.name !== 'agent.js') Deno.renameSync(here + e.name, here + e.name + '.gone');",
+          "}",
+          'const { role } = await import("./nested.ts");',
+          "console.log(role);",
+        ].join("\n"),
+      );
+      const { chunks } = await bundleSplit(`${dir}/entry.ts`, `${dir}/out`);
+      assert.ok(chunks.length >= 2, `a chunk per import(): ${chunks}`);
+      await Deno.rename(`${dir}/out/entry.js`, `${dir}/out/agent.js`);
+      const [deno, ...args] = agentArgv(Deno.execPath(), `${dir}/out/agent.js`);
+      const r = await new Deno.Command(deno, { args, stdout: "piped", stderr: "piped" }).output();
+      const td = new TextDecoder();
+      assert.ok(r.success, td.decode(r.stderr));
+      assert.equal(td.decode(r.stdout).trim(), "role loaded");
+      for (const c of chunks) assert.ok(!(await exists(`${dir}/out/${c}`)), `${c} was moved away`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+async function exists(p: string): Promise<boolean> {
+  return await Deno.stat(p).then(() => true, () => false);
+}

@@ -26,13 +26,6 @@ export const AGENT_DENO_ARGS: readonly string[] = Object.freeze([
   `--v8-flags=${AGENT_V8_FLAGS.join(",")}`,
 ]);
 
-/**
- * A chunk of the split agent bundle beside its entry: `deno bundle --code-splitting` names them
- * `<name>-<8 character content hash>.js` (os-image/tools/bundle.ts writes them, a namespace node's
- * root keeps their directory).
- */
-export const AGENT_CHUNK = /^[A-Za-z0-9_.-]+-[A-Z0-9]{8}\.js$/;
-
 /** Where the image puts the Deno binary and the agent bundle. */
 export const IMAGE_AGENT = Object.freeze({ deno: "/agent/deno", entry: "/agent/agent.js" });
 

@@ -14,7 +14,6 @@
 import { MNT, mount, MS, umount } from "../../base/sys/mod.ts";
 import { cstr, lazyLibc } from "../../base/sys/libc.ts";
 import { check } from "../../base/sys/errno.ts";
-import { AGENT_CHUNK } from "../../base/osimage/agent.ts";
 import type { AgentFlags } from "./flags.ts";
 import type { LoopDevice } from "./loop.ts";
 import {
@@ -61,8 +60,8 @@ function repositoryOf(dir: string): string | undefined {
 }
 
 /**
- * The agent's files: the bundle it runs from (`*.js`, with `proto/` and, when split, its chunks
- * beside it), or for a source run (`node/main.ts`, tests only) the repository and Deno's cache at
+ * The agent's files: the bundle it runs from (`*.js`, with `proto/` beside it; the chunks of a
+ * split bundle are in Deno's module graph since start-up, see root_plan.ts), or for a source run (`node/main.ts`, tests only) the repository and Deno's cache at
  * their host paths.
  */
 export function agentFiles(mainModule = Deno.mainModule): RootInput["agent"] {
@@ -76,7 +75,6 @@ export function agentFiles(mainModule = Deno.mainModule): RootInput["agent"] {
       kind: "bundle",
       main,
       ...(hostEntry(proto) ? { protoDir: proto } : {}),
-      ...(hasChunks(dir) ? { chunkDir: dir } : {}),
     };
   }
   const env = Deno.env.toObject();
@@ -85,14 +83,6 @@ export function agentFiles(mainModule = Deno.mainModule): RootInput["agent"] {
   const paths = [repositoryOf(parentOf(main)) ?? parentOf(main), denoDir]
     .filter((p) => hostEntry(p)?.kind === "dir" && !p.startsWith("/usr/"));
   return { kind: "source", paths };
-}
-
-/** Whether `dir` holds chunks of a split agent bundle ({@link AGENT_CHUNK}). */
-function hasChunks(dir: string): boolean {
-  try {
-    for (const e of Deno.readDirSync(dir)) if (e.isFile && AGENT_CHUNK.test(e.name)) return true;
-  } catch { /* unreadable: no chunks */ }
-  return false;
 }
 
 function mkdirp(p: string): void {

@@ -10,8 +10,9 @@
  * - `/etc`: a tmpfs with copies of {@link ETC_COPIES} and the symlinks {@link ETC_EPHEMERAL_LINKS}
  *   into `/ephemeral` (image.md §3);
  * - `/agent` (read-only tmpfs): `agent.js` and `proto/` of the bundle the agent runs from, and
- *   `deno`, the runtime executing it; a bundle with chunks also keeps its directory at its host
- *   path (read-only), where its `import()`s of the chunks resolve;
+ *   `deno`, the runtime executing it. A split bundle's chunks are not needed: Deno reads every
+ *   literal `import()` of the bundle into its module graph when it starts, before the pivot
+ *   (deno_graph_test.ts checks that), and no host path of the bundle is visible;
  * - `/esp` = `<state>/esp`, `/data` = `<state>/data` or the XFS loop image `<state>/data.img`
  *   (with `prjquota` when the kernel's XFS has quotas);
  * - `/dev` (tmpfs): {@link DEV_NODES} bound from the host, `ptmx` → `pts/ptmx`, `pts/`, `shm/`,
@@ -79,13 +80,11 @@ export interface RootInput {
   /** `/data`: a host directory, or a loop device already holding XFS. */
   data: { kind: "dir"; path: string } | { kind: "loop"; device: string };
   /**
-   * The agent: a bundle (`main` = its file, with `proto/` next to it; `chunkDir`: the directory
-   * of its chunks, which the module loader reads at their host paths when a role starts), or a
-   * source run, whose files and npm cache stay visible at their host paths (tests of node/main.ts
-   * only).
+   * The agent: a bundle (`main` = its file, with `proto/` next to it), or a source run, whose
+   * files and npm cache stay visible at their host paths (tests of node/main.ts only).
    */
   agent:
-    | { kind: "bundle"; main: string; protoDir?: string; chunkDir?: string }
+    | { kind: "bundle"; main: string; protoDir?: string }
     | { kind: "source"; paths: string[] };
   /** The Deno executable running the agent. */
   deno: string;
@@ -147,10 +146,6 @@ export function rootPlan(input: RootInput): RootStep[] {
         readonly: true,
         file: false,
       });
-    }
-    if (input.agent.chunkDir) {
-      const dir = input.agent.chunkDir;
-      steps.push({ op: "bind", source: dir, target: dir, readonly: true, file: false });
     }
   } else {
     for (const p of input.agent.paths) {

@@ -159,14 +159,6 @@ Deno.test("root plan: a source run keeps its repository and Deno cache at their 
   assert.ok(!binds(steps).some((b) => b.includes("/agent/agent.js")));
 });
 
-Deno.test("root plan: a split bundle's directory stays at its host path, read-only", () => {
-  const agent = { kind: "bundle" as const, main: "/repo/dist/agent.js", chunkDir: "/repo/dist" };
-  const b = binds(rootPlan(input({ agent })));
-  assert.ok(b.includes("/repo/dist/agent.js /agent/agent.js ro"));
-  assert.ok(b.includes("/repo/dist /repo/dist ro"));
-  assert.ok(!binds(rootPlan(input())).some((x) => x.startsWith("/repo/dist ")));
-});
-
 Deno.test("agentFiles: a bundle is bound as /agent/agent.js, a source run by repository", () => {
   const dir = Deno.makeTempDirSync({ prefix: "mk-agentfiles-" });
   try {
@@ -177,13 +169,12 @@ Deno.test("agentFiles: a bundle is bound as /agent/agent.js, a source run by rep
       main: `${dir}/dist/agent.js`,
       protoDir: `${dir}/dist/proto`,
     });
-    // Chunks beside it (named `<name>-<content hash>.js`): the directory is kept too.
+    // Chunks beside it (named `<name>-<content hash>.js`) stay on the host: Deno has read them.
     Deno.writeTextFileSync(`${dir}/dist/chunk-2JCVSJRM.js`, "");
     assert.deepEqual(agentFiles(`file://${dir}/dist/agent.js`), {
       kind: "bundle",
       main: `${dir}/dist/agent.js`,
       protoDir: `${dir}/dist/proto`,
-      chunkDir: `${dir}/dist`,
     });
     Deno.mkdirSync(`${dir}/node`);
     Deno.writeTextFileSync(`${dir}/deno.json`, "{}");
