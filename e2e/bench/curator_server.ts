@@ -5,11 +5,12 @@
  * records (bench-only seeding, see seed.ts).
  *
  * Prints one JSON line ({@link ServerInfo}) on stdout once it serves and the leader's node cache
- * holds every seeded record, then serves until SIGTERM/SIGINT or until stdin closes.
+ * holds every seeded record, then serves until SIGTERM/SIGINT or until stdin closes. SIGUSR1 stops
+ * only the curator, its leadership resigned (the failover's planned stop), and leaves etcd running.
  *
  * With `--join <etcd3 host>` it is a second curator of that cluster instead (no etcd of its own,
- * no bootstrap, no seeding): it campaigns and leads once the first one's lease is gone
- * (the heartbeats bench's failover).
+ * no bootstrap, no seeding): it campaigns and leads once the first one's key is gone — resigned,
+ * or its lease run out (the heartbeats bench's failover).
  *
  * Usage: `deno run -A e2e/bench/curator_server.ts [--nodes N | --join HOST]`.
  */
@@ -142,6 +143,13 @@ if (import.meta.main) {
   };
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
+  // SIGUSR1: a planned stop of the curator only — the leader resigns, as an agent's does when it
+  // shuts down for a reboot or an update — while the etcd it started (the cluster's only member
+  // here) keeps serving the other curator.
+  Deno.addSignalListener("SIGUSR1", async () => {
+    await c.stopCurator().catch(() => {});
+    Deno.exit(0);
+  });
   // The parent closing our stdin (or dying) also stops us, so no etcd is left behind.
   (async () => {
     const buf = new Uint8Array(64);

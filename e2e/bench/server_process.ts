@@ -29,6 +29,11 @@ export interface BenchServer {
   rssMiB(): number;
   /** SIGKILLs the server (a crash: no resignation); its etcd keeps running until {@link stop}. */
   kill(): Promise<void>;
+  /**
+   * Stops the server's curator the way an agent shuts down (SIGUSR1: its leadership resigned);
+   * its etcd keeps running until {@link stop}.
+   */
+  handOver(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -107,6 +112,13 @@ export async function startBenchServer(args: string[] = []): Promise<BenchServer
       } catch { /* gone */ }
       await child.status;
     },
+    async handOver() {
+      killed = true;
+      try {
+        child.kill("SIGUSR1");
+      } catch { /* gone */ }
+      await child.status;
+    },
     async stop() {
       for (const c of clients) c.close();
       try {
@@ -114,7 +126,7 @@ export async function startBenchServer(args: string[] = []): Promise<BenchServer
       } catch { /* gone */ }
       await child.stdin.close().catch(() => {});
       await child.status;
-      // After a kill() nobody stopped the etcd the server started (still our grandchild).
+      // After a kill() or handOver() nobody stopped the etcd the server started (our grandchild).
       if (killed && info.etcdPid && isEtcd(info.etcdPid)) {
         try {
           Deno.kill(info.etcdPid, "SIGTERM");

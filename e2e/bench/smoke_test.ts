@@ -82,7 +82,7 @@ Deno.test({
 for (const client of ["go", "deno"]) {
   Deno.test({
     name:
-      `bench smoke: failover moves every node (${client} client) to the second curator and times the election apart`,
+      `bench smoke: failover after a crash and a planned stop moves every node (${client} client) to the second curator and times the election apart`,
     sanitizeOps: false,
     sanitizeResources: false,
     async fn() {
@@ -105,17 +105,25 @@ for (const client of ["go", "deno"]) {
       const reported = REPORTED.slice(from).map(({ result }) => result);
       // The steady phase before it ran on the client asked for, and so did the failover.
       assert.equal(reported.find((r) => r.bench === "heartbeats/4/ramp-up")?.extra?.client, client);
-      const r = reported.find((r) => r.bench === "heartbeats/failover/12");
-      assert.ok(r, "no failover result");
-      const { value, extra } = r;
-      assert.equal(extra?.client, client);
-      // Every node moved (a stalled move reports NaN), and the report splits kill → new leader
-      // from new leader → all moved, the two adding up to the total.
-      assert.ok(Number.isFinite(value), `failover: ${JSON.stringify(extra)}`);
-      const leader = extra?.newLeaderAfterS as number;
-      const after = extra?.movedAfterLeaderS as number;
-      assert.ok(leader > 0 && after >= 0, JSON.stringify(extra));
-      assert.ok(Math.abs(leader + after - value) < 0.05, JSON.stringify(r));
+      const crash = reported.find((r) => r.bench === "heartbeats/failover/12");
+      const planned = reported.find((r) => r.bench === "heartbeats/failover-planned/12");
+      for (const r of [crash, planned]) {
+        assert.ok(r, "no failover result");
+        const { value, extra } = r;
+        assert.equal(extra?.client, client);
+        // Every node moved (a stalled move reports NaN), and the report splits the leader's end
+        // → new leader from new leader → all moved, the two adding up to the total.
+        assert.ok(Number.isFinite(value), `failover: ${JSON.stringify(extra)}`);
+        const leader = extra?.newLeaderAfterS as number;
+        const after = extra?.movedAfterLeaderS as number;
+        assert.ok(leader > 0 && after >= 0, JSON.stringify(extra));
+        assert.ok(Math.abs(leader + after - value) < 0.05, JSON.stringify(r));
+      }
+      // A resigning leader hands over without waiting for its lease to run out (10 s).
+      assert.ok(
+        (planned!.extra?.newLeaderAfterS as number) < 5,
+        `planned handover: ${JSON.stringify(planned)}`,
+      );
     },
   });
 }

@@ -42,6 +42,8 @@ export interface TestCurator {
   ): Promise<ServiceClient<S>>;
   /** Escrows and returns the owner certificate. */
   ownerCertificate(): Promise<Uint8Array>;
+  /** Stops the curator (a leader resigns, as on an agent's shutdown); etcd keeps running. */
+  stopCurator(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -143,10 +145,13 @@ export async function startTestCurator(o: TestCuratorOptions = {}): Promise<Test
       }
       throw new Error("escrow returned no certificate");
     },
-    async stop() {
+    async stopCurator() {
       for (const c of clients) c.close();
       ac.abort();
       await running.catch(() => {});
+    },
+    async stop() {
+      await t.stopCurator();
       if (!o.etcd) await etcd.stop();
     },
   };
