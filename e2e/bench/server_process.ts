@@ -92,6 +92,14 @@ export async function startBenchServer(args: string[] = []): Promise<BenchServer
   };
   const clients: { close(): void }[] = [];
   let killed = false;
+  // Ends the server with `signal` without stopping its etcd (stop() does that afterwards).
+  const end = async (signal: Deno.Signal) => {
+    killed = true;
+    try {
+      child.kill(signal);
+    } catch { /* gone */ }
+    await child.status;
+  };
   return {
     info,
     ca,
@@ -105,20 +113,8 @@ export async function startBenchServer(args: string[] = []): Promise<BenchServer
     },
     cpuSeconds: () => cpuSeconds(info.pid),
     rssMiB: () => rssMiB(info.pid),
-    async kill() {
-      killed = true;
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
-      await child.status;
-    },
-    async handOver() {
-      killed = true;
-      try {
-        child.kill("SIGUSR1");
-      } catch { /* gone */ }
-      await child.status;
-    },
+    kill: () => end("SIGKILL"),
+    handOver: () => end("SIGUSR1"),
     async stop() {
       for (const c of clients) c.close();
       try {
