@@ -69,8 +69,9 @@ export const REQUIRE_SHIM = [
 export const AGENT_SPLIT_FLAGS = ["--code-splitting"] as const;
 
 /**
- * How long a chunk no longer part of the current bundle stays in the output directory: a node
- * started from an older bundle reads its chunks when a role arrives, possibly much later.
+ * How long a chunk no longer part of the current bundle stays in the output directory. Deno reads
+ * every chunk when the agent starts (bundle_test.ts), so only a node starting from an older bundle
+ * while it is rebuilt needs them; a day is a generous bound for files this small.
  */
 export const STALE_CHUNK_MS = 24 * 3600_000;
 

@@ -1,12 +1,19 @@
 /** Tier 1: the agent bundle's source post-processing (bundle.ts). */
 import assert from "node:assert/strict";
-import { agentArgv } from "../../node/base/osimage/agent.ts";
+import { AGENT_DENO_ARGS } from "../../node/base/osimage/agent.ts";
+import { exists } from "../lib/exec.ts";
 import { AGENT_CHUNK, bundleOne, bundleSplit, latin1Source, REQUIRE_SHIM } from "./bundle.ts";
 
-/** Runs the bundle `js` without the repository's config; its stdout, trimmed (fails on exit ≠ 0). */
-async function runBundled(js: string): Promise<string> {
+/**
+ * Runs the bundle `js` with `denoArgs` (default: without the repository's config); its stdout,
+ * trimmed (fails on exit ≠ 0).
+ */
+async function runBundled(
+  js: string,
+  denoArgs: readonly string[] = ["run", "-A", "--no-config"],
+): Promise<string> {
   const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--no-config", js],
+    args: [...denoArgs, js],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -124,18 +131,11 @@ Deno.test({
       const { chunks } = await bundleSplit(`${dir}/entry.ts`, `${dir}/out`);
       assert.ok(chunks.length >= 2, `a chunk per import(): ${chunks}`);
       await Deno.rename(`${dir}/out/entry.js`, `${dir}/out/agent.js`);
-      const [deno, ...args] = agentArgv(Deno.execPath(), `${dir}/out/agent.js`);
-      const r = await new Deno.Command(deno, { args, stdout: "piped", stderr: "piped" }).output();
-      const td = new TextDecoder();
-      assert.ok(r.success, td.decode(r.stderr));
-      assert.equal(td.decode(r.stdout).trim(), "role loaded");
+      // With the agent's exact Deno arguments.
+      assert.equal(await runBundled(`${dir}/out/agent.js`, AGENT_DENO_ARGS), "role loaded");
       for (const c of chunks) assert.ok(!(await exists(`${dir}/out/${c}`)), `${c} was moved away`);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
   },
 });
-
-async function exists(p: string): Promise<boolean> {
-  return await Deno.stat(p).then(() => true, () => false);
-}

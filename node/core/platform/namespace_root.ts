@@ -61,8 +61,8 @@ function repositoryOf(dir: string): string | undefined {
 
 /**
  * The agent's files: the bundle it runs from (`*.js`, with `proto/` beside it; the chunks of a
- * split bundle are in Deno's module graph since start-up, see root_plan.ts), or for a source run (`node/main.ts`, tests only) the repository and Deno's cache at
- * their host paths.
+ * split bundle are in Deno's module graph since start-up, see root_plan.ts), or for a source run
+ * (`node/main.ts`, tests only) the repository and Deno's cache at their host paths.
  */
 export function agentFiles(mainModule = Deno.mainModule): RootInput["agent"] {
   const url = new URL(mainModule);

@@ -12,7 +12,7 @@
  * - `/agent` (read-only tmpfs): `agent.js` and `proto/` of the bundle the agent runs from, and
  *   `deno`, the runtime executing it. A split bundle's chunks are not needed: Deno reads every
  *   literal `import()` of the bundle into its module graph when it starts, before the pivot
- *   (deno_graph_test.ts checks that), and no host path of the bundle is visible;
+ *   (os-image/tools/bundle_test.ts checks that), and no host path of the bundle is visible;
  * - `/esp` = `<state>/esp`, `/data` = `<state>/data` or the XFS loop image `<state>/data.img`
  *   (with `prjquota` when the kernel's XFS has quotas);
  * - `/dev` (tmpfs): {@link DEV_NODES} bound from the host, `ptmx` → `pts/ptmx`, `pts/`, `shm/`,
