@@ -268,7 +268,7 @@ export async function heartbeats(args: string[]): Promise<void> {
     }
   }
   if (failoverNodes > 0) {
-    for (const end of ["crash", "planned"] as const) {
+    for (const end of Object.keys(LEADER_ENDS) as LeaderEnd[]) {
       await failover(end, failoverNodes, interval, per, concurrency, client, m);
     }
   }
@@ -363,8 +363,20 @@ async function startNodes(
   };
 }
 
-/** How the leader goes away in {@link failover}. */
-export type LeaderEnd = "crash" | "planned";
+/** How the leader goes away in {@link failover}: the result's name, its unit, and the act. */
+const LEADER_ENDS = {
+  crash: {
+    bench: "heartbeats/failover",
+    unit: "s kill → every node heartbeats to the new leader",
+    end: (s: BenchServer) => s.kill(),
+  },
+  planned: {
+    bench: "heartbeats/failover-planned",
+    unit: "s leader stopped → every node heartbeats to the new leader",
+    end: (s: BenchServer) => s.handOver(),
+  },
+} as const;
+type LeaderEnd = keyof typeof LEADER_ENDS;
 
 /**
  * Failover: `n` nodes heartbeat to leader A while a second curator B of the same cluster
@@ -396,7 +408,7 @@ async function failover(
     const bMgmt = await b.client(Management, b.owner);
     const t0 = performance.now();
     // Not awaited: a stopping leader closes its connections after it resigned, while B leads.
-    const aEnded = end === "crash" ? a.kill() : a.handOver();
+    const aEnded = LEADER_ENDS[end].end(a);
     let done = false;
     // When B leads: the first answer to a leader-only call (a follower answers UNIMPLEMENTED),
     // asked every LEADER_POLL_MS; everything before it is the election (the lease TTL). Then
@@ -441,11 +453,9 @@ async function failover(
     await poll;
     await ticker;
     report({
-      bench: end === "crash" ? `heartbeats/failover/${n}` : `heartbeats/failover-planned/${n}`,
+      bench: `${LEADER_ENDS[end].bench}/${n}`,
       value: moved ? movedMs / 1000 : NaN,
-      unit: end === "crash"
-        ? "s kill → every node heartbeats to the new leader"
-        : "s leader stopped → every node heartbeats to the new leader",
+      unit: LEADER_ENDS[end].unit,
       target: "<= 10",
       runs: 1,
       ok: moved !== undefined && movedMs <= 10_000,
