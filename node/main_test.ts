@@ -4,9 +4,15 @@
  * the orderly power-off path (the namespace's init ends "killed" by SIGINT).
  */
 import assert from "node:assert/strict";
+import { sourcePathConflict } from "./core/platform/root_plan.ts";
 
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
+// A source run keeps the checkout at its host path in the node's root, which a checkout under /var
+// cannot have (the plan refuses it with this reason).
+const CONFLICT = sourcePathConflict(ROOT.replace(/\/$/, ""));
+const SKIP = CONFLICT ? `skipped: ${CONFLICT}` : undefined;
+if (SKIP) console.log(`main: ${SKIP}`);
 
 function collect(stream: ReadableStream<Uint8Array>, onText: () => void): { text: string } {
   const acc = { text: "" };
@@ -19,7 +25,10 @@ function collect(stream: ReadableStream<Uint8Array>, onText: () => void): { text
   return acc;
 }
 
-Deno.test("main: namespace bring-up to a Healthy root, SIGTERM powers off", async () => {
+Deno.test({
+  name: "main: namespace bring-up to a Healthy root, SIGTERM powers off",
+  ignore: !!SKIP,
+}, async () => {
   const state = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "mk-pid1-main-" });
   const child = new Deno.Command("unshare", {
     // Its own network namespace too: the agent's network service configures every ethernet

@@ -98,8 +98,26 @@ export interface RootInput {
 
 const NOSUID_NODEV = MS.NOSUID | MS.NODEV;
 
+/**
+ * Why a source run cannot keep `path` at its host path, or undefined when it can: a path below a
+ * top-level entry the root makes a symlink into /ephemeral (`/var`) would need that entry as a
+ * directory first, and the node's writes to it would then land in the read-only root.
+ */
+export function sourcePathConflict(path: string): string | undefined {
+  const top = path.split("/")[1];
+  if (!ROOT_EPHEMERAL_LINKS.includes(top)) return undefined;
+  return `a source run needs ${path} at its host path, but a node's root makes /${top} a ` +
+    `symlink to /ephemeral/${top}; run the agent from a checkout outside /${top}`;
+}
+
 /** The steps building the private root, in order (see the module comment). */
 export function rootPlan(input: RootInput): RootStep[] {
+  if (input.agent.kind === "source") {
+    for (const p of input.agent.paths) {
+      const why = sourcePathConflict(p);
+      if (why) throw new Error(why);
+    }
+  }
   const steps: RootStep[] = [];
   for (const p of HOST_BINDS) {
     steps.push({ op: "bind", source: p, target: p, readonly: true, file: false });

@@ -1,6 +1,12 @@
 /** Tier-1 tests of the namespace node's root plan (pure: no mounts). */
 import assert from "node:assert/strict";
-import { type HostEntry, type RootInput, rootPlan, type RootStep } from "./root_plan.ts";
+import {
+  type HostEntry,
+  type RootInput,
+  rootPlan,
+  type RootStep,
+  sourcePathConflict,
+} from "./root_plan.ts";
 import { XFS_QUOTA_PROC } from "../../base/fsquota/fsquota.ts";
 import { agentFiles } from "./namespace_root.ts";
 
@@ -157,6 +163,16 @@ Deno.test("root plan: a source run keeps its repository and Deno cache at their 
   assert.ok(binds(steps).includes("/work/repo /work/repo ro"));
   assert.ok(binds(steps).includes("/root/.d /root/.d ro"));
   assert.ok(!binds(steps).some((b) => b.includes("/agent/agent.js")));
+});
+
+Deno.test("root plan: a source run from below /var is refused with its reason, not half-built", () => {
+  const paths = ["/var/tmp/ci/repo", "/root/.d"];
+  assert.throws(
+    () => rootPlan(input({ agent: { kind: "source", paths } })),
+    /\/var\/tmp\/ci\/repo at its host path.*\/var a symlink to \/ephemeral\/var/,
+  );
+  assert.equal(sourcePathConflict("/work/repo"), undefined);
+  assert.equal(sourcePathConflict("/variant/repo"), undefined);
 });
 
 Deno.test("agentFiles: a bundle is bound as /agent/agent.js, a source run by repository", () => {
