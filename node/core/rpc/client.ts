@@ -107,10 +107,45 @@ function serverNodeId(der: Uint8Array): string {
   return nodeId;
 }
 
-/** Builds channel credentials and options per {@link DialOptions}. */
-export async function channelCredentials(
-  opts: DialOptions,
-): Promise<{ credentials: grpc.ChannelCredentials; options: grpc.ChannelOptions }> {
+type Credentials = { credentials: grpc.ChannelCredentials; options: grpc.ChannelOptions };
+
+/**
+ * Credentials already built, by CA, then client certificate, then node ID and keepalive. grpc-js
+ * shares one connection between channels to the same address whose options are equal and whose
+ * credentials are the same object (its subchannel pool), so a node's resolver streams, node watch
+ * and leader clients, which each open their own channel, ride on one TLS connection per curator
+ * instead of one each: the leader holds one connection per node, and a new leader costs each node
+ * one handshake. Keyed weakly: a renewed certificate or another cluster's CA drops its entries.
+ */
+const credentialCache = new WeakMap<
+  Uint8Array,
+  WeakMap<object, Map<string, Promise<Credentials>>>
+>();
+const NO_IDENTITY = {};
+
+/**
+ * Builds channel credentials and options per {@link DialOptions}; equal options (same CA and
+ * client certificate objects) give the same credentials, see {@link credentialCache}. An ephemeral
+ * identity, TOFU and extra channel options are built afresh.
+ */
+export function channelCredentials(opts: DialOptions): Promise<Credentials> {
+  const id = opts.identity;
+  if (!opts.ca || opts.channelOptions || (id && "ephemeral" in id)) return buildCredentials(opts);
+  let byIdentity = credentialCache.get(opts.ca);
+  if (!byIdentity) credentialCache.set(opts.ca, byIdentity = new WeakMap());
+  const idKey = id ? id.certificate : NO_IDENTITY;
+  let byTarget = byIdentity.get(idKey);
+  if (!byTarget) byIdentity.set(idKey, byTarget = new Map());
+  const key = `${opts.nodeId ?? ""}|${opts.keepalive !== false}`;
+  const hit = byTarget.get(key);
+  if (hit) return hit;
+  const built = buildCredentials(opts);
+  byTarget.set(key, built);
+  built.catch(() => byTarget.get(key) === built && byTarget.delete(key));
+  return built;
+}
+
+async function buildCredentials(opts: DialOptions): Promise<Credentials> {
   installIpServernameFix();
   let certPem: Buffer | null = null;
   let keyPem: Buffer | null = null;
@@ -132,7 +167,8 @@ export async function channelCredentials(
       checkServerIdentity: nodeServerIdentityCheck(opts.ca, opts.nodeId),
     })
     : grpc.credentials.createSsl(null, keyPem, certPem, { rejectUnauthorized: false });
-  return { credentials, options };
+  // Shared between the callers of one cache entry: nobody may change it.
+  return { credentials, options: Object.freeze(options) };
 }
 
 /** Connection parameters for `target` (`host:port`, IPv6 as `[addr]:port`). */

@@ -394,6 +394,25 @@ Deno.test("streaming kinds are authorized too", async () => {
 
 // ---- Client-side verification ----
 
+Deno.test("channels to one node as one identity share a TLS connection; closing one keeps it", async () => {
+  await withFixture(async (f) => {
+    const a = await client(f, { identity: f.node });
+    const b = await client(f, { identity: f.node });
+    assert.equal(JSON.parse(await unary(a, "Any")).id, f.node.id);
+    assert.equal(JSON.parse(await unary(b, "Any")).id, f.node.id);
+    assert.equal(f.server.peers.size, 1);
+    // Another expected node ID, or another identity, is another connection.
+    const unpinned = await client(f, { identity: f.node, nodeId: undefined });
+    const asUser = await client(f, { identity: f.user });
+    assert.equal(JSON.parse(await unary(unpinned, "Any")).id, f.node.id);
+    assert.equal(JSON.parse(await unary(asUser, "Any")).kind, "user");
+    assert.equal(f.server.peers.size, 3);
+    a.close();
+    assert.equal(JSON.parse(await unary(b, "Any")).id, f.node.id);
+    for (const c of [b, unpinned, asUser]) c.close();
+  });
+});
+
 Deno.test("client refuses a server with another node ID or from another CA", async () => {
   await withFixture(async (f) => {
     const wrongId = await client(f, { nodeId: "metropolis-" + "0".repeat(32) });
