@@ -11,6 +11,7 @@ import { type Context, signal } from "../../base/supervisor/supervisor.ts";
 import { roleNames } from "../constants/roles.ts";
 import { writeRoles } from "../localstorage/credentials.ts";
 import { type KnownNode, leaderClient, type RoleContext } from "./context.ts";
+import { curatorsOf } from "../rpc/resolver.ts";
 
 /**
  * Runs `watch` with the Curator client of the leader. `established` (given to `watch`) signals
@@ -87,6 +88,7 @@ export function nodewatch(rc: RoleContext) {
             : undefined,
         });
       }
+      rc.resolver.learn(curatorsOf(ev.nodes));
       for (const t of ev.nodeTombstones) nodes.delete(t.nodeId);
       if (ev.progress) {
         backlogDone = true;

@@ -50,11 +50,17 @@ export function roleserver(o: RoleserverOptions) {
     if (o.cgroupRoot) {
       setupNodeCgroups(o.cgroupRoot(enrolled.nodeId), (l) => ctx.logger.info(l));
     }
-    const seeds = enrolled.directory.nodes.flatMap((n) => n.addresses.map((a) => a.host));
+    // Seeds as the nodes they are: the stream the resolver follows on one and this node's leader
+    // clients then share a connection when that node leads (rpc/client.ts).
+    const seeds = enrolled.directory.nodes.flatMap((n) =>
+      n.addresses.filter((a) => a.host).map((a) => n.id ? { nodeId: n.id, seed: a.host } : a.host)
+    );
     const resolver = new LeaderResolver({
       seeds: seeds.length ? seeds : ["127.0.0.1"],
       ca: creds.caCertificate,
       identity: { certificate: creds.certificate, privateKey: creds.keys.privateKey },
+      // The nodewatch worker feeds it the curators it sees (one nodes watch per node, not two).
+      watchNodes: false,
       log: (l) => ctx.logger.info(`resolver: ${l}`),
     });
     resolver.start();

@@ -24,10 +24,21 @@ export interface Leader {
   address: string;
 }
 
+/** A curator endpoint whose node is known: dialled expecting that node. */
+export interface CuratorEndpoint {
+  nodeId: string;
+  /** `host` or `host:port` (default port 7835). */
+  seed: string;
+}
+
 /** Options of a {@link LeaderResolver}. */
 export interface ResolverOptions {
-  /** Seed endpoints: `host` or `host:port` (default port 7835). */
-  seeds: string[];
+  /**
+   * Seed endpoints: `host` or `host:port` (default port 7835), or with the node expected there.
+   * A seed of a known node is dialled as that node, like the leader, so that the stream followed
+   * on it and the leader's clients share one connection when that node leads.
+   */
+  seeds: (string | CuratorEndpoint)[];
   /** DER of the cluster CA: every server must verify as a node of it. */
   ca: Uint8Array;
   /** Client certificate (node or owner); needed for the background `Curator.Watch`. */
@@ -68,12 +79,23 @@ export function leaderFromResponse(r: GetCurrentLeaderResponse, seed: string): L
   return { nodeId: r.leaderNodeId, address: joinHostPort(r.leaderHost, r.leaderPort) };
 }
 
+/** The curators among `nodes` (a node watch's event): those with an address and a running curator. */
+export function curatorsOf(nodes: readonly WatchEvent["nodes"][number][]): CuratorEndpoint[] {
+  return nodes.flatMap((n) => {
+    const addr = n.status?.externalAddress;
+    const port = n.status?.runningCurator?.port;
+    return addr && port ? [{ nodeId: n.id, seed: joinHostPort(addr, port) }] : [];
+  });
+}
+
 type LeaderStream = grpc.ClientReadableStream<GetCurrentLeaderResponse>;
 
 /** See the module comment. Call {@link start}, then {@link leader}/{@link connection}. */
 export class LeaderResolver {
   readonly #o: ResolverOptions;
-  readonly #seeds: Set<string>;
+  readonly #seeds = new Set<string>();
+  /** Node IDs of seeds whose node is known (configured or learned). */
+  readonly #ids = new Map<string, string>();
   #leader?: Leader;
   #waiters: { resolve: (l: Leader) => void; reject: (e: Error) => void }[] = [];
   #listeners: ((l: Leader | undefined) => void)[] = [];
@@ -87,12 +109,31 @@ export class LeaderResolver {
   constructor(opts: ResolverOptions) {
     if (!opts.seeds.length) throw new Error("resolver: no seed endpoints");
     this.#o = opts;
-    this.#seeds = new Set(opts.seeds.map(normalizeSeed));
+    for (const s of opts.seeds) {
+      const seed = normalizeSeed(typeof s === "string" ? s : s.seed);
+      this.#seeds.add(seed);
+      if (typeof s !== "string") this.#ids.set(seed, s.nodeId);
+    }
   }
 
   /** Current seed endpoints (configured plus learned). */
   seeds(): string[] {
     return [...this.#seeds];
+  }
+
+  /**
+   * Adds curator endpoints (`host:port`, by node ID for the log) learned from a node watch: the
+   * resolver's own, or, with `watchNodes: false`, its owner's (a node's agent watches all nodes
+   * anyway and feeds them here rather than making the leader serve every node's nodes twice).
+   */
+  learn(curators: Iterable<CuratorEndpoint>): void {
+    for (const { nodeId, seed } of curators) {
+      const s = normalizeSeed(seed);
+      this.#ids.set(s, nodeId);
+      if (this.#seeds.has(s)) continue;
+      this.#seeds.add(s);
+      this.#o.log?.(`learned curator ${nodeId} at ${s}`);
+    }
   }
 
   /** The leader if currently known. */
@@ -204,7 +245,7 @@ export class LeaderResolver {
   async #firstLeader(): Promise<{ follow: Promise<void> }> {
     const seeds = this.seeds();
     const attempts = await Promise.all(seeds.map(async (seed) => {
-      const p = await connectionParams(seed, this.#dialOpts());
+      const p = await connectionParams(seed, this.#dialOpts(this.#ids.get(seed)));
       const client = makeClient(CuratorLocal, p.address, p.credentials, p.options);
       const stream = client.getCurrentLeader({}) as unknown as LeaderStream;
       // Other seeds are still being dialled: remember an early end so it is neither an unhandled
@@ -311,19 +352,7 @@ export class LeaderResolver {
         client.close();
         void p.close();
       };
-      stream.on("data", (ev: WatchEvent) => {
-        for (const n of ev.nodes) {
-          const addr = n.status?.externalAddress;
-          const port = n.status?.runningCurator?.port;
-          if (addr && port) {
-            const seed = joinHostPort(addr, port);
-            if (!this.#seeds.has(seed)) {
-              this.#seeds.add(seed);
-              this.#o.log?.(`learned curator ${n.id} at ${seed}`);
-            }
-          }
-        }
-      });
+      stream.on("data", (ev: WatchEvent) => this.learn(curatorsOf(ev.nodes)));
       stream.on("error", (e: grpc.ServiceError) => {
         if (e.code !== grpc.status.CANCELLED) {
           this.#o.log?.(`node watch on ${l.nodeId} failed: ${e.details || e.message}`);

@@ -4,14 +4,22 @@
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { authorizationOf, serviceDefinition } from "../../../proto/grpc.ts";
+import { authorizationOf, makeClient, serviceDefinition } from "../../../proto/grpc.ts";
 import {
   Curator,
   CuratorLocal,
+  NodeSchema,
 } from "../../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
 import { testCA, testNodeCert, testUserCert } from "../identity/testing.ts";
 import { Authorizer, authorizeService, RpcServer } from "./mod.ts";
-import { type Leader, leaderFromResponse, LeaderResolver, normalizeSeed } from "./resolver.ts";
+import {
+  curatorsOf,
+  type Leader,
+  leaderFromResponse,
+  LeaderResolver,
+  normalizeSeed,
+} from "./resolver.ts";
+import { create } from "@bufbuild/protobuf";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -42,6 +50,34 @@ Deno.test("seed normalization and response interpretation", () => {
     () => leaderFromResponse(r({ leaderNodeId: "a", thisNodeId: "b" }), "s:1"),
     /without address/,
   );
+});
+
+Deno.test("learn: a node watch's curators become seeds once; nodes without address or curator do not", () => {
+  const node = (id: string, externalAddress: string, port?: number) =>
+    create(NodeSchema, {
+      id,
+      status: { externalAddress, ...(port ? { runningCurator: { port } } : {}) },
+    });
+  const curators = curatorsOf([
+    node("a", "10.0.0.1", 7835),
+    node("b", "10.0.0.2"),
+    node("c", "", 7835),
+    node("d", "fd00::4", 7835),
+  ]);
+  assert.deepEqual(curators, [
+    { nodeId: "a", seed: "10.0.0.1:7835" },
+    { nodeId: "d", seed: "[fd00::4]:7835" },
+  ]);
+  const lines: string[] = [];
+  const r = new LeaderResolver({
+    seeds: ["10.0.0.1"],
+    ca: new Uint8Array(),
+    log: (l) => lines.push(l),
+  });
+  r.learn(curators);
+  r.learn(curators);
+  assert.deepEqual(r.seeds(), ["10.0.0.1:7835", "[fd00::4]:7835"]);
+  assert.deepEqual(lines, ["learned curator d at [fd00::4]:7835"]);
 });
 
 interface FakeNode {
@@ -144,6 +180,71 @@ Deno.test("resolver: follower seed → leader, Watch adds seeds, follows a leade
   } finally {
     await resolver.close();
     for (const n of nodes) await n.server.shutdown(false);
+  }
+});
+
+Deno.test("resolver: a seed of a known node is dialled as it; leading, it shares the leader's connection", async () => {
+  const ca = testCA();
+  const caDer = await ca.certificate();
+  const node = await testNodeCert(ca);
+  const { id, certificate, privateKey } = await testNodeCert(ca);
+  const server = new RpcServer({ certificate, privateKey });
+  const authz = new Authorizer({
+    authorizationOf,
+    peerCertificates: (p) => server.peerCertificates(p),
+    clusterCA: caDer,
+  });
+  const def = serviceDefinition(CuratorLocal);
+  server.grpc.addService(
+    def,
+    authorizeService(def, {
+      getCurrentLeader: (call: Any) =>
+        call.write({ leaderNodeId: id, leaderHost: "", leaderPort: 7835, thisNodeId: id }),
+    }, authz),
+  );
+  const port = await server.listen(0, "127.0.0.1");
+  const seed = `127.0.0.1:${port}`;
+  const log: string[] = [];
+  const opts = {
+    ca: caDer,
+    identity: node,
+    watchNodes: false,
+    backoff: { initialMs: 50, maxMs: 50 },
+  };
+  const wrong = new LeaderResolver({
+    ...opts,
+    seeds: [{ nodeId: node.id, seed }],
+    log: (l) => log.push(l),
+  });
+  const right = new LeaderResolver({ ...opts, seeds: [{ nodeId: id, seed }] });
+  right.start();
+  try {
+    const l = await right.leader(AbortSignal.timeout(10_000));
+    assert.deepEqual(l, { nodeId: id, address: seed });
+    // What the node's leader clients do: a channel to the leader as that node.
+    const c = await right.connection();
+    const client = makeClient(CuratorLocal, c.address, c.credentials, c.options);
+    const answer = await new Promise<Any>((resolve, reject) => {
+      const s = client.getCurrentLeader({}) as Any;
+      s.on("data", (r: Any) => {
+        resolve(r);
+        s.cancel();
+      });
+      s.on("error", (e: Any) => e.code !== grpc.status.CANCELLED && reject(e));
+    });
+    assert.equal(answer.thisNodeId, id);
+    assert.equal(server.peers.size, 1, "the followed stream and the client share one connection");
+    client.close();
+    // The seed is not the node it was said to be: no leader from it.
+    wrong.start();
+    while (!log.some((x) => x.includes(`expected ${node.id}`))) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(wrong.current(), undefined);
+  } finally {
+    await wrong.close();
+    await right.close();
+    await server.shutdown(false);
   }
 });
 
