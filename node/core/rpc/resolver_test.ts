@@ -80,6 +80,24 @@ Deno.test("learn: a node watch's curators become seeds once; nodes without addre
   assert.deepEqual(lines, ["learned curator d at [fd00::4]:7835"]);
 });
 
+/** A TLS gRPC server as the node of `cert` whose services authorize callers as a curator's do. */
+function curatorServer(
+  caDer: Uint8Array,
+  cert: { certificate: Uint8Array; privateKey: CryptoKey },
+) {
+  const server = new RpcServer(cert);
+  const authz = new Authorizer({
+    authorizationOf,
+    peerCertificates: (p) => server.peerCertificates(p),
+    clusterCA: caDer,
+  });
+  const serve = (service: Parameters<typeof serviceDefinition>[0], impl: Any) => {
+    const def = serviceDefinition(service);
+    server.grpc.addService(def, authorizeService(def, impl, authz));
+  };
+  return { server, serve };
+}
+
 interface FakeNode {
   id: string;
   port: number;
@@ -95,49 +113,37 @@ Deno.test("resolver: follower seed → leader, Watch adds seeds, follows a leade
   const streams = new Set<Any>();
   const nodes: FakeNode[] = [];
   for (let i = 0; i < 3; i++) {
-    const { id, certificate, privateKey } = await testNodeCert(ca);
-    const server = new RpcServer({ certificate, privateKey });
-    const authz = new Authorizer({
-      authorizationOf,
-      peerCertificates: (p) => server.peerCertificates(p),
-      clusterCA: caDer,
-    });
+    const cert = await testNodeCert(ca);
+    const { id } = cert;
+    const { server, serve } = curatorServer(caDer, cert);
     const me = i;
-    const localDef = serviceDefinition(CuratorLocal);
-    server.grpc.addService(
-      localDef,
-      authorizeService(localDef, {
-        getCurrentLeader: (call: Any) => {
-          const l = nodes[leaderIdx];
-          call.write(
-            me === leaderIdx
-              // The leader does not know its external address: the seed is the leader.
-              ? { leaderNodeId: l.id, leaderHost: "", leaderPort: 7835, thisNodeId: id }
-              : { leaderNodeId: l.id, leaderHost: "127.0.0.1", leaderPort: l.port, thisNodeId: id },
-          );
-          streams.add(call);
-          call.on("cancelled", () => streams.delete(call));
-        },
-      }, authz),
-    );
-    const curDef = serviceDefinition(Curator);
-    server.grpc.addService(
-      curDef,
-      authorizeService(curDef, {
-        watch: (call: Any) => {
-          if (me !== leaderIdx) {
-            call.emit("error", { code: grpc.status.UNAVAILABLE, details: "not the leader" });
-            return;
-          }
-          call.write({
-            nodes: nodes.map((n) => ({
-              id: n.id,
-              status: { externalAddress: "127.0.0.1", runningCurator: { port: n.port } },
-            })),
-          });
-        },
-      }, authz),
-    );
+    serve(CuratorLocal, {
+      getCurrentLeader: (call: Any) => {
+        const l = nodes[leaderIdx];
+        call.write(
+          me === leaderIdx
+            // The leader does not know its external address: the seed is the leader.
+            ? { leaderNodeId: l.id, leaderHost: "", leaderPort: 7835, thisNodeId: id }
+            : { leaderNodeId: l.id, leaderHost: "127.0.0.1", leaderPort: l.port, thisNodeId: id },
+        );
+        streams.add(call);
+        call.on("cancelled", () => streams.delete(call));
+      },
+    });
+    serve(Curator, {
+      watch: (call: Any) => {
+        if (me !== leaderIdx) {
+          call.emit("error", { code: grpc.status.UNAVAILABLE, details: "not the leader" });
+          return;
+        }
+        call.write({
+          nodes: nodes.map((n) => ({
+            id: n.id,
+            status: { externalAddress: "127.0.0.1", runningCurator: { port: n.port } },
+          })),
+        });
+      },
+    });
     const port = await server.listen(0, "127.0.0.1");
     nodes.push({ id, port, server });
   }
@@ -187,21 +193,13 @@ Deno.test("resolver: a seed of a known node is dialled as it; leading, it shares
   const ca = testCA();
   const caDer = await ca.certificate();
   const node = await testNodeCert(ca);
-  const { id, certificate, privateKey } = await testNodeCert(ca);
-  const server = new RpcServer({ certificate, privateKey });
-  const authz = new Authorizer({
-    authorizationOf,
-    peerCertificates: (p) => server.peerCertificates(p),
-    clusterCA: caDer,
+  const cert = await testNodeCert(ca);
+  const { id } = cert;
+  const { server, serve } = curatorServer(caDer, cert);
+  serve(CuratorLocal, {
+    getCurrentLeader: (call: Any) =>
+      call.write({ leaderNodeId: id, leaderHost: "", leaderPort: 7835, thisNodeId: id }),
   });
-  const def = serviceDefinition(CuratorLocal);
-  server.grpc.addService(
-    def,
-    authorizeService(def, {
-      getCurrentLeader: (call: Any) =>
-        call.write({ leaderNodeId: id, leaderHost: "", leaderPort: 7835, thisNodeId: id }),
-    }, authz),
-  );
   const port = await server.listen(0, "127.0.0.1");
   const seed = `127.0.0.1:${port}`;
   const log: string[] = [];
