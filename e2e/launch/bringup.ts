@@ -23,7 +23,7 @@ import { NodeState } from "../../proto/gen/metropolis/proto/common/common_pb.ts"
 import { makeClient, type ServiceClient } from "../../proto/grpc.ts";
 import { rawPublicKey } from "../../node/base/pki/keys.ts";
 import { connectionParams, dialService } from "../../node/core/rpc/client.ts";
-import { LeaderResolver } from "../../node/core/rpc/resolver.ts";
+import { type Leader, LeaderResolver } from "../../node/core/rpc/resolver.ts";
 import { insecureOwnerKey } from "./insecure_key.ts";
 import { ConfigDir } from "../../metroctl/core/config.ts";
 import { describeError } from "../../metroctl/core/errors.ts";
@@ -169,6 +169,11 @@ export class ClusterAPI {
       watchNodes: false,
     });
     this.#resolver.start();
+  }
+
+  /** The current curator leader (waits for one). */
+  leader(timeoutMs = 30_000): Promise<Leader> {
+    return this.#resolver.leader(AbortSignal.timeout(timeoutMs));
   }
 
   /** A client of `service` on the current leader (close it after use: that also ends its relay). */
