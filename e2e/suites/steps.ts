@@ -56,7 +56,11 @@ export async function curatorPeers(netns: string): Promise<Map<string, number>> 
     // Recv-Q Send-Q Local:Port Peer:Port (no state column with a state filter)
     const peer = line.trim().split(/\s+/)[3];
     if (!peer) continue;
-    const addr = peer.slice(0, peer.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+    // `[::ffff:10.1.42.3]:51234` on the dual-stack listener
+    const addr = peer.slice(0, peer.lastIndexOf(":")).replace(/^\[|\]$/g, "").replace(
+      /^::ffff:(?=\d+\.)/,
+      "",
+    );
     peers.set(addr, (peers.get(addr) ?? 0) + 1);
   }
   return peers;
