@@ -149,7 +149,7 @@ export class CuratorServer {
       svc: Parameters<typeof serviceDefinition>[0],
       impl: grpc.UntypedServiceImplementation,
     ) => {
-      const def = withPreEncodedGetNodes(serviceDefinition(svc));
+      const def = withPreEncoded(serviceDefinition(svc));
       this.#rpc.grpc.addService(def, authorizeService(def, impl, authorizer));
     };
     add(CuratorLocalService, this.#curatorLocal());
@@ -472,22 +472,30 @@ export class CuratorServer {
   }
 }
 
+/** Methods whose handlers may write already encoded responses (`Uint8Array`). */
+const PRE_ENCODED: Record<string, string> = {
+  getNodes: "/metropolis.proto.api.Management/GetNodes",
+  watch: "/metropolis.node.core.curator.proto.api.Curator/Watch",
+};
+
 /**
- * Management's definition with a GetNodes response serializer that sends `Uint8Array`s (already
- * encoded Nodes) as they are; other definitions are returned unchanged.
+ * `def` with a response serializer that sends `Uint8Array`s (already encoded Nodes, Watch
+ * backlog events) as they are, for the methods of {@link PRE_ENCODED} it has; other definitions
+ * are returned unchanged.
  */
-function withPreEncodedGetNodes(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
-  const m = def.getNodes;
-  if (!m || m.path !== "/metropolis.proto.api.Management/GetNodes") return def;
-  const serialize = m.responseSerialize;
-  return {
-    ...def,
-    getNodes: {
+function withPreEncoded(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const out = { ...def };
+  for (const [name, path] of Object.entries(PRE_ENCODED)) {
+    const m = def[name];
+    if (!m || m.path !== path) continue;
+    const serialize = m.responseSerialize;
+    out[name] = {
       ...m,
       responseSerialize: (v: unknown) =>
         v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : serialize(v),
-    },
-  };
+    };
+  }
+  return out;
 }
 
 /**

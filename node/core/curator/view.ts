@@ -275,6 +275,22 @@ export function curatorNode(r: NodeRecord): CuratorNode {
   });
 }
 
+const encodedCuratorNodes = new WeakMap<NodeRecord, Uint8Array>();
+
+/**
+ * `toBinary` of {@link curatorNode}, kept per record object (a changed record is a new object, so
+ * an entry never goes stale and goes with its record): every node's all-nodes watch sends every
+ * record, and a new leader serves all those backlogs at once.
+ */
+export function encodedCuratorNode(r: NodeRecord): Uint8Array {
+  let b = encodedCuratorNodes.get(r);
+  if (!b) {
+    b = toBinary(CuratorNodeSchema, curatorNode(r));
+    encodedCuratorNodes.set(r, b);
+  }
+  return b;
+}
+
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < Math.min(a.length, b.length); i++) {
     if (a[i] !== b[i]) return a[i] - b[i];

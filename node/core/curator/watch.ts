@@ -3,29 +3,94 @@
  * nodes_in_cluster (backlog in events of at most ~2 MiB, the last marked LAST_BACKLOGGED, then
  * live changes; deletions as tombstones). Served from the leader's node cache.
  */
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import {
   type WatchEvent,
   WatchEvent_Progress,
   WatchEventSchema,
   type WatchRequest,
 } from "../../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
-import { NodeSchema as CuratorNodeSchema } from "../../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
+import type { Node as NodeRecord } from "../../../proto/gen/metropolis/node/core/curator/proto/private/storage_pb.ts";
 import { isNodeId } from "../identity/nodeid.ts";
 import type { NodeChange } from "./cache.ts";
 import type { Leader } from "./leader.ts";
 import { invalid, unavailable, unimplemented } from "./status.ts";
-import { curatorNode } from "./view.ts";
+import { curatorNode, encodedCuratorNode } from "./view.ts";
 
 /** Upper bound of one backlog event's encoded size. */
 export const MAX_EVENT_BYTES = 2 * 1024 * 1024;
 
-/** Streams WatchEvents until `signal` aborts or leadership is lost (then throws UNAVAILABLE). */
+/** WatchEvent's `nodes` (field 1, length-delimited) and `progress` (field 2, varint) tags. */
+const NODES_TAG = 0x0a;
+const PROGRESS_TAG = 0x10;
+
+function varintLength(n: number): number {
+  let len = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  return len;
+}
+
+function writeVarint(out: Uint8Array, at: number, n: number): number {
+  while (n >= 0x80) {
+    out[at++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  out[at++] = n;
+  return at;
+}
+
+/**
+ * The all-nodes backlog of `records` as encoded WatchEvents, each at most
+ * {@link MAX_EVENT_BYTES} (a larger single node gets an event of its own), the last one marked
+ * LAST_BACKLOGGED; byte-identical to `toBinary` of the events built from {@link curatorNode}.
+ * Assembled from each record's cached encoding ({@link encodedCuratorNode}) rather than built
+ * and encoded per watch: a new leader serves one backlog per node at once, and encoding them was
+ * ≈ 13 µs per node of each backlog.
+ */
+export function backlogEvents(records: readonly NodeRecord[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let parts: Uint8Array[] = [];
+  let size = 0;
+  const flush = (last: boolean) => {
+    const ev = new Uint8Array(size + (last ? 2 : 0));
+    let at = 0;
+    for (const b of parts) {
+      ev[at++] = NODES_TAG;
+      at = writeVarint(ev, at, b.length);
+      ev.set(b, at);
+      at += b.length;
+    }
+    if (last) {
+      ev[at++] = PROGRESS_TAG;
+      ev[at++] = WatchEvent_Progress.LAST_BACKLOGGED;
+    }
+    out.push(ev);
+    parts = [];
+    size = 0;
+  };
+  for (const r of records) {
+    const b = encodedCuratorNode(r);
+    const s = 1 + varintLength(b.length) + b.length;
+    if (parts.length && size + s > MAX_EVENT_BYTES) flush(false);
+    parts.push(b);
+    size += s;
+  }
+  flush(true);
+  return out;
+}
+
+/**
+ * Streams WatchEvents until `signal` aborts or leadership is lost (then throws UNAVAILABLE); the
+ * all-nodes backlog comes already encoded ({@link backlogEvents}).
+ */
 export async function* watch(
   leader: Leader,
   req: WatchRequest,
   signal: AbortSignal,
-): AsyncGenerator<WatchEvent> {
+): AsyncGenerator<WatchEvent | Uint8Array> {
   if (req.kind.case === undefined) throw unimplemented("watch kind must be set");
   let only: string | undefined;
   if (req.kind.case === "nodeInCluster") {
@@ -50,23 +115,7 @@ export async function* watch(
       if (c) yield create(WatchEventSchema, { nodes: [curatorNode(c.record)] });
     } else {
       const ids = [...leader.cache.nodes.keys()].sort();
-      let batch: ReturnType<typeof curatorNode>[] = [];
-      let size = 0;
-      for (const id of ids) {
-        const n = curatorNode(leader.cache.nodes.get(id)!.record);
-        const s = toBinary(CuratorNodeSchema, n).length + 8;
-        if (batch.length && size + s > MAX_EVENT_BYTES) {
-          yield create(WatchEventSchema, { nodes: batch });
-          batch = [];
-          size = 0;
-        }
-        batch.push(n);
-        size += s;
-      }
-      yield create(WatchEventSchema, {
-        nodes: batch,
-        progress: WatchEvent_Progress.LAST_BACKLOGGED,
-      });
+      yield* backlogEvents(ids.map((id) => leader.cache.nodes.get(id)!.record));
     }
     for (;;) {
       while (queue.length) {
