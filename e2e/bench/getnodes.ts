@@ -24,6 +24,9 @@
  *
  * Target: our p99 ≤ 100 ms for every filter at 10,000 nodes, and ≤ the peer's p99.
  *
+ * Also reported, without a peer: the leader's CPU per all-nodes Watch backlog (`watch/<size>/
+ * backlog`), which every node's agent reads from each new leader.
+ *
  * Options: `--sizes 1000,10000` `--calls 100` `--no-peer`.
  */
 import type * as grpc from "@grpc/grpc-js";
@@ -34,7 +37,11 @@ import {
   Management,
 } from "../../proto/gen/metropolis/proto/api/management_pb.ts";
 import { machine, percentile, progress, report } from "./report.ts";
-import { startBenchServer } from "./server_process.ts";
+import { type BenchServer, startBenchServer } from "./server_process.ts";
+import {
+  Curator,
+  WatchEvent_Progress,
+} from "../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
 import { kubeNode, type KubePeer, startKubePeer, UP_WORKER_SELECTOR } from "./kubepeer.ts";
 import { benchRecord, randomPublicKeys } from "./seed.ts";
 import { goGrpcClient } from "./goclient.ts";
@@ -86,6 +93,59 @@ function rawGetNodes(client: grpc.Client, req: Uint8Array): Promise<{ n: number;
     call.on("error", reject);
     call.on("end", () => resolve({ n, bytes }));
   });
+}
+
+/**
+ * Every node's agent watches all nodes (`Curator.Watch(nodes_in_cluster)`: hosts file, cluster
+ * networking, resolver seeds), so a new leader sends the whole node list to every node at once.
+ * Report only: the leader's CPU per backlog of `size` nodes (read by grpc-js in this process until
+ * the LAST_BACKLOGGED event, decoded).
+ */
+async function watchBacklog(
+  srv: BenchServer,
+  size: number,
+  calls: number,
+  m: ReturnType<typeof machine>,
+): Promise<void> {
+  const cur = await srv.client(Curator, srv.owner);
+  const backlog = async () => {
+    const ac = new AbortController();
+    const start = performance.now();
+    let n = 0;
+    try {
+      const req = { kind: { case: "nodesInCluster" as const, value: {} } };
+      for await (const ev of cur.watch(req, { signal: ac.signal })) {
+        n += ev.nodes.length;
+        if (ev.progress === WatchEvent_Progress.LAST_BACKLOGGED) break;
+      }
+    } finally {
+      ac.abort();
+    }
+    return { n, ms: performance.now() - start };
+  };
+  await backlog();
+  const cpu0 = srv.cpuSeconds();
+  const ms: number[] = [];
+  let nodes = 0;
+  for (let i = 0; i < calls; i++) {
+    const r = await backlog();
+    ms.push(r.ms);
+    nodes = r.n;
+  }
+  const leaderCpuMs = (srv.cpuSeconds() - cpu0) * 1000 / calls;
+  report({
+    bench: `watch/${size}/backlog`,
+    value: r2(leaderCpuMs),
+    unit: "ms leader CPU per backlog",
+    target: "report",
+    runs: calls,
+    extra: {
+      nodes,
+      p50Ms: r2(percentile(ms, 50)),
+      p99Ms: r2(percentile(ms, 99)),
+      client: "generated client in the bench process, decoded",
+    },
+  }, m);
 }
 
 /** Seeds `size` Nodes shaped like the curator's mixed bench records into the peer. */
@@ -245,6 +305,7 @@ export async function getnodes(args: string[]): Promise<void> {
           }, m);
         }
       }
+      await watchBacklog(srv, size, calls, m);
     } finally {
       await peer?.stop();
       await go.close();
