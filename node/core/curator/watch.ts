@@ -15,7 +15,7 @@ import { isNodeId } from "../identity/nodeid.ts";
 import type { NodeChange } from "./cache.ts";
 import type { Leader } from "./leader.ts";
 import { invalid, unavailable, unimplemented } from "./status.ts";
-import { curatorNode, encodedCuratorNode } from "./view.ts";
+import { encodedCuratorNode } from "./view.ts";
 
 /** Upper bound of one backlog event's encoded size. */
 export const MAX_EVENT_BYTES = 2 * 1024 * 1024;
@@ -43,14 +43,14 @@ function writeVarint(out: Uint8Array, at: number, n: number): number {
 }
 
 /**
- * The all-nodes backlog of `records` as encoded WatchEvents, each at most
- * {@link MAX_EVENT_BYTES} (a larger single node gets an event of its own), the last one marked
- * LAST_BACKLOGGED; byte-identical to `toBinary` of the events built from {@link curatorNode}.
- * Assembled from each record's cached encoding ({@link encodedCuratorNode}) rather than built
- * and encoded per watch: a new leader serves one backlog per node at once, and encoding them was
- * ≈ 13 µs per node of each backlog.
+ * `records` as encoded WatchEvents, each at most {@link MAX_EVENT_BYTES} (a larger single node
+ * gets an event of its own); with `lastBacklogged` the last one is marked LAST_BACKLOGGED.
+ * Byte-identical to `toBinary` of the events built from `curatorNode` (view.ts), but assembled from
+ * each record's cached encoding ({@link encodedCuratorNode}) rather than built and encoded per
+ * watcher: a new leader serves one backlog per node at once, and encoding them was ≈ 13 µs per
+ * node of each backlog; a change goes to every node's watch.
  */
-export function backlogEvents(records: readonly NodeRecord[]): Uint8Array[] {
+export function nodeEvents(records: readonly NodeRecord[], lastBacklogged: boolean): Uint8Array[] {
   const out: Uint8Array[] = [];
   let parts: Uint8Array[] = [];
   let size = 0;
@@ -78,13 +78,33 @@ export function backlogEvents(records: readonly NodeRecord[]): Uint8Array[] {
     parts.push(b);
     size += s;
   }
-  flush(true);
+  if (parts.length || lastBacklogged) flush(lastBacklogged);
   return out;
 }
 
 /**
- * Streams WatchEvents until `signal` aborts or leadership is lost (then throws UNAVAILABLE); the
- * all-nodes backlog comes already encoded ({@link backlogEvents}).
+ * The live events for `changes` (queued in order, oldest first): each node once, as its latest
+ * state, records first, then deletions as tombstones. A watcher that fell behind — every node
+ * reporting its status to a new leader — gets a few events instead of one per change.
+ */
+export function liveEvents(changes: readonly NodeChange[]): (Uint8Array | WatchEvent)[] {
+  const latest = new Map<string, NodeRecord | undefined>();
+  for (const c of changes) latest.set(c.id, c.record);
+  const records: NodeRecord[] = [];
+  const deleted: string[] = [];
+  for (const [id, r] of latest) r ? records.push(r) : deleted.push(id);
+  const out: (Uint8Array | WatchEvent)[] = nodeEvents(records, false);
+  if (deleted.length) {
+    out.push(
+      create(WatchEventSchema, { nodeTombstones: deleted.map((nodeId) => ({ nodeId })) }),
+    );
+  }
+  return out;
+}
+
+/**
+ * Streams WatchEvents until `signal` aborts or leadership is lost (then throws UNAVAILABLE); nodes
+ * come already encoded ({@link nodeEvents}).
  */
 export async function* watch(
   leader: Leader,
@@ -112,17 +132,16 @@ export async function* watch(
     await leader.cache.sync();
     if (only !== undefined) {
       const c = leader.cache.nodes.get(only);
-      if (c) yield create(WatchEventSchema, { nodes: [curatorNode(c.record)] });
+      if (c) yield* nodeEvents([c.record], false);
     } else {
       const ids = [...leader.cache.nodes.keys()].sort();
-      yield* backlogEvents(ids.map((id) => leader.cache.nodes.get(id)!.record));
+      yield* nodeEvents(ids.map((id) => leader.cache.nodes.get(id)!.record), true);
     }
     for (;;) {
-      while (queue.length) {
-        const c = queue.shift()!;
-        yield c.record
-          ? create(WatchEventSchema, { nodes: [curatorNode(c.record)] })
-          : create(WatchEventSchema, { nodeTombstones: [{ nodeId: c.id }] });
+      if (queue.length) {
+        // Everything queued while the last event was written goes out together.
+        yield* liveEvents(queue.splice(0));
+        continue;
       }
       if (signal.aborted) return;
       if (leader.leadership.lost.aborted) throw unavailable("curator leadership lost");
