@@ -36,6 +36,7 @@ export class NodeCache {
   #listeners = new Set<(c: NodeChange) => void>();
   #cancel?: () => Promise<void>;
   #error?: Error;
+  #sorted?: { revision: bigint; ids: string[] };
 
   /** Revision up to which the cache is complete. */
   get revision(): bigint {
@@ -100,6 +101,19 @@ export class NodeCache {
       };
       this.#waiters.push({ rev, resolve: done });
     });
+  }
+
+  /**
+   * Node IDs, sorted (GetNodes and every all-nodes watch send nodes in this order); re-sorted
+   * only when the cache moved to another revision (the cache applies all events of a revision
+   * synchronously, so a revision names one set of IDs). Shared: callers must not change it.
+   */
+  sortedIds(): readonly string[] {
+    const s = this.#sorted;
+    if (s && s.revision === this.#revision && s.ids.length === this.nodes.size) return s.ids;
+    const ids = [...this.nodes.keys()].sort();
+    this.#sorted = { revision: this.#revision, ids };
+    return ids;
   }
 
   /** Subscribes to changes; returns an unsubscribe function. */

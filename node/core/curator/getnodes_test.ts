@@ -121,7 +121,12 @@ function fakeLeaderManagement(count: number) {
   const heartbeats = new Map<string, number>();
   heartbeats.get = () => (visited.n++, undefined);
   const leader = {
-    cache: { nodes, revision: 1n, sync: () => Promise.resolve() },
+    cache: {
+      nodes,
+      revision: 1n,
+      sync: () => Promise.resolve(),
+      sortedIds: () => [...nodes.keys()].sort(),
+    },
     heartbeats,
     since: 0,
     now: () => 1000,

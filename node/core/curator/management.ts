@@ -148,8 +148,6 @@ export class Management {
   readonly #views = new WeakMap<NodeRecord, CachedApiNode>();
   /** Per-filter results (see {@link #memoFor}), least recently used first. */
   readonly #filterMemo = new Map<string, WeakMap<NodeRecord, boolean>>();
-  /** Sorted node IDs at a cache revision (see {@link #sortedIds}). */
-  #sorted?: { revision: bigint; ids: string[] };
 
   /** Serves on behalf of `leader`. */
   constructor(leader: Leader) {
@@ -204,19 +202,6 @@ export class Management {
   }
 
   /**
-   * Node IDs of the cache, sorted; re-sorted only when the cache moved to another revision (the
-   * cache applies all events of a revision synchronously, so a revision names one set of IDs).
-   */
-  #sortedIds(): string[] {
-    const c = this.#l.cache;
-    const s = this.#sorted;
-    if (s && s.revision === c.revision && s.ids.length === c.nodes.size) return s.ids;
-    const ids = [...c.nodes.keys()].sort();
-    this.#sorted = { revision: c.revision, ids };
-    return ids;
-  }
-
-  /**
    * Results of a filter that cannot see health, per record object: such a result depends on the
    * record alone (CEL is deterministic), and a changed record is a new object. Kept for the
    * {@link FILTER_MEMO_SIZE} most recently used filters (clients poll with the same few).
@@ -259,7 +244,7 @@ export class Management {
       signal?.throwIfAborted();
       const now = this.#l.now();
       // Records of one cache revision: the cache may move on while this call yields.
-      const ids = this.#sortedIds();
+      const ids = this.#l.cache.sortedIds();
       const recs = ids.map((id) => this.#l.cache.nodes.get(id)!.record);
       const out: { c: CachedApiNode; h: HealthFields }[] = [];
       // The empty filter accepts every node without evaluating anything.

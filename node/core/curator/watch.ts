@@ -134,7 +134,7 @@ export async function* watch(
       const c = leader.cache.nodes.get(only);
       if (c) yield* nodeEvents([c.record], false);
     } else {
-      const ids = [...leader.cache.nodes.keys()].sort();
+      const ids = leader.cache.sortedIds();
       yield* nodeEvents(ids.map((id) => leader.cache.nodes.get(id)!.record), true);
     }
     for (;;) {
