@@ -110,38 +110,41 @@ function serverNodeId(der: Uint8Array): string {
 type Credentials = { credentials: grpc.ChannelCredentials; options: grpc.ChannelOptions };
 
 /**
- * Credentials already built, by CA, then client certificate, then node ID and keepalive. grpc-js
+ * Credentials already built, by CA, client certificate and key, then node ID and keepalive. grpc-js
  * shares one connection between channels to the same address whose options are equal and whose
  * credentials are the same object (its subchannel pool), so a node's resolver streams, node watch
  * and leader clients, which each open their own channel, ride on one TLS connection per curator
  * instead of one each: the leader holds one connection per node, and a new leader costs each node
  * one handshake. Keyed weakly: a renewed certificate or another cluster's CA drops its entries.
  */
-const credentialCache = new WeakMap<
-  Uint8Array,
-  WeakMap<object, Map<string, Promise<Credentials>>>
->();
+const credentialCache = new WeakMap<object, unknown>();
 const NO_IDENTITY = {};
 
 /**
- * Builds channel credentials and options per {@link DialOptions}; equal options (same CA and
- * client certificate objects) give the same credentials, see {@link credentialCache}. An ephemeral
- * identity, TOFU and extra channel options are built afresh.
+ * Builds channel credentials and options per {@link DialOptions}; equal options (same CA,
+ * certificate and key objects) give the same credentials, see {@link credentialCache}. An
+ * ephemeral identity, TOFU and extra channel options are built afresh.
  */
 export function channelCredentials(opts: DialOptions): Promise<Credentials> {
   const id = opts.identity;
   if (!opts.ca || opts.channelOptions || (id && "ephemeral" in id)) return buildCredentials(opts);
-  let byIdentity = credentialCache.get(opts.ca);
-  if (!byIdentity) credentialCache.set(opts.ca, byIdentity = new WeakMap());
-  const idKey = id ? id.certificate : NO_IDENTITY;
-  let byTarget = byIdentity.get(idKey);
-  if (!byTarget) byIdentity.set(idKey, byTarget = new Map());
+  // CA → certificate → private key → node ID and keepalive.
+  let level: WeakMap<object, unknown> = credentialCache;
+  for (const k of [opts.ca, id?.certificate ?? NO_IDENTITY]) {
+    let next = level.get(k) as WeakMap<object, unknown> | undefined;
+    if (!next) level.set(k, next = new WeakMap());
+    level = next;
+  }
+  const keyObject = id?.privateKey ?? NO_IDENTITY;
+  let byTarget = level.get(keyObject) as Map<string, Promise<Credentials>> | undefined;
+  if (!byTarget) level.set(keyObject, byTarget = new Map());
   const key = `${opts.nodeId ?? ""}|${opts.keepalive !== false}`;
   const hit = byTarget.get(key);
   if (hit) return hit;
   const built = buildCredentials(opts);
-  byTarget.set(key, built);
-  built.catch(() => byTarget.get(key) === built && byTarget.delete(key));
+  const entries = byTarget;
+  entries.set(key, built);
+  built.catch(() => entries.get(key) === built && entries.delete(key));
   return built;
 }
 
