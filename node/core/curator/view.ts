@@ -244,7 +244,7 @@ function encodeWithWriter(c: CachedApiNode, h: HealthFields): Uint8Array {
 }
 
 /** Bytes of the varint of `v` (a non-negative safe integer). */
-function varintLength(v: number): number {
+export function varintLength(v: number): number {
   let n = 1;
   while (v >= 0x80) {
     v = Math.floor(v / 0x80);
@@ -254,7 +254,7 @@ function varintLength(v: number): number {
 }
 
 /** Writes the varint of `v` (a non-negative safe integer) at `p`; returns the end. */
-function putVarint(out: Uint8Array, p: number, v: number): number {
+export function putVarint(out: Uint8Array, p: number, v: number): number {
   while (v >= 0x80) {
     out[p++] = (v % 0x80) | 0x80;
     v = Math.floor(v / 0x80);

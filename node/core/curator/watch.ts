@@ -15,7 +15,7 @@ import { isNodeId } from "../identity/nodeid.ts";
 import type { NodeChange } from "./cache.ts";
 import type { Leader } from "./leader.ts";
 import { invalid, unavailable, unimplemented } from "./status.ts";
-import { encodedCuratorNode } from "./view.ts";
+import { encodedCuratorNode, putVarint, varintLength } from "./view.ts";
 
 /** Upper bound of one backlog event's encoded size. */
 export const MAX_EVENT_BYTES = 2 * 1024 * 1024;
@@ -23,24 +23,6 @@ export const MAX_EVENT_BYTES = 2 * 1024 * 1024;
 /** WatchEvent's `nodes` (field 1, length-delimited) and `progress` (field 2, varint) tags. */
 const NODES_TAG = 0x0a;
 const PROGRESS_TAG = 0x10;
-
-function varintLength(n: number): number {
-  let len = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    len++;
-  }
-  return len;
-}
-
-function writeVarint(out: Uint8Array, at: number, n: number): number {
-  while (n >= 0x80) {
-    out[at++] = (n & 0x7f) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  out[at++] = n;
-  return at;
-}
 
 /**
  * `records` as encoded WatchEvents, each at most {@link MAX_EVENT_BYTES} (a larger single node
@@ -59,7 +41,7 @@ export function nodeEvents(records: readonly NodeRecord[], lastBacklogged: boole
     let at = 0;
     for (const b of parts) {
       ev[at++] = NODES_TAG;
-      at = writeVarint(ev, at, b.length);
+      at = putVarint(ev, at, b.length);
       ev.set(b, at);
       at += b.length;
     }
