@@ -41,6 +41,11 @@ export const WorkerEvent = z.discriminatedUnion("ev", [
   }),
   /** After a retarget, every node heartbeats to the new leader. */
   z.strictObject({ ev: z.literal("moved"), ms: z.number().nonnegative() }),
+  /**
+   * Go client with `-watch`: every node has its all-nodes backlog from the current target, `ms`
+   * after "connect" or the retarget.
+   */
+  z.strictObject({ ev: z.literal("watched"), ms: z.number().nonnegative() }),
 ]);
 export type WorkerEvent = z.infer<typeof WorkerEvent>;
 type Ev = WorkerEvent["ev"];

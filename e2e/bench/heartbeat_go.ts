@@ -17,14 +17,16 @@ import type { BenchServer } from "./server_process.ts";
 
 /** The Heartbeat method's HTTP/2 path. */
 const HEARTBEAT_PATH = `/${Curator.typeName}/${Curator.method.heartbeat.name}`;
+/** The Watch method's HTTP/2 path. */
+const WATCH_PATH = `/${Curator.typeName}/${Curator.method.watch.name}`;
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
 
 /**
  * Issues and seeds `n` nodes of `srv` and starts Go client processes of at most `per` nodes each
  * (pushed to `workers` as they start, so that the caller stops them whatever fails later), each
- * heartbeating every `interval` ms with at most `concurrency` attempts in flight. The IDs of the
- * nodes, in seeding order.
+ * heartbeating every `interval` ms with at most `concurrency` attempts in flight, and with
+ * `watch` also watching all nodes as an agent does. The IDs of the nodes, in seeding order.
  */
 export async function startGoWorkers(
   srv: BenchServer,
@@ -33,6 +35,7 @@ export async function startGoWorkers(
   per: number,
   concurrency: number,
   workers: Worker[],
+  watch = false,
 ): Promise<string[]> {
   const bin = await buildKubeClient();
   const nodes = await makeNodes(srv, n);
@@ -53,6 +56,7 @@ export async function startGoWorkers(
         `${interval}ms`,
         "-concurrency",
         String(concurrency),
+        ...(watch ? ["-watch", WATCH_PATH] : []),
         ...(profileDir ? ["-cpuprofile", `${profileDir}/heartbeats-${first}.pprof`] : []),
       ]);
       workers.push(w);

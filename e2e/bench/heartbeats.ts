@@ -27,10 +27,11 @@
  * the peer per renewal, ramp-up ≥ 500 nodes/s, no node ever HEARTBEAT_TIMEOUT.
  *
  * Failover (`--failover N`): see {@link failover}, after a crash of the leader and after a planned
- * stop; target ≤ 10 s.
+ * stop; target ≤ 10 s. With `--failover-watch` (Go client) the failover's nodes also watch all
+ * nodes as agents do, and the new leader serves every node the whole node list.
  *
  * Options: `--nodes 1000,5000` `--duration 60` `--interval 5` `--per-process 5000`
- * `--concurrency 100` `--no-peer` `--failover 0` `--client go`.
+ * `--concurrency 100` `--no-peer` `--failover 0` `--failover-watch` `--client go`.
  */
 import { Management } from "../../proto/gen/metropolis/proto/api/management_pb.ts";
 import { machine, percentile, progress, report, type Result } from "./report.ts";
@@ -111,6 +112,8 @@ export async function heartbeats(args: string[]): Promise<void> {
   if (!CLIENTS.includes(client)) {
     throw new Error(`--client must be one of ${CLIENTS.join(", ")}, got "${client}"`);
   }
+  const failoverWatch = args.includes("--failover-watch");
+  if (failoverWatch && client !== "go") throw new Error("--failover-watch needs --client go");
   if (fdLimit() < per + FD_RESERVE) {
     throw new Error(`open-file limit ${fdLimit()} too low for ${per} nodes per process`);
   }
@@ -269,7 +272,7 @@ export async function heartbeats(args: string[]): Promise<void> {
   }
   if (failoverNodes > 0) {
     for (const end of Object.keys(LEADER_ENDS) as LeaderEnd[]) {
-      await failover(end, failoverNodes, interval, per, concurrency, client, m);
+      await failover(end, failoverNodes, interval, per, concurrency, client, failoverWatch, m);
     }
   }
 }
@@ -319,8 +322,11 @@ async function startNodes(
   concurrency: number,
   workers: Worker[],
   client: Client,
+  watch = false,
 ): Promise<{
   ids: string[];
+  /** With `watch`: from "connect" until every node had its all-nodes backlog (NaN: not all). */
+  watchedMs?: number;
   rampMs: number;
   rampErrors: number;
   rampErrorSample: string[];
@@ -331,7 +337,7 @@ async function startNodes(
 }> {
   let ids: string[] = [];
   if (client === "go") {
-    ids = await startGoWorkers(srv, n, interval, per, concurrency, workers);
+    ids = await startGoWorkers(srv, n, interval, per, concurrency, workers, watch);
   } else {
     for (const [first, count] of spread(n, per)) {
       workers.push(Worker.deno(first, count, interval, concurrency));
@@ -352,8 +358,10 @@ async function startNodes(
   const rampMs = performance.now() - t0;
   const rampCpuS = srv.cpuSeconds() - cpu0;
   const messages = connected.flatMap((c) => c.errorSample ?? (c.lastError ? [c.lastError] : []));
+  const watched = watch ? await allWatched(workers, FAILOVER_WAIT_MS) : undefined;
   return {
     ids,
+    ...(watch ? { watchedMs: watched ? performance.now() - t0 : NaN } : {}),
     rampMs,
     rampErrors: connected.reduce((a, c) => a + c.errors, 0),
     rampErrorSample: [...new Set(messages)].slice(0, ERROR_SAMPLE),
@@ -361,6 +369,21 @@ async function startNodes(
     rampCpuS,
     rampWorkerCpuS: workerCpu() - wcpu0,
   };
+}
+
+/**
+ * Resolves when every process of `workers` says all its nodes have their all-nodes backlog from
+ * the current target (true), or after `ms` (false).
+ */
+async function allWatched(workers: Worker[], ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const all = Promise.all(workers.map((w) => w.next("watched"))).then(() => true);
+  const late = new Promise<boolean>((r) => timer = setTimeout(() => r(false), ms));
+  try {
+    return await Promise.race([all, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** How the leader goes away in {@link failover}: the result's name, its unit, and the act. */
@@ -386,7 +409,9 @@ type LeaderEnd = keyof typeof LEADER_ENDS;
  * does once GetCurrentLeader names the new leader; the bench learns it within
  * {@link LEADER_POLL_MS}). Measures the time from the end of A until every node has had a
  * heartbeat answered by B, and how many nodes B ever reported HEARTBEAT_TIMEOUT (polled every 2 s
- * for 60 s after it).
+ * for 60 s after it). With `watch`, every node also watches all nodes (an agent's hosts file,
+ * cluster networking and resolver do), first on A, then on B; also measured: until every node
+ * has B's backlog.
  */
 async function failover(
   end: LeaderEnd,
@@ -395,14 +420,25 @@ async function failover(
   per: number,
   concurrency: number,
   client: Client,
+  watch: boolean,
   m: ReturnType<typeof machine>,
 ): Promise<void> {
-  progress(`heartbeats: failover (${end}) with ${n} nodes`);
+  progress(`heartbeats: failover (${end}${watch ? ", nodes watching" : ""}) with ${n} nodes`);
   const a = await startBenchServer();
   const b = await startBenchServer(["--join", a.info.etcd]);
   const workers: Worker[] = [];
   try {
-    const { ids } = await startNodes(a, n, interval, per, concurrency, workers, client);
+    const { ids, watchedMs } = await startNodes(
+      a,
+      n,
+      interval,
+      per,
+      concurrency,
+      workers,
+      client,
+      watch,
+    );
+    if (watch) progress(`heartbeats: every node has A's backlog after ${r2(watchedMs! / 1000)} s`);
     const idSet = new Set(ids);
     await new Promise((r) => setTimeout(r, 2 * interval)); // steady before A's end
     const bMgmt = await b.client(Management, b.owner);
@@ -445,6 +481,10 @@ async function failover(
     const ticker = reportProgress(workers, n, "failover", t0, finished);
     const moved = await finished;
     const movedMs = performance.now() - t0;
+    const watchedB = watch && moved
+      ? await allWatched(workers, Math.max(0, FAILOVER_WAIT_MS - movedMs))
+      : undefined;
+    const watchedBMs = performance.now() - t0;
     await new Promise((r) => setTimeout(r, Math.max(0, 20_000 - movedMs))); // let timeouts show
     const stuck = moved ? [] : await Promise.all(workers.map((w) => w.progress()));
     done = true;
@@ -453,7 +493,7 @@ async function failover(
     await poll;
     await ticker;
     report({
-      bench: `${LEADER_ENDS[end].bench}/${n}`,
+      bench: `${LEADER_ENDS[end].bench}${watch ? "-watch" : ""}/${n}`,
       value: moved ? movedMs / 1000 : NaN,
       unit: LEADER_ENDS[end].unit,
       target: "<= 10",
@@ -469,6 +509,13 @@ async function failover(
           : "?",
         everTimedOut: timedOut.size,
         leaseTtlS: 10,
+        ...(watch
+          ? {
+            // A's end → every node has B's all-nodes backlog (n nodes each).
+            allBacklogsS: watchedB ? r2(watchedBMs / 1000) : "not all",
+            backlogsFromAS: r2(watchedMs! / 1000),
+          }
+          : {}),
         client,
         concurrencyPerProcess: concurrency,
         processes: workers.length,

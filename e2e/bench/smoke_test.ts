@@ -87,7 +87,9 @@ Deno.test({
 for (const client of ["go", "deno"]) {
   Deno.test({
     name:
-      `bench smoke: failover after a crash and a planned stop moves every node (${client} client) to the second curator and times the election apart`,
+      `bench smoke: failover after a crash and a planned stop moves every node (${client} client${
+        client === "go" ? ", watching all nodes" : ""
+      }) to the second curator and times the election apart`,
     sanitizeOps: false,
     sanitizeResources: false,
     async fn() {
@@ -106,12 +108,15 @@ for (const client of ["go", "deno"]) {
         client,
         "--failover",
         "12",
+        // The Go client's nodes also watch all nodes, as agents do.
+        ...(client === "go" ? ["--failover-watch"] : []),
       ]);
       const reported = REPORTED.slice(from).map(({ result }) => result);
+      const watch = client === "go" ? "-watch" : "";
       // The steady phase before it ran on the client asked for, and so did the failover.
       assert.equal(reported.find((r) => r.bench === "heartbeats/4/ramp-up")?.extra?.client, client);
-      const crash = reported.find((r) => r.bench === "heartbeats/failover/12");
-      const planned = reported.find((r) => r.bench === "heartbeats/failover-planned/12");
+      const crash = reported.find((r) => r.bench === `heartbeats/failover${watch}/12`);
+      const planned = reported.find((r) => r.bench === `heartbeats/failover-planned${watch}/12`);
       for (const r of [crash, planned]) {
         assert.ok(r, "no failover result");
         const { value, extra } = r;
@@ -123,6 +128,11 @@ for (const client of ["go", "deno"]) {
         const after = extra?.movedAfterLeaderS as number;
         assert.ok(leader > 0 && after >= 0, JSON.stringify(extra));
         assert.ok(Math.abs(leader + after - value) < 0.05, JSON.stringify(r));
+        if (watch) {
+          // Every node read A's backlog before the failover and B's after it had moved.
+          assert.ok((extra?.backlogsFromAS as number) > 0, JSON.stringify(extra));
+          assert.ok((extra?.allBacklogsS as number) >= value - 0.01, JSON.stringify(extra));
+        }
       }
       // A resigning leader hands over without waiting for its lease to run out (10 s).
       assert.ok(

@@ -12,6 +12,12 @@
 // (grpc-js: a PING every 10 s) it sends no keepalive pings, which Go 1.23's HTTP/2 client has no
 // way to send on a busy connection.
 //
+// With -watch, every node also opens the all-nodes Watch an agent runs (hosts file, cluster
+// networking, its resolver's curators) on the same connection once its stream is up, reads it
+// for as long as the stream lives, and counts the backlog received when an event carries
+// progress LAST_BACKLOGGED (the event's top-level fields are walked, nothing else is decoded);
+// "watched" says every node of the process has its backlog from the current target.
+//
 // It reads its nodes' identities from stdin, one JSON line {"cert","key"} each, then speaks the
 // line protocol of heartbeat_worker.ts (commands connect, report, progress, retarget, stop;
 // events connected, report, progress, moved; see e2e/bench/heartbeat_client.ts), so the bench
@@ -20,6 +26,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -35,6 +42,7 @@ import (
 	"net/url"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +60,9 @@ const (
 
 // An uncompressed gRPC message of zero bytes: HeartbeatRequest has no fields.
 var hbFrame = []byte{0, 0, 0, 0, 0}
+
+// WatchRequest{nodes_in_cluster: {}} (field 2, an empty message) as one gRPC message.
+var watchFrame = []byte{0, 0, 0, 0, 2, 0x12, 0x00}
 
 // A node's identity as the bench sends it on stdin: DER certificate and PKCS#8 key (base64).
 type hbIdentity struct {
@@ -71,13 +82,17 @@ type hbNode struct {
 	// Ends the current attempt or stream; the target generation last answered (-1: none).
 	end func()
 	gen int
+	// The target generation whose all-nodes backlog this node has received (-1: none).
+	watchGen int
 }
 
 type hbSim struct {
-	path     string
-	interval time.Duration
-	slots    chan struct{}
-	nodes    []*hbNode
+	path string
+	// The Watch method's path ("" without -watch).
+	watchPath string
+	interval  time.Duration
+	slots     chan struct{}
+	nodes     []*hbNode
 	// Attempts in flight or waiting for a slot; streams up; nodes that gave up.
 	pending, up, gaveUp atomic.Int64
 
@@ -90,6 +105,7 @@ type hbSim struct {
 	gen        int
 	movedAt    time.Time
 	moved      int
+	watched    int
 	rtts       []float64
 	errors     int
 	reconnects int
@@ -131,6 +147,7 @@ func (s *hbSim) retarget(target, nodeID string) {
 	s.gen++
 	gen := s.gen
 	s.moved = 0
+	s.watched = 0
 	s.movedAt = time.Now()
 	s.mu.Unlock()
 	s.gaveUp.Store(0)
@@ -280,6 +297,9 @@ func (s *hbSim) attempt(n *hbNode, gen int) error {
 		end() // answered by the old target after a retarget: its reader sees the end
 		return errRetargeted
 	}
+	if s.watchPath != "" {
+		go s.watch(ctx, n, tr, strings.TrimSuffix(target, s.path)+s.watchPath, gen)
+	}
 	// Heartbeats every interval from a random phase, as independent nodes would.
 	go func() {
 		select {
@@ -299,6 +319,98 @@ func (s *hbSim) attempt(n *hbNode, gen int) error {
 		}
 	}()
 	return nil
+}
+
+// watch reads n's all-nodes Watch at url over tr (the heartbeat stream's connection) until ctx
+// ends with that stream; a watch that fails on its own is not reopened (the next stream opens
+// one). A failure is counted like a stream's.
+func (s *hbSim) watch(ctx context.Context, n *hbNode, tr *http.Transport, url string, gen int) {
+	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(watchFrame))
+	if err != nil {
+		s.fail(err)
+		return
+	}
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("Te", "trailers")
+	resp, err := tr.RoundTrip(req)
+	if err == nil {
+		err = hbResponseError(resp)
+	}
+	if err == nil {
+		err = readWatch(resp, func() { s.backlogged(n, gen) })
+	}
+	if ctx.Err() == nil {
+		s.fail(fmt.Errorf("watch: %w", err))
+	}
+}
+
+// readWatch reads WatchEvents until the stream ends, calling backlogged for the event marked
+// LAST_BACKLOGGED; the reason it ended.
+func readWatch(resp *http.Response, backlogged func()) error {
+	defer resp.Body.Close()
+	var prefix [5]byte
+	for {
+		if _, err := io.ReadFull(resp.Body, prefix[:]); err != nil {
+			return err
+		}
+		msg := make([]byte, binary.BigEndian.Uint32(prefix[1:]))
+		if _, err := io.ReadFull(resp.Body, msg); err != nil {
+			return err
+		}
+		if lastBacklogged(msg) {
+			backlogged()
+		}
+	}
+}
+
+// lastBacklogged reports whether the WatchEvent ev has progress (field 2) = LAST_BACKLOGGED (1),
+// walking its top-level fields only.
+func lastBacklogged(ev []byte) bool {
+	for p := 0; p < len(ev); {
+		tag, k := binary.Uvarint(ev[p:])
+		if k <= 0 {
+			return false
+		}
+		p += k
+		switch tag & 7 {
+		case 0: // varint
+			v, k := binary.Uvarint(ev[p:])
+			if k <= 0 {
+				return false
+			}
+			p += k
+			if tag>>3 == 2 && v == 1 {
+				return true
+			}
+		case 2: // length-delimited
+			l, k := binary.Uvarint(ev[p:])
+			if k <= 0 {
+				return false
+			}
+			p += k + int(l)
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// backlogged counts n's backlog from the target of generation gen; the last node to receive it
+// announces that all have.
+func (s *hbSim) backlogged(n *hbNode, gen int) {
+	n.mu.Lock()
+	first := n.watchGen != gen
+	n.watchGen = gen
+	n.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !first || gen != s.gen {
+		return
+	}
+	s.watched++
+	if s.watched == len(s.nodes) {
+		hbEmit(map[string]any{"ev": "watched", "ms": time.Since(s.movedAt).Milliseconds()})
+	}
 }
 
 // hbResponseError is the failure a response's headers already show: not HTTP/2 or 200, or a
@@ -423,6 +535,7 @@ func heartbeats(args []string) {
 	path := fs.String("path", "", "/package.Curator/Heartbeat")
 	interval := fs.Duration("interval", 5*time.Second, "heartbeat interval")
 	concurrency := fs.Int("concurrency", 100, "attempts in flight")
+	watchPath := fs.String("watch", "", "also watch all nodes: /package.Curator/Watch")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of this process to F until stop")
 	check(fs.Parse(args))
 	stopProfile := func() {}
@@ -436,8 +549,9 @@ func heartbeats(args []string) {
 		}
 	}
 	s := &hbSim{
-		path: *path,
-		url:  c.server + *path,
+		path:      *path,
+		watchPath: *watchPath,
+		url:       c.server + *path,
 		tls: &tls.Config{
 			RootCAs:    c.caPool(),
 			ServerName: c.serverName,
@@ -472,8 +586,9 @@ func heartbeats(args []string) {
 			key, err := x509.ParsePKCS8PrivateKey(line.Key)
 			check(err)
 			s.nodes = append(s.nodes, &hbNode{
-				cert: tls.Certificate{Certificate: [][]byte{line.Cert}, PrivateKey: key},
-				gen:  -1,
+				cert:     tls.Certificate{Certificate: [][]byte{line.Cert}, PrivateKey: key},
+				gen:      -1,
+				watchGen: -1,
 			})
 			continue
 		}
@@ -481,6 +596,9 @@ func heartbeats(args []string) {
 		case "connect":
 			connected = true
 			// Not waited for, so that progress is answered during the ramp-up.
+			s.mu.Lock()
+			s.movedAt = time.Now()
+			s.mu.Unlock()
 			go func() {
 				t0 := time.Now()
 				s.openAll(0)
