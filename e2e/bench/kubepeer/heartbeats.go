@@ -119,22 +119,35 @@ func (s *hbSim) generation() int {
 	return s.gen
 }
 
-// arrived counts n's first answer from the target of generation gen; after a retarget, the last
-// node to arrive announces that all have moved.
-func (s *hbSim) arrived(n *hbNode, gen int) {
+// reached records that n got to a milestone of target generation gen: its first answer (mark
+// n.gen, counted in s.moved) or its all-nodes backlog (n.watchGen, s.watched). The first time for
+// the current target it is counted, and when that made every node count, event ev (unless "")
+// announces it with the milliseconds since connect or the retarget — under s.mu, so that no
+// retarget comes between the check and the event.
+func (s *hbSim) reached(n *hbNode, mark *int, count *int, gen int, ev string) {
 	n.mu.Lock()
-	first := n.gen != gen
-	n.gen = gen
+	first := *mark != gen
+	*mark = gen
 	n.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !first || gen != s.gen {
 		return
 	}
-	s.moved++
-	if gen > 0 && s.moved == len(s.nodes) {
-		hbEmit(map[string]any{"ev": "moved", "ms": time.Since(s.movedAt).Milliseconds()})
+	*count++
+	if *count == len(s.nodes) && ev != "" {
+		hbEmit(map[string]any{"ev": ev, "ms": time.Since(s.movedAt).Milliseconds()})
 	}
+}
+
+// arrived counts n's first answer from the target of generation gen; after a retarget, the last
+// node to arrive announces that all have moved.
+func (s *hbSim) arrived(n *hbNode, gen int) {
+	ev := ""
+	if gen > 0 {
+		ev = "moved"
+	}
+	s.reached(n, &n.gen, &s.moved, gen, ev)
 }
 
 // retarget moves every node to the leader at target (host:port) named nodeID: streams and
@@ -398,19 +411,7 @@ func lastBacklogged(ev []byte) bool {
 // backlogged counts n's backlog from the target of generation gen; the last node to receive it
 // announces that all have.
 func (s *hbSim) backlogged(n *hbNode, gen int) {
-	n.mu.Lock()
-	first := n.watchGen != gen
-	n.watchGen = gen
-	n.mu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !first || gen != s.gen {
-		return
-	}
-	s.watched++
-	if s.watched == len(s.nodes) {
-		hbEmit(map[string]any{"ev": "watched", "ms": time.Since(s.movedAt).Milliseconds()})
-	}
+	s.reached(n, &n.watchGen, &s.watched, gen, "watched")
 }
 
 // hbResponseError is the failure a response's headers already show: not HTTP/2 or 200, or a
