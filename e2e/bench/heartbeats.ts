@@ -358,7 +358,7 @@ async function startNodes(
   const rampMs = performance.now() - t0;
   const rampCpuS = srv.cpuSeconds() - cpu0;
   const messages = connected.flatMap((c) => c.errorSample ?? (c.lastError ? [c.lastError] : []));
-  const watched = watch ? await allWatched(workers, FAILOVER_WAIT_MS) : undefined;
+  const watched = watch ? await allWithin(workers, "watched", FAILOVER_WAIT_MS) : undefined;
   return {
     ids,
     ...(watch ? { watchedMs: watched ? performance.now() - t0 : NaN } : {}),
@@ -372,15 +372,14 @@ async function startNodes(
 }
 
 /**
- * Resolves when every process of `workers` says all its nodes have their all-nodes backlog from
- * the current target (true), or after `ms` (false).
+ * Every process of `workers`' next `ev` event ("moved": all its nodes heartbeat to the current
+ * target; "watched": all have its all-nodes backlog), or undefined after `ms`.
  */
-async function allWatched(workers: Worker[], ms: number): Promise<boolean> {
+async function allWithin<E extends "moved" | "watched">(workers: Worker[], ev: E, ms: number) {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const all = Promise.all(workers.map((w) => w.next("watched"))).then(() => true);
-  const late = new Promise<boolean>((r) => timer = setTimeout(() => r(false), ms));
+  const late = new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), ms));
   try {
-    return await Promise.race([all, late]);
+    return await Promise.race([Promise.all(workers.map((w) => w.next(ev))), late]);
   } finally {
     clearTimeout(timer);
   }
@@ -473,16 +472,12 @@ async function failover(
         await new Promise((r) => setTimeout(r, 2000));
       }
     })();
-    const allMoved = Promise.all(workers.map((w) => w.next("moved")));
-    const finished = Promise.race([
-      allMoved,
-      new Promise<undefined>((r) => setTimeout(() => r(undefined), FAILOVER_WAIT_MS)),
-    ]);
+    const finished = allWithin(workers, "moved", FAILOVER_WAIT_MS);
     const ticker = reportProgress(workers, n, "failover", t0, finished);
     const moved = await finished;
     const movedMs = performance.now() - t0;
     const watchedB = watch && moved
-      ? await allWatched(workers, Math.max(0, FAILOVER_WAIT_MS - movedMs))
+      ? await allWithin(workers, "watched", Math.max(0, FAILOVER_WAIT_MS - movedMs))
       : undefined;
     const watchedBMs = performance.now() - t0;
     await new Promise((r) => setTimeout(r, Math.max(0, 20_000 - movedMs))); // let timeouts show
