@@ -12,6 +12,8 @@ import { roleNames } from "../constants/roles.ts";
 import { writeRoles } from "../localstorage/credentials.ts";
 import { type KnownNode, leaderClient, type RoleContext } from "./context.ts";
 import { curatorsOf } from "../rpc/resolver.ts";
+import { delay } from "../../base/delay/delay.ts";
+import { rewatchDelayMs } from "./rewatch.ts";
 
 /**
  * Runs `watch` with the Curator client of the leader. `established` (given to `watch`) signals
@@ -62,9 +64,17 @@ export function rolefetch(rc: RoleContext) {
   });
 }
 
-/** Runs the all-nodes watch. */
-export function nodewatch(rc: RoleContext) {
-  return curatorWatch(rc, "nodes watch", async (c, ctx, established) => {
+/**
+ * Runs the all-nodes watch. A node that already holds a node list (it lost the leader's watch,
+ * usually in a failover) keeps publishing that list and first waits `rewatchDelay(known nodes)`,
+ * so that a new leader does not owe every node its whole backlog at once (rewatch.ts). It is not
+ * Healthy while it waits: signalling that would reset the supervisor's backoff on every restart.
+ */
+export function nodewatch(
+  rc: RoleContext,
+  rewatchDelay: (known: number) => number = rewatchDelayMs,
+) {
+  const watch = curatorWatch(rc, "nodes watch", async (c, ctx, established) => {
     const nodes = new Map<string, KnownNode>();
     let backlogDone = false;
     const s = c.watch({ kind: { case: "nodesInCluster", value: {} } }, { signal: ctx.signal });
@@ -97,6 +107,18 @@ export function nodewatch(rc: RoleContext) {
       if (backlogDone) rc.nodes.set(new Map(nodes));
     }
   });
+  return async (ctx: Context): Promise<void> => {
+    const known = rc.nodes.get()?.size ?? 0;
+    const ms = known > 0 ? rewatchDelay(known) : 0;
+    if (ms >= 1) {
+      ctx.logger.info(
+        `keeping ${known} known nodes; watching again in ${(ms / 1000).toFixed(1)} s`,
+      );
+      await delay(ms, ctx.signal);
+      if (ctx.signal.aborted) return;
+    }
+    await watch(ctx);
+  };
 }
 
 /** `ConsensusMember,KubernetesController` style role list. */
