@@ -13,6 +13,7 @@ import { buildKubeClient } from "./kubepeer/build.ts";
 import { goServerFlags } from "./goclient.ts";
 import { makeNodes, seed } from "./simnodes.ts";
 import { spread, Worker } from "./heartbeat_client.ts";
+import { rewatchWindowMs } from "../../node/core/roleserve/rewatch.ts";
 import type { BenchServer } from "./server_process.ts";
 
 /** The Heartbeat method's HTTP/2 path. */
@@ -56,7 +57,8 @@ export async function startGoWorkers(
         `${interval}ms`,
         "-concurrency",
         String(concurrency),
-        ...(watch ? ["-watch", WATCH_PATH] : []),
+        // Watching nodes re-watch a new leader as agents do: spread over the agent's window.
+        ...(watch ? ["-watch", WATCH_PATH, "-watch-jitter", `${rewatchWindowMs(n)}ms`] : []),
         ...(profileDir ? ["-cpuprofile", `${profileDir}/heartbeats-${first}.pprof`] : []),
       ]);
       workers.push(w);

@@ -90,9 +90,12 @@ type hbSim struct {
 	path string
 	// The Watch method's path ("" without -watch).
 	watchPath string
-	interval  time.Duration
-	slots     chan struct{}
-	nodes     []*hbNode
+	// A node that had a backlog before waits a random part of this before it watches again
+	// (the agent's re-watch window, node/core/roleserve/rewatch.ts).
+	watchJitter time.Duration
+	interval    time.Duration
+	slots       chan struct{}
+	nodes       []*hbNode
 	// Attempts in flight or waiting for a slot; streams up; nodes that gave up.
 	pending, up, gaveUp atomic.Int64
 
@@ -336,8 +339,19 @@ func (s *hbSim) attempt(n *hbNode, gen int) error {
 
 // watch reads n's all-nodes Watch at url over tr (the heartbeat stream's connection) until ctx
 // ends with that stream; a watch that fails on its own is not reopened (the next stream opens
-// one). A failure is counted like a stream's.
+// one). A failure is counted like a stream's. Like an agent, a node that already had a backlog
+// first waits a random part of s.watchJitter.
 func (s *hbSim) watch(ctx context.Context, n *hbNode, tr *http.Transport, url string, gen int) {
+	n.mu.Lock()
+	had := n.watchGen >= 0
+	n.mu.Unlock()
+	if had && s.watchJitter > 0 {
+		select {
+		case <-time.After(time.Duration(rand.Int63n(int64(s.watchJitter)))):
+		case <-ctx.Done():
+			return
+		}
+	}
 	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(watchFrame))
 	if err != nil {
 		s.fail(err)
@@ -537,6 +551,7 @@ func heartbeats(args []string) {
 	interval := fs.Duration("interval", 5*time.Second, "heartbeat interval")
 	concurrency := fs.Int("concurrency", 100, "attempts in flight")
 	watchPath := fs.String("watch", "", "also watch all nodes: /package.Curator/Watch")
+	watchJitter := fs.Duration("watch-jitter", 0, "a node that had a backlog waits a random part of this before watching again")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of this process to F until stop")
 	check(fs.Parse(args))
 	stopProfile := func() {}
@@ -550,9 +565,10 @@ func heartbeats(args []string) {
 		}
 	}
 	s := &hbSim{
-		path:      *path,
-		watchPath: *watchPath,
-		url:       c.server + *path,
+		path:        *path,
+		watchPath:   *watchPath,
+		watchJitter: *watchJitter,
+		url:         c.server + *path,
 		tls: &tls.Config{
 			RootCAs:    c.caPool(),
 			ServerName: c.serverName,
