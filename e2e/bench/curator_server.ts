@@ -5,7 +5,7 @@
  * records (bench-only seeding, see seed.ts).
  *
  * Prints one JSON line ({@link ServerInfo}) on stdout once it serves and the leader's node cache
- * holds every seeded record, then serves until SIGTERM/SIGINT or until stdin closes. SIGUSR1 stops
+ * holds every seeded record, then serves until SIGTERM/SIGINT or until stdin closes. SIGHUP stops
  * only the curator, its leadership resigned (the failover's planned stop), and leaves etcd running.
  *
  * With `--join <etcd3 host>` it is a second curator of that cluster instead (no etcd of its own,
@@ -143,10 +143,10 @@ if (import.meta.main) {
   };
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
-  // SIGUSR1: a planned stop of the curator only — the leader resigns, as an agent's does when it
+  // SIGHUP: a planned stop of the curator only — the leader resigns, as an agent's does when it
   // shuts down for a reboot or an update — while the etcd it started (the cluster's only member
-  // here) keeps serving the other curator.
-  Deno.addSignalListener("SIGUSR1", async () => {
+  // here) keeps serving the other curator. Not SIGUSR1: Deno also opens its inspector on it.
+  Deno.addSignalListener("SIGHUP", async () => {
     await c.stopCurator().catch(() => {});
     Deno.exit(0);
   });

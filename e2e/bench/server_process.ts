@@ -30,7 +30,7 @@ export interface BenchServer {
   /** SIGKILLs the server (a crash: no resignation); its etcd keeps running until {@link stop}. */
   kill(): Promise<void>;
   /**
-   * Stops the server's curator the way an agent shuts down (SIGUSR1: its leadership resigned);
+   * Stops the server's curator the way an agent shuts down (SIGHUP: its leadership resigned);
    * its etcd keeps running until {@link stop}.
    */
   handOver(): Promise<void>;
@@ -114,7 +114,7 @@ export async function startBenchServer(args: string[] = []): Promise<BenchServer
     cpuSeconds: () => cpuSeconds(info.pid),
     rssMiB: () => rssMiB(info.pid),
     kill: () => end("SIGKILL"),
-    handOver: () => end("SIGUSR1"),
+    handOver: () => end("SIGHUP"),
     async stop() {
       for (const c of clients) c.close();
       try {
