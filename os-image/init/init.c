@@ -5,7 +5,11 @@
  *  - opens the consoles (/dev/tty0, /dev/ttyS0, /dev/ttyS1 where present); with `--` (namespace
  *    nodes, tests) it writes only to stderr, so it never scribbles on the host's consoles;
  *  - prints one banner line with the OS version (-DMETROPOLIS_VERSION, default "dev");
- *  - blocks all signals and forks the agent (child: setsid, unblock, exec);
+ *  - blocks all signals and forks the agent (child: setsid, unblock all but SIGUSR1, exec): Deno
+ *    (since 2.9.2) opens its inspector, an unauthenticated debugger on 127.0.0.1:9229, when it
+ *    receives SIGUSR1, and there is no flag to turn that off. Blocked, the signal is never
+ *    delivered to any of the agent's threads; the processes it spawns start with an empty mask
+ *    (Rust's process spawning resets it).
  *  - loops on sigwait: SIGCHLD -> reap everything with waitpid(-1, WNOHANG); any other signal ->
  *    forwarded to the agent's process group;
  *  - when the agent exits: prints `init: agent exited: <status>`, sync(), sleeps 1 s and calls
@@ -124,9 +128,9 @@ int main(int argc, char **argv) {
 	open_consoles(namespace_mode);
 	say("init: Metropolis %s starting (pid %d)", METROPOLIS_VERSION, (int)getpid());
 
-	sigset_t all, old;
+	sigset_t all;
 	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
+	sigprocmask(SIG_BLOCK, &all, NULL);
 
 	pid_t agent = fork();
 	if (agent < 0) {
@@ -137,7 +141,10 @@ int main(int argc, char **argv) {
 	}
 	if (agent == 0) {
 		setsid();
-		sigprocmask(SIG_SETMASK, &old, NULL);
+		sigset_t agent_mask;
+		sigemptyset(&agent_mask);
+		sigaddset(&agent_mask, SIGUSR1);
+		sigprocmask(SIG_SETMASK, &agent_mask, NULL);
 		/* Default dispositions: none were changed, blocking is all we did. */
 		if (namespace_mode) {
 			/* The launcher's environment (DENO_DIR, PATH) stays; colour, update checks and HOME go. */

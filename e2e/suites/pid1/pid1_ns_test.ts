@@ -4,7 +4,8 @@
  *     `Deno.Command().output()` calls report their real exit codes (a naive `waitpid(-1)` reaper
  *     loses most of them, which shows the workload does race);
  * (b) the same workload under the C `/init`: banner, no zombies, exit codes, SIGTERM forwarded to
- *     the agent, and the end of the namespace when the agent powers off or exits;
+ *     the agent, SIGUSR1 blocked in it (no inspector), and the end of the namespace when the agent
+ *     powers off or exits;
  * (c) the power path: SIGTERM or an uncaught error end in the power hook, never a plain exit.
  */
 import assert from "node:assert/strict";
@@ -79,9 +80,19 @@ Deno.test("pid1 (b): the C /init reaps, forwards SIGTERM, and ends the namespace
     assert.doesNotMatch(p.stdout(), /orphan reaper active/);
     assert.equal(r.failures, 0, r.errors.join("; "));
     assert.equal(r.zombies, 0);
+    // The agent runs with SIGUSR1 blocked, so a SIGUSR1 (init forwards it) never opens Deno's
+    // inspector (an unauthenticated debugger on 127.0.0.1:9229).
+    const initPid = await p.initHostPid();
+    const agentPid = (await Deno.readTextFile(`/proc/${initPid}/task/${initPid}/children`)).trim();
+    const status = await Deno.readTextFile(`/proc/${agentPid}/status`);
+    const blocked = /^SigBlk:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+    assert.equal(blocked && BigInt(`0x${blocked}`), 1n << 9n, "only SIGUSR1 (10) is blocked");
+    Deno.kill(initPid, "SIGUSR1");
+    await new Promise((r) => setTimeout(r, 700));
+    assert.doesNotMatch(p.stderr(), /Debugger listening/);
     // SIGTERM to init is forwarded to the agent, which powers off: the namespace's init is
     // killed by SIGINT and unshare re-raises it.
-    Deno.kill(await p.initHostPid(), "SIGTERM");
+    Deno.kill(initPid, "SIGTERM");
     const st = await p.status;
     assert.match(p.stdout(), /pid1: orderly shutdown \(SIGTERM\), then poweroff/);
     assert.match(p.stdout(), /PID1_SHUTDOWN_HOOK SIGTERM/);
