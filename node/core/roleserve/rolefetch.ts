@@ -66,7 +66,7 @@ export function rolefetch(rc: RoleContext) {
 
 /**
  * Runs the all-nodes watch. A node that already holds a node list (it lost the leader's watch,
- * usually in a failover) keeps publishing that list and first waits `rewatchDelay(known nodes)`,
+ * usually in a failover) leaves that list in `rc.nodes` and first waits `rewatchDelay(known nodes)`,
  * so that a new leader does not owe every node its whole backlog at once (rewatch.ts). It is not
  * Healthy while it waits: signalling that would reset the supervisor's backoff on every restart.
  */
