@@ -5,8 +5,8 @@ import { LogTree } from "../../base/logtree/logtree.ts";
 import { run, signal, Supervisor } from "../../base/supervisor/supervisor.ts";
 import { RecordingTiming, waitUntil } from "../../base/supervisor/testing.ts";
 import { startTestCurator } from "../curator/testing.ts";
-import { LeaderResolver } from "../rpc/resolver.ts";
-import { LeaderClients } from "./context.ts";
+import { testLeaderClients } from "./testing.ts";
+import type { LeaderClients } from "./context.ts";
 import { heartbeat } from "./heartbeat.ts";
 
 /** Supervises `heartbeat(leader)` as `root.heartbeat`; restarts fire at once, delays recorded. */
@@ -22,18 +22,7 @@ function supervise(leader: Pick<LeaderClients, "client">) {
 
 Deno.test("heartbeat: Healthy once the leader answered, and the node reads HEALTHY", async () => {
   const c = await startTestCurator();
-  const resolver = new LeaderResolver({
-    seeds: [c.target],
-    ca: c.caCertificate,
-    identity: { certificate: c.nodeCertificate, privateKey: c.nodeKeys.privateKey },
-    watchNodes: false,
-  });
-  resolver.start();
-  const clients = new LeaderClients(resolver, {
-    caCertificate: c.caCertificate,
-    certificate: c.nodeCertificate,
-    keys: c.nodeKeys,
-  });
+  const { clients, close } = testLeaderClients(c);
   const { s, timing } = supervise(clients);
   try {
     await waitUntil(() => s.state("root.heartbeat") === "HEALTHY", "heartbeat Healthy", 15_000);
@@ -48,8 +37,7 @@ Deno.test("heartbeat: Healthy once the leader answered, and the node reads HEALT
     assert.deepEqual(timing.delays, [], "no restart while the leader answers");
   } finally {
     await s.stop();
-    clients.close();
-    await resolver.close();
+    await close();
     await c.stop();
   }
 });

@@ -10,8 +10,8 @@ import { LogTree } from "../../base/logtree/logtree.ts";
 import { type Context, run, signal, Supervisor } from "../../base/supervisor/supervisor.ts";
 import { RecordingTiming, waitUntil } from "../../base/supervisor/testing.ts";
 import { startTestCurator } from "../curator/testing.ts";
-import { LeaderResolver } from "../rpc/resolver.ts";
-import { type KnownNode, LeaderClients, type RoleContext } from "./context.ts";
+import { testLeaderClients } from "./testing.ts";
+import type { KnownNode, LeaderClients, RoleContext } from "./context.ts";
 import { nodewatch } from "./rolefetch.ts";
 
 /** Supervises `w` as `root.nodewatch`; restarts fire at once. */
@@ -35,18 +35,7 @@ function roleContext(leaderClients: Pick<LeaderClients, "client">): RoleContext 
 
 Deno.test("nodewatch: publishes every node once the leader's backlog is in, then is Healthy", async () => {
   const c = await startTestCurator();
-  const resolver = new LeaderResolver({
-    seeds: [c.target],
-    ca: c.caCertificate,
-    identity: { certificate: c.nodeCertificate, privateKey: c.nodeKeys.privateKey },
-    watchNodes: false,
-  });
-  resolver.start();
-  const clients = new LeaderClients(resolver, {
-    caCertificate: c.caCertificate,
-    certificate: c.nodeCertificate,
-    keys: c.nodeKeys,
-  });
+  const { clients, close } = testLeaderClients(c);
   const rc = roleContext(clients);
   const s = supervise(nodewatch(rc, () => assert.fail("no delay before the first watch")));
   try {
@@ -55,8 +44,7 @@ Deno.test("nodewatch: publishes every node once the leader's backlog is in, then
     assert.equal(rc.nodes.get()!.get(c.nodeId)?.consensusMember, true);
   } finally {
     await s.stop();
-    clients.close();
-    await resolver.close();
+    await close();
     await c.stop();
   }
 });
