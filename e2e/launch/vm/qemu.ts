@@ -57,8 +57,9 @@ export interface Vm {
   /** The serial console output so far. */
   console(): string;
   /**
-   * Resolves with the match and the milliseconds since QEMU start when `re` appears on the
-   * console; rejects after `timeoutMs` (or when QEMU exits) with the console tail.
+   * Resolves with the match and the milliseconds since QEMU start when `re` appears in the
+   * console's complete lines (a line still being written is not matched until it ends, unless
+   * QEMU exited); rejects after `timeoutMs` (or when QEMU exits) with the console tail.
    */
   waitFor(re: RegExp, timeoutMs: number): Promise<{ match: RegExpMatchArray; ms: number }>;
   /** True while QEMU runs. */
@@ -130,6 +131,15 @@ export function qemuArgs(opts: VmOptions, tpmSocket?: string): string[] {
   return [...args, ...(opts.extraArgs ?? [])];
 }
 
+/**
+ * `re` matched against the console's complete lines, or against all of it once QEMU `exited`:
+ * a pattern ending in `.*` must not match a line still being written (it did, and a test read
+ * "… TPM2_Unseal: TPM_RC_POLI").
+ */
+export function matchConsole(text: string, re: RegExp, exited: boolean): RegExpMatchArray | null {
+  return (exited ? text : text.slice(0, text.lastIndexOf("\n") + 1)).match(re);
+}
+
 /** Starts a VM (and its swtpm). */
 export async function startVm(opts: VmOptions): Promise<Vm> {
   if (!opts.stateDir.startsWith("/")) throw new Error(`vm: stateDir must be absolute`);
@@ -178,7 +188,7 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
       const deadline = performance.now() + timeoutMs;
       for (;;) {
         const wasAlive = alive; // sampled before reading, so output written before exit is seen
-        const m = read().match(re);
+        const m = matchConsole(read(), re, !wasAlive);
         if (m) return { match: m, ms: performance.now() - startedAt };
         if (!wasAlive) {
           throw new Error(`vm: QEMU exited before ${re} appeared; console tail:\n${tail()}`);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { OVMF_CODE, qemuArgs } from "./qemu.ts";
+import { matchConsole, OVMF_CODE, qemuArgs } from "./qemu.ts";
 
 Deno.test("qemuArgs: Secure Boot OVMF with SMM, per-VM VARS, TPM, serial file, no NIC", () => {
   const a = qemuArgs(
@@ -60,4 +60,16 @@ Deno.test("qemuArgs: launcher node — TAP NIC with the node's MAC, cores × thr
   assert.ok(a.includes("-device virtio-net-pci,netdev=n0,mac=52:54:00:01:00:03"));
   assert.doesNotMatch(a, /-nic none/);
   assert.ok(a.includes("-no-reboot"), "a guest reboot ends QEMU; the launcher restarts the node");
+});
+
+Deno.test("matchConsole: complete lines only while QEMU runs, everything once it exited", () => {
+  const re = /unusable: .*/;
+  const partial = "boot\r\nroot E unusable: TPM_RC_POLI";
+  assert.equal(matchConsole(partial, re, false), null, "a line half-written is not matched");
+  assert.equal(
+    matchConsole(`${partial}CY_FAIL (0x99d)\r\n`, re, false)?.[0],
+    "unusable: TPM_RC_POLICY_FAIL (0x99d)",
+  );
+  assert.equal(matchConsole(partial, re, true)?.[0], "unusable: TPM_RC_POLI");
+  assert.equal(matchConsole("", re, false), null);
 });
