@@ -4,6 +4,7 @@
  * time, so the two can never disagree.
  * @module
  */
+import { writeTextFileDurable } from "../sys/durable.ts";
 import { keyBytes, keyText } from "./codec.ts";
 
 /** A key pair as base64 text. */
@@ -79,13 +80,7 @@ export async function loadOrCreateKey(path: string): Promise<KeyPair & { created
   if (text !== undefined && validKey(text)) {
     return { privateKey: text, publicKey: await publicKeyOf(text), created: false };
   }
-  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   const pair = await generateKeyPair();
-  const tmp = `${path}.tmp`;
-  await Deno.writeTextFile(tmp, pair.privateKey + "\n", { mode: 0o600 });
-  // writeTextFile's mode only applies on creation: a leftover temporary file keeps its mode.
-  await Deno.chmod(tmp, 0o600);
-  await Deno.rename(tmp, path);
+  await writeTextFileDurable(path, pair.privateKey + "\n");
   return { ...pair, created: true };
 }

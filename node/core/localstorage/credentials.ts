@@ -10,7 +10,7 @@ import {
 import { certificatePem } from "../../base/pki/info.ts";
 import { exportPkcs8Pem, importPkcs8Pem } from "../../base/pki/keys.ts";
 import { pemDecode } from "../../base/pki/pem.ts";
-import { writeAtomic } from "./esp.ts";
+import { writeFileDurable } from "../../base/sys/durable.ts";
 import { DATA_PATHS } from "./paths.ts";
 
 /** A node's cluster credentials. */
@@ -27,10 +27,12 @@ export async function writeCredentials(
   c: NodeCredentials,
   dir: string = DATA_PATHS.credentials,
 ): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeAtomic(`${dir}/ca.pem`, enc.encode(certificatePem(c.caCertificate)));
-  await writeAtomic(`${dir}/cert.pem`, enc.encode(certificatePem(c.certificate)));
-  await writeAtomic(`${dir}/cert-key.pem`, enc.encode(await exportPkcs8Pem(c.keys.privateKey)));
+  await writeFileDurable(`${dir}/ca.pem`, enc.encode(certificatePem(c.caCertificate)));
+  await writeFileDurable(`${dir}/cert.pem`, enc.encode(certificatePem(c.certificate)));
+  await writeFileDurable(
+    `${dir}/cert-key.pem`,
+    enc.encode(await exportPkcs8Pem(c.keys.privateKey)),
+  );
 }
 
 /** Reads credentials written by {@link writeCredentials}. */
@@ -47,7 +49,7 @@ export async function readCredentials(
 
 /** Persists the last known roles (lets etcd start on a cold cluster, §11.5). */
 export async function writeRoles(r: NodeRoles, path: string = DATA_PATHS.roles): Promise<void> {
-  await writeAtomic(path, toBinary(NodeRolesSchema, r));
+  await writeFileDurable(path, toBinary(NodeRolesSchema, r));
 }
 
 /** Reads the last known roles; undefined when never written. */

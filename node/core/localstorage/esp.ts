@@ -1,7 +1,8 @@
 /**
  * Reading and writing the ESP's Metropolis files (node.md §6, §8.1, §8.4): node parameters, the
- * cluster directory and the sealed configuration. Writes are atomic (temp file + rename + fsync)
- * so a power loss never leaves a half-written sealed configuration.
+ * cluster directory and the sealed configuration. Writes are durable replacements
+ * ({@link writeFileDurable}): a power cut leaves the old or the new file, never half of one, and
+ * a written file is still there after it.
  */
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
@@ -17,6 +18,7 @@ import {
   type SealedConfigurationFile,
   SealedConfigurationFileSchema,
 } from "../../../proto/gen/metropolis/proto/private/private_pb.ts";
+import { writeFileDurable } from "../../base/sys/durable.ts";
 import { ESP, ESP_FILES, FW_CFG_PARAMETERS } from "./paths.ts";
 
 async function readOptional(path: string): Promise<Uint8Array | undefined> {
@@ -26,21 +28,6 @@ async function readOptional(path: string): Promise<Uint8Array | undefined> {
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
   }
-}
-
-/** Writes `data` to `path` atomically and durably. */
-export async function writeAtomic(path: string, data: Uint8Array, mode = 0o600): Promise<void> {
-  await Deno.mkdir(path.replace(/\/[^/]*$/, ""), { recursive: true });
-  const tmp = `${path}.tmp`;
-  const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode });
-  try {
-    let off = 0;
-    while (off < data.length) off += await f.write(data.subarray(off));
-    await f.sync();
-  } finally {
-    f.close();
-  }
-  await Deno.rename(tmp, path);
 }
 
 /** Where the parameters came from. */
@@ -116,7 +103,10 @@ export async function readClusterDirectory(esp = ESP): Promise<ClusterDirectory 
 
 /** Writes the cluster directory to the ESP. */
 export async function writeClusterDirectory(d: ClusterDirectory, esp = ESP): Promise<void> {
-  await writeAtomic(`${esp}/${ESP_FILES.clusterDirectory}`, toBinary(ClusterDirectorySchema, d));
+  await writeFileDurable(
+    `${esp}/${ESP_FILES.clusterDirectory}`,
+    toBinary(ClusterDirectorySchema, d),
+  );
 }
 
 /** Reads the sealed configuration file; undefined when absent; throws when it does not decode. */
@@ -137,7 +127,7 @@ export async function writeSealedConfigurationFile(
   f: SealedConfigurationFile,
   esp = ESP,
 ): Promise<void> {
-  await writeAtomic(
+  await writeFileDurable(
     `${esp}/${ESP_FILES.sealedConfiguration}`,
     toBinary(SealedConfigurationFileSchema, f),
   );

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { NodeParametersSchema } from "../../../proto/gen/metropolis/proto/api/configuration_pb.ts";
-import { hasSealedConfigurationFile, waitForNodeParameters, writeAtomic } from "./esp.ts";
+import { writeFileDurable } from "../../base/sys/durable.ts";
+import { hasSealedConfigurationFile, waitForNodeParameters } from "./esp.ts";
 import { ESP_FILES } from "./paths.ts";
 
 const params = (ticket: number) =>
@@ -18,7 +19,7 @@ const ticketOf = (p: Awaited<ReturnType<typeof waitForNodeParameters>>) =>
 Deno.test("parameters already on the ESP are returned at once", async () => {
   const esp = await Deno.makeTempDir();
   try {
-    await writeAtomic(`${esp}/${ESP_FILES.parameters}`, params(7));
+    await writeFileDurable(`${esp}/${ESP_FILES.parameters}`, params(7));
     const p = await waitForNodeParameters(AbortSignal.timeout(5000), esp);
     assert.equal(p.source, "esp");
     assert.equal(ticketOf(p), 7);
@@ -37,7 +38,7 @@ Deno.test("a node without parameters picks them up when they are written later",
     await Deno.writeTextFile(`${esp}/metropolis/unrelated`, "x");
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(done, false);
-    await writeAtomic(`${esp}/${ESP_FILES.parameters}`, params(9));
+    await writeFileDurable(`${esp}/${ESP_FILES.parameters}`, params(9));
     assert.equal(ticketOf(await waiting), 9);
   } finally {
     await Deno.remove(esp, { recursive: true });
@@ -71,7 +72,7 @@ Deno.test("a sealed configuration file is noticed without opening it", async () 
   const esp = await Deno.makeTempDir();
   try {
     assert.equal(await hasSealedConfigurationFile(esp), false);
-    await writeAtomic(`${esp}/${ESP_FILES.sealedConfiguration}`, new Uint8Array([1]));
+    await writeFileDurable(`${esp}/${ESP_FILES.sealedConfiguration}`, new Uint8Array([1]));
     assert.equal(await hasSealedConfigurationFile(esp), true);
   } finally {
     await Deno.remove(esp, { recursive: true });

@@ -9,7 +9,8 @@ import { toBinary } from "@bufbuild/protobuf";
 import { type Net, NetSchema } from "../../../proto/gen/osbase/net/proto/net_pb.ts";
 import type { Value } from "../../base/event/value.ts";
 import { type Context, run, signal } from "../../base/supervisor/supervisor.ts";
-import { readNodeParameters, writeAtomic } from "../localstorage/esp.ts";
+import { writeFileDurable } from "../../base/sys/durable.ts";
+import { readNodeParameters } from "../localstorage/esp.ts";
 import { EPHEMERAL_PATHS, ESP, ESP_FILES } from "../localstorage/paths.ts";
 import { addressWatcher } from "./address.ts";
 import { configureNetwork } from "./configure.ts";
@@ -42,7 +43,10 @@ export function networkService(o: NetworkServiceOptions) {
       ctx.logger.warning(`node parameters unreadable (${(e as Error).message}), using DHCP`);
     }
     if (config) {
-      await writeAtomic(`${esp}/${ESP_FILES.networkConfiguration}`, toBinary(NetSchema, config))
+      await writeFileDurable(
+        `${esp}/${ESP_FILES.networkConfiguration}`,
+        toBinary(NetSchema, config),
+      )
         .catch((e) => ctx.logger.warning(`cannot copy network_config to the ESP: ${e.message}`));
     }
     ctx.logger.info(config ? "static network configuration" : "DHCP on every Ethernet link");

@@ -11,6 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { DiskWriter } from "../../base/blockdev/gpt_write.ts";
 import type { ImageSource } from "../../base/osimage/oci_layout.ts";
 import type { PayloadInfo } from "../../base/osimage/ociimage.ts";
+import { syncDir } from "../../base/sys/durable.ts";
 import { RpcError } from "../rpc/auth.ts";
 import type { UpdatePlan } from "./plan.ts";
 
@@ -87,7 +88,7 @@ export async function writeSystem(
   }
 }
 
-/** Writes the target UKI to the ESP (temporary file, fsync, rename). */
+/** Writes the target UKI to the ESP (temporary file, fsync, rename, fsync of the directory). */
 export async function writeUki(
   img: ImageSource,
   plan: UpdatePlan,
@@ -106,6 +107,7 @@ export async function writeUki(
       await f.sync();
     }
     await Deno.rename(tmp, dst);
+    await syncDir(dst.slice(0, dst.lastIndexOf("/")));
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     throw failure(`writing ${plan.ukiPath}`, e);

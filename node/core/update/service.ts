@@ -14,6 +14,7 @@ import type { LeveledLogger } from "../../base/logtree/logger.ts";
 import type { ImageSource } from "../../base/osimage/oci_layout.ts";
 import type { ImageRef } from "../../base/oci/registry.ts";
 import { ESP_PATHS, otherSlot, type Slot, slotUkiPath } from "../../base/osimage/slots.ts";
+import { writeFileDurable } from "../../base/sys/durable.ts";
 import { RpcError } from "../rpc/auth.ts";
 import { installPlan, type InstallTargets } from "./install.ts";
 import type { Activation } from "./plan.ts";
@@ -180,8 +181,7 @@ export class UpdateService {
         Deno.readFile(fallback).catch(() => new Uint8Array(0)),
       ]);
       if (a.length !== b.length || a.some((x, i) => x !== b[i])) {
-        await Deno.writeFile(`${fallback}.new`, a);
-        await Deno.rename(`${fallback}.new`, fallback);
+        await writeFileDurable(fallback, a, { mode: 0o644 });
       }
     }
     o.logger.info(`Boot from slot ${booted.toUpperCase()} marked successful`);

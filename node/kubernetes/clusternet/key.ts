@@ -5,6 +5,7 @@
  * restarts.
  * @module
  */
+import { writeTextFileDurable } from "../../base/sys/durable.ts";
 
 /** File of the placeholder key (base64) below the clusternet state directory. */
 export const PLACEHOLDER_FILE = "placeholder.pub";
@@ -26,10 +27,7 @@ export async function placeholderKey(dir: string): Promise<string> {
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
-  const tmp = `${path}.tmp`;
-  await Deno.writeTextFile(tmp, key + "\n", { mode: 0o600 });
-  await Deno.rename(tmp, path);
+  await writeTextFileDurable(path, key + "\n");
   return key;
 }

@@ -18,6 +18,7 @@ import {
   parseCertificate,
   rawPublicKey,
 } from "../../base/pki/mod.ts";
+import { writeTextFileDurable } from "../../base/sys/durable.ts";
 import type { WorkerDeps } from "../deps.ts";
 import { APIPROXY_LOCAL, DATA, ephemeralDir } from "../paths.ts";
 import { renderKubeconfig } from "../pki/kubeconfig.ts";
@@ -84,11 +85,8 @@ export async function loadOrCreateKey(dir: string): Promise<CryptoKeyPair> {
       throw new Error(`worker key ${path}: ${(e as Error).message}`);
     }
   }
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   const keys = await generateEd25519();
-  const tmp = `${path}.tmp`;
-  await Deno.writeTextFile(tmp, await exportPkcs8Pem(keys.privateKey), { mode: 0o600 });
-  await Deno.rename(tmp, path);
+  await writeTextFileDurable(path, await exportPkcs8Pem(keys.privateKey));
   return keys;
 }
 
