@@ -78,6 +78,29 @@ export const BRINGUP_TIMEOUTS_MS = {
   vm: { escrow: 900_000, escrowAttempt: 30_000, healthy: 900_000 },
 } as const;
 
+/** The enrolment line of a node that registers (a node with a sealed configuration joins). */
+const REREGISTERED = /registering into the cluster as /;
+
+/** Console text written after byte `offset` (a console log's size before a boot). */
+export async function consoleSince(path: string, offset = 0): Promise<string> {
+  let f: Deno.FsFile;
+  try {
+    f = await Deno.open(path, { read: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return ""; // not started yet
+    throw e;
+  }
+  using _ = f;
+  await f.seek(offset, Deno.SeekMode.Start);
+  const dec = new TextDecoder();
+  const buf = new Uint8Array(64 * 1024);
+  let text = "";
+  for (let n; (n = await f.read(buf)) !== null;) {
+    text += dec.decode(buf.subarray(0, n), { stream: true });
+  }
+  return text + dec.decode();
+}
+
 /** A running launcher cluster; always {@link close} it. */
 export class Cluster {
   /** Namespace node processes by index (`--mode namespace`; empty for a VM cluster). */
@@ -416,12 +439,22 @@ export class Cluster {
   ): Promise<void> {
     const id = (await this.nodeIds())[i];
     if (!id) throw new Error(`node ${i} has no node ID yet`);
+    const consolePath = this.#node(i).consolePath;
     await this.killNode(i);
+    const consoleBefore = (await Deno.stat(consolePath)).size;
     const restarted = Date.now();
     await this.startNode(i);
     for (;;) {
       if (Date.now() - restarted > timeoutMs) {
         throw new Error(`node ${i} did not rejoin within ${timeoutMs / 1000} s of its restart`);
+      }
+      // A node that lost its sealed configuration registers as a new node and waits for an
+      // approval that never comes: say so at once instead of after the timeout.
+      if (REREGISTERED.test(await consoleSince(consolePath, consoleBefore))) {
+        throw new Error(
+          `node ${i} registered again as a new node after its restart: its sealed configuration ` +
+            `did not survive (console ${consolePath})`,
+        );
       }
       try {
         const n = (await this.api!.nodes(`node.id == "${id}"`))[0];

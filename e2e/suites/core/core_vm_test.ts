@@ -10,7 +10,7 @@
  * Everything runs under TCG here (≈ 18 s to /init per boot); the launch time is printed.
  */
 import assert from "node:assert/strict";
-import { type Cluster, launchCluster } from "../../launch/cluster.ts";
+import { type Cluster, consoleSince, launchCluster } from "../../launch/cluster.ts";
 import { resolveOptions } from "../../launch/options.ts";
 import { stepAllHealthy } from "../steps.ts";
 import { permanent, testEventual } from "../eventual.ts";
@@ -106,8 +106,8 @@ Deno.test({
         assert.ok(!ids.includes(n1), `GetNodes still lists ${n1}`);
       });
       const log = c.vms[1].consolePath;
-      const before = (await Deno.readTextFile(log)).length;
-      const boot = async () => (await Deno.readTextFile(log)).slice(before);
+      const before = (await Deno.stat(log)).size;
+      const boot = () => consoleSince(log, before);
       await c.startNode(1);
       await testEventual("node 1 boots, JoinNode is refused, enrolment gives up", 600, async () => {
         const text = await boot();

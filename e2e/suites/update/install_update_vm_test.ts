@@ -54,7 +54,7 @@ import { HEARTBEAT_TIMEOUT_MS } from "../../../node/core/curator/view.ts";
 import { judgeRollout, type Look, type Window } from "./rollout_check.ts";
 import { NodeState } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { type MetroctlResult, runMetroctl } from "../../../metroctl/testing.ts";
-import { Cluster } from "../../launch/cluster.ts";
+import { Cluster, consoleSince } from "../../launch/cluster.ts";
 import { ClusterAPI, readMetroctlDir } from "../../launch/bringup.ts";
 import { resolveOptions } from "../../launch/options.ts";
 import { nodeNumberLabels } from "../../launch/params.ts";
@@ -185,12 +185,6 @@ async function nodeParams(dir: string, i: number): Promise<string> {
   return path;
 }
 
-/** Console text of VM node `n` from byte offset `from` on. */
-async function consoleSince(n: VmNode, from = 0): Promise<string> {
-  const text = await Deno.readFile(n.consolePath).catch(() => new Uint8Array());
-  return new TextDecoder().decode(text.subarray(from));
-}
-
 async function consoleSize(n: VmNode): Promise<number> {
   return (await Deno.stat(n.consolePath).catch(() => ({ size: 0 }))).size;
 }
@@ -204,7 +198,7 @@ async function consoleShows(
   from = 0,
 ): Promise<string> {
   await testEventual(`node ${n.index}: console shows ${re}`, timeoutS, async () => {
-    assert.match(await consoleSince(n, from), re);
+    assert.match(await consoleSince(n.consolePath, from), re);
   });
   return secs(t0);
 }
@@ -533,7 +527,7 @@ Deno.test({
           `install-update vm: node ${i}: update request → HEALTHY on ${Y} (reboot) in ${u.s} s`,
         );
         // The new slot booted once through BootNext.
-        assert.match(await consoleSince(c.vms[i], before[i]), slotBoot("B"));
+        assert.match(await consoleSince(c.vms[i].consolePath, before[i]), slotBoot("B"));
       }
       for (const id of ids) await healthyOn(c, id, Y, 60);
     } catch (e) {
@@ -575,7 +569,7 @@ Deno.test({
         `install-update vm: node 1: update request → HEALTHY on ${Z} (kexec) in ${u.s} s`,
       );
       assert.equal(n1.boots, boots, "kexec restarted no VM");
-      assert.doesNotMatch(await consoleSince(n1, fromK), /BdsDxe: starting/);
+      assert.doesNotMatch(await consoleSince(n1.consolePath, fromK), /BdsDxe: starting/);
       await healthyOn(c, ids[1], Z, 60);
       // Rollback: BootNext = the slot the node ran before (B, Y), through the firmware.
       const from = await consoleSize(n1);
