@@ -6,6 +6,7 @@
  */
 import { SysError } from "../../base/sys/errno.ts";
 import { mount, MS, umount } from "../../base/sys/mount.ts";
+import { mountHolders } from "./holders.ts";
 
 /** What leaving a mount did. */
 export type Left = "unmounted" | "not mounted" | "read-only" | "failed";
@@ -14,11 +15,14 @@ export type Left = "unmounted" | "not mounted" | "read-only" | "failed";
 export interface MountCalls {
   umount(target: string): void;
   remountReadOnly(target: string): void;
+  /** What keeps `target` busy (see {@link mountHolders}). */
+  holders(target: string): string[];
 }
 
 const real: MountCalls = {
   umount: (t) => umount(t),
   remountReadOnly: (t) => mount(null, t, null, MS.REMOUNT | MS.RDONLY),
+  holders: (t) => mountHolders(t),
 };
 
 /** Leaves `target` (see the module comment); `log` gets one line unless it simply unmounted. */
@@ -33,7 +37,11 @@ export function leaveMount(
   } catch (e) {
     // EINVAL: not a mount point (never mounted, or a failed bring-up); ENOENT: no such path.
     if (e instanceof SysError && (e.code === "EINVAL" || e.code === "ENOENT")) return "not mounted";
-    const why = e instanceof SysError ? e.code : (e as Error).message;
+    let why = e instanceof SysError ? e.code : (e as Error).message;
+    if (e instanceof SysError && e.code === "EBUSY") {
+      const h = calls.holders(target);
+      why += h.length ? `; held by ${h.join(", ")}` : "; no holder found in /proc";
+    }
     try {
       calls.remountReadOnly(target);
       log(`${target}: still in use (${why}): remounted read-only`);

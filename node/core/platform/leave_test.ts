@@ -14,6 +14,7 @@ function calls(umountErr?: string, remountErr?: string): MountCalls & { done: st
       done.push(`ro ${t}`);
       if (remountErr) throw new SysError("mount", t, 16, "Device or resource busy");
     },
+    holders: (t) => [`pid 7 (deno) fd 9: ${t}/node/roles.pb`],
   };
 }
 
@@ -30,7 +31,9 @@ Deno.test("leaveMount: a busy mount is remounted read-only and says why", () => 
   const lines: string[] = [];
   assert.equal(leaveMount("/data", (l) => lines.push(l), c), "read-only");
   assert.deepEqual(c.done, ["umount /data", "ro /data"]);
-  assert.deepEqual(lines, ["/data: still in use (EBUSY): remounted read-only"]);
+  assert.deepEqual(lines, [
+    "/data: still in use (EBUSY; held by pid 7 (deno) fd 9: /data/node/roles.pb): remounted read-only",
+  ]);
 });
 
 Deno.test("leaveMount: a path that is not a mount point is left alone", () => {
@@ -42,5 +45,8 @@ Deno.test("leaveMount: a path that is not a mount point is left alone", () => {
 Deno.test("leaveMount: when neither works it reports both reasons and does not throw", () => {
   const lines: string[] = [];
   assert.equal(leaveMount("/data", (l) => lines.push(l), calls("EBUSY", "EBUSY")), "failed");
-  assert.match(lines[0], /^\/data: cannot unmount \(EBUSY\) nor remount read-only: mount\(/);
+  assert.match(
+    lines[0],
+    /^\/data: cannot unmount \(EBUSY; held by pid 7 .*\) nor remount read-only: mount\(/,
+  );
 });
