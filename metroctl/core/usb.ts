@@ -53,37 +53,41 @@ export async function writeInstallerMedium(
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
   // A file is recreated sparse: regions never written read as zeros.
-  using f = await Deno.open(target, { write: true, create: isFile, truncate: isFile });
-  const size = isFile ? IMAGE_SIZE : await f.seek(0, Deno.SeekMode.End);
-  if (isFile) await f.truncate(IMAGE_SIZE);
-  const plan = planGpt({
-    diskSizeBytes: size,
-    diskGuid: randomGuid(),
-    firstOffsetBytes: INSTALLER_MEDIUM.offsetBytes,
-    partitions: [{
-      name: INSTALLER_MEDIUM.partitionName,
-      type: PARTITION_TYPES.esp,
-      guid: randomGuid(),
+  const f = await Deno.open(target, { write: true, create: isFile, truncate: isFile });
+  try {
+    const size = isFile ? IMAGE_SIZE : await f.seek(0, Deno.SeekMode.End);
+    if (isFile) await f.truncate(IMAGE_SIZE);
+    const plan = planGpt({
+      diskSizeBytes: size,
+      diskGuid: randomGuid(),
+      firstOffsetBytes: INSTALLER_MEDIUM.offsetBytes,
+      partitions: [{
+        name: INSTALLER_MEDIUM.partitionName,
+        type: PARTITION_TYPES.esp,
+        guid: randomGuid(),
+        sizeBytes: INSTALLER_MEDIUM.sizeMiB * MiB,
+      }],
+    });
+    const w = fileWriter(f);
+    const part = plan.partitions[0];
+    let reported = 0;
+    await writeFat32({ write: (o, b) => w.write(part.offsetBytes + o, b) }, root, {
       sizeBytes: INSTALLER_MEDIUM.sizeMiB * MiB,
-    }],
-  });
-  const w = fileWriter(f);
-  const part = plan.partitions[0];
-  let reported = 0;
-  await writeFat32({ write: (o, b) => w.write(part.offsetBytes + o, b) }, root, {
-    sizeBytes: INSTALLER_MEDIUM.sizeMiB * MiB,
-    label: INSTALLER_MEDIUM.label,
-    volumeId: crypto.getRandomValues(new Uint32Array(1))[0],
-    hiddenSectors: part.firstLba,
-    onProgress: (done, total) => {
-      // One line per 10 % step, also when one write crosses several.
-      const pct = Math.floor((done / total) * 10) * 10;
-      while (reported < pct) {
-        reported += 10;
-        progress(reported);
-      }
-    },
-  });
-  await writeGpt(w, plan);
-  await f.syncData();
+      label: INSTALLER_MEDIUM.label,
+      volumeId: crypto.getRandomValues(new Uint32Array(1))[0],
+      hiddenSectors: part.firstLba,
+      onProgress: (done, total) => {
+        // One line per 10 % step, also when one write crosses several.
+        const pct = Math.floor((done / total) * 10) * 10;
+        while (reported < pct) {
+          reported += 10;
+          progress(reported);
+        }
+      },
+    });
+    await writeGpt(w, plan);
+    await f.syncData();
+  } finally {
+    f.close();
+  }
 }

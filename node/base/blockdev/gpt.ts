@@ -272,9 +272,13 @@ export function memoryDisk(bytes: Uint8Array): DiskReader {
  * seeking to the end, which works for block devices whose `stat` size is 0.
  */
 export async function readGpt(path: string, sectorSize: SectorSize): Promise<GptTable> {
-  using f = await Deno.open(path, { read: true });
-  const size = await f.seek(0, Deno.SeekMode.End);
-  return await parseGpt(fileDisk(f, path, { offset: 0, size }), sectorSize);
+  const f = await Deno.open(path, { read: true });
+  try {
+    const size = await f.seek(0, Deno.SeekMode.End);
+    return await parseGpt(fileDisk(f, path, { offset: 0, size }), sectorSize);
+  } finally {
+    f.close();
+  }
 }
 
 /**

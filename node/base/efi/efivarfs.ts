@@ -69,8 +69,13 @@ export class EfiVars {
     buf.set(data, 4);
     const exists = await Deno.stat(path).then(() => true, () => false);
     if (exists) setImmutable(path, false);
-    using f = await Deno.open(path, { write: true, create: true, truncate: true });
-    const n = await f.write(buf);
+    const f = await Deno.open(path, { write: true, create: true, truncate: true });
+    let n: number;
+    try {
+      n = await f.write(buf);
+    } finally {
+      f.close();
+    }
     if (n !== buf.length) throw new Error(`EFI variable ${name}: short write (${n}/${buf.length})`);
   }
 

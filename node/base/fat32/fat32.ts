@@ -10,6 +10,7 @@
  * @module
  */
 import type { DiskWriter } from "../blockdev/gpt_write.ts";
+import { closeFile } from "../sys/close.ts";
 import { checkName, entryName, lfnEntries } from "./names.ts";
 
 /** A file's content: bytes, or a host file copied when the filesystem is written. */
@@ -305,12 +306,18 @@ export async function writeFat32(w: DiskWriter, root: FatDir, o: Fat32Options): 
       await put(base, f.src);
       continue;
     }
-    using h = await Deno.open(f.src!.path);
+    const h = await Deno.open(f.src!.path);
     let off = 0;
-    for await (const chunk of h.readable) {
-      if (off + chunk.length > f.size) throw new Error(`fat32: ${f.src!.path} grew while copying`);
-      await put(base + off, chunk);
-      off += chunk.length;
+    try {
+      for await (const chunk of h.readable) {
+        if (off + chunk.length > f.size) {
+          throw new Error(`fat32: ${f.src!.path} grew while copying`);
+        }
+        await put(base + off, chunk);
+        off += chunk.length;
+      }
+    } finally {
+      closeFile(h);
     }
     if (off !== f.size) throw new Error(`fat32: ${f.src!.path} shrank while copying`);
   }

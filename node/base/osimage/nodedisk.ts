@@ -110,9 +110,13 @@ export async function writeNodeDisk(w: DiskWriter, c: NodeDiskContents): Promise
 
 /** {@link writeNodeDisk} onto the file or block device `path` (a file is sized first). */
 export async function writeNodeDiskTo(path: string, c: NodeDiskContents): Promise<GptPlan> {
-  using f = await Deno.open(path, { write: true, read: true });
-  if ((await f.stat()).isFile) await f.truncate(c.sizeBytes);
-  const plan = await writeNodeDisk(fileWriter(f), c);
-  await f.syncData();
-  return plan;
+  const f = await Deno.open(path, { write: true, read: true });
+  try {
+    if ((await f.stat()).isFile) await f.truncate(c.sizeBytes);
+    const plan = await writeNodeDisk(fileWriter(f), c);
+    await f.syncData();
+    return plan;
+  } finally {
+    f.close();
+  }
 }

@@ -8,6 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { closeFile } from "../sys/close.ts";
 import {
   type Config,
   digestOf,
@@ -36,8 +37,12 @@ export function blobPath(dir: string, digest: string): string {
 
 async function fileDigest(path: string): Promise<string> {
   const h = createHash("sha256");
-  using f = await Deno.open(path);
-  for await (const c of f.readable) h.update(c);
+  const f = await Deno.open(path);
+  try {
+    for await (const c of f.readable) h.update(c);
+  } finally {
+    closeFile(f);
+  }
   return `sha256:${h.digest("hex")}`;
 }
 
@@ -56,8 +61,12 @@ export async function writeOsImageLayout(
   const infos = [];
   for (const p of payloads) {
     const info = await (async () => {
-      using f = await Deno.open(p.path);
-      return await payloadInfo(p.name, f.readable);
+      const f = await Deno.open(p.path);
+      try {
+        return await payloadInfo(p.name, f.readable);
+      } finally {
+        closeFile(f);
+      }
     })();
     const digest = await fileDigest(p.path);
     await Deno.copyFile(p.path, blobPath(dir, digest));

@@ -26,12 +26,16 @@ export interface DurableOps {
 export const REAL_OPS: DurableOps = {
   mkdir: (path, mode) => Deno.mkdir(path, { mode }),
   async writeSynced(path, data, mode) {
-    using f = await Deno.open(path, { write: true, create: true, truncate: true, mode });
-    // open's mode applies only to a file it creates: a leftover temporary file keeps its own.
-    await Deno.chmod(path, mode);
-    let off = 0;
-    while (off < data.length) off += await f.write(data.subarray(off));
-    await f.sync();
+    const f = await Deno.open(path, { write: true, create: true, truncate: true, mode });
+    try {
+      // open's mode applies only to a file it creates: a leftover temporary file keeps its own.
+      await Deno.chmod(path, mode);
+      let off = 0;
+      while (off < data.length) off += await f.write(data.subarray(off));
+      await f.sync();
+    } finally {
+      f.close();
+    }
   },
   rename: (from, to) => Deno.rename(from, to),
   syncDir,
@@ -39,8 +43,12 @@ export const REAL_OPS: DurableOps = {
 
 /** fsync of directory `path`: makes its entries' changes (creations, renames) durable. */
 export async function syncDir(path: string): Promise<void> {
-  using d = await Deno.open(path, { read: true });
-  await d.sync();
+  const d = await Deno.open(path, { read: true });
+  try {
+    await d.sync();
+  } finally {
+    d.close();
+  }
 }
 
 function parentOf(path: string): string {

@@ -75,13 +75,17 @@ export async function findMedium(
     for (const p of d.partitions) {
       let sector: Uint8Array;
       try {
-        using f = await Deno.open(`${dev}/${p}`);
-        sector = new Uint8Array(512);
-        let got = 0;
-        while (got < 512) {
-          const n = await f.read(sector.subarray(got));
-          if (n === null) break;
-          got += n;
+        const f = await Deno.open(`${dev}/${p}`);
+        try {
+          sector = new Uint8Array(512);
+          let got = 0;
+          while (got < 512) {
+            const n = await f.read(sector.subarray(got));
+            if (n === null) break;
+            got += n;
+          }
+        } finally {
+          f.close();
         }
       } catch {
         continue;

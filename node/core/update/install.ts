@@ -98,13 +98,15 @@ export async function writeUki(
   const tmp = `${dst}.new`;
   try {
     await Deno.mkdir(dst.slice(0, dst.lastIndexOf("/")), { recursive: true });
-    {
-      using f = await Deno.open(tmp, { write: true, create: true, truncate: true });
+    const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
+    try {
       for await (const chunk of verified(img, plan.uki)) {
         let done = 0;
         while (done < chunk.length) done += await f.write(chunk.subarray(done));
       }
       await f.sync();
+    } finally {
+      f.close();
     }
     await Deno.rename(tmp, dst);
     await syncDir(dst.slice(0, dst.lastIndexOf("/")));
