@@ -2,8 +2,9 @@
  * Closing files without `using`. Shipped code closes files in `finally` blocks: the agent's
  * bundle is minified by esbuild (`deno bundle --minify`), which turns a `using` variable read
  * once (`using d = await Deno.open(p); await d.sync();`) into `await (await Deno.open(p)).sync()`
- * and drops the disposal — every call leaked a descriptor, and the directories the durable
- * writes fsynced kept /data and /esp busy at power-off. close_test.ts enforces the rule.
+ * and drops the disposal (evanw/esbuild#4482; Deno 2.9.6 bundles an esbuild with it) — every
+ * call leaked a descriptor, and the directories the durable writes fsynced kept /data and /esp
+ * busy at power-off. close_test.ts enforces the rule.
  * @module
  */
 
