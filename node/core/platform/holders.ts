@@ -4,6 +4,8 @@
  * operator (and a failing test) sees what kept it busy instead of only EBUSY.
  * @module
  */
+import { readStatSync } from "../../base/pid1/procfs.ts";
+import { parseMounts } from "../../base/sys/procmounts.ts";
 
 /** At most this many holders are named (a busy mount can have thousands of open files). */
 export const MAX_HOLDERS = 8;
@@ -28,11 +30,10 @@ export function mountHolders(target: string, proc = "/proc"): string[] {
   const out: string[] = [];
   const add = (s: string) => out.length < MAX_HOLDERS && out.push(s);
   try {
-    for (const line of Deno.readTextFileSync(`${proc}/self/mountinfo`).split("\n")) {
-      const mp = line.split(" ")[4];
-      if (mp && mp !== target && under(mp, target)) add(`mount ${mp}`);
+    for (const m of parseMounts(Deno.readTextFileSync(`${proc}/self/mounts`))) {
+      if (m.target !== target && under(m.target, target)) add(`mount ${m.target}`);
     }
-  } catch { /* no mountinfo: processes only */ }
+  } catch { /* no mount table: processes only */ }
   let pids: string[] = [];
   try {
     pids = [...Deno.readDirSync(proc)].map((e) => e.name).filter((n) => /^\d+$/.test(n));
@@ -41,10 +42,7 @@ export function mountHolders(target: string, proc = "/proc"): string[] {
   }
   for (const pid of pids) {
     if (out.length >= MAX_HOLDERS) break;
-    let comm = "?";
-    try {
-      comm = Deno.readTextFileSync(`${proc}/${pid}/comm`).trim();
-    } catch { /* gone */ }
+    const comm = readStatSync(Number(pid), proc)?.comm ?? "?";
     const cwd = readLink(`${proc}/${pid}/cwd`);
     if (cwd && under(cwd, target)) add(`pid ${pid} (${comm}) cwd: ${cwd}`);
     let fds: string[] = [];

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { mount, umount } from "../../base/sys/mount.ts";
 import { MAX_HOLDERS, mountHolders } from "./holders.ts";
 
 Deno.test("mountHolders names this process's open file below the target, nothing outside it", async () => {
@@ -31,6 +32,20 @@ Deno.test("mountHolders stops at MAX_HOLDERS", async () => {
     assert.equal(mountHolders(dir).length, MAX_HOLDERS);
   } finally {
     for (const f of files) f.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("mountHolders names a mount below the target (space in its path unescaped), not the target itself", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir());
+  const sub = `${dir}/a sub`;
+  await Deno.mkdir(sub);
+  mount("tmpfs", sub, "tmpfs");
+  try {
+    assert.deepEqual(mountHolders(dir), [`mount ${sub}`]);
+    assert.deepEqual(mountHolders(sub), []);
+  } finally {
+    umount(sub);
     await Deno.remove(dir, { recursive: true });
   }
 });
