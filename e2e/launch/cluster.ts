@@ -83,22 +83,12 @@ const REREGISTERED = /registering into the cluster as /;
 
 /** Console text written after byte `offset` (a console log's size before a boot). */
 export async function consoleSince(path: string, offset = 0): Promise<string> {
-  let f: Deno.FsFile;
   try {
-    f = await Deno.open(path, { read: true });
+    return new TextDecoder().decode((await Deno.readFile(path)).subarray(offset));
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return ""; // not started yet
     throw e;
   }
-  using _ = f;
-  await f.seek(offset, Deno.SeekMode.Start);
-  const dec = new TextDecoder();
-  const buf = new Uint8Array(64 * 1024);
-  let text = "";
-  for (let n; (n = await f.read(buf)) !== null;) {
-    text += dec.decode(buf.subarray(0, n), { stream: true });
-  }
-  return text + dec.decode();
 }
 
 /** A running launcher cluster; always {@link close} it. */
