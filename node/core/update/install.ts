@@ -11,7 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { DiskWriter } from "../../base/blockdev/gpt_write.ts";
 import type { ImageSource } from "../../base/osimage/oci_layout.ts";
 import type { PayloadInfo } from "../../base/osimage/ociimage.ts";
-import { syncDir } from "../../base/sys/durable.ts";
+import { mkdirDurable, syncDir } from "../../base/sys/durable.ts";
 import { RpcError } from "../rpc/auth.ts";
 import type { UpdatePlan } from "./plan.ts";
 
@@ -88,7 +88,10 @@ export async function writeSystem(
   }
 }
 
-/** Writes the target UKI to the ESP (temporary file, fsync, rename, fsync of the directory). */
+/**
+ * Writes the target UKI to the ESP as `writeFileDurable` would (temporary file, fsync,
+ * rename, fsync of the directory), streamed: the UKI is verified while it is written.
+ */
 export async function writeUki(
   img: ImageSource,
   plan: UpdatePlan,
@@ -97,7 +100,8 @@ export async function writeUki(
   const dst = `${t.espPath}/${plan.ukiPath}`;
   const tmp = `${dst}.new`;
   try {
-    await Deno.mkdir(dst.slice(0, dst.lastIndexOf("/")), { recursive: true });
+    const dir = dst.slice(0, dst.lastIndexOf("/"));
+    await mkdirDurable(dir, 0o755);
     const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
     try {
       for await (const chunk of verified(img, plan.uki)) {
@@ -109,7 +113,7 @@ export async function writeUki(
       f.close();
     }
     await Deno.rename(tmp, dst);
-    await syncDir(dst.slice(0, dst.lastIndexOf("/")));
+    await syncDir(dir);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     throw failure(`writing ${plan.ukiPath}`, e);
