@@ -4,7 +4,7 @@
  * once (`using d = await Deno.open(p); await d.sync();`) into `await (await Deno.open(p)).sync()`
  * and drops the disposal (evanw/esbuild#4482; Deno 2.9.6 bundles an esbuild with it) — every
  * call leaked a descriptor, and the directories the durable writes fsynced kept /data and /esp
- * busy at power-off. close_test.ts enforces the rule.
+ * busy at power-off. e2e/tools/no_using_test.ts enforces the rule.
  * @module
  */
 
