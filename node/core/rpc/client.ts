@@ -11,6 +11,7 @@ import { equalBytes, exportPkcs8Pem } from "../../base/pki/keys.ts";
 import { checkNodeProfile, IdentityError } from "../identity/verify.ts";
 import { ephemeralCertificate } from "../identity/profiles.ts";
 import { installIpServernameFix } from "./servername.ts";
+import { installDecoderRelease } from "./decoder_release.ts";
 import { parseHostPort } from "../../base/socks/protocol.ts";
 import { startSocksRelay } from "../../base/socks/relay.ts";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
@@ -150,6 +151,7 @@ export function channelCredentials(opts: DialOptions): Promise<Credentials> {
 
 async function buildCredentials(opts: DialOptions): Promise<Credentials> {
   installIpServernameFix();
+  installDecoderRelease();
   let certPem: Buffer | null = null;
   let keyPem: Buffer | null = null;
   const id = opts.identity;

@@ -15,6 +15,7 @@ import { exportPkcs8Pem } from "../../base/pki/keys.ts";
 import { type PeerCertificates, peerChain, peerKey, PeerTable } from "./peers.ts";
 import { boundDetails } from "./status.ts";
 import { filterGoaway } from "./goaway_filter.ts";
+import { installDecoderRelease } from "./decoder_release.ts";
 
 /**
  * grpc-js server options accepting client keepalive pings as often as every second, also without
@@ -230,6 +231,7 @@ export class RpcServer {
 
   /** Creates the grpc-js server; nothing listens until {@link listen}. */
   constructor(opts: RpcServerOptions) {
+    installDecoderRelease();
     this.#opts = opts;
     this.limits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits };
     this.grpc = new GuardedServer({
