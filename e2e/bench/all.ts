@@ -3,10 +3,12 @@
  * have a Kubernetes peer or a headline target — getnodes (10,000 nodes), heartbeats (15,000
  * nodes), formation and rss — one after the other in this process, and writes one Markdown
  * report: a table of every result (metric, ours, peer, ratio, target, verdict) with the machine
- * and its load average at the start and end of each bench. A bench that fails is listed with its
+ * and its load average at the start and end of each bench, and how much of the machine's CPU the
+ * hypervisor gave to other guests meanwhile (steal time: the load average does not show it). A bench that fails is listed with its
  * error; the others still run.
  */
 import { type Machine, REPORTED, type Result } from "./report.ts";
+import { cpuTicks, stealPercent } from "./proc.ts";
 
 /** One bench of the report: its name, arguments, and what happened. */
 export interface BenchRun {
@@ -16,6 +18,8 @@ export interface BenchRun {
   /** Load average (1 min) before and after. */
   loadBefore: number;
   loadAfter: number;
+  /** Share of the machine's CPU time the hypervisor gave to other guests during the bench (%). */
+  stealPct: number;
   error?: string;
   results: { result: Result; machine: Machine }[];
 }
@@ -45,11 +49,12 @@ export function renderReport(runs: BenchRun[], date: string, command: string): s
     "Ours and peer (the project's kube-apiserver on its own etcd) were measured in the same run on",
     "the same machine; the machine is shared, so compare ratios rather than absolute values.",
     "",
-    "| bench | load avg (start → end) | duration | status |",
-    "| --- | --- | --- | --- |",
+    "| bench | load avg (start → end) | CPU stolen by the host | duration | status |",
+    "| --- | --- | --- | --- | --- |",
     ...runs.map((r) =>
       `| ${r.name} ${cell(r.args.join(" "))} | ${num(r.loadBefore)} → ${num(r.loadAfter)} | ` +
-      `${Math.round(r.seconds)} s | ${r.error ? `failed: ${cell(r.error)}` : "ok"} |`
+      `${Math.round(r.stealPct)} % | ${Math.round(r.seconds)} s | ` +
+      `${r.error ? `failed: ${cell(r.error)}` : "ok"} |`
     ),
     "",
     "| metric | ours | peer | ratio | target | verdict |",
@@ -96,6 +101,7 @@ export async function all(
       : spec;
     const from = REPORTED.length;
     const loadBefore = load();
+    const ticks0 = cpuTicks();
     const t0 = performance.now();
     let error: string | undefined;
     try {
@@ -109,6 +115,7 @@ export async function all(
       seconds: (performance.now() - t0) / 1000,
       loadBefore,
       loadAfter: load(),
+      stealPct: stealPercent(ticks0, cpuTicks()),
       error,
       results: REPORTED.slice(from),
     });

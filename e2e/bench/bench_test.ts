@@ -9,6 +9,7 @@ import { renderReport } from "./all.ts";
 import { spread } from "./heartbeat_client.ts";
 import { kubeNode, UP_WORKER_SELECTOR } from "./kubepeer.ts";
 import { percentile } from "./report.ts";
+import { parseCpuTicks, stealPercent } from "./proc.ts";
 import { benchRecord, randomPublicKeys } from "./seed.ts";
 
 Deno.test("bench: nearest-rank percentiles", () => {
@@ -76,6 +77,7 @@ Deno.test("bench: the report has a row per result with peer and ratio, and faile
         seconds: 61,
         loadBefore: 3.5,
         loadAfter: 4,
+        stealPct: 12.4,
         results: [{
           machine,
           result: {
@@ -95,6 +97,7 @@ Deno.test("bench: the report has a row per result with peer and ratio, and faile
         seconds: 5,
         loadBefore: 4,
         loadAfter: 4,
+        stealPct: 0,
         error: "boom",
         results: [],
       },
@@ -106,8 +109,20 @@ Deno.test("bench: the report has a row per result with peer and ratio, and faile
     md,
     /\| getnodes\/10000\/empty \(ms p99\) \| 80 \| 320 \| 0\.25 \| <= 100 \| met \|/,
   );
-  assert.match(md, /\| rss {2}\| 4 → 4 \| 5 s \| failed: boom \|/);
-  assert.match(md, /\| getnodes --sizes 10000 \| 3\.5 → 4 \| 61 s \| ok \|/);
+  assert.match(md, /\| rss {2}\| 4 → 4 \| 0 % \| 5 s \| failed: boom \|/);
+  assert.match(md, /\| getnodes --sizes 10000 \| 3\.5 → 4 \| 12 % \| 61 s \| ok \|/);
+});
+
+Deno.test("bench: host steal time is the stolen share of all CPU ticks between two readings", () => {
+  const stat = (user: number, idle: number, steal: number, guest: number) =>
+    `cpu  ${user} 10 20 ${idle} 5 0 5 ${steal} ${guest} 0\ncpu0 1 2 3 4 5 6 7 8 9 10\nintr 1\n`;
+  const a = parseCpuTicks(stat(100, 1000, 50, 40));
+  assert.deepEqual(a, { total: 1190, steal: 50 });
+  const b = parseCpuTicks(stat(200, 1300, 150, 90)); // +500 ticks, 100 of them stolen
+  assert.equal(stealPercent(a, b), 20);
+  assert.equal(stealPercent(b, b), 0);
+  assert.throws(() => parseCpuTicks("intr 1\n"), /no aggregate cpu line/);
+  assert.throws(() => parseCpuTicks("cpu  1 2 3\n"), /unexpected cpu line/);
 });
 
 Deno.test("bench: nodes are spread evenly over client processes", () => {

@@ -36,7 +36,7 @@
 import { Management } from "../../proto/gen/metropolis/proto/api/management_pb.ts";
 import { machine, percentile, progress, report, type Result } from "./report.ts";
 import { type BenchServer, startBenchServer } from "./server_process.ts";
-import { cpuSeconds } from "./proc.ts";
+import { cpuSeconds, cpuTicks, stealPercent } from "./proc.ts";
 import { waitSeededVisible } from "./seed.ts";
 import { rewatchWindowMs } from "../../node/core/roleserve/rewatch.ts";
 import { startKubePeer } from "./kubepeer.ts";
@@ -234,6 +234,7 @@ export async function heartbeats(args: string[]): Promise<void> {
           leaderCpuPct: Math.round(rampCpuPct),
           leaderCpuMsPerConnection: r2(rampCpuS * 1000 / n),
           clientCpuMsPerConnection: r2(rampWorkerCpuS * 1000 / n),
+          hostStealPct: Math.round(ramp.rampStealPct),
         },
       });
       results.push({
@@ -335,6 +336,8 @@ async function startNodes(
   /** Leader and client-process CPU (utime+stime) during the ramp-up, in seconds. */
   rampCpuS: number;
   rampWorkerCpuS: number;
+  /** Share of the machine's CPU the hypervisor gave to other guests during the ramp-up (%). */
+  rampStealPct: number;
 }> {
   let ids: string[] = [];
   if (client === "go") {
@@ -351,6 +354,7 @@ async function startNodes(
   const workerCpu = () => workers.reduce((a, w) => a + cpuSeconds(w.pid), 0);
   const cpu0 = srv.cpuSeconds();
   const wcpu0 = workerCpu();
+  const ticks0 = cpuTicks();
   const t0 = performance.now();
   for (const w of workers) await w.send({ cmd: "connect" });
   const all = Promise.all(workers.map((w) => w.next("connected")));
@@ -358,6 +362,7 @@ async function startNodes(
   const connected = await all;
   const rampMs = performance.now() - t0;
   const rampCpuS = srv.cpuSeconds() - cpu0;
+  const rampStealPct = stealPercent(ticks0, cpuTicks());
   const messages = connected.flatMap((c) => c.errorSample ?? (c.lastError ? [c.lastError] : []));
   const watched = watch ? await allWithin(workers, "watched", FAILOVER_WAIT_MS) : undefined;
   return {
@@ -369,6 +374,7 @@ async function startNodes(
     rampCpuPct: rampCpuS / (rampMs / 1000) * 100,
     rampCpuS,
     rampWorkerCpuS: workerCpu() - wcpu0,
+    rampStealPct,
   };
 }
 
