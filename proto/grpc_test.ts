@@ -13,6 +13,7 @@ import {
 import { NodeDebugService } from "./gen/metropolis/proto/api/debug_pb.ts";
 import { AAA } from "./gen/metropolis/proto/api/aaa_pb.ts";
 import { addService, makeClient, serviceDefinition, SERVICES } from "./grpc.ts";
+import { bindLoopback } from "./testing.ts";
 
 const CA_DER = Uint8Array.from({ length: 300 }, (_, i) => (i * 13) & 0xff);
 const CA_PATH = "/metropolis.node.core.curator.proto.api.CuratorLocal/GetCACertificate";
@@ -80,13 +81,7 @@ async function startServer(): Promise<{ server: grpc.Server; port: number; seen:
       call.on("end", () => call.end());
     },
   });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(
-      "127.0.0.1:0",
-      grpc.ServerCredentials.createInsecure(),
-      (err, p) => err ? reject(err) : resolve(p),
-    )
-  );
+  const port = await bindLoopback(server);
   return { server, port, seen };
 }
 

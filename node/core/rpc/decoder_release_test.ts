@@ -3,6 +3,7 @@ import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
 import { StreamDecoder } from "@grpc/grpc-js/build/src/stream-decoder.js";
 import { installDecoderRelease } from "./decoder_release.ts";
+import { bindLoopback } from "../../../proto/testing.ts";
 
 interface Fields {
   readState: number;
@@ -92,12 +93,7 @@ Deno.test("grpc-js's calls decode through the wrapped decoder", async () => {
       cb(null, call.request),
   });
   try {
-    const port = await new Promise<number>((res, rej) =>
-      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => {
-        if (e) rej(e);
-        else res(p);
-      })
-    );
+    const port = await bindLoopback(server);
     const Client = grpc.makeGenericClientConstructor(def, "T");
     const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     try {

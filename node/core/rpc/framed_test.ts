@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
 import { BATCH_BYTES, frame, writeFramed } from "./framed.ts";
+import { bindLoopback } from "../../../proto/testing.ts";
 
 Deno.test("framed: messages become consecutive length-prefixed messages", () => {
   const out = frame([Uint8Array.of(7, 8), new Uint8Array(0), Uint8Array.of(9)]);
@@ -59,12 +60,7 @@ async function roundTrip(
       });
     },
   });
-  const port = await new Promise<number>((res, rej) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => {
-      if (e) rej(e);
-      else res(p);
-    })
-  );
+  const port = await bindLoopback(server);
   const Client = grpc.makeGenericClientConstructor(DEF, "Framed");
   const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   try {
