@@ -2,7 +2,7 @@
  * One namespace node process (testing.md §2.2, node.md §1, §3): the state directory
  * `<state>/nodes/<i>/{esp,data}` with `esp/metropolis/parameters.pb`, optionally a swtpm, and
  *
- *   setsid ip netns exec <ns> unshare --pid --fork --kill-child --mount --uts --ipc
+ *   setsid setpriv --pdeathsig KILL ip netns exec <ns> unshare --pid --fork --kill-child --mount --uts --ipc
  *     --propagation private <init> -- <deno> <AGENT_DENO_ARGS> <repo>/dist/agent.js
  *     --platform=namespace --state=<state>/nodes/<i>
  *     [--tpm-socket=<state>/nodes/<i>/tpm/sock]
@@ -16,8 +16,10 @@
  * directory holds a sparse `data.img` ({@link DATA_IMAGE_SIZE}) instead of `data/`; the agent
  * formats it on first use.
  *
- * `setsid` keeps the launcher's Ctrl-C away from the node; `--kill-child` makes the node die
- * with its `unshare` parent. unshare re-raises the signal that ended `/init`, so the exit status
+ * `setsid` keeps the launcher's Ctrl-C away from the node (the launcher tears down in order);
+ * `setpriv --pdeathsig KILL` kills `unshare` if the launcher dies without a teardown (SIGKILL, or
+ * a test runner that exits on Ctrl-C before it), and `--kill-child` makes the node die with its
+ * `unshare` parent. unshare re-raises the signal that ended `/init`, so the exit status
  * tells a reboot request (SIGHUP: restarted with `allowReboot`) from a power-off (SIGINT). Every
  * other end is reported with the last 20 console lines. Console (stdout+stderr) goes to
  * `<state>/nodes/<i>/console.log`, optionally echoed as `[n<i>] <line>`.
@@ -41,6 +43,7 @@ import { Swtpm } from "../../node/base/tpm/swtpm.ts";
 import { agentArgv } from "../../node/base/osimage/agent.ts";
 import { type ClusterNode, ConsoleSink, type NodeExit, TAIL_LINES } from "./cluster_node.ts";
 import { AGENT_CACHE_DIR, AGENT_STAMP } from "../../os-image/tools/bundle.ts";
+import { diesWithParent } from "../../node/base/sys/parent_death.ts";
 
 export { type NodeExit, TAIL_LINES };
 
@@ -238,22 +241,24 @@ export class NamespaceNode implements ClusterNode {
       ]);
     return [
       "setsid",
-      "ip",
-      "netns",
-      "exec",
-      o.netns,
-      "unshare",
-      "--pid",
-      "--fork",
-      "--kill-child",
-      "--mount",
-      "--uts",
-      "--ipc",
-      "--propagation",
-      "private",
-      o.init,
-      "--",
-      ...agent,
+      ...diesWithParent([
+        "ip",
+        "netns",
+        "exec",
+        o.netns,
+        "unshare",
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--mount",
+        "--uts",
+        "--ipc",
+        "--propagation",
+        "private",
+        o.init,
+        "--",
+        ...agent,
+      ]),
     ];
   }
 

@@ -22,10 +22,13 @@ const base = {
   echo: false,
 };
 
-Deno.test("node argv: setsid, netns, unshare namespaces, /init --, agent flags", () => {
+Deno.test("node argv: setsid, dies with the launcher, netns, unshare namespaces, /init --, agent flags", () => {
   const argv = new NamespaceNode({ ...base, tpm: true }).argv();
-  assert.deepEqual(argv.slice(0, 16), [
+  assert.deepEqual(argv.slice(0, 19), [
     "setsid",
+    "setpriv",
+    "--pdeathsig",
+    "KILL",
     "ip",
     "netns",
     "exec",
@@ -43,7 +46,7 @@ Deno.test("node argv: setsid, netns, unshare namespaces, /init --, agent flags",
     "--",
   ]);
   assert.deepEqual(
-    argv.slice(16),
+    argv.slice(19),
     agentArgv(Deno.execPath(), AGENT_ENTRY, [
       "--platform=namespace",
       "--state=/tmp/s/nodes/4",

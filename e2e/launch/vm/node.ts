@@ -25,6 +25,7 @@ import {
 import { type ClusterNode, ConsoleSink, type NodeExit } from "../cluster_node.ts";
 import { qemuArgs } from "./qemu.ts";
 import { startSwtpm, type Swtpm } from "./swtpm.ts";
+import { diesWithParent } from "../../../node/base/sys/parent_death.ts";
 
 /** Options of one {@link VmNode}. */
 export interface VmNodeOptions {
@@ -77,23 +78,22 @@ export function vmArgv(
   const f = vmNodeFiles(o.dir);
   return [
     "setsid",
-    "setpriv",
-    "--pdeathsig",
-    "KILL",
-    "qemu-system-x86_64",
-    ...qemuArgs({
-      stateDir: o.dir,
-      disk: f.disk,
-      vars: f.vars,
-      ramMiB: o.ramMiB,
-      cpus: o.cpus,
-      threads: o.threads,
-      accel: o.accel,
-      serial: "stdio",
-      nic: { tap: o.tap, mac: o.mac },
-      parameters: boot.parameters,
-      media: boot.media,
-    }, boot.tpmSocket),
+    ...diesWithParent([
+      "qemu-system-x86_64",
+      ...qemuArgs({
+        stateDir: o.dir,
+        disk: f.disk,
+        vars: f.vars,
+        ramMiB: o.ramMiB,
+        cpus: o.cpus,
+        threads: o.threads,
+        accel: o.accel,
+        serial: "stdio",
+        nic: { tap: o.tap, mac: o.mac },
+        parameters: boot.parameters,
+        media: boot.media,
+      }, boot.tpmSocket),
+    ]),
   ];
 }
 

@@ -5,6 +5,7 @@
  * @module
  */
 import { startSwtpm, type Swtpm } from "./swtpm.ts";
+import { diesWithParent } from "../../../node/base/sys/parent_death.ts";
 
 /** Debian's Secure-Boot OVMF code image (needs SMM). */
 export const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
@@ -150,8 +151,11 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
   let tpm: Swtpm | undefined;
   if (opts.tpm !== false) tpm = await startSwtpm(`${opts.stateDir}/tpm`);
   const startedAt = performance.now();
-  const child = new Deno.Command("qemu-system-x86_64", {
-    args: qemuArgs(opts, tpm?.socket),
+  // Killed by the kernel if this process dies before stopping it (a test's leftover VM would
+  // keep two cores busy).
+  const [cmd, ...args] = diesWithParent(["qemu-system-x86_64", ...qemuArgs(opts, tpm?.socket)]);
+  const child = new Deno.Command(cmd, {
+    args,
     stdin: "null",
     stdout: "null",
     stderr: "piped",

@@ -7,6 +7,7 @@
  */
 import { connectUnix } from "./transport.ts";
 import { Tpm } from "./client.ts";
+import { diesWithParent } from "../sys/parent_death.ts";
 
 /** A running swtpm; {@link stop} it (and remove {@link dir}) when done. */
 export class Swtpm {
@@ -33,20 +34,23 @@ export class Swtpm {
   async restart(): Promise<void> {
     await this.stop();
     for (const f of ["sock", "ctrl"]) await Deno.remove(`${this.dir}/${f}`).catch(() => {});
-    this.#proc = new Deno.Command("swtpm", {
-      args: [
-        "socket",
-        "--tpm2",
-        "--tpmstate",
-        `dir=${this.dir}`,
-        "--server",
-        `type=unixio,path=${this.dir}/sock`,
-        "--ctrl",
-        `type=unixio,path=${this.dir}/ctrl`,
-        "--flags",
-        "not-need-init,startup-clear",
-        ...(this.log ? ["--log", `level=1,file=${this.log}`] : []),
-      ],
+    // Killed by the kernel if its starter (launcher, test) dies without stopping it.
+    const [cmd, ...args] = diesWithParent([
+      "swtpm",
+      "socket",
+      "--tpm2",
+      "--tpmstate",
+      `dir=${this.dir}`,
+      "--server",
+      `type=unixio,path=${this.dir}/sock`,
+      "--ctrl",
+      `type=unixio,path=${this.dir}/ctrl`,
+      "--flags",
+      "not-need-init,startup-clear",
+      ...(this.log ? ["--log", `level=1,file=${this.log}`] : []),
+    ]);
+    this.#proc = new Deno.Command(cmd, {
+      args,
       stdin: "null",
       stdout: "null",
       stderr: "null",
