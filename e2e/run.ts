@@ -12,6 +12,7 @@
  * Usage: `deno run -A e2e/run.ts <all|gates|unit|ns|vm> [-- extra deno test args]`.
  */
 import { exists } from "../node/base/sys/exists.ts";
+import { diesWithParent } from "../node/base/sys/parent_death.ts";
 
 /** The Deno version the project is pinned to (README commands use `npx --yes deno@<this>`). */
 export const DENO_PIN = "2.9.6";
@@ -47,8 +48,11 @@ export async function findFiles(dir: string, pred: (rel: string) => boolean): Pr
 }
 
 async function run(cmd: string[], opts: { quiet?: boolean } = {}): Promise<boolean> {
-  const p = new Deno.Command(cmd[0], {
-    args: cmd.slice(1),
+  // A tier must not run on after the runner was killed (its namespace nodes and VMs die with it
+  // in turn); the next launcher on a subnet removes the namespaces and links left behind.
+  const [c, ...args] = diesWithParent(cmd);
+  const p = new Deno.Command(c, {
+    args,
     cwd: ROOT,
     stdin: "null",
     stdout: opts.quiet ? "piped" : "inherit",
