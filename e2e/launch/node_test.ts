@@ -12,6 +12,7 @@ import {
 } from "./node.ts";
 import { AGENT_CACHE_DIR, AGENT_STAMP } from "../../os-image/tools/bundle.ts";
 import { agentArgv } from "../../node/base/osimage/agent.ts";
+import { diesWithParent } from "../../node/base/sys/parent_death.ts";
 
 const base = {
   index: 4,
@@ -24,29 +25,21 @@ const base = {
 
 Deno.test("node argv: setsid, dies with the launcher, netns, unshare namespaces, /init --, agent flags", () => {
   const argv = new NamespaceNode({ ...base, tpm: true }).argv();
-  assert.deepEqual(argv.slice(0, 19), [
-    "setsid",
-    "setpriv",
-    "--pdeathsig",
-    "KILL",
-    "ip",
-    "netns",
-    "exec",
-    "metro-metro0-4",
-    "unshare",
-    "--pid",
-    "--fork",
-    "--kill-child",
-    "--mount",
-    "--uts",
-    "--ipc",
-    "--propagation",
-    "private",
-    "/cache/init",
-    "--",
-  ]);
+  // Its own session (Ctrl-C reaches only the launcher), then killed if the launcher dies.
+  assert.equal(argv[0], "setsid");
+  const rest = argv.slice(argv.indexOf("ip"));
+  assert.deepEqual(argv.slice(1), diesWithParent(rest));
+  // In the node's network namespace, unshare makes the other namespaces and forks /init.
+  assert.deepEqual(rest.slice(0, 5), ["ip", "netns", "exec", "metro-metro0-4", "unshare"]);
+  const init = rest.indexOf("/cache/init");
+  const flags = rest.slice(5, init).join(" ");
+  for (const f of ["--pid", "--fork", "--kill-child", "--mount", "--uts", "--ipc"]) {
+    assert.ok(flags.split(" ").includes(f), `unshare ${f} missing: ${flags}`);
+  }
+  assert.match(flags, /--propagation private/);
+  assert.equal(rest[init + 1], "--");
   assert.deepEqual(
-    argv.slice(19),
+    rest.slice(init + 2),
     agentArgv(Deno.execPath(), AGENT_ENTRY, [
       "--platform=namespace",
       "--state=/tmp/s/nodes/4",
