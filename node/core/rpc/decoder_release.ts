@@ -26,7 +26,7 @@ const NO_FLAG = Buffer.alloc(1);
 const MARK = Symbol.for("metropolis.rpc.decoderRelease");
 
 /** The decoder fields the wrapper touches (private in grpc-js's typings). */
-interface DecoderFields {
+export interface DecoderFields {
   readState: number;
   readCompressFlag: Buffer;
   readPartialMessage: Buffer[];

@@ -2,47 +2,39 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
 import { StreamDecoder } from "@grpc/grpc-js/build/src/stream-decoder.js";
-import { installDecoderRelease } from "./decoder_release.ts";
+import { type DecoderFields, installDecoderRelease } from "./decoder_release.ts";
+import { frame } from "./framed.ts";
 import { bindLoopback } from "../../../proto/testing.ts";
 
-interface Fields {
-  readState: number;
-  readCompressFlag: Buffer;
-  readPartialMessage: Buffer[];
-}
-
-/** A gRPC length-prefixed frame of `payload`. */
-function frame(payload: number[]): Buffer {
-  const b = Buffer.alloc(5 + payload.length);
-  b.writeUInt32BE(payload.length, 1);
-  Buffer.from(payload).copy(b, 5);
-  return b;
+/** `messages` as consecutive gRPC length-prefixed messages in one buffer. */
+function framed(...messages: number[][]): Buffer {
+  return Buffer.concat(frame(messages.map((m) => Uint8Array.from(m))));
 }
 
 Deno.test("installing twice wraps the decoder once", () => {
   installDecoderRelease();
-  assert.deepEqual(installDecoderRelease(), false);
+  assert.equal(installDecoderRelease(), false);
 });
 
 Deno.test("a chunk that ends between messages is not kept by the decoder", () => {
   installDecoderRelease();
   const d = new StreamDecoder(-1);
   // A chunk with memory of its own, as a stream's incoming DATA chunks have.
-  const bytes = Buffer.concat([frame([]), frame([1, 2, 3])]);
+  const bytes = framed([], [1, 2, 3]);
   const chunk = Buffer.from(new Uint8Array(bytes).buffer);
   const out = d.write(chunk);
-  assert.deepEqual(out.map((m) => [...m]), [[...frame([])], [...frame([1, 2, 3])]]);
-  const f = d as unknown as Fields;
-  assert.deepEqual(f.readState, 0);
+  assert.deepEqual(out.map((m) => [...m]), [[...framed([])], [...framed([1, 2, 3])]]);
+  const f = d as unknown as DecoderFields;
+  assert.equal(f.readState, 0);
   assert(f.readCompressFlag.buffer !== chunk.buffer, "compressed flag still a slice of the chunk");
-  assert.deepEqual(f.readPartialMessage.length, 0);
+  assert.equal(f.readPartialMessage.length, 0);
   for (const m of out) assert(m.buffer !== chunk.buffer, "message shares the chunk's memory");
 });
 
 Deno.test("messages split across chunks decode as before", () => {
   installDecoderRelease();
   const d = new StreamDecoder(-1);
-  const all = Buffer.concat([frame([9]), frame([]), frame([4, 5, 6, 7]), frame([8, 8])]);
+  const all = framed([9], [], [4, 5, 6, 7], [8, 8]);
   const got: number[][] = [];
   // Cut everywhere: inside the flag, the size, the payload and between messages.
   for (const [a, b] of [[0, 3], [3, 6], [6, 12], [12, 13], [13, 17], [17, all.length]]) {
@@ -50,7 +42,7 @@ Deno.test("messages split across chunks decode as before", () => {
   }
   assert.deepEqual(
     got,
-    [frame([9]), frame([]), frame([4, 5, 6, 7]), frame([8, 8])].map((f) => [...f]),
+    [framed([9]), framed([]), framed([4, 5, 6, 7]), framed([8, 8])].map((f) => [...f]),
   );
 });
 
@@ -59,7 +51,7 @@ Deno.test("a message larger than the limit is still refused", () => {
   const d = new StreamDecoder(2);
   let err = "";
   try {
-    d.write(frame([1, 2, 3]));
+    d.write(framed([1, 2, 3]));
   } catch (e) {
     err = (e as Error).message;
   }
