@@ -4,8 +4,8 @@
  * nodes), formation and rss — one after the other in this process, and writes one Markdown
  * report: a table of every result (metric, ours, peer, ratio, target, verdict) with the machine
  * and its load average at the start and end of each bench, and how much of the machine's CPU the
- * hypervisor gave to other guests meanwhile (steal time: the load average does not show it). A bench that fails is listed with its
- * error; the others still run.
+ * hypervisor gave to other guests meanwhile (steal time: the load average does not show it). A
+ * bench that fails is listed with its error; the others still run.
  */
 import { type Machine, REPORTED, type Result } from "./report.ts";
 import { cpuTicks, stealPercent } from "./proc.ts";

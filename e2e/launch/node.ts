@@ -2,8 +2,8 @@
  * One namespace node process (testing.md §2.2, node.md §1, §3): the state directory
  * `<state>/nodes/<i>/{esp,data}` with `esp/metropolis/parameters.pb`, optionally a swtpm, and
  *
- *   setsid setpriv --pdeathsig KILL ip netns exec <ns> unshare --pid --fork --kill-child --mount --uts --ipc
- *     --propagation private <init> -- <deno> <AGENT_DENO_ARGS> <repo>/dist/agent.js
+ *   setsid setpriv --pdeathsig KILL ip netns exec <ns> unshare --pid --fork --kill-child --mount
+ *     --uts --ipc --propagation private <init> -- <deno> <AGENT_DENO_ARGS> <repo>/dist/agent.js
  *     --platform=namespace --state=<state>/nodes/<i>
  *     [--tpm-socket=<state>/nodes/<i>/tpm/sock]
  *
