@@ -22,6 +22,8 @@ import { kubernetes, type KubernetesHost } from "./kubernetes.ts";
 import { heartbeat, statuspush } from "./heartbeat.ts";
 import { hostsfile } from "./hostsfile.ts";
 import { nodewatch, rolefetch } from "./rolefetch.ts";
+import { pageout } from "./pageout.ts";
+import { pageOutRuntime } from "../../base/sys/pageout.ts";
 
 /** Options of the roleserver. */
 export interface RoleserverOptions {
@@ -93,6 +95,7 @@ export function roleserver(o: RoleserverOptions) {
     run(ctx, "heartbeat", heartbeat(rc.leaderClients));
     run(ctx, "statuspush", statuspush(rc, o.version));
     if (o.kubernetes) run(ctx, "kubernetes", kubernetes(rc, o.kubernetes));
+    run(ctx, "pageout", pageout({ roles, pageOut: pageOutRuntime }));
     for (const [name, w] of Object.entries(o.extraWorkers?.(rc) ?? {})) run(ctx, name, w);
     signal(ctx, "healthy");
     await untilAborted(ctx);
