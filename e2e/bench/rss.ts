@@ -153,12 +153,16 @@ async function getNodesLoad(c: Cluster, leader: number, calls: number) {
 export async function rss(args: string[]): Promise<void> {
   const wait = arg(args, "wait", 60);
   const calls = arg(args, "calls", 2000);
-  const c = await launchCluster(resolveOptions({
-    "num-nodes": 2,
-    "tpm-mode": "disabled",
-    tpm: "none",
-    subnet: stringArg(args, "subnet", RSS_SUBNET),
-  }));
+  const c = await launchCluster({
+    ...resolveOptions({
+      "num-nodes": 2,
+      "tpm-mode": "disabled",
+      tpm: "none",
+      subnet: stringArg(args, "subnet", RSS_SUBNET),
+    }),
+    // Each agent on its own copy of the runtime, as on a VM: its executable's pages are its own.
+    privateRuntime: true,
+  });
   try {
     console.error(`rss: cluster UP and HEALTHY; waiting ${wait} s`);
     await new Promise((r) => setTimeout(r, wait * 1000));

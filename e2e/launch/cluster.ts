@@ -225,6 +225,7 @@ export class Cluster {
           agentCommand: options.agentCommand,
           storage: options.storage,
           payloads,
+          privateRuntime: options.privateRuntime,
           onExit: (exit) => this.#reportExit(i, exit),
         }),
       );

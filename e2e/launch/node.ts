@@ -119,6 +119,15 @@ export interface NamespaceNodeOptions {
   storage?: "dir" | "loop";
   /** Host directory with the Kubernetes payloads (payloads.ts), bound into the node. */
   payloads?: string;
+  /**
+   * Run the agent on a copy of the launcher's `deno` in the node's directory
+   * ({@link NamespaceNode.runtime}) instead of on the launcher's own file, so that the agent is
+   * the only process mapping its runtime, as on a VM, whose runtime is in its own system image:
+   * then the executable's pages are the node's alone (VmRSS means what it means on a VM) and the
+   * agent's page-out of cold code (node/base/sys/pageout.ts) works as there — when the state
+   * directory is on a disk: pages of a tmpfs file cannot be paged out without swap.
+   */
+  privateRuntime?: boolean;
   /** Called when the node process ends (also before a reboot restart). */
   onExit?(exit: NodeExit): void;
   /** Tests: runs after the swtpm is up and before the node process starts (fault injection). */
@@ -130,6 +139,20 @@ function describeExit(s: Deno.CommandStatus): string {
   if (s.signal === "SIGINT") return "killed by SIGINT (power off)";
   if (s.signal) return `killed by ${s.signal}`;
   return `exit status ${s.code}`;
+}
+
+/**
+ * Copies the launcher's `deno` to `path` unless a copy of the same size is there (a reboot keeps
+ * it): a file of its own, not a link, since the kernel shares the pages of one file.
+ */
+export async function copyRuntime(path: string): Promise<void> {
+  const from = Deno.execPath();
+  const [src, dst] = await Promise.all([Deno.stat(from), Deno.stat(path).catch(() => undefined)]);
+  if (dst?.size === src.size) return;
+  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  await Deno.copyFile(from, `${path}.tmp`);
+  await Deno.chmod(`${path}.tmp`, 0o755);
+  await Deno.rename(`${path}.tmp`, path);
 }
 
 /** A namespace node: prepare once, then start/stop/kill as often as needed. */
@@ -228,12 +251,17 @@ export class NamespaceNode implements ClusterNode {
     }
   }
 
+  /** The `deno` executable the agent runs on (see {@link NamespaceNodeOptions.privateRuntime}). */
+  get runtime(): string {
+    return this.opts.privateRuntime ? `${this.opts.dir}/runtime/deno` : Deno.execPath();
+  }
+
   /** The argv of the node process (see the module comment). */
   argv(): string[] {
     const o = this.opts;
     const agent = o.agentCommand
       ? o.agentCommand.map((a) => a.replaceAll("{state}", o.dir).replaceAll("{i}", String(o.index)))
-      : agentArgv(Deno.execPath(), AGENT_ENTRY, [
+      : agentArgv(this.runtime, AGENT_ENTRY, [
         "--platform=namespace",
         `--state=${o.dir}`,
         ...(o.tpm ? [`--tpm-socket=${o.dir}/tpm/sock`] : []),
@@ -269,6 +297,7 @@ export class NamespaceNode implements ClusterNode {
     if (this.opts.tpm) await this.#startSwtpm();
     await this.opts.beforeAgentStart?.(this);
     if (!this.opts.agentCommand) await seedAgentCache(`${this.opts.dir}/deno`);
+    if (this.opts.privateRuntime && !this.opts.agentCommand) await copyRuntime(this.runtime);
     await this.#console.open();
     const [cmd, ...args] = this.#awaitingParameters ? waitingArgv(this.argv()) : this.argv();
     // A stand-in (agentCommand) keeps the launcher's environment; the agent gets only its own.

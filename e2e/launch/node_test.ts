@@ -4,6 +4,7 @@ import { create } from "@bufbuild/protobuf";
 import { NodeParametersSchema } from "../../proto/gen/metropolis/proto/api/configuration_pb.ts";
 import {
   AGENT_ENTRY,
+  copyRuntime,
   DATA_IMAGE_SIZE,
   NamespaceNode,
   seedAgentCache,
@@ -49,6 +50,26 @@ Deno.test("node argv: setsid, dies with the launcher, netns, unshare namespaces,
   const noTpm = new NamespaceNode({ ...base, tpm: false }).argv();
   assert.ok(!noTpm.some((a) => a.startsWith("--tpm-socket")));
   assert.ok(AGENT_ENTRY.endsWith("/dist/agent.js"), "nodes run the bundle");
+});
+
+Deno.test("node private runtime: the agent runs on a copy of deno of its own, made once", async () => {
+  const node = new NamespaceNode({ ...base, tpm: false, privateRuntime: true });
+  assert.equal(node.runtime, "/tmp/s/nodes/4/runtime/deno");
+  assert.equal(node.argv()[node.argv().indexOf("--") + 1], node.runtime);
+  assert.equal(new NamespaceNode({ ...base, tpm: false }).runtime, Deno.execPath());
+  const dir = await Deno.makeTempDir({ prefix: "metropolis-runtime-" });
+  try {
+    const path = `${dir}/runtime/deno`;
+    await copyRuntime(path);
+    const [src, copy] = [Deno.statSync(Deno.execPath()), Deno.statSync(path)];
+    assert.equal(copy.size, src.size);
+    assert.notEqual(copy.ino, src.ino, "a file of its own, not a link");
+    assert.ok((copy.mode! & 0o111) !== 0, "executable");
+    await copyRuntime(path); // kept across reboots: not copied again
+    assert.equal(Deno.statSync(path).mtime?.getTime(), copy.mtime?.getTime());
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("node prepare: data/ or a sparse data.img, never both; kept storage stays", async () => {

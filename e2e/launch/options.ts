@@ -193,6 +193,11 @@ export interface LaunchOptions {
    * (`Cluster.startNodeFrom`), as machines are (image.md §10–§11).
    */
   blankDisks?: boolean;
+  /**
+   * Library only, namespace: every node's agent runs on its own copy of `deno`
+   * (`NamespaceNodeOptions.privateRuntime`), as a VM's does; the rss bench measures so.
+   */
+  privateRuntime?: boolean;
   /** Library only: print `launch: …` progress lines (default true). */
   progress?: boolean;
   /**
