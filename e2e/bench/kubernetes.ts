@@ -192,12 +192,16 @@ const APP = "bench-k8s";
 export async function kubernetes(args: string[]): Promise<void> {
   const wait = arg(args, "wait", 30);
   const replicas = arg(args, "pods", 20);
-  const c = await launchCluster(resolveOptions({
-    "num-nodes": 3,
-    "tpm-mode": "disabled",
-    tpm: "none",
-    subnet: "10.1.51.0/24",
-  }));
+  const c = await launchCluster({
+    ...resolveOptions({
+      "num-nodes": 3,
+      "tpm-mode": "disabled",
+      tpm: "none",
+      subnet: "10.1.51.0/24",
+    }),
+    // As in `rss`: each agent on its own copy of the runtime, as on a VM.
+    privateRuntime: true,
+  });
   const watches: { stop(): Promise<void> }[] = [];
   try {
     const api = c.api!;
