@@ -61,21 +61,16 @@ export interface PageoutResult {
 
 const libc = lazyLibc({ madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" } });
 
-/**
- * The running executable: `/proc/self/exe` as the maps name it. Read once; a namespace node's
- * pivot_root changes the path the kernel shows for it (then the maps show the new path too).
- */
-function executable(): string {
-  return Deno.readLinkSync("/proc/self/exe");
-}
-
 /** Pages out the running executable's code and read-only data (see the module comment). */
 export function pageOutRuntime(): PageoutResult {
   const before = rssFileKb(Deno.readTextFileSync("/proc/self/status"));
   const s = libc();
   let advised = 0;
   let error: string | undefined;
-  for (const m of fileMappings(Deno.readTextFileSync("/proc/self/maps"), executable())) {
+  // /proc/self/exe names the executable as the maps do, also after a namespace node's pivot_root
+  // changed the path the kernel shows for it.
+  const exe = Deno.readLinkSync("/proc/self/exe");
+  for (const m of fileMappings(Deno.readTextFileSync("/proc/self/maps"), exe)) {
     const len = m.end - m.start;
     if (s.madvise(Deno.UnsafePointer.create(m.start), len, MADV_PAGEOUT) !== 0) {
       error = `madvise(MADV_PAGEOUT): ${strerrorOf(s, readErrno(s))}`;

@@ -32,16 +32,9 @@ Deno.test("pageOutRuntime: a runtime whose executable is its own gives its cold 
     const exe = `${dir}/deno`;
     await Deno.copyFile(Deno.execPath(), exe);
     await Deno.chmod(exe, 0o755);
-    const script = `${dir}/probe.ts`;
-    await Deno.writeTextFile(
-      script,
-      `import { pageOutRuntime } from ${
-        JSON.stringify(new URL("./pageout.ts", import.meta.url).href)
-      };
-console.log(JSON.stringify(pageOutRuntime()));`,
-    );
+    const script = new URL("./testdata/pageout_probe.ts", import.meta.url).pathname;
     const out = await new Deno.Command(exe, {
-      args: ["run", "-A", "--no-lock", "--quiet", script],
+      args: ["run", "-A", "--quiet", script],
       stdout: "piped",
       stderr: "piped",
     }).output();
