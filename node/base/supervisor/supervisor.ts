@@ -75,6 +75,8 @@ class Node {
   doneSignalled = false;
   error?: Error;
   backoff = new Backoff();
+  /** Set by {@link Supervisor.retryNow}: the next restart of this DEAD node has no delay. */
+  retryNow = false;
   restartPending?: () => void;
   detached = false;
   logger: LeveledLogger;
@@ -218,6 +220,21 @@ export class Supervisor {
     } else {
       throw new Error(`${n.dn}: unknown signal ${JSON.stringify(kind)}`);
     }
+  }
+
+  /** @internal Implements {@link retryNow}. */
+  retryNow(ctx: Context, names: readonly string[]): void {
+    const parent = this.#current(ctx, "retryNow");
+    for (const name of names) {
+      const c = parent.children.get(name);
+      if (!c) throw new Error(`${parent.dn}: retryNow: no runnable named ${JSON.stringify(name)}`);
+      if (c.state !== "DEAD") continue;
+      c.backoff.reset();
+      c.retryNow = true;
+      c.restartPending?.();
+      c.restartPending = undefined;
+    }
+    this.#scheduleProcess();
   }
 
   /** @internal Implements {@link subLogger}. */
@@ -376,12 +393,15 @@ export class Supervisor {
 
   #scheduleRestart(n: Node) {
     let delay = 0;
-    if (n.state === "DEAD") {
+    if (n.state === "DEAD" && n.retryNow) {
+      this.#log.info(`${n.dn} failed (${n.error?.message}); restarting now, as its parent asked`);
+    } else if (n.state === "DEAD") {
       delay = n.backoff.next(this.#timing.random);
       this.#log.info(
         `${n.dn} failed (${n.error?.message}); restarting in ${(delay / 1000).toFixed(3)}s`,
       );
     }
+    n.retryNow = false;
     n.restartPending = this.#timing.schedule(delay, () => {
       n.restartPending = undefined;
       if (n.detached || this.#stopping) return;
@@ -414,6 +434,17 @@ export function run(ctx: Context, name: string, runnable: Runnable): void {
  */
 export function runGroup(ctx: Context, runnables: Record<string, Runnable>): void {
   sup(ctx).addChildren(ctx, runnables, true);
+}
+
+/**
+ * Restarts at once those of the named children of the runnable behind `ctx` that failed (DEAD,
+ * waiting out their backoff), their backoff reset as by a Healthy signal; the others are left as
+ * they are. For a parent that knows the cause of their failures went away — the upstream they
+ * lost was replaced (a new curator leader) — so that a delay earned against the old one does not
+ * hold them back from the new one.
+ */
+export function retryNow(ctx: Context, names: readonly string[]): void {
+  sup(ctx).retryNow(ctx, names);
 }
 
 /** Signals Healthy (only from NEW; resets the restart backoff) or Done (only once, from HEALTHY). */

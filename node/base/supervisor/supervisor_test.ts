@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import { LogTree } from "../logtree/logtree.ts";
-import { type Context, run, runGroup, signal, subLogger, Supervisor } from "./supervisor.ts";
+import {
+  type Context,
+  retryNow,
+  run,
+  runGroup,
+  signal,
+  subLogger,
+  Supervisor,
+  type Timing,
+} from "./supervisor.ts";
 import { RecordingTiming, waitUntil } from "./testing.ts";
 
 /** Starts a supervisor whose root runs `body` then waits for abort. */
@@ -183,6 +192,42 @@ Deno.test("§4.2 Healthy resets the backoff to base_1", async () => {
   await waitUntil(() => runs >= 5, "5 runs");
   await s.stop();
   assert.deepEqual(timing.delays.slice(0, 4), [500, 750, 500, 750]);
+});
+
+Deno.test("retryNow: a failed child restarts at once, its backoff reset; others keep theirs", async () => {
+  // Restarts after a backoff never come (the test decides when to retry); without delay at once.
+  const delays: number[] = [];
+  const timing: Timing = {
+    random: () => 0.5,
+    schedule(ms, fn) {
+      delays.push(ms);
+      if (ms > 0) return () => {};
+      const t = setTimeout(fn, 0);
+      return () => clearTimeout(t);
+    },
+  };
+  const runs = { a: 0, b: 0, c: 0 };
+  let parent!: Context;
+  const failing = (name: "a" | "b") => () => {
+    runs[name]++;
+    return Promise.reject(new Error(`${name} fails`));
+  };
+  const s = new Supervisor(new LogTree(), async (ctx) => {
+    parent = ctx;
+    run(ctx, "a", failing("a"));
+    run(ctx, "b", failing("b"));
+    run(ctx, "c", (c) => (runs.c++, signal(c, "healthy"), forever(c)));
+    signal(ctx, "healthy");
+    await forever(ctx);
+  }, { timing });
+  await waitUntil(() => delays.length === 2, "a and b wait out their backoff");
+  retryNow(parent, ["a", "c"]);
+  await waitUntil(() => delays.length === 4, "a restarted and failed again");
+  assert.throws(() => retryNow(parent, ["nope"]), /no runnable named "nope"/);
+  await s.stop();
+  // a: 0.5 s, b: 0.5 s, a at once, a again 0.5 s (base_1: the backoff was reset, not 0.75 s).
+  assert.deepEqual(delays, [500, 500, 0, 500]);
+  assert.deepEqual(runs, { a: 2, b: 1, c: 1 }, "only a ran again; the running c was left alone");
 });
 
 Deno.test("§4.3 delays are uniformly jittered within ±50 % of the base", async () => {

@@ -23,6 +23,7 @@ import { heartbeat, statuspush } from "./heartbeat.ts";
 import { hostsfile } from "./hostsfile.ts";
 import { nodewatch, rolefetch } from "./rolefetch.ts";
 import { pageout } from "./pageout.ts";
+import { runLeaderWorkers } from "./leader_workers.ts";
 import { pageOutRuntime } from "../../base/sys/pageout.ts";
 
 /** Options of the roleserver. */
@@ -90,10 +91,12 @@ export function roleserver(o: RoleserverOptions) {
     const hostsReady = new Promise<void>((r) => hostsReadyResolve = r);
     run(ctx, "hostsfile", hostsfile(rc, () => hostsReadyResolve()));
     run(ctx, "controlplane", controlplane(rc, () => hostsReady));
-    run(ctx, "rolefetch", rolefetch(rc));
-    run(ctx, "nodewatch", nodewatch(rc));
-    run(ctx, "heartbeat", heartbeat(rc.leaderClients));
-    run(ctx, "statuspush", statuspush(rc, o.version));
+    runLeaderWorkers(ctx, resolver, {
+      rolefetch: rolefetch(rc),
+      nodewatch: nodewatch(rc),
+      heartbeat: heartbeat(rc.leaderClients),
+      statuspush: statuspush(rc, o.version),
+    });
     if (o.kubernetes) run(ctx, "kubernetes", kubernetes(rc, o.kubernetes));
     run(ctx, "pageout", pageout({ roles, pageOut: pageOutRuntime }));
     for (const [name, w] of Object.entries(o.extraWorkers?.(rc) ?? {})) run(ctx, name, w);
