@@ -108,6 +108,14 @@ export class EtcdMembership implements ConsensusControl {
     await this.#client.cluster.memberRemove({ ID: m.id });
   }
 
+  /**
+   * Hands raft leadership to member `id` (etcd MoveLeader); only the raft leader can, so the client
+   * must talk to it (the local member, which is).
+   */
+  async moveRaftLeader(id: string): Promise<void> {
+    await this.#client.maintenance.moveLeader({ targetID: id });
+  }
+
   /** Promotes every learner (called every 5 s on the raft leader; failures are expected). */
   async promoteLearners(): Promise<string[]> {
     const promoted: string[] = [];

@@ -32,22 +32,39 @@ export function etcdBinary(): string {
   throw new Error("etcd binary not found (run `deno task setup` to install etcd-server)");
 }
 
+/** Members of a test etcd cluster, started together (see {@link startTestEtcd}). */
+export interface TestEtcdCluster {
+  /** Directory of every member's data and sockets, made and removed by the caller. */
+  dir: string;
+  /** Names of all members. */
+  names: string[];
+}
+
 /**
  * Starts etcd and waits until it serves a linearizable read (≈ 0.5–1 s). `name` is the member
- * name (a node ID when a test plays a node).
+ * name (a node ID when a test plays a node). With `cluster`, it is one of several members, each
+ * started with this call at the same time (the read needs a quorum); their sockets share
+ * `cluster.dir`, and `stop()` leaves that directory to the caller.
  */
-export async function startTestEtcd(opts: { name?: string } = {}): Promise<TestEtcd> {
+export async function startTestEtcd(
+  opts: { name?: string; cluster?: TestEtcdCluster } = {},
+): Promise<TestEtcd> {
   const name = opts.name ?? "test";
-  const dir = await Deno.makeTempDir({ prefix: "metropolis-etcd-" });
+  const cluster = opts.cluster;
+  const dir = cluster?.dir ?? await Deno.makeTempDir({ prefix: "metropolis-etcd-" });
+  // Relative to `dir` (etcd's cwd): unix socket paths are short that way.
+  const sock = (member: string, kind: "client" | "peer") =>
+    `unix://${cluster ? `${member}.` : ""}${kind}.sock:0`;
+  const members = cluster?.names ?? [name];
   const child = new Deno.Command(etcdBinary(), {
     args: [
       `--name=${name}`,
-      `--data-dir=${dir}/data`,
-      "--listen-client-urls=unix://client.sock:0",
-      "--advertise-client-urls=unix://client.sock:0",
-      "--listen-peer-urls=unix://peer.sock:0",
-      "--initial-advertise-peer-urls=unix://peer.sock:0",
-      `--initial-cluster=${name}=unix://peer.sock:0`,
+      `--data-dir=${dir}/${cluster ? `${name}.` : ""}data`,
+      `--listen-client-urls=${sock(name, "client")}`,
+      `--advertise-client-urls=${sock(name, "client")}`,
+      `--listen-peer-urls=${sock(name, "peer")}`,
+      `--initial-advertise-peer-urls=${sock(name, "peer")}`,
+      `--initial-cluster=${members.map((m) => `${m}=${sock(m, "peer")}`).join(",")}`,
       "--logger=zap",
       "--log-outputs=stderr",
       "--log-level=error",
@@ -66,7 +83,7 @@ export async function startTestEtcd(opts: { name?: string } = {}): Promise<TestE
       log = (log + value).slice(-4000);
     }
   })();
-  const endpoint = `unix://${dir}/client.sock:0`;
+  const endpoint = sock(name, "client").replace("unix://", `unix://${dir}/`);
   const client = new Etcd3({ hosts: endpoint, dialTimeout: 1000 });
   const kv = new KV(client);
   const deadline = Date.now() + 15_000;
@@ -101,7 +118,7 @@ export async function startTestEtcd(opts: { name?: string } = {}): Promise<TestE
       } catch { /* already gone */ }
       await child.status;
       await stderr.cancel().catch(() => {});
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      if (!cluster) await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
 }

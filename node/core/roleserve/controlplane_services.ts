@@ -1,5 +1,6 @@
 /**
- * The controlplane services (node.md §11, §12): etcd, the learner promoter and the curator.
+ * The controlplane services (node.md §11, §12): etcd, the raft leader's chores (learner promotion,
+ * keeping raft leadership off the curator leader's node) and the curator.
  * Loaded by {@link ./controlplane.ts} only once this node holds the ConsensusMember role, so
  * nodes without it never load etcd3, the curator or CEL (agent RSS, testing.md §5 `rss`).
  */
@@ -15,6 +16,7 @@ import {
 } from "../consensus/etcd.ts";
 import { KV } from "../consensus/kv.ts";
 import { EtcdMembership } from "../consensus/membership.ts";
+import { raftHandoverTarget } from "../consensus/raftleader.ts";
 import { CuratorServer } from "../curator/server.ts";
 import { DATA_PATHS, EPHEMERAL_PATHS } from "../localstorage/paths.ts";
 import { type RoleContext, sleep } from "./context.ts";
@@ -40,14 +42,22 @@ export async function startControlplaneServices(
   );
   run(ctx, "consensus", async (c) => {
     run(c, "etcd", (e) => runEtcd(e, o, mode));
-    run(c, "promoter", promoter(o));
+    run(
+      c,
+      "promoter",
+      promoter(o, () => rc.resolver.current()?.nodeId === rc.enrolled.nodeId),
+    );
     signal(c, "healthy");
     await new Promise<void>((r) => c.signal.addEventListener("abort", () => r(), { once: true }));
   });
   run(ctx, "curator", curator(rc, o));
 }
 
-function promoter(o: EtcdOptions) {
+/**
+ * The raft leader's chores, every 5 s: promoting learners, and handing raft leadership away when
+ * this node's curator leads too (`curatorLeadsHere`; see consensus/raftleader.ts).
+ */
+function promoter(o: EtcdOptions, curatorLeadsHere: () => boolean) {
   return async (ctx: Context): Promise<void> => {
     await waitReady(o.socketDir, ctx.signal);
     const client = new Etcd3({ hosts: clientEndpoint(o.socketDir) });
@@ -57,12 +67,23 @@ function promoter(o: EtcdOptions) {
       while (!ctx.signal.aborted) {
         try {
           const st = await client.maintenance.status();
-          if (String(st.leader) === String(st.header.member_id)) {
+          const self = String(st.header.member_id);
+          if (String(st.leader) === self) {
             const promoted = await m.promoteLearners();
             for (const p of promoted) ctx.logger.info(`promoted etcd learner ${p}`);
+            const to = raftHandoverTarget({
+              raftLeader: String(st.leader),
+              self,
+              curatorLeadsHere: curatorLeadsHere(),
+              members: await m.members(),
+            });
+            if (to) {
+              await m.moveRaftLeader(to.id);
+              ctx.logger.info(`handed etcd raft leadership to ${to.name} (the curator leads here)`);
+            }
           }
         } catch (e) {
-          ctx.logger.warning(`learner promotion: ${(e as Error).message}`);
+          ctx.logger.warning(`raft leader chores: ${(e as Error).message}`);
         }
         await sleep(5000, ctx.signal);
       }
