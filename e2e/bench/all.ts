@@ -1,11 +1,12 @@
 /**
- * `deno task bench all [--out bench-report.md] [--heartbeat-nodes N]` (issue #16 item 5): runs the benchmarks that
- * have a Kubernetes peer or a headline target — getnodes (10,000 nodes), heartbeats (15,000
- * nodes), formation and rss — one after the other in this process, and writes one Markdown
- * report: a table of every result (metric, ours, peer, ratio, target, verdict) with the machine
- * and its load average at the start and end of each bench, and how much of the machine's CPU the
- * hypervisor gave to other guests meanwhile (steal time: the load average does not show it). A
- * bench that fails is listed with its error; the others still run.
+ * `deno task bench all [--out bench-report.md] [--heartbeat-nodes N]` (issue #16 item 5): runs
+ * the benchmarks that have a Kubernetes peer or a headline target — getnodes (10,000 nodes),
+ * heartbeats (15,000 nodes), formation, crash (failover of real agents) and rss — one after the
+ * other in this process, and writes one Markdown report: a table of every result (metric, ours,
+ * peer, ratio, target, verdict) with the machine and its load average at the start and end of each
+ * bench, and how much of the machine's CPU the hypervisor gave to other guests meanwhile (steal
+ * time: the load average does not show it). A bench that fails is listed with its error; the
+ * others still run.
  */
 import { type Machine, REPORTED, type Result } from "./report.ts";
 import { cpuTicks, stealPercent } from "./proc.ts";
@@ -29,6 +30,7 @@ export const ALL: { name: string; args: string[] }[] = [
   { name: "getnodes", args: ["--sizes", "10000", "--calls", "100"] },
   { name: "heartbeats", args: ["--nodes", "15000", "--duration", "60", "--failover", "5000"] },
   { name: "formation", args: ["--runs", "3", "--floor-runs", "3"] },
+  { name: "crash", args: ["--rounds", "5"] },
   { name: "rss", args: [] },
 ];
 

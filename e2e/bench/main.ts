@@ -5,6 +5,7 @@
 import { all } from "./all.ts";
 import { celbomb } from "./celbomb.ts";
 import { coldstart } from "./coldstart.ts";
+import { crash } from "./crash.ts";
 import { getnodes } from "./getnodes.ts";
 import { heartbeats } from "./heartbeats.ts";
 import { flood } from "./flood.ts";
@@ -17,6 +18,7 @@ export const BENCHES: Record<string, (args: string[]) => Promise<void>> = {
   getnodes,
   heartbeats,
   formation,
+  crash,
   rss,
   flood,
   celbomb,

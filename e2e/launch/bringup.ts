@@ -226,9 +226,10 @@ export class ClusterAPI {
 export async function listNodes(
   m: ServiceClient<typeof Management.method>,
   filter = "",
+  deadlineMs = 15_000,
 ): Promise<ApiNode[]> {
   const out: ApiNode[] = [];
-  for await (const n of m.getNodes({ filter }, { deadline: Date.now() + 15_000 })) out.push(n);
+  for await (const n of m.getNodes({ filter }, { deadline: Date.now() + deadlineMs })) out.push(n);
   return out;
 }
 
