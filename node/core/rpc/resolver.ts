@@ -17,6 +17,15 @@ import { type ClientCertificate, type ConnectionParams, connectionParams } from 
 /** Port of the curator (Cluster API). */
 export const CURATOR_PORT = PORTS.curator;
 
+/**
+ * A followed GetCurrentLeader stream that ends after this long is asked again at once rather than
+ * after the backoff: the leadership changed (a follower that starts to lead ends the streams it
+ * served, a leader that stops ends its own), and every node waiting 0.5 s more would add that to
+ * each failover. One that ends sooner is treated as a failure, so a curator that keeps ending
+ * streams at once cannot make the resolver spin.
+ */
+export const FOLLOWED_FOR_RETRY_AT_ONCE_MS = 1000;
+
 /** A resolved leader. */
 export interface Leader {
   nodeId: string;
@@ -225,17 +234,21 @@ export class LeaderResolver {
     const { initialMs, maxMs } = this.#o.backoff ?? { initialMs: 500, maxMs: 10_000 };
     let delay = initialMs;
     while (!this.#closed) {
+      let followedMs = 0;
       try {
         const won = await this.#firstLeader();
         delay = initialMs;
         // Follow the winning stream until it ends; every answer updates the leader.
+        const since = performance.now();
         await won.follow;
+        followedMs = performance.now() - since;
       } catch (e) {
         if (this.#closed) break;
         this.#o.log?.(`${(e as Error).message}; retrying in ${delay} ms`);
       }
       this.#setLeader(undefined);
       if (this.#closed) break;
+      if (followedMs >= FOLLOWED_FOR_RETRY_AT_ONCE_MS) continue;
       await this.#sleep(delay);
       delay = Math.min(delay * 2, maxMs);
     }

@@ -14,6 +14,7 @@ import { testCA, testNodeCert, testUserCert } from "../identity/testing.ts";
 import { Authorizer, authorizeService, RpcServer } from "./mod.ts";
 import {
   curatorsOf,
+  FOLLOWED_FOR_RETRY_AT_ONCE_MS,
   type Leader,
   leaderFromResponse,
   LeaderResolver,
@@ -285,5 +286,96 @@ Deno.test("resolver: unreachable and malformed seeds are skipped", async () => {
   } finally {
     await resolver.close();
     for (const n of [bad, unknown, good]) await n.server.shutdown(false);
+  }
+});
+
+/**
+ * Curators playing GetCurrentLeader only: `leader()` names the leader, each answers once per call;
+ * `end` (default: never) ends a call after its answer.
+ */
+async function leaderOnlyCurators(n: number, leader: () => number, end = false) {
+  const ca = testCA();
+  const caDer = await ca.certificate();
+  const calls: Any[] = [];
+  const nodes: { id: string; port: number; server: RpcServer }[] = [];
+  for (let i = 0; i < n; i++) {
+    const { id, certificate, privateKey } = await testNodeCert(ca);
+    const server = new RpcServer({ certificate, privateKey });
+    const me = i;
+    server.grpc.addService(serviceDefinition(CuratorLocal), {
+      getCurrentLeader: (call: Any) => {
+        const l = nodes[leader()];
+        call.write({
+          leaderNodeId: l.id,
+          leaderHost: me === leader() ? "" : "127.0.0.1",
+          leaderPort: l.port,
+          thisNodeId: nodes[me].id,
+        });
+        calls.push(call);
+        if (end) call.end();
+      },
+    });
+    nodes.push({ id, port: await server.listen(0, "127.0.0.1"), server });
+  }
+  return {
+    caDer,
+    nodes,
+    calls,
+    seeds: nodes.map((x) => ({ nodeId: x.id, seed: `127.0.0.1:${x.port}` })),
+    stop: async () => {
+      for (const x of nodes) await x.server.shutdown(false);
+    },
+  };
+}
+
+Deno.test("resolver: a followed stream that ends after a while is asked again at once, not after the backoff", async () => {
+  let leaderIdx = 0;
+  const c = await leaderOnlyCurators(2, () => leaderIdx);
+  // A backoff longer than the test: only asking again at once can find the new leader.
+  const resolver = new LeaderResolver({
+    seeds: c.seeds,
+    ca: c.caDer,
+    backoff: { initialMs: 60_000, maxMs: 60_000 },
+  });
+  resolver.start();
+  try {
+    assert.equal((await resolver.leader(AbortSignal.timeout(10_000))).nodeId, c.nodes[0].id);
+    await new Promise((r) => setTimeout(r, FOLLOWED_FOR_RETRY_AT_ONCE_MS + 200));
+    // Leadership moves to node 1: every stream ends, as a curator's do when it changes.
+    leaderIdx = 1;
+    for (const call of c.calls) {
+      call.emit("error", { code: grpc.status.UNAVAILABLE, details: "moved" });
+    }
+    const l = await new Promise<Leader>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error("no new leader within 10 s")), 10_000);
+      const off = resolver.onChange((x) => {
+        if (x?.nodeId !== c.nodes[1].id) return;
+        clearTimeout(t);
+        off();
+        resolve(x);
+      });
+    });
+    assert.equal(l.nodeId, c.nodes[1].id);
+  } finally {
+    await resolver.close();
+    await c.stop();
+  }
+});
+
+Deno.test("resolver: a stream that ends at once is asked again only after the backoff", async () => {
+  const c = await leaderOnlyCurators(1, () => 0, true);
+  const resolver = new LeaderResolver({
+    seeds: c.seeds,
+    ca: c.caDer,
+    backoff: { initialMs: 300, maxMs: 300 },
+  });
+  resolver.start();
+  try {
+    await new Promise((r) => setTimeout(r, 1200));
+    // One call, then one after each 300 ms wait: at most 5 in 1.2 s (without the wait, hundreds).
+    assert.ok(c.calls.length >= 2 && c.calls.length <= 5, `${c.calls.length} calls`);
+  } finally {
+    await resolver.close();
+    await c.stop();
   }
 });
