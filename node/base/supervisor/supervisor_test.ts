@@ -8,9 +8,8 @@ import {
   signal,
   subLogger,
   Supervisor,
-  type Timing,
 } from "./supervisor.ts";
-import { RecordingTiming, waitUntil } from "./testing.ts";
+import { HeldBackoffTiming, RecordingTiming, waitUntil } from "./testing.ts";
 
 /** Starts a supervisor whose root runs `body` then waits for abort. */
 function start(
@@ -196,16 +195,8 @@ Deno.test("§4.2 Healthy resets the backoff to base_1", async () => {
 
 Deno.test("retryNow: a failed child restarts at once, its backoff reset; others keep theirs", async () => {
   // Restarts after a backoff never come (the test decides when to retry); without delay at once.
-  const delays: number[] = [];
-  const timing: Timing = {
-    random: () => 0.5,
-    schedule(ms, fn) {
-      delays.push(ms);
-      if (ms > 0) return () => {};
-      const t = setTimeout(fn, 0);
-      return () => clearTimeout(t);
-    },
-  };
+  const timing = new HeldBackoffTiming();
+  const delays = timing.delays;
   const runs = { a: 0, b: 0, c: 0 };
   let parent!: Context;
   const failing = (name: "a" | "b") => () => {

@@ -17,6 +17,22 @@ export class RecordingTiming implements Timing {
   };
 }
 
+/**
+ * Timing whose restarts after a backoff never come (the test decides what happens next) while
+ * restarts without delay fire at once; every requested delay is recorded.
+ */
+export class HeldBackoffTiming implements Timing {
+  /** Every delay passed to `schedule`, in call order. */
+  readonly delays: number[] = [];
+  random = (): number => 0.5;
+  schedule = (ms: number, fn: () => void): () => void => {
+    this.delays.push(ms);
+    if (ms > 0) return () => {};
+    const t = setTimeout(fn, 0);
+    return () => clearTimeout(t);
+  };
+}
+
 /** Polls `pred` every 2 ms until it is true; throws naming `what` after `timeoutMs`. */
 export async function waitUntil(
   pred: () => boolean,

@@ -1,22 +1,14 @@
 import assert from "node:assert/strict";
 import { LogTree } from "../../base/logtree/logtree.ts";
-import { type Context, signal, Supervisor, type Timing } from "../../base/supervisor/supervisor.ts";
-import { waitUntil } from "../../base/supervisor/testing.ts";
+import { type Context, signal, Supervisor } from "../../base/supervisor/supervisor.ts";
+import { HeldBackoffTiming, waitUntil } from "../../base/supervisor/testing.ts";
 import type { Leader } from "../rpc/resolver.ts";
 import { runLeaderWorkers } from "./leader_workers.ts";
 
 Deno.test("leader workers: one that failed against the old leader restarts at once on a new one", async () => {
   // A restart after a backoff never comes here; one without delay at once.
-  const delays: number[] = [];
-  const timing: Timing = {
-    random: () => 0.5,
-    schedule(ms, fn) {
-      delays.push(ms);
-      if (ms > 0) return () => {};
-      const t = setTimeout(fn, 0);
-      return () => clearTimeout(t);
-    },
-  };
+  const timing = new HeldBackoffTiming();
+  const delays = timing.delays;
   let listener: ((l: Leader | undefined) => void) | undefined;
   const resolver = {
     onChange(fn: (l: Leader | undefined) => void) {
