@@ -11,7 +11,9 @@
  *    delivered to any of the agent's threads; the processes it spawns start with an empty mask
  *    (Rust's process spawning resets it).
  *  - loops on sigwait: SIGCHLD -> reap everything with waitpid(-1, WNOHANG); any other signal ->
- *    forwarded to the agent's process group;
+ *    forwarded to the agent alone. Not to its process group, which holds every process the agent
+ *    spawned: the agent stops those itself, in order (etcd only after the curator resigned its
+ *    leadership through it), and a signal to all of them at once undid that order;
  *  - when the agent exits: prints `init: agent exited: <status>`, sync(), sleeps 1 s and calls
  *    reboot(RB_AUTOBOOT). Inside a PID namespace that ends the namespace (its parent sees init
  *    killed by SIGHUP).
@@ -163,8 +165,7 @@ int main(int argc, char **argv) {
 		int sig;
 		if (sigwait(&all, &sig) != 0) continue;
 		if (sig != SIGCHLD) {
-			/* The agent did setsid(), so its PID is its process group. */
-			if (kill(-agent, sig) != 0 && errno == ESRCH) kill(agent, sig);
+			kill(agent, sig);
 			continue;
 		}
 		for (;;) {

@@ -33,6 +33,12 @@ export interface RunCommandOptions {
    * whose graceful stop would harm its clients (etcd's sends HTTP/2 GOAWAY to our clients).
    */
   stopSignal?: "SIGTERM" | "SIGKILL";
+  /**
+   * Awaited on abort before the stop signal is sent, the child still serving: for a server whose
+   * clients must finish something through it first (etcd outlives the curator's resignation).
+   * Bound it yourself; a rejection is logged and the child stopped anyway.
+   */
+  beforeStop?: () => Promise<void>;
   /** Called with the PID right after spawning (tests, status). */
   onSpawn?: (pid: number) => void;
 }
@@ -137,6 +143,11 @@ export async function runCommand(
     probeSignal.addEventListener("abort", () => resolve("aborted"), { once: true });
   });
   const first = await Promise.race([status, aborted]);
+  if (first === "aborted" && !exited && opts.beforeStop) {
+    await opts.beforeStop().catch((e) =>
+      ctx.logger.warning(`before stopping the process: ${(e as Error).message}`)
+    );
+  }
   if (first === "aborted" && !exited) {
     const kill = (sig: Deno.Signal) => {
       try {

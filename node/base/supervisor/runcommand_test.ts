@@ -119,6 +119,27 @@ Deno.test("§4.6 stopSignal SIGKILL: abort kills at once, the child's TERM trap 
   assert.ok(lines.some((l) => l === "process stopped: SIGKILL"), lines.join("|"));
 });
 
+Deno.test("beforeStop: on abort the child keeps serving until it resolved, then is stopped", async () => {
+  let release!: () => void;
+  const released = new Promise<void>((r) => release = r);
+  let asked = false;
+  const { s, text } = supervise(async (ctx) => {
+    await runCommand(ctx, [SH, "-c", "echo up; while :; do echo tick; sleep 0.05; done"], {
+      stopSignal: "SIGKILL",
+      beforeStop: () => (asked = true, released),
+    });
+  });
+  await waitUntil(() => text().includes("up"), "child up");
+  const stopped = s.stop();
+  await waitUntil(() => asked, "beforeStop asked");
+  // Still running while beforeStop has not resolved: it keeps printing.
+  const ticks = text().length;
+  await waitUntil(() => text().length >= ticks + 3, "ticks after the abort", 3000);
+  release();
+  await stopped;
+  assert.equal(s.state("root.cmd"), "CANCELED");
+});
+
 Deno.test("§4.6 readiness probe gates Healthy", async () => {
   const dir = await Deno.makeTempDir({ prefix: "supervisor-test-" });
   const { s } = supervise((ctx: Context) =>

@@ -21,7 +21,7 @@ import type { NodeRoles_ConsensusMember } from "../../../proto/gen/metropolis/pr
 import { certificatePem } from "../../base/pki/info.ts";
 import { exportPkcs8Pem, importEd25519Public } from "../../base/pki/keys.ts";
 import { exists } from "../../base/sys/exists.ts";
-import { runCommand } from "../../base/supervisor/runcommand.ts";
+import { runCommand, type RunCommandOptions } from "../../base/supervisor/runcommand.ts";
 import { placeIn } from "../cgroups/node_cgroups.ts";
 import type { Context } from "../../base/supervisor/supervisor.ts";
 import { etcdPeerTemplate } from "../identity/profiles.ts";
@@ -249,11 +249,13 @@ export async function prepareJoin(o: EtcdOptions, cm: NodeRoles_ConsensusMember)
 /**
  * Runs etcd under the supervisor (Healthy once the socket serves), starting it per the module
  * comment. `join` is the ConsensusMember role data when this member joins an existing cluster.
+ * `beforeStop` is awaited on abort while etcd still serves (see {@link RunCommandOptions}).
  */
 export async function runEtcd(
   ctx: Context,
   o: EtcdOptions,
   mode: { bootstrap: true } | { join: NodeRoles_ConsensusMember } | { restart: true },
+  beforeStop?: () => Promise<void>,
 ): Promise<void> {
   await Deno.mkdir(o.socketDir, { recursive: true });
   await Deno.remove(clientSocket(o.socketDir)).catch(() => {});
@@ -270,6 +272,7 @@ export async function runEtcd(
   await runCommand(ctx, etcdArgs(o, peer), {
     cwd: o.socketDir,
     stopSignal: ETCD_STOP_SIGNAL,
+    beforeStop,
     parser: "etcd-json",
     // With the agent: the control plane the node's own health depends on.
     onSpawn: placeIn("system"),

@@ -41,7 +41,10 @@ export async function startControlplaneServices(
     "restart" in mode ? "starting etcd from its data" : "joining etcd as a new member",
   );
   run(ctx, "consensus", async (c) => {
-    run(c, "etcd", (e) => runEtcd(e, o, mode));
+    // The curator resigns its leadership through this etcd when the node stops (reboot, update,
+    // shutdown): etcd outlives it, so that the next leader takes over at once instead of after
+    // the lease runs out.
+    run(c, "etcd", (e) => runEtcd(e, o, mode, () => curatorStopped(rc)));
     run(
       c,
       "promoter",
@@ -51,6 +54,20 @@ export async function startControlplaneServices(
     await new Promise<void>((r) => c.signal.addEventListener("abort", () => r(), { once: true }));
   });
   run(ctx, "curator", curator(rc, o));
+}
+
+/** How long a stopping etcd waits for the curator to resign (one lease revoke, normally ms). */
+export const CURATOR_RESIGN_WAIT_MS = 3000;
+
+/** Resolves once the local curator has stopped (at once if none runs), or after the bound. */
+function curatorStopped(rc: RoleContext): Promise<void> {
+  return rc.curatorRunning.waitFor(
+    (running) => !running,
+    AbortSignal.timeout(CURATOR_RESIGN_WAIT_MS),
+  )
+    .then(() => {}, () => {
+      throw new Error(`the curator did not stop within ${CURATOR_RESIGN_WAIT_MS} ms`);
+    });
 }
 
 /**
