@@ -1,10 +1,12 @@
 /**
- * `deno task bench crash [--rounds N] [--nodes N] [--subnet CIDR]` (issue #16 item 2, the
- * failover with real agents): a namespace cluster of `--nodes` (4) agents, nodes 1 and 2 made
+ * `deno task bench crash [--rounds N] [--nodes N] [--subnet CIDR] [--planned]` (issue #16 item 2,
+ * the failover with real agents): a namespace cluster of `--nodes` (4) agents, nodes 1 and 2 made
  * ConsensusMembers, then N rounds (5) of: let it settle, SIGKILL the node whose curator leads
  * (its whole PID namespace: agent, etcd and all, as a node losing power), time until a surviving
  * curator answers as leader and until every surviving node reads HEALTHY there (its first
  * heartbeat to the new leader), then start the killed node again and wait until all are HEALTHY.
+ * With `--planned` the node is stopped instead (SIGTERM to its /init: the agent's orderly
+ * shutdown, as for a reboot or an update), whose curator resigns (`crash-planned/<n>-nodes`).
  *
  * Where `heartbeats --failover` measures the leader's side at thousands of simulated nodes (a
  * second curator whose etcd lives on, nodes told at once who leads), this measures everything a
@@ -88,13 +90,14 @@ async function crashRound(
   c: Cluster,
   ids: string[],
   clients: Map<number, ServiceClient<typeof Management.method>>,
+  planned: boolean,
 ): Promise<CrashRound> {
   const before = await leading(clients, undefined);
   if (!before) throw new Error("no curator leads before the kill");
   const killed = before.index;
   const survivors = new Set(ids.filter((_, i) => i !== killed));
   const t0 = performance.now();
-  await c.killNode(killed);
+  await (planned ? c.shutdownNode(killed) : c.killNode(killed));
   let newLeaderS: number | undefined;
   for (;;) {
     const now = await leading(clients, killed);
@@ -124,6 +127,7 @@ async function crashRound(
 export async function crash(args: string[]): Promise<void> {
   const rounds = arg(args, "rounds", 5);
   const n = arg(args, "nodes", 4);
+  const planned = args.includes("--planned");
   if (!Number.isInteger(rounds) || rounds < 1) {
     throw new Error("--rounds must be a positive integer");
   }
@@ -148,10 +152,12 @@ export async function crash(args: string[]): Promise<void> {
         await sleep(500);
       }
       await sleep(SETTLE_MS);
-      const round = await crashRound(c, ids, clients);
+      const round = await crashRound(c, ids, clients, planned);
       done.push(round);
       progress(
-        `crash: round ${r + 1}/${rounds}: node ${round.killed} killed; new leader after ` +
+        `crash: round ${r + 1}/${rounds}: node ${round.killed} ${
+          planned ? "stopped" : "killed"
+        }; new leader after ` +
           `${r2(round.newLeaderS)} s, every survivor HEALTHY on it after ${
             r2(round.allHealthyS)
           } s`,
@@ -159,9 +165,11 @@ export async function crash(args: string[]): Promise<void> {
     }
     const worst = Math.max(...done.map((d) => d.allHealthyS));
     report({
-      bench: `crash/${n}-nodes`,
+      bench: `${planned ? "crash-planned" : "crash"}/${n}-nodes`,
       value: worst,
-      unit: "s kill of the leader's node → every survivor HEALTHY on the new leader, worst round",
+      unit: `s ${
+        planned ? "stop" : "kill"
+      } of the leader's node → every survivor HEALTHY on the new leader, worst round`,
       target: "<= 10",
       runs: done.length,
       ok: worst <= 10,
