@@ -21,7 +21,7 @@ import type { NodeRoles_ConsensusMember } from "../../../proto/gen/metropolis/pr
 import { certificatePem } from "../../base/pki/info.ts";
 import { exportPkcs8Pem, importEd25519Public } from "../../base/pki/keys.ts";
 import { exists } from "../../base/sys/exists.ts";
-import { runCommand, type RunCommandOptions } from "../../base/supervisor/runcommand.ts";
+import { runCommand } from "../../base/supervisor/runcommand.ts";
 import { placeIn } from "../cgroups/node_cgroups.ts";
 import type { Context } from "../../base/supervisor/supervisor.ts";
 import { etcdPeerTemplate } from "../identity/profiles.ts";
@@ -249,7 +249,7 @@ export async function prepareJoin(o: EtcdOptions, cm: NodeRoles_ConsensusMember)
 /**
  * Runs etcd under the supervisor (Healthy once the socket serves), starting it per the module
  * comment. `join` is the ConsensusMember role data when this member joins an existing cluster.
- * `beforeStop` is awaited on abort while etcd still serves (see {@link RunCommandOptions}).
+ * `beforeStop` is awaited on abort while etcd still serves (runCommand's option of that name).
  */
 export async function runEtcd(
   ctx: Context,
