@@ -216,9 +216,21 @@ export interface EntryDefaults {
   mode?: LaunchOptions["mode"];
 }
 
-/** Default state directory: `${XDG_RUNTIME_DIR:-/tmp}/metropolis-launch-<pid>`. */
+/**
+ * Default state directory: `${XDG_RUNTIME_DIR:-/tmp}/metropolis-launch-<pid>`, or with `.2`, `.3`,
+ * … appended when that exists: a process that launches several clusters (a test run) must not
+ * start one in the directory an earlier one kept after a failure (its disks and node state).
+ */
 export function defaultStateDir(): string {
-  return `${Deno.env.get("XDG_RUNTIME_DIR") || "/tmp"}/metropolis-launch-${Deno.pid}`;
+  const base = `${Deno.env.get("XDG_RUNTIME_DIR") || "/tmp"}/metropolis-launch-${Deno.pid}`;
+  for (let n = 1;; n++) {
+    const dir = n === 1 ? base : `${base}.${n}`;
+    try {
+      Deno.statSync(dir);
+    } catch {
+      return dir;
+    }
+  }
 }
 
 /**

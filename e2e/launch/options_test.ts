@@ -1,7 +1,14 @@
 /** Tier 1: launcher flag parsing, node sets, subnets, params and addressing. */
 import assert from "node:assert/strict";
 import { fromBinary } from "@bufbuild/protobuf";
-import { parseFlags, parseNodeSet, parseSubnet, sizeMiB, UsageError } from "./options.ts";
+import {
+  defaultStateDir,
+  parseFlags,
+  parseNodeSet,
+  parseSubnet,
+  sizeMiB,
+  UsageError,
+} from "./options.ts";
 import { bridgeName, hostVethName, netnsName, networkConfig, nodeAddress, nodeMac } from "./net.ts";
 import { bootstrapParameters, encodeParameters, registerParameters } from "./params.ts";
 import { NodeParametersSchema } from "../../proto/gen/metropolis/proto/api/configuration_pb.ts";
@@ -210,4 +217,22 @@ Deno.test("VM sizes: --ram and --disk in MiB, bad suffixes refused", () => {
   usage(["--ram=2T"], /^--ram: expected a number with suffix MG/);
   usage(["--disk=5"], /^--disk: expected a number with suffix MGT/);
   assert.throws(() => sizeMiB("0G"), UsageError);
+});
+
+Deno.test("default state dir: a directory an earlier launch kept is not reused", async () => {
+  const tmp = await Deno.makeTempDir();
+  const old = Deno.env.get("XDG_RUNTIME_DIR");
+  Deno.env.set("XDG_RUNTIME_DIR", tmp);
+  try {
+    const first = defaultStateDir();
+    assert.equal(first, `${tmp}/metropolis-launch-${Deno.pid}`);
+    await Deno.mkdir(first);
+    assert.equal(defaultStateDir(), `${first}.2`);
+    await Deno.mkdir(`${first}.2`);
+    assert.equal(defaultStateDir(), `${first}.3`);
+  } finally {
+    if (old === undefined) Deno.env.delete("XDG_RUNTIME_DIR");
+    else Deno.env.set("XDG_RUNTIME_DIR", old);
+    await Deno.remove(tmp, { recursive: true });
+  }
 });
