@@ -25,7 +25,7 @@ import { PORTS } from "../../node/core/constants/ports.ts";
 import { Management, Node_Health } from "../../proto/gen/metropolis/proto/api/management_pb.ts";
 import type { ServiceClient } from "../../proto/grpc.ts";
 import { arg, stringArg } from "./rss.ts";
-import { progress, report } from "./report.ts";
+import { median, progress, report, round as r2 } from "./report.ts";
 
 /** Default subnet of the bench's cluster. */
 export const CRASH_SUBNET = "10.1.57.0/24";
@@ -38,18 +38,12 @@ const ROUND_LIMIT_MS = 60_000;
 const POLL_MS = 100;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const r2 = (x: number) => Math.round(x * 100) / 100;
 
 /** One crash: seconds from the kill to a new leader and to every survivor HEALTHY on it. */
 export interface CrashRound {
   killed: number;
   newLeaderS: number;
   allHealthyS: number;
-}
-
-/** The median of `xs` (upper for an even count). */
-export function median(xs: number[]): number {
-  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 }
 
 /** Management clients on every ConsensusMember, as the owner, one channel each. */

@@ -27,14 +27,13 @@ import type { ServiceClient } from "../../proto/grpc.ts";
 import { NodeState } from "../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { etcdFloor } from "./etcd_floor.ts";
 import { ensureAgentBundle } from "../../os-image/tools/bundle.ts";
-import { progress, report } from "./report.ts";
+import { median, progress, report } from "./report.ts";
 
 function arg(args: string[], name: string, def: number): number {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : def;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Console markers: first line matching → event name (prefixed `nI:`). */

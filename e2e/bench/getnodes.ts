@@ -36,7 +36,7 @@ import {
   GetNodesRequestSchema,
   Management,
 } from "../../proto/gen/metropolis/proto/api/management_pb.ts";
-import { machine, percentile, progress, report } from "./report.ts";
+import { machine, percentile, progress, report, round as r2 } from "./report.ts";
 import { type BenchServer, startBenchServer } from "./server_process.ts";
 import {
   Curator,
@@ -73,8 +73,6 @@ function positiveInts(s: string, name: string): number[] {
   }
   return xs;
 }
-
-const r2 = (x: number) => Math.round(x * 100) / 100;
 
 /** One GetNodes call (encoded request `req`) read to the end by grpc-js without decoding. */
 function rawGetNodes(client: grpc.Client, req: Uint8Array): Promise<{ n: number; bytes: number }> {

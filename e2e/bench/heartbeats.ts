@@ -34,7 +34,7 @@
  * `--concurrency 100` `--no-peer` `--failover 0` `--failover-watch` `--client go`.
  */
 import { Management } from "../../proto/gen/metropolis/proto/api/management_pb.ts";
-import { machine, percentile, progress, report, type Result } from "./report.ts";
+import { machine, percentile, progress, report, type Result, round as r2 } from "./report.ts";
 import { type BenchServer, startBenchServer } from "./server_process.ts";
 import { cpuSeconds, cpuTicks, stealPercent } from "./proc.ts";
 import { waitSeededVisible } from "./seed.ts";
@@ -95,8 +95,6 @@ async function withHealth(srv: BenchServer, health: string, ids: Set<string>): P
   }
   return out;
 }
-
-const r2 = (x: number) => Math.round(x * 100) / 100;
 
 /** Runs the bench; `args` as on the command line after the bench name. */
 export async function heartbeats(args: string[]): Promise<void> {

@@ -79,8 +79,14 @@ export function report(r: Result, m: Machine = machine()): void {
   }));
 }
 
-function round(v: number): number {
+/** `v` rounded to two decimals, as every reported value is. */
+export function round(v: number): number {
   return Math.round(v * 100) / 100;
+}
+
+/** The median of `xs` (the upper one for an even count). */
+export function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 }
 
 /** Nearest-rank percentile (`p` in 0..100) of `xs`; NaN for an empty list. */
