@@ -107,6 +107,10 @@ export async function campaign(kv: KV, opts: CampaignOptions): Promise<Leadershi
           w.cancel().catch(() => {});
           lease.revoke().catch(() => {});
         }, { once: true });
+        // Aborted or lost while the last calls ran: no listener below would see it (the catch
+        // below cancels the watch and revokes the lease).
+        opts.signal.throwIfAborted();
+        lost.signal.throwIfAborted();
         opts.signal.removeEventListener("abort", abort);
         opts.signal.addEventListener("abort", () => leadership.resign(), { once: true });
         return leadership;

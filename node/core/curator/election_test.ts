@@ -123,3 +123,39 @@ Deno.test("election: a candidate removes stale keys of its own earlier incarnati
     await etcd.stop();
   }
 });
+
+Deno.test("election: a candidate aborted just as it wins gives the win up", async () => {
+  const etcd = await startTestEtcd();
+  const c2 = new Etcd3({ hosts: etcd.endpoint });
+  try {
+    const kv1 = etcd.kv.namespace("curator/");
+    const a1 = new AbortController();
+    const l1 = await campaign(kv1, { ttl: 30, value: enc("one"), signal: a1.signal });
+    // Candidate two's abort lands while it reads the election after one resigned, the moment
+    // it finds itself first: no abort listener of the campaign is waiting then.
+    const a2 = new AbortController();
+    let armed = false;
+    class AbortingKV extends KV {
+      override async list(prefix = "") {
+        const r = await super.list(prefix);
+        if (armed) a2.abort(new Error("stopping"));
+        return r;
+      }
+    }
+    const p2 = campaign(new AbortingKV(c2, "curator/"), {
+      ttl: 30,
+      value: enc("two"),
+      signal: a2.signal,
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    armed = true;
+    await l1.resign();
+    await assert.rejects(p2, /stopping/);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await currentLeader(kv1), undefined, "its key went with its lease");
+    a1.abort();
+  } finally {
+    c2.close();
+    await etcd.stop();
+  }
+});

@@ -36,6 +36,7 @@ import { NodeCache } from "./cache.ts";
 import type { Caller } from "../rpc/auth.ts";
 import type { ConsensusControl } from "./consensus_control.ts";
 import { campaign, type LeaderObservation } from "./election.ts";
+import { streamFollowedLeader } from "./follower_stream.ts";
 import { Enrolment } from "./enrolment.ts";
 import { escrow } from "./aaa.ts";
 import { CLUSTER_CA_NAME, CLUSTER_PKI_NAMESPACE, nodeKey } from "./keys.ts";
@@ -351,24 +352,19 @@ export class CuratorServer {
       if (signal.aborted) return;
       throw unavailable("curator leadership changed");
     }
-    let lastSent = "";
-    for (;;) {
-      const s = this.#state;
-      if (signal.aborted) return;
-      if (s.kind !== "follower") throw unavailable("this node stopped following the leader");
-      if (s.leaderId !== lastSent) {
-        const host = await this.#leaderAddress(s.leaderId);
-        if (!host) throw unavailable(`address of curator leader ${s.leaderId} unknown`);
+    await streamFollowedLeader({
+      state: () => this.#state,
+      nextChange: (sig) => this.#nextChange(sig),
+      address: (id) => this.#leaderAddress(id),
+      write: (leaderNodeId, leaderHost, leaderPort) =>
         call.write(create(GetCurrentLeaderResponseSchema, {
-          leaderNodeId: s.leaderId,
-          leaderHost: host,
-          leaderPort: s.leaderPort,
+          leaderNodeId,
+          leaderHost,
+          leaderPort,
           thisNodeId: this.#o.nodeId,
-        }));
-        lastSent = s.leaderId;
-      }
-      await this.#nextChange(signal);
-    }
+        })),
+      signal,
+    });
   }
 
   async #leaderAddress(id: string): Promise<string | undefined> {
