@@ -10,13 +10,15 @@
  *
  * With `--join <etcd3 host>` it is a second curator of that cluster instead (no etcd of its own,
  * no bootstrap, no seeding): it campaigns and leads once the first one's key is gone — resigned,
- * or its lease run out (the heartbeats bench's failover).
+ * deposed once its port stopped answering, or its lease run out (the heartbeats bench's
+ * failover).
  *
  * Usage: `deno run -A e2e/bench/curator_server.ts [--nodes N | --join HOST]`.
  */
 import { Buffer } from "node:buffer";
 import v8 from "node:v8";
 import { Management } from "../../proto/gen/metropolis/proto/api/management_pb.ts";
+import { Curator } from "../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
 import { Etcd3 } from "etcd3";
 import { startTestCurator } from "../../node/core/curator/testing.ts";
 import type { TestEtcd } from "../../node/core/consensus/testing.ts";
@@ -94,6 +96,15 @@ if (import.meta.main) {
     certificate: ownerCert,
     privateKey: c.ownerKeys.privateKey,
   });
+  if (!join) {
+    // Its address in its node record, as an agent's status push reports it: the next curator in
+    // line dials it there to tell a crash (node/core/curator/liveness.ts).
+    const self = await c.client(Curator, {
+      certificate: c.nodeCertificate,
+      privateKey: c.nodeKeys.privateKey,
+    });
+    await self.updateNodeStatus({ nodeId: c.nodeId, status: { externalAddress: "127.0.0.1" } });
+  }
   let seeded = 0;
   if (nodes > 0) {
     const started = performance.now();

@@ -407,7 +407,8 @@ type LeaderEnd = keyof typeof LEADER_ENDS;
 
 /**
  * Failover: `n` nodes heartbeat to leader A while a second curator B of the same cluster
- * follows; A ends, either `crash` — SIGKILLed, its election lease runs out after its TTL, 10 s —
+ * follows; A ends, either `crash` — SIGKILLed: B, next in line, finds A's port refused for 2 s
+ * and deposes it (node/core/curator/liveness.ts) before its 10 s election lease runs out —
  * or `planned` — its curator stops as an agent's does for a reboot or an update, resigning its
  * leadership; the nodes redial A (refused) until B leads, then every node dials B (as an agent
  * does once GetCurrentLeader names the new leader; the bench learns it within

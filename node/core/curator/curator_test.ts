@@ -2,6 +2,7 @@
  * The Cluster API on a real curator: real etcd, real TLS, real grpc-js clients (node.md §12,
  * testing.md §6). Each step asserts the behaviour and status codes of node.md §12.10.
  */
+import { DEAD_AFTER_MS } from "./liveness.ts";
 import assert from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
@@ -644,6 +645,42 @@ Deno.test("curator: leader failover ends followers' GetCurrentLeader streams", a
     const now = (await s2[Symbol.asyncIterator]().next()).value;
     assert.equal(now.leaderNodeId, b.nodeId);
     s2.cancel();
+  } finally {
+    await b.stop();
+    await a.stop().catch(() => {});
+    await etcd.stop();
+  }
+});
+
+Deno.test("curator: the next in line deposes a leader whose curator port does not answer", async () => {
+  // Two curators on one etcd, leases far longer than the test: only the liveness watch can move
+  // leadership. The leader's record names an address it does not listen on (it binds
+  // 127.0.0.1 only), so every dial of the follower is refused, as for a crashed node.
+  const aKeys = await generateEd25519();
+  const etcd = await startTestEtcd({ name: nodeId(await rawPublicKey(aKeys.publicKey)) });
+  const a = await startTestCurator({ etcd, nodeKeys: aKeys, leaseTtl: 60 });
+  const b = await startTestCurator({ etcd, noBootstrap: true, leaseTtl: 60 });
+  try {
+    assert.ok(a.server.isLeader);
+    const aNode = await a.client(Curator, {
+      certificate: a.nodeCertificate,
+      privateKey: a.nodeKeys.privateKey,
+    });
+    const t0 = Date.now();
+    await aNode.updateNodeStatus({ nodeId: a.nodeId, status: { externalAddress: "127.0.0.2" } });
+    while (!b.server.isLeader) {
+      assert.ok(Date.now() - t0 < 15_000, "b leads well before a's 60 s lease would run out");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const took = Date.now() - t0;
+    assert.ok(
+      took >= DEAD_AFTER_MS,
+      `not before the dials failed for ${DEAD_AFTER_MS} ms: ${took}`,
+    );
+    // a, alive, saw its key go and queues behind b (b's address is unknown: never judged).
+    while (a.server.isLeader) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 2 * DEAD_AFTER_MS));
+    assert.ok(b.server.isLeader, "leadership stays with b");
   } finally {
     await b.stop();
     await a.stop().catch(() => {});

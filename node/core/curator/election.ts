@@ -46,12 +46,39 @@ export interface CampaignOptions {
   signal: AbortSignal;
   /** Called with every leader change seen while waiting (followers report it). */
   onLeader?: (leader: LeaderObservation | undefined) => void;
+  /**
+   * Runs while this candidate is next in line (the second-lowest create revision) behind
+   * `leader`; `signal` aborts at the next change under the prefix or when the campaign ends. The
+   * curator watches the leader's liveness here and may {@link depose} it. Its errors are ignored:
+   * the campaign goes on as if it had returned.
+   */
+  whileNext?: (leader: LeaderObservation, signal: AbortSignal) => Promise<void>;
 }
 
 function lowest(entries: KVEntry[]): KVEntry | undefined {
   let best: KVEntry | undefined;
   for (const e of entries) if (!best || e.createRevision < best.createRevision) best = e;
   return best;
+}
+
+/** Whether `key` has the second-lowest create revision: it leads next when the leader goes. */
+function isNext(entries: KVEntry[], leaderKey: string, key: string): boolean {
+  const rest = entries.filter((e) => e.key !== leaderKey);
+  return lowest(rest)?.key === key;
+}
+
+/**
+ * Ends `leader`'s term by deleting its election key, if that key still has the observed create
+ * revision (not a later incarnation). Safe whatever the leader's state: every leader write is
+ * guarded by its key, and a live leader sees the deletion and campaigns again at the end of the
+ * line. Returns whether the key was deleted.
+ */
+export async function depose(kv: KV, leader: LeaderObservation): Promise<boolean> {
+  const r = await kv.txn(
+    [{ key: leader.key, target: "create", op: "==", value: leader.createRevision }],
+    [{ delete: leader.key }],
+  );
+  return r.succeeded;
 }
 
 /**
@@ -115,16 +142,18 @@ export async function campaign(kv: KV, opts: CampaignOptions): Promise<Leadershi
         opts.signal.addEventListener("abort", () => leadership.resign(), { once: true });
         return leadership;
       }
-      opts.onLeader?.(
-        leader && { key: leader.key, value: leader.value, createRevision: leader.createRevision },
-      );
+      const observed: LeaderObservation | undefined = leader &&
+        { key: leader.key, value: leader.value, createRevision: leader.createRevision };
+      opts.onLeader?.(observed);
       // Wait for any change under the prefix, then re-evaluate.
+      const next = new AbortController();
       await new Promise<void>((resolve, reject) => {
         let w: { cancel: () => Promise<void> } | undefined;
         let settled = false;
         const finish = (err?: unknown) => {
           if (settled) return;
           settled = true;
+          next.abort();
           w?.cancel().catch(() => {});
           opts.signal.removeEventListener("abort", onAbort);
           lost.signal.removeEventListener("abort", onAbort);
@@ -138,6 +167,9 @@ export async function campaign(kv: KV, opts: CampaignOptions): Promise<Leadershi
           w = h;
           if (settled) h.cancel().catch(() => {});
         }, finish);
+        if (opts.whileNext && observed && isNext(entries, observed.key, key)) {
+          opts.whileNext(observed, next.signal).catch(() => {});
+        }
       });
     }
   } catch (e) {

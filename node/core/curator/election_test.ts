@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Etcd3 } from "etcd3";
 import { KV } from "../consensus/kv.ts";
 import { startTestEtcd } from "../consensus/testing.ts";
-import { campaign, currentLeader, type LeaderObservation } from "./election.ts";
+import { campaign, currentLeader, depose, type LeaderObservation } from "./election.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -120,6 +120,66 @@ Deno.test("election: a candidate removes stale keys of its own earlier incarnati
     a.abort();
     await old.revoke().catch(() => {});
   } finally {
+    await etcd.stop();
+  }
+});
+
+Deno.test("election: only the next in line watches the leader, and deposing it hands over at once", async () => {
+  const etcd = await startTestEtcd();
+  // Each candidate on its own connection, like three nodes; leases far longer than the test.
+  const clients = [new Etcd3({ hosts: etcd.endpoint }), new Etcd3({ hosts: etcd.endpoint })];
+  try {
+    const kv1 = etcd.kv.namespace("curator/");
+    const [kv2, kv3] = clients.map((c) => new KV(c, "curator/"));
+    const aborts = [new AbortController(), new AbortController(), new AbortController()];
+    const l1 = await campaign(kv1, { ttl: 30, value: enc("one"), signal: aborts[0].signal });
+    const watched: [string, string][] = [];
+    const deposeNow = Promise.withResolvers<void>();
+    const p2 = campaign(kv2, {
+      ttl: 30,
+      value: enc("two"),
+      signal: aborts[1].signal,
+      whileNext: async (l) => {
+        watched.push(["two", dec(l.value)]);
+        await deposeNow.promise;
+        assert.equal(await depose(kv2, l), true);
+      },
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const p3 = campaign(kv3, {
+      ttl: 30,
+      value: enc("three"),
+      signal: aborts[2].signal,
+      whileNext: async (l, next) => {
+        watched.push(["three", dec(l.value)]);
+        await new Promise((r) => next.addEventListener("abort", r, { once: true }));
+      },
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    // Two watches again after three joined (any change under the prefix restarts the watch).
+    assert.ok(watched.length > 0, "the next in line watches");
+    for (const w of watched) {
+      assert.deepEqual(w, ["two", "one"], "the third in line does not watch");
+    }
+
+    const t0 = Date.now();
+    deposeNow.resolve();
+    const l2 = await p2;
+    assert.ok(Date.now() - t0 < 3000, "the next in line leads at once, not after the 30 s lease");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(l1.lost.aborted, "the deposed leader sees its key go");
+    assert.match(String(l1.lost.reason?.message), /deleted/);
+    assert.deepEqual(watched.at(-1), ["three", "two"], "the third is now next behind two");
+    // Deposing an observation of an earlier term changes nothing.
+    const stale = { ...(await currentLeader(kv1))!, createRevision: l1.createRevision };
+    assert.equal(await depose(kv1, stale), false);
+    assert.equal(dec((await currentLeader(kv1))!.value), "two");
+
+    for (const a of aborts) a.abort();
+    await p3.catch(() => {});
+    await l2.resign();
+  } finally {
+    for (const c of clients) c.close();
     await etcd.stop();
   }
 });

@@ -35,7 +35,8 @@ import { writeFramed } from "../rpc/framed.ts";
 import { NodeCache } from "./cache.ts";
 import type { Caller } from "../rpc/auth.ts";
 import type { ConsensusControl } from "./consensus_control.ts";
-import { campaign, type LeaderObservation } from "./election.ts";
+import { campaign, depose, type LeaderObservation } from "./election.ts";
+import { DEAD_AFTER_MS, leaderGone } from "./liveness.ts";
 import { streamFollowedLeader } from "./follower_stream.ts";
 import { Enrolment } from "./enrolment.ts";
 import { escrow } from "./aaa.ts";
@@ -210,6 +211,21 @@ export class CuratorServer {
                 leaderId,
                 leaderPort: v.port || CURATOR_PORT,
               });
+            },
+            // Next in line: a leader whose node stopped answering is deposed before its lease
+            // runs out (liveness.ts).
+            whileNext: async (l, next) => {
+              const v = fromBinary(LeaderElectionValueSchema, l.value);
+              const gone = await leaderGone({
+                address: () => this.#leaderAddress(v.nodeId),
+                port: v.port || CURATOR_PORT,
+                signal: next,
+              });
+              if (!gone) return;
+              log(
+                `curator leader ${v.nodeId} unreachable for ${DEAD_AFTER_MS / 1000} s: deposing it`,
+              );
+              await depose(this.#curatorKV, l);
             },
           });
         } catch (e) {
