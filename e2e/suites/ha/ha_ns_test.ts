@@ -55,9 +55,9 @@ Deno.test({
       }
       // The leader moved at least once: nodes dropped their connections to the old one.
       await stepOneConnectionPerNode(c, api, ids);
-      // The leader's node crashes (its whole namespace killed, as by a power loss): the two
-      // survivors elect a new leader once the crashed one's lease ran out, and both heartbeat to
-      // it; the crashed node then boots again and rejoins.
+      // The leader's node crashes (its whole namespace killed, as by a power loss): the curator
+      // next in line finds its port refused and deposes it (curator/liveness.ts), both survivors
+      // heartbeat to the new leader; the crashed node then boots again and rejoins.
       const leader = await api.leader();
       const crashed = ids.indexOf(leader.nodeId);
       await c.killNode(crashed);
