@@ -16,7 +16,7 @@
  *   role data, `--initial-cluster` = this node + the full members, state `existing`;
  * - **restart** (data present, incl. cold start §11.5): etcd starts from its data directory.
  */
-import { Etcd3 } from "etcd3";
+import { etcdClient } from "./client.ts";
 import type { NodeRoles_ConsensusMember } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { certificatePem } from "../../base/pki/info.ts";
 import { exportPkcs8Pem, importEd25519Public } from "../../base/pki/keys.ts";
@@ -154,7 +154,7 @@ export async function waitReady(socketDir: string, signal: AbortSignal): Promise
     signal.throwIfAborted();
     // A fresh client per attempt: a grpc-js channel that failed once (socket not there yet)
     // backs off its reconnects for seconds, which would delay the curator long after etcd serves.
-    const client = new Etcd3({ hosts: clientEndpoint(socketDir), dialTimeout: 1000 });
+    const client = etcdClient(clientEndpoint(socketDir), { dialTimeout: 1000 });
     try {
       await new KV(client).revision();
       return;
@@ -216,7 +216,7 @@ export async function bootstrapEtcd(
   child.status.then(() => ac.abort(new Error(`etcd exited during bootstrap:\n${stderr}`)));
   try {
     await waitReady(o.socketDir, ac.signal);
-    const client = new Etcd3({ hosts: clientEndpoint(o.socketDir) });
+    const client = etcdClient(clientEndpoint(o.socketDir));
     try {
       const root = new KV(client);
       const stored = new EtcdPkiStorage(root.namespace(ETCD_PKI_NAMESPACE));

@@ -3,7 +3,8 @@
  * Client and peer traffic both use unix sockets in a temp directory, so parallel tests never fight
  * over ports and nothing is reachable from outside.
  */
-import { Etcd3 } from "etcd3";
+import type { Etcd3 } from "etcd3";
+import { etcdClient } from "./client.ts";
 import { KV } from "./kv.ts";
 
 /** A running test etcd. */
@@ -84,7 +85,7 @@ export async function startTestEtcd(
     }
   })();
   const endpoint = sock(name, "client").replace("unix://", `unix://${dir}/`);
-  const client = new Etcd3({ hosts: endpoint, dialTimeout: 1000 });
+  const client = etcdClient(endpoint, { dialTimeout: 1000 });
   const kv = new KV(client);
   const deadline = Date.now() + 15_000;
   let exited = false;

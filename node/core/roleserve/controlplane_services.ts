@@ -4,7 +4,7 @@
  * Loaded by {@link ./controlplane.ts} only once this node holds the ConsensusMember role, so
  * nodes without it never load etcd3, the curator or CEL (agent RSS, testing.md §5 `rss`).
  */
-import { Etcd3 } from "etcd3";
+import { etcdClient } from "../consensus/client.ts";
 import type { NodeRoles_ConsensusMember } from "../../../proto/gen/metropolis/proto/common/common_pb.ts";
 import { type Context, run, signal } from "../../base/supervisor/supervisor.ts";
 import {
@@ -77,7 +77,7 @@ function curatorStopped(rc: RoleContext): Promise<void> {
 function promoter(o: EtcdOptions, curatorLeadsHere: () => boolean) {
   return async (ctx: Context): Promise<void> => {
     await waitReady(o.socketDir, ctx.signal);
-    const client = new Etcd3({ hosts: clientEndpoint(o.socketDir) });
+    const client = etcdClient(clientEndpoint(o.socketDir));
     const m = new EtcdMembership(client, new KV(client));
     signal(ctx, "healthy");
     try {
@@ -113,7 +113,7 @@ function promoter(o: EtcdOptions, curatorLeadsHere: () => boolean) {
 function curator(rc: RoleContext, o: EtcdOptions) {
   return async (ctx: Context): Promise<void> => {
     await waitReady(o.socketDir, ctx.signal);
-    const client = new Etcd3({ hosts: clientEndpoint(o.socketDir) });
+    const client = etcdClient(clientEndpoint(o.socketDir));
     const root = new KV(client);
     const server = new CuratorServer({
       kv: root,
