@@ -6,7 +6,9 @@
  * the lowest create revision leads. A leader proves it still leads in every write by guarding the
  * transaction with `create_revision(<own key>) == <own create revision>`: if the lease expired (and
  * with it the key), the guard fails and the write is refused, so a partitioned ex-leader can never
- * overwrite state.
+ * overwrite state. For the same reason the candidate next in line may delete the leader's key
+ * ({@link depose}) when it judges the leader's node gone (liveness.ts) instead of waiting for the
+ * lease to run out.
  */
 import type { Lease } from "etcd3";
 import type { Compare, KV, KVEntry } from "../consensus/kv.ts";
