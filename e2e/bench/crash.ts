@@ -10,8 +10,9 @@
  *
  * Where `heartbeats --failover` measures the leader's side at thousands of simulated nodes (a
  * second curator whose etcd lives on, nodes told at once who leads), this measures everything a
- * real crash involves at small scale: etcd losing a member (perhaps its raft leader), the crashed
- * curator's lease running out, and each agent's resolver and role workers finding the new leader.
+ * real crash involves at small scale: etcd losing a member (perhaps its raft leader), the curator
+ * next in line finding the crashed leader's port refused and deposing it (curator/liveness.ts),
+ * and each agent's resolver and role workers finding the new leader.
  *
  * Each survivor's curator is asked directly (GetNodes every 100 ms on one channel each; a follower
  * answers UNIMPLEMENTED), so the owner's own leader resolution does not add to the times.
