@@ -34,6 +34,7 @@
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { toText } from "@bufbuild/protobuf/txtpb";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Image } from "../../../os-image/image.ts";
 import {
   BROKEN_BOOT,
@@ -386,8 +387,17 @@ function updatedLines(stderr: string): Map<string, { s: number; version: string 
   return out;
 }
 
-/** The lines node `i` logged under `dn` in this boot (its log tree lives in memory). */
-async function nodeLog(c: Cluster, i: number, id: string, dn: string): Promise<string[]> {
+/**
+ * The lines node `i` logged under `dn` in this boot (its log tree lives in memory); with
+ * `withChildren` also those below `dn`, each prefixed with its time and DN.
+ */
+async function nodeLog(
+  c: Cluster,
+  i: number,
+  id: string,
+  dn: string,
+  withChildren = false,
+): Promise<string[]> {
   const n = await nodeManagement(c, i, id);
   try {
     const lines: string[] = [];
@@ -395,10 +405,14 @@ async function nodeLog(c: Cluster, i: number, id: string, dn: string): Promise<s
       dn,
       backlogMode: LogsRequest_BacklogMode.ALL,
       streamMode: LogsRequest_StreamMode.DISABLE,
+      filters: withChildren ? [{ filter: { case: "withChildren" as const, value: {} } }] : [],
     };
     for await (const r of n.m.logs(req, { deadline: Date.now() + 30_000 })) {
       for (const e of r.backlogEntries) {
-        if (e.kind.case === "leveled") lines.push(...e.kind.value.lines);
+        if (e.kind.case !== "leveled") continue;
+        const v = e.kind.value;
+        const at = v.timestamp ? timestampDate(v.timestamp).toISOString().slice(11, 23) : "?";
+        lines.push(...(withChildren ? v.lines.map((l: string) => `${at} ${e.dn}: ${l}`) : v.lines));
       }
     }
     return lines;
@@ -445,6 +459,44 @@ async function agents(c: Cluster, ids: string[]) {
       for (const n of conns) await n.close();
     },
   };
+}
+
+/**
+ * Prints what a failed rollout judgement needs to be understood, in lines short enough for a CI
+ * log's tail: the update windows, every look (GetNodes' health per node, which agents answered),
+ * and each node's curator, heartbeat and etcd log lines of this boot (wall clock, UTC; the
+ * rollout started at the time printed first).
+ */
+async function explainRollout(
+  c: Cluster,
+  ids: string[],
+  t0: number,
+  looks: Look[],
+  windows: Map<string, Window>,
+): Promise<void> {
+  const start = new Date(Date.now() - (performance.now() - t0));
+  console.log(`install-update vm: rollout started ${start.toISOString()}`);
+  for (const [id, w] of windows) {
+    console.log(`  window node ${ids.indexOf(id)}: ${w.fromS.toFixed(1)}-${w.toS.toFixed(1)} s`);
+  }
+  for (const l of looks) {
+    const h = ids.map((id, i) => {
+      const n = l.nodes?.find((n) => n.id === id);
+      const agent = l.agents.includes(id) ? "+" : "-";
+      return `${i}:${n ? Node_Health[n.health] : "?"}${agent}`;
+    });
+    console.log(`  look ${l.atS.toFixed(1)}-${l.doneS.toFixed(1)} s: ${h.join(" ")}`);
+  }
+  for (const [i, id] of ids.entries()) {
+    try {
+      const lines = await nodeLog(c, i, id, "root", true);
+      for (const l of lines.filter((l) => /curator|heartbeat|lease|etcd|leader/i.test(l))) {
+        console.log(`  node ${i} ${l}`);
+      }
+    } catch (e) {
+      console.log(`  node ${i}: no log (${(e as Error).message})`);
+    }
+  }
 }
 
 Deno.test({
@@ -516,6 +568,7 @@ Deno.test({
           `in ${gaps.filter((l) => l.agents.includes(ids[1])).length} of those`,
       );
       const v = judgeRollout(ids, looks, windows, HEARTBEAT_TIMEOUT_MS / 1000);
+      if (v.violations.length) await explainRollout(c, ids, t0, looks, windows);
       assert.deepEqual(v.violations, [], JSON.stringify({ windows: [...windows], looks }));
       assert.ok(v.oneAway, "no look saw a node away during the rollout");
       const lines = updatedLines(r.stderr);
