@@ -190,9 +190,12 @@ export class ClusterAPI {
     });
   }
 
-  /** Runs `fn` with a Management client on the leader. */
-  async management<T>(fn: (m: ServiceClient<typeof Management.method>) => Promise<T>): Promise<T> {
-    const m = await this.client(Management);
+  /** Runs `fn` with a Management client on the leader (waiting up to `timeoutMs` for one). */
+  async management<T>(
+    fn: (m: ServiceClient<typeof Management.method>) => Promise<T>,
+    timeoutMs = 30_000,
+  ): Promise<T> {
+    const m = await this.client(Management, timeoutMs);
     try {
       return await fn(m);
     } finally {
@@ -200,9 +203,9 @@ export class ClusterAPI {
     }
   }
 
-  /** All nodes (GetNodes, optional CEL filter). */
-  nodes(filter = ""): Promise<ApiNode[]> {
-    return this.management((m) => listNodes(m, filter));
+  /** All nodes (GetNodes, optional CEL filter), waiting up to `timeoutMs` for a leader. */
+  nodes(filter = "", timeoutMs = 30_000): Promise<ApiNode[]> {
+    return this.management((m) => listNodes(m, filter), timeoutMs);
   }
 
   /** Consensus members as `{id, full}`. */

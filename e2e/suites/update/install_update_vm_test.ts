@@ -462,6 +462,16 @@ async function agents(c: Cluster, ids: string[]) {
 }
 
 /**
+ * How long a look's GetNodes waits for a curator leader. The judgement counts a new leader's
+ * grace from the first answer after a failed look (rollout_check.ts), so a leader's absence must
+ * fail a look: a reboot of node 0 (≥ 20 s on TCG) is far longer than this wait. With the client's
+ * default wait (30 s) a look that began before node 0 went down could span the whole reboot and be
+ * answered by the new leader without any look failing (seen in CI: its UNKNOWN for node 1 then
+ * counted as a violation).
+ */
+const LOOK_LEADER_WAIT_MS = 5000;
+
+/**
  * Prints what a failed rollout judgement needs to be understood, in lines short enough for a CI
  * log's tail: the update windows, every look (GetNodes' health per node, which agents answered),
  * and each node's curator, heartbeat and etcd log lines of this boot (wall clock, UTC; the
@@ -511,7 +521,8 @@ Deno.test({
       const before = await Promise.all(c.vms.map(consoleSize));
       // Every 2 s: GetNodes, and each node's own agent (which still answers while node 0 — the
       // only consensus member, so the curator — is away and GetNodes cannot). Judged afterwards
-      // against the update windows metroctl reports (rollout_check.ts).
+      // against the update windows metroctl reports (rollout_check.ts). GetNodes waits at most
+      // LOOK_LEADER_WAIT_MS for a leader, so that node 0's absence fails a look.
       const looks: Look[] = [];
       const windows = new Map<string, Window>();
       const agent = await agents(c, ids);
@@ -522,7 +533,7 @@ Deno.test({
         while (rolling) {
           const atS = now();
           const [nodes, answered] = await Promise.all([
-            c.api!.nodes().then(
+            c.api!.nodes("", LOOK_LEADER_WAIT_MS).then(
               (ns) => ns.map((n) => ({ id: n.id, health: n.health })),
               () => undefined,
             ),

@@ -43,7 +43,8 @@ export interface Verdict {
  * Judges `looks` of the nodes `ids` against the update `windows` (by node ID; a window still open
  * at the end has `toS: Infinity`). `graceS`: how long a new leader may report UNKNOWN (the curator's
  * HEARTBEAT_TIMEOUT_MS); it is counted from the first GetNodes answer after one that failed, since
- * a leader that answers has taken over at the latest then.
+ * a leader that answers has taken over at the latest then. That needs every change of leader to
+ * fail a look: the looks must not wait for a leader longer than the old one is away.
  */
 export function judgeRollout(
   ids: string[],
