@@ -19,7 +19,7 @@ import { Buffer } from "node:buffer";
 import v8 from "node:v8";
 import { Management } from "../../proto/gen/metropolis/proto/api/management_pb.ts";
 import { Curator } from "../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
-import { Etcd3 } from "etcd3";
+import { etcdClient } from "../../node/core/consensus/client.ts";
 import { startTestCurator } from "../../node/core/curator/testing.ts";
 import type { TestEtcd } from "../../node/core/consensus/testing.ts";
 import { KV } from "../../node/core/consensus/kv.ts";
@@ -51,6 +51,8 @@ export interface ServerInfo {
   pid: number;
   /** PID of the etcd this process started (0 with `--join`): it outlives a SIGKILLed server. */
   etcdPid: number;
+  /** That etcd's directory ("" with `--join`), removed by whoever stops that etcd. */
+  etcdDir: string;
 }
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
@@ -67,7 +69,7 @@ function parseNodes(args: string[]): number {
 
 /** A {@link TestEtcd} view of someone else's etcd at `endpoint` (stop closes the client only). */
 function joinedEtcd(endpoint: string): TestEtcd {
-  const client = new Etcd3({ hosts: endpoint, dialTimeout: 1000 });
+  const client = etcdClient(endpoint, { dialTimeout: 1000 });
   return {
     dir: "",
     endpoint,
@@ -127,6 +129,7 @@ if (import.meta.main) {
     seeded,
     pid: Deno.pid,
     etcdPid: c.etcd.pid,
+    etcdDir: c.etcd.dir,
   };
   console.log(JSON.stringify(info));
   // What the agent does for its memory besides its V8 flags (server_process.ts).

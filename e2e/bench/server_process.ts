@@ -10,6 +10,7 @@ import { connectionParams, type DialOptions } from "../../node/core/rpc/client.t
 import { importPkcs8 } from "../../node/base/pki/keys.ts";
 import type { ServerInfo } from "./curator_server.ts";
 import { cpuSeconds, rssMiB } from "./proc.ts";
+import { delay } from "../../node/base/delay/delay.ts";
 import { AGENT_V8_FLAGS } from "../../node/base/osimage/agent.ts";
 
 /** A running bench curator. */
@@ -122,11 +123,14 @@ export async function startBenchServer(args: string[] = []): Promise<BenchServer
       } catch { /* gone */ }
       await child.stdin.close().catch(() => {});
       await child.status;
-      // After a kill() or handOver() nobody stopped the etcd the server started (our grandchild).
-      if (killed && info.etcdPid && isEtcd(info.etcdPid)) {
+      // After a kill() or handOver() nobody stopped the etcd the server started (our grandchild),
+      // nor removed its directory.
+      if (killed && info.etcdPid) {
         try {
-          Deno.kill(info.etcdPid, "SIGTERM");
+          if (isEtcd(info.etcdPid)) Deno.kill(info.etcdPid, "SIGTERM");
         } catch { /* stopped with the server */ }
+        for (let i = 0; i < 100 && isEtcd(info.etcdPid); i++) await delay(50);
+        if (info.etcdDir) await Deno.remove(info.etcdDir, { recursive: true }).catch(() => {});
       }
     },
   };

@@ -101,6 +101,7 @@ export async function startTestEtcd(
           child.kill("SIGKILL");
         } catch { /* gone */ }
         await child.status;
+        if (!cluster) await Deno.remove(dir, { recursive: true }).catch(() => {});
         throw new Error(`test etcd did not come up: ${e}\n${log}`);
       }
       await new Promise((r) => setTimeout(r, 50));
