@@ -17,6 +17,7 @@
  * @module
  */
 import { delay } from "../../base/delay/delay.ts";
+import { dialTcp } from "../../base/net/tcp.ts";
 import { PORTS } from "../constants/ports.ts";
 
 /** How often the next-in-line candidate dials the leader. */
@@ -46,17 +47,6 @@ export class FailedDials {
     this.#first ??= now;
     this.#count++;
     return this.#count >= DEAD_AFTER_FAILURES && now - this.#first >= DEAD_AFTER_MS;
-  }
-}
-
-/** Dials `host:port` over TCP; true if the connection was accepted within `timeoutMs`. */
-export async function dialTcp(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  try {
-    const c = await Deno.connect({ hostname: host, port, signal: AbortSignal.timeout(timeoutMs) });
-    c.close();
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import {
   DEAD_AFTER_FAILURES,
   DEAD_AFTER_MS,
-  dialTcp,
   FailedDials,
   leaderGone,
   PROBE_EVERY_MS,
@@ -87,20 +86,4 @@ Deno.test("liveness: a leader that answers now and then is not gone", async () =
   });
   assert.equal(gone, false);
   assert.equal(n, 100);
-});
-
-Deno.test("liveness: a TCP dial succeeds against a listener and fails against a closed port", async () => {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  const accepted = (async () => {
-    const c = await l.accept();
-    c.close();
-  })();
-  try {
-    assert.equal(await dialTcp("127.0.0.1", port, 1000), true);
-    await accepted;
-  } finally {
-    l.close();
-  }
-  assert.equal(await dialTcp("127.0.0.1", port, 1000), false, "refused once closed");
 });

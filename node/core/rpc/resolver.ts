@@ -13,6 +13,8 @@ import {
   type WatchEvent,
 } from "../../../proto/gen/metropolis/node/core/curator/proto/api/api_pb.ts";
 import { type ClientCertificate, type ConnectionParams, connectionParams } from "./client.ts";
+import { delay } from "../../base/delay/delay.ts";
+import { dialTcp } from "../../base/net/tcp.ts";
 
 /** Port of the curator (Cluster API). */
 export const CURATOR_PORT = PORTS.curator;
@@ -25,6 +27,30 @@ export const CURATOR_PORT = PORTS.curator;
  * streams at once cannot make the resolver spin.
  */
 export const FOLLOWED_FOR_RETRY_AT_ONCE_MS = 1000;
+
+/**
+ * While the wait between failed rounds is at least this long, the seeds' curator ports are probed
+ * (TCP connect) every {@link PORT_WATCH_EVERY_MS}, and a seed whose port was refused or silent
+ * earlier in the wait and now accepts ends the wait at once. Without it, a node whose only
+ * curator restarted (one consensus member rebooted, or a cold start of the cluster) reconnected
+ * up to the backoff's 10 s after that curator was back: as long as a new leader reports UNKNOWN
+ * for a node it has not heard from, so a healthy node could read HEARTBEAT_TIMEOUT. A just-started
+ * curator holds GetCurrentLeader open until its election is decided (server.ts), so the woken
+ * round learns the leader as soon as there is one. Ports that stay open (a curator that runs but
+ * knows no leader) never wake the loop: it cannot spin. Not with a SOCKS5 proxy (the probe would
+ * bypass it).
+ */
+export const PORT_WATCH_MIN_WAIT_MS = 2000;
+/** Interval of the port probes (each with a {@link PORT_WATCH_TIMEOUT_MS} connect timeout). */
+export const PORT_WATCH_EVERY_MS = 500;
+/** Connect timeout of one port probe. */
+export const PORT_WATCH_TIMEOUT_MS = 1000;
+
+/** Host and port of a normalized seed (`host:port`, IPv6 in brackets). */
+export function splitSeed(seed: string): { host: string; port: number } {
+  const i = seed.lastIndexOf(":");
+  return { host: seed.slice(0, i).replace(/^\[(.*)\]$/, "$1"), port: Number(seed.slice(i + 1)) };
+}
 
 /** A resolved leader. */
 export interface Leader {
@@ -60,6 +86,8 @@ export interface ResolverOptions {
   log?: (line: string) => void;
   /** Backoff between failed rounds (default 500 ms doubling to 10 s). */
   backoff?: { initialMs: number; maxMs: number };
+  /** The port probe of {@link PORT_WATCH_MIN_WAIT_MS} (tests); default {@link dialTcp}. */
+  dialPort?: (host: string, port: number, timeoutMs: number) => Promise<boolean>;
 }
 
 /** Formats `host:port`, bracketing IPv6 literals. */
@@ -219,15 +247,48 @@ export class LeaderResolver {
     this.#restartWatch();
   }
 
+  /** Waits `ms` between failed rounds, or less: {@link retryNow}, close, a curator port opening. */
   async #sleep(ms: number) {
+    const done = new AbortController();
     await new Promise<void>((r) => {
       const t = setTimeout(r, ms);
-      this.#wake = () => {
+      const wake = () => {
         clearTimeout(t);
         r();
       };
+      this.#wake = wake;
+      if (ms >= PORT_WATCH_MIN_WAIT_MS && !this.#o.socks5) {
+        void this.#portOpened(done.signal).then((opened) => opened && wake());
+      }
     });
+    done.abort();
     this.#wake = undefined;
+  }
+
+  /**
+   * Resolves true once a seed's curator port that was refused (or silent) during this wait
+   * accepts a connection, false when `signal` aborts first. See {@link PORT_WATCH_MIN_WAIT_MS}.
+   */
+  async #portOpened(signal: AbortSignal): Promise<boolean> {
+    const dial = this.#o.dialPort ?? dialTcp;
+    const closed = new Set<string>();
+    while (!signal.aborted) {
+      const seeds = this.seeds();
+      const open = await Promise.all(seeds.map((seed) => {
+        const { host, port } = splitSeed(seed);
+        return dial(host, port, PORT_WATCH_TIMEOUT_MS);
+      }));
+      if (signal.aborted) return false;
+      for (const [i, seed] of seeds.entries()) {
+        if (!open[i]) closed.add(seed);
+        else if (closed.has(seed)) {
+          this.#o.log?.(`curator port ${seed} opened: resolving now`);
+          return true;
+        }
+      }
+      await delay(PORT_WATCH_EVERY_MS, signal);
+    }
+    return false;
   }
 
   async #run(): Promise<void> {

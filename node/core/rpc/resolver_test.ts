@@ -19,6 +19,8 @@ import {
   leaderFromResponse,
   LeaderResolver,
   normalizeSeed,
+  PORT_WATCH_MIN_WAIT_MS,
+  splitSeed,
 } from "./resolver.ts";
 import { create } from "@bufbuild/protobuf";
 
@@ -51,6 +53,11 @@ Deno.test("seed normalization and response interpretation", () => {
     () => leaderFromResponse(r({ leaderNodeId: "a", thisNodeId: "b" }), "s:1"),
     /without address/,
   );
+});
+
+Deno.test("splitSeed: host and port of normalized seeds, IPv6 without brackets", () => {
+  assert.deepEqual(splitSeed("10.0.0.1:7835"), { host: "10.0.0.1", port: 7835 });
+  assert.deepEqual(splitSeed("[fd00::4]:5"), { host: "fd00::4", port: 5 });
 });
 
 Deno.test("learn: a node watch's curators become seeds once; nodes without address or curator do not", () => {
@@ -290,11 +297,17 @@ Deno.test("resolver: unreachable and malformed seeds are skipped", async () => {
 });
 
 /**
- * Curators playing GetCurrentLeader only: `leader()` names the leader, each answers once per call;
- * `end` (default: never) ends a call after its answer.
+ * Curators playing GetCurrentLeader only: `leader()` names the leader (-1: none known), each
+ * answers once per call; `end` (default: never) ends a call after its answer; `ports` (default:
+ * any free) where they listen; `ca` the cluster CA (default: a new one).
  */
-async function leaderOnlyCurators(n: number, leader: () => number, end = false) {
-  const ca = testCA();
+async function leaderOnlyCurators(
+  n: number,
+  leader: () => number,
+  end = false,
+  ports: number[] = [],
+  ca = testCA(),
+) {
   const caDer = await ca.certificate();
   const calls: Any[] = [];
   const nodes: { id: string; port: number; server: RpcServer }[] = [];
@@ -304,6 +317,12 @@ async function leaderOnlyCurators(n: number, leader: () => number, end = false) 
     const me = i;
     server.grpc.addService(serviceDefinition(CuratorLocal), {
       getCurrentLeader: (call: Any) => {
+        calls.push(call);
+        if (leader() < 0) {
+          call.write({ leaderNodeId: "", leaderHost: "", leaderPort: 0, thisNodeId: nodes[me].id });
+          if (end) call.end();
+          return;
+        }
         const l = nodes[leader()];
         call.write({
           leaderNodeId: l.id,
@@ -311,13 +330,13 @@ async function leaderOnlyCurators(n: number, leader: () => number, end = false) 
           leaderPort: l.port,
           thisNodeId: nodes[me].id,
         });
-        calls.push(call);
         if (end) call.end();
       },
     });
-    nodes.push({ id, port: await server.listen(0, "127.0.0.1"), server });
+    nodes.push({ id, port: await server.listen(ports[i] ?? 0, "127.0.0.1"), server });
   }
   return {
+    ca,
     caDer,
     nodes,
     calls,
@@ -374,6 +393,63 @@ Deno.test("resolver: a stream that ends at once is asked again only after the ba
     await new Promise((r) => setTimeout(r, 1200));
     // One call, then one after each 300 ms wait: at most 5 in 1.2 s (without the wait, hundreds).
     assert.ok(c.calls.length >= 2 && c.calls.length <= 5, `${c.calls.length} calls`);
+  } finally {
+    await resolver.close();
+    await c.stop();
+  }
+});
+
+/** Resolves once `lines` (filled by a resolver's log) has a line matching `re`. */
+async function logged(lines: string[], re: RegExp, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!lines.some((l) => re.test(l))) {
+    if (Date.now() > deadline) throw new Error(`no log line ${re} in: ${lines.join(" | ")}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+Deno.test("resolver: a curator port that opens during a long backoff ends the wait at once", async () => {
+  // A port that was a curator's and is closed now: its node rebooted.
+  const gone = await leaderOnlyCurators(1, () => 0);
+  const port = gone.nodes[0].port;
+  await gone.stop();
+  const lines: string[] = [];
+  const resolver = new LeaderResolver({
+    seeds: [`127.0.0.1:${port}`],
+    ca: gone.caDer,
+    // Far longer than the test: only the port watch can end the wait.
+    backoff: { initialMs: 60_000, maxMs: 60_000 },
+    log: (l) => lines.push(l),
+  });
+  resolver.start();
+  let back: Awaited<ReturnType<typeof leaderOnlyCurators>> | undefined;
+  try {
+    await logged(lines, /no leader from seeds .*retrying in 60000 ms/);
+    back = await leaderOnlyCurators(1, () => 0, false, [port], gone.ca);
+    const l = await resolver.leader(AbortSignal.timeout(10_000));
+    assert.equal(l.nodeId, back.nodes[0].id);
+    assert.ok(
+      lines.some((x) => x.includes(`curator port 127.0.0.1:${port} opened`)),
+      lines.join("|"),
+    );
+  } finally {
+    await resolver.close();
+    await back?.stop();
+  }
+});
+
+Deno.test("resolver: a port that stays open without a leader does not shorten the backoff", async () => {
+  const c = await leaderOnlyCurators(1, () => -1, true);
+  const resolver = new LeaderResolver({
+    seeds: [`127.0.0.1:${c.nodes[0].port}`],
+    ca: c.caDer,
+    backoff: { initialMs: PORT_WATCH_MIN_WAIT_MS, maxMs: PORT_WATCH_MIN_WAIT_MS },
+  });
+  resolver.start();
+  try {
+    await new Promise((r) => setTimeout(r, PORT_WATCH_MIN_WAIT_MS * 2 - 500));
+    // The first call, then one after the first wait: woken by every open probe, it would be ~7.
+    assert.equal(c.calls.length, 2);
   } finally {
     await resolver.close();
     await c.stop();
