@@ -2,6 +2,8 @@
  * Leader resolver shared by nodes and metroctl (node.md §10.5): finds the curator leader through
  * `CuratorLocal.GetCurrentLeader` on seed endpoints, follows leadership changes by keeping that
  * stream open, and learns further curator endpoints from `Curator.Watch(nodes_in_cluster)`.
+ * Between failed rounds it backs off (0.5 s doubling to 10 s), but tries again as soon as a
+ * curator port that was closed opens ({@link PORT_WATCH_MIN_WAIT_MS}).
  */
 import { PORTS } from "../constants/ports.ts";
 import * as grpc from "@grpc/grpc-js";
@@ -86,8 +88,6 @@ export interface ResolverOptions {
   log?: (line: string) => void;
   /** Backoff between failed rounds (default 500 ms doubling to 10 s). */
   backoff?: { initialMs: number; maxMs: number };
-  /** The port probe of {@link PORT_WATCH_MIN_WAIT_MS} (tests); default {@link dialTcp}. */
-  dialPort?: (host: string, port: number, timeoutMs: number) => Promise<boolean>;
 }
 
 /** Formats `host:port`, bracketing IPv6 literals. */
@@ -270,13 +270,12 @@ export class LeaderResolver {
    * accepts a connection, false when `signal` aborts first. See {@link PORT_WATCH_MIN_WAIT_MS}.
    */
   async #portOpened(signal: AbortSignal): Promise<boolean> {
-    const dial = this.#o.dialPort ?? dialTcp;
     const closed = new Set<string>();
     while (!signal.aborted) {
       const seeds = this.seeds();
       const open = await Promise.all(seeds.map((seed) => {
         const { host, port } = splitSeed(seed);
-        return dial(host, port, PORT_WATCH_TIMEOUT_MS);
+        return dialTcp(host, port, PORT_WATCH_TIMEOUT_MS);
       }));
       if (signal.aborted) return false;
       for (const [i, seed] of seeds.entries()) {
