@@ -17,6 +17,7 @@ import {
 import { type ClientCertificate, type ConnectionParams, connectionParams } from "./client.ts";
 import { delay } from "../../base/delay/delay.ts";
 import { dialTcp } from "../../base/net/tcp.ts";
+import { parseHostPort } from "../../base/socks/protocol.ts";
 
 /** Port of the curator (Cluster API). */
 export const CURATOR_PORT = PORTS.curator;
@@ -47,12 +48,6 @@ export const PORT_WATCH_MIN_WAIT_MS = 2000;
 export const PORT_WATCH_EVERY_MS = 500;
 /** Connect timeout of one port probe. */
 export const PORT_WATCH_TIMEOUT_MS = 1000;
-
-/** Host and port of a normalized seed (`host:port`, IPv6 in brackets). */
-export function splitSeed(seed: string): { host: string; port: number } {
-  const i = seed.lastIndexOf(":");
-  return { host: seed.slice(0, i).replace(/^\[(.*)\]$/, "$1"), port: Number(seed.slice(i + 1)) };
-}
 
 /** A resolved leader. */
 export interface Leader {
@@ -274,8 +269,13 @@ export class LeaderResolver {
     while (!signal.aborted) {
       const seeds = this.seeds();
       const open = await Promise.all(seeds.map((seed) => {
-        const { host, port } = splitSeed(seed);
-        return dialTcp(host, port, PORT_WATCH_TIMEOUT_MS);
+        let to;
+        try {
+          to = parseHostPort(seed);
+        } catch {
+          return false; // a seed with no usable port (e.g. > 65535) never opens
+        }
+        return dialTcp(to.host, to.port, PORT_WATCH_TIMEOUT_MS);
       }));
       if (signal.aborted) return false;
       for (const [i, seed] of seeds.entries()) {

@@ -20,7 +20,6 @@ import {
   LeaderResolver,
   normalizeSeed,
   PORT_WATCH_MIN_WAIT_MS,
-  splitSeed,
 } from "./resolver.ts";
 import { create } from "@bufbuild/protobuf";
 
@@ -53,11 +52,6 @@ Deno.test("seed normalization and response interpretation", () => {
     () => leaderFromResponse(r({ leaderNodeId: "a", thisNodeId: "b" }), "s:1"),
     /without address/,
   );
-});
-
-Deno.test("splitSeed: host and port of normalized seeds, IPv6 without brackets", () => {
-  assert.deepEqual(splitSeed("10.0.0.1:7835"), { host: "10.0.0.1", port: 7835 });
-  assert.deepEqual(splitSeed("[fd00::4]:5"), { host: "fd00::4", port: 5 });
 });
 
 Deno.test("learn: a node watch's curators become seeds once; nodes without address or curator do not", () => {
