@@ -151,6 +151,9 @@ export async function readMetroctlDir(stateDir: string): Promise<OwnerAccess> {
   return { keys, certificate, caCertificate };
 }
 
+/** How long {@link ClusterAPI} calls wait for a curator leader unless told otherwise. */
+const LEADER_WAIT_MS = 30_000;
+
 /** Cluster API access as the owner through the launcher's SOCKS5, following the leader. */
 export class ClusterAPI {
   readonly owner: OwnerAccess;
@@ -172,16 +175,16 @@ export class ClusterAPI {
   }
 
   /** The current curator leader (waits for one). */
-  leader(timeoutMs = 30_000): Promise<Leader> {
+  leader(timeoutMs = LEADER_WAIT_MS): Promise<Leader> {
     return this.#resolver.leader(AbortSignal.timeout(timeoutMs));
   }
 
   /** A client of `service` on the current leader (close it after use: that also ends its relay). */
   async client<S extends GenServiceMethods>(
     service: GenService<S>,
-    timeoutMs = 30_000,
+    timeoutMs = LEADER_WAIT_MS,
   ): Promise<ServiceClient<S>> {
-    const leader = await this.#resolver.leader(AbortSignal.timeout(timeoutMs));
+    const leader = await this.leader(timeoutMs);
     return await dialService(service, leader.address, {
       ca: this.owner.caCertificate,
       nodeId: leader.nodeId,
@@ -193,7 +196,7 @@ export class ClusterAPI {
   /** Runs `fn` with a Management client on the leader (waiting up to `timeoutMs` for one). */
   async management<T>(
     fn: (m: ServiceClient<typeof Management.method>) => Promise<T>,
-    timeoutMs = 30_000,
+    timeoutMs = LEADER_WAIT_MS,
   ): Promise<T> {
     const m = await this.client(Management, timeoutMs);
     try {
@@ -204,7 +207,7 @@ export class ClusterAPI {
   }
 
   /** All nodes (GetNodes, optional CEL filter), waiting up to `timeoutMs` for a leader. */
-  nodes(filter = "", timeoutMs = 30_000): Promise<ApiNode[]> {
+  nodes(filter = "", timeoutMs = LEADER_WAIT_MS): Promise<ApiNode[]> {
     return this.management((m) => listNodes(m, filter), timeoutMs);
   }
 
